@@ -1,0 +1,7 @@
+/**
+ * budgetml: put a machine-learning model behind a secured HTTPS API on a Google Cloud spot VM
+ * that comes back after every preemption.
+ *
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,16 @@
+// Builds the package's JavaScript into dist/ with esbuild: the `budgetml` CLI and the library entry.
+// Dependencies stay external (they come from node_modules); the archives uploaded to the VM are
+// built on demand by bundles/ at deploy time, not here.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: { cli: "cli.ts", index: "index.ts" },
+  outdir: "dist",
+  bundle: true,
+  packages: "external",
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  sourcemap: true,
+  logLevel: "warning",
+});

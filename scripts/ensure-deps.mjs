@@ -1,0 +1,30 @@
+// Runs before `npm start` and `npm test` so that each quickstart command works on a fresh clone:
+// installs npm dependencies when they are missing or older than the lockfile, and, where we are
+// root on Debian, the system tools the tests drive for real (caddy, shellcheck, chromium).
+import { execSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+
+const withTools = process.argv.includes("--with-system-tools");
+
+const installedMarker = "node_modules/.package-lock.json";
+const stale = !existsSync(installedMarker) ||
+  (existsSync("package-lock.json") && statSync("package-lock.json").mtimeMs > statSync(installedMarker).mtimeMs);
+if (stale) {
+  console.error("budgetml: installing npm dependencies (npm ci)…");
+  execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
+}
+
+if (withTools) {
+  const has = (cmd) => { try { execSync(`command -v ${cmd}`, { stdio: "ignore", shell: "/bin/sh" }); return true; } catch { return false; } };
+  const missing = ["caddy", "shellcheck", "chromium"].filter((tool) => !has(tool));
+  if (missing.length > 0) {
+    if (process.getuid?.() === 0 && has("apt-get")) {
+      console.error(`budgetml: installing ${missing.join(", ")} with apt-get…`);
+      execSync("apt-get update -qq", { stdio: "inherit" });
+      execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(" ")}`, { stdio: "inherit", shell: "/bin/sh" });
+    } else {
+      console.error(`budgetml: the tests need ${missing.join(", ")} on PATH; install them (e.g. apt-get install ${missing.join(" ")}) and run again.`);
+      process.exit(1);
+    }
+  }
+}
