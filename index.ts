@@ -4,4 +4,5 @@
  *
  * @packageDocumentation
  */
-export {};
+
+export type { Payload, PredictRequest, PredictResult, Predictor, PredictorClass, UploadFile } from "./runtime/predictor";

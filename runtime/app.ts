@@ -1,0 +1,119 @@
+import express, { type Express } from "express";
+import { Admission } from "./admission";
+import { bearerAuth, tokenRoute, type Credentials } from "./auth";
+import { errorHandler, notFound } from "./errorHandler";
+import { HttpError } from "./errors";
+import { Health } from "./health";
+import type { LoadedPredictor } from "./loader";
+import { createLogger, type Logger } from "./logger";
+import { LoginLimiter } from "./loginLimiter";
+import { createMetrics, type RuntimeMetrics } from "./metrics";
+import { docsRoutes } from "./routes/docs";
+import { PredictionGate } from "./routes/gate";
+import { predictRoutes, type BodyLimits } from "./routes/predict";
+import { requestLog } from "./requestLog";
+import { createTokenService } from "./tokens";
+import { RUNTIME_VERSION } from "./version";
+
+/** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */
+export interface AppOptions {
+  credentials: Credentials;
+  /** The key bearer tokens are signed with (`BUDGET_TOKEN`). */
+  tokenSigningKey: string;
+  /** Loads the predictor; called once, right away. Its `load()` runs before predictions are served. */
+  loadPredictor: () => Promise<LoadedPredictor>;
+  /** Token lifetime. @default 3600 */
+  tokenTtlSeconds?: number;
+  /** Body and file limits. @default 10 MiB body, 20 MiB file */
+  limits?: Partial<BodyLimits>;
+  /** How long one `predict()` may take before the client gets 504. @default 30000 */
+  predictTimeoutMs?: number;
+  /** Predictions running at once in this process. @default 4 */
+  maxInFlight?: number;
+  /** Predictions waiting for a slot before new ones get 503. @default 64 */
+  maxQueued?: number;
+  /** Failed logins per address per minute before 429. @default 10 */
+  maxFailedLogins?: number;
+  /** @default a JSON logger on stdout */
+  logger?: Logger;
+}
+
+/** The app and the handles the server process needs to run and drain it. */
+export interface Runtime {
+  app: Express;
+  health: Health;
+  admission: Admission;
+  metrics: RuntimeMetrics;
+  logger: Logger;
+  /** Settles when the predictor has loaded (or failed to); never rejects. */
+  loaded: Promise<void>;
+}
+
+export const DEFAULTS = {
+  tokenTtlSeconds: 3600,
+  bodyBytes: 10 * 1024 * 1024,
+  fileBytes: 20 * 1024 * 1024,
+  predictTimeoutMs: 30_000,
+  maxInFlight: 4,
+  maxQueued: 64,
+  maxFailedLogins: 10,
+};
+
+const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/predict_image" } as const;
+
+/** Builds the inference server. No module-level state: every call is an independent server. */
+export function createApp(options: AppOptions): Runtime {
+  const logger = options.logger ?? createLogger();
+  const metrics = createMetrics();
+  const health = new Health();
+  const admission = new Admission(options.maxInFlight ?? DEFAULTS.maxInFlight, options.maxQueued ?? DEFAULTS.maxQueued, () =>
+    metrics.rejected.inc({ reason: "overloaded" }),
+  );
+  const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
+  const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);
+  const limiter = new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, 60_000);
+  const requireToken = bearerAuth(tokens);
+  const routes = predictRoutes(gate, { bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes, fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes });
+  let predictorName = "(loading)";
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
+  app.use(requestLog(logger, metrics));
+
+  app.get("/", (_req, res) => {
+    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION, ...(health.reason ? { reason: health.reason } : {}) };
+    res.status(health.state === "ready" ? 200 : 503).json(body);
+  });
+  app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));
+  app.post(PREDICT_PATHS.generic, requireToken, gate.admit(), ...routes.generic);
+  app.post(PREDICT_PATHS.dict, requireToken, gate.admit(), ...routes.dict);
+  app.post(PREDICT_PATHS.image, requireToken, gate.admit(), ...routes.image);
+  app.get("/metrics", requireToken, async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.use(docsRoutes(RUNTIME_VERSION));
+  app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
+    next(new HttpError(405, `${req.method} is not allowed on ${req.path}; use POST`, { Allow: "POST" })),
+  );
+  app.use(notFound);
+  app.use(errorHandler(logger));
+
+  const loaded = (async () => {
+    const started = process.hrtime.bigint();
+    try {
+      const { instance, name } = await options.loadPredictor();
+      predictorName = name;
+      await instance.load?.();
+      const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.loadSeconds.set(loadSeconds);
+      gate.serve(instance);
+      health.ready();
+      logger.info({ predictor: name, loadSeconds }, "predictor loaded");
+    } catch (error) {
+      const reason = (error as Error)?.message ?? String(error);
+      health.loadFailed(reason);
+      logger.error({ err: error }, `predictor failed to load: ${reason}`);
+    }
+  })();
+
+  return { app, health, admission, metrics, logger, loaded };
+}

@@ -1,0 +1,93 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import express, { type RequestHandler } from "express";
+import { Passport } from "passport";
+import { Strategy as BearerStrategy } from "passport-http-bearer";
+import { HttpError } from "./errors";
+import type { LoginLimiter } from "./loginLimiter";
+import type { TokenService } from "./tokens";
+
+/** The one account the runtime serves. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+const BEARER_CHALLENGE = { "WWW-Authenticate": "Bearer" };
+
+/** Compares secrets in time independent of where they differ (and of their lengths). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash("sha256").update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * `POST /token`: the OAuth2 password grant, form-encoded with the seed's fields (`grant_type`,
+ * `username`, `password`, `scope`, `client_id`, `client_secret`; all but username and password may
+ * be empty), answering `{access_token, token_type: "bearer", expires_in}`.
+ */
+export function tokenRoute(credentials: Credentials, tokens: TokenService, limiter: LoginLimiter): RequestHandler[] {
+  const parseForm = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
+  const issue: RequestHandler = async (req, res, next) => {
+    try {
+      const address = req.ip ?? "unknown";
+      const wait = limiter.retryAfterSeconds(address);
+      if (wait > 0) {
+        throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, { "Retry-After": String(wait) });
+      }
+      const form = readLoginForm(req.body);
+      const userOk = sameSecret(form.username, credentials.username);
+      const passwordOk = sameSecret(form.password, credentials.password);
+      if (!(userOk && passwordOk)) {
+        limiter.recordFailure(address);
+        throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
+      }
+      limiter.recordSuccess(address);
+      const { token, expiresIn } = await tokens.issue(form.username);
+      res.set("Cache-Control", "no-store").json({ access_token: token, token_type: "bearer", expires_in: expiresIn });
+    } catch (error) {
+      next(error);
+    }
+  };
+  return [requireContentType("application/x-www-form-urlencoded", "a form (application/x-www-form-urlencoded) with username and password"), parseForm, issue];
+}
+
+function readLoginForm(body: unknown): { username: string; password: string } {
+  const form = (body ?? {}) as Record<string, unknown>;
+  const missing = ["username", "password"].filter((field) => typeof form[field] !== "string" || form[field] === "");
+  if (missing.length > 0) throw new HttpError(422, `Missing form field${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`);
+  const grantType = form.grant_type;
+  if (grantType !== undefined && grantType !== "" && grantType !== "password") {
+    throw new HttpError(400, `Unsupported grant_type "${String(grantType)}": only "password" is supported`);
+  }
+  return { username: form.username as string, password: form.password as string };
+}
+
+/** Refuses a body of another type with 415 before anything reads it. */
+export function requireContentType(type: string, expected: string): RequestHandler {
+  return (req, _res, next) => {
+    next(req.is(type) ? undefined : new HttpError(415, `Expected ${expected}; got ${req.headers["content-type"] ?? "no Content-Type"}`));
+  };
+}
+
+/**
+ * Bearer authentication through passport-http-bearer. Every failure — no header, a malformed one,
+ * an expired, forged or unknown token — is the same 401 with `WWW-Authenticate: Bearer`.
+ */
+export function bearerAuth(tokens: TokenService): RequestHandler {
+  const passport = new Passport();
+  passport.use(
+    new BearerStrategy((token, done) => {
+      tokens.verify(token).then((subject) => done(null, subject ? { username: subject } : false), done);
+    }),
+  );
+  const initialized = passport.initialize();
+  return (req, res, next) => {
+    initialized(req, res, () => {
+      passport.authenticate("bearer", { session: false }, (error: unknown, user: unknown) => {
+        if (error) return next(error);
+        if (!user) return next(new HttpError(401, "Not authenticated: send Authorization: Bearer <access_token from POST /token>", BEARER_CHALLENGE));
+        next();
+      })(req, res, next);
+    });
+  };
+}

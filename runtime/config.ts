@@ -1,0 +1,71 @@
+import { cpus } from "node:os";
+import { DEFAULTS, type AppOptions } from "./app";
+
+/** A configuration mistake: the CLI prints the message on one line and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What one `serve` process needs, read from flags and the environment. */
+export interface ServeConfig {
+  predictorPath: string;
+  entrypoint: string | undefined;
+  host: string;
+  port: number;
+  workers: number;
+  /** How long in-flight predictions may run after SIGTERM. @default 25 (a preempted VM gets ~30 s) */
+  drainSeconds: number;
+  app: Omit<AppOptions, "loadPredictor" | "logger">;
+}
+
+/** Flags given on the command line; each overrides its environment variable. */
+export interface ServeFlags {
+  predictor?: string;
+  entrypoint?: string;
+  port?: string;
+  workers?: string;
+  host?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates the serve configuration. Credentials come only from the environment
+ * (`BUDGET_USERNAME`, `BUDGET_PWD`, `BUDGET_TOKEN`) so they never show in a process listing.
+ */
+export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
+  const predictorPath = flags.predictor ?? env.BUDGET_PREDICTOR_PATH;
+  if (!predictorPath) throw new UsageError("no predictor: pass --predictor FILE or set BUDGET_PREDICTOR_PATH");
+  const missing = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"].filter((name) => !env[name]);
+  if (missing.length > 0) throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+  if ((env.BUDGET_TOKEN as string).length < 16) throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
+
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return value;
+  };
+
+  return {
+    predictorPath,
+    entrypoint: flags.entrypoint ?? (env.BUDGET_PREDICTOR_ENTRYPOINT || undefined),
+    host: flags.host ?? env.BUDGET_HOST ?? "0.0.0.0",
+    port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
+    workers: int(flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS", flags.workers ?? env.BUDGET_WORKERS, cpus().length, 1, 64),
+    drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
+    app: {
+      credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
+      tokenSigningKey: env.BUDGET_TOKEN as string,
+      tokenTtlSeconds: int("BUDGET_TOKEN_TTL_SECONDS", env.BUDGET_TOKEN_TTL_SECONDS, DEFAULTS.tokenTtlSeconds, 60, 30 * 24 * 3600),
+      limits: {
+        bodyBytes: int("BUDGET_MAX_BODY_BYTES", env.BUDGET_MAX_BODY_BYTES, DEFAULTS.bodyBytes, 1, 1 << 30),
+        fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
+      },
+      predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
+      maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
+      maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { HttpError } from "./errors";
+import type { Logger } from "./logger";
+
+/** body-parser's error types, as clients should read them. */
+const BODY_ERRORS: Record<string, (error: Error & { limit?: number }) => HttpError> = {
+  "entity.parse.failed": (e) => new HttpError(400, `Malformed JSON: ${e.message}`),
+  "entity.too.large": (e) => new HttpError(413, `Body too large: the limit is ${e.limit} bytes`),
+  "encoding.unsupported": (e) => new HttpError(415, e.message),
+  "charset.unsupported": (e) => new HttpError(415, e.message),
+  "request.aborted": () => new HttpError(400, "The client aborted the request"),
+  "request.size.invalid": () => new HttpError(400, "The body's length does not match Content-Length"),
+  "parameters.too.many": () => new HttpError(413, "Too many form fields"),
+};
+
+/** Any route nobody serves. */
+export const notFound: RequestHandler = (req, _res, next) =>
+  next(new HttpError(404, `No route ${req.method} ${req.path}; the API is described at /docs`));
+
+/** The one place every error becomes a JSON answer; only unexpected ones are logged as errors. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    const requestId = res.locals.requestId as string | undefined;
+    const type = (error as { type?: string }).type;
+    const known = error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error) : undefined;
+    if (res.headersSent) {
+      logger.error({ requestId, err: error }, "error after the response started");
+      res.destroy();
+      return;
+    }
+    if (known) {
+      res.status(known.status).set(known.headers).json({ error: known.message, ...known.details, requestId });
+      return;
+    }
+    logger.error({ requestId, err: error }, "predictor or server error");
+    res.status(500).json({ error: `Internal error: ${(error as Error)?.message ?? String(error)}`, requestId });
+  };
+}

@@ -1,0 +1,33 @@
+import { randomUUID } from "node:crypto";
+import type { RequestHandler } from "express";
+import type { Logger } from "./logger";
+import type { RuntimeMetrics } from "./metrics";
+
+const CLIENT_REQUEST_ID = /^[\w.-]{1,64}$/;
+
+/**
+ * Gives each request an id (the client's `X-Request-Id` when it is sane), echoes it back, and on
+ * completion logs one line and records the request's metrics. Only method, path, status and
+ * timing are logged: never headers or bodies, where credentials travel.
+ */
+export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHandler {
+  return (req, res, next) => {
+    const offered = req.headers["x-request-id"];
+    const requestId = typeof offered === "string" && CLIENT_REQUEST_ID.test(offered) ? offered : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader("X-Request-Id", requestId);
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The matched route, not the raw path, so a scan of random URLs cannot explode the label set.
+      const route = (req.route?.path as string | undefined) ?? "unmatched";
+      const status = String(res.statusCode);
+      metrics.requests.inc({ route, method: req.method, status });
+      metrics.latency.observe({ route, status }, seconds);
+      const line = { requestId, method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 };
+      if (res.statusCode >= 500) logger.warn(line, "request failed");
+      else logger.info(line, "request");
+    });
+    next();
+  };
+}

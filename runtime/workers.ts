@@ -1,0 +1,52 @@
+import cluster from "node:cluster";
+import type { ServeConfig } from "./config";
+import { createLogger } from "./logger";
+import { startServer } from "./server";
+
+type Listening = { type: "budgetml:listening"; port: number };
+const RESPAWN_DELAY_MS = 1000;
+
+/**
+ * Runs the runtime in `config.workers` processes sharing one port (node:cluster), each loading its
+ * own predictor, or in this process when one worker is asked for. SIGTERM drains every worker and
+ * then exits 0; a worker that dies otherwise is replaced.
+ */
+export async function serveWithWorkers(config: ServeConfig, onListening: (port: number) => void): Promise<void> {
+  const logger = createLogger();
+  if (config.workers === 1 || cluster.isWorker) {
+    const server = await startServer(config, logger);
+    if (cluster.isWorker) process.send?.({ type: "budgetml:listening", port: server.port } satisfies Listening);
+    else onListening(server.port);
+    const stop = () => void server.drain().then(() => logger.flush(() => process.exit(0)));
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    return;
+  }
+
+  let stopping = false;
+  let announced = false;
+  const fork = () => {
+    const worker = cluster.fork();
+    worker.on("message", (message: Listening) => {
+      if (message?.type === "budgetml:listening" && !announced) {
+        announced = true;
+        onListening(message.port);
+      }
+    });
+  };
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, "worker died; starting another");
+    setTimeout(fork, RESPAWN_DELAY_MS).unref();
+  });
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  for (let i = 0; i < config.workers; i += 1) fork();
+}
