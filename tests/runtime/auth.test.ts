@@ -1,0 +1,133 @@
+import { SignJWT } from "jose";
+import { createTokenService } from "../../runtime/tokens";
+import { login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
+
+const echo = { predict: async (request: unknown) => request };
+
+describe("POST /token and bearer auth", () => {
+  let server: TestRuntime;
+  beforeEach(async () => {
+    server = await startTestRuntime(echo, { maxFailedLogins: 3 });
+  });
+  afterEach(() => server.close());
+
+  it("answers the seed's form with a bearer JWT that expires", async () => {
+    const response = await fetch(`${server.url}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `grant_type=&username=${USERNAME}&password=${encodeURIComponent(PASSWORD)}&scope=&client_id=&client_secret=`,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toEqual({ access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), token_type: "bearer", expires_in: 3600 });
+    const claims = JSON.parse(Buffer.from((body.access_token as string).split(".")[1], "base64url").toString());
+    expect(claims.sub).toBe(USERNAME);
+    expect(claims.exp - claims.iat).toBe(3600);
+  });
+
+  it("accepts grant_type=password, as Swagger UI sends it", async () => {
+    const response = await fetch(`${server.url}/token/`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "password", username: USERNAME, password: PASSWORD }),
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    ["a wrong password", { username: USERNAME, password: "nope" }, 401, /Incorrect username or password/],
+    ["a wrong username", { username: "root", password: PASSWORD }, 401, /Incorrect username or password/],
+    ["no password", { username: USERNAME }, 422, /Missing form field: password/],
+    ["nothing", {}, 422, /Missing form fields: username, password/],
+    ["another grant type", { grant_type: "client_credentials", username: USERNAME, password: PASSWORD }, 400, /Unsupported grant_type/],
+  ])("refuses %s", async (_name, form, status, message) => {
+    const response = await fetch(`${server.url}/token`, { method: "POST", body: new URLSearchParams(form as Record<string, string>) });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error).toMatch(message);
+    if (status === 401) expect(response.headers.get("www-authenticate")).toBe("Bearer");
+  });
+
+  it("refuses JSON logins with 415", async () => {
+    const response = await fetch(`${server.url}/token`, json("", { username: USERNAME, password: PASSWORD }));
+    expect(response.status).toBe(415);
+  });
+
+  it("rate-limits failed logins per address with 429 and Retry-After, even for the right password", async () => {
+    for (let i = 0; i < 3; i += 1) await expect(login(server.url, USERNAME, "wrong")).rejects.toThrow(/401/);
+    const response = await fetch(`${server.url}/token`, { method: "POST", body: new URLSearchParams({ username: USERNAME, password: PASSWORD }) });
+    expect(response.status).toBe(429);
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ["no Authorization header", undefined],
+    ["a malformed header", "Bearer"],
+    ["another scheme", "Basic YnVkZ2V0OnB3"],
+    ["garbage", "Bearer not-a-jwt"],
+  ])("answers 401 with WWW-Authenticate: Bearer for %s", async (_name, authorization) => {
+    const response = await fetch(`${server.url}/predict_dict`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+      body: "{}",
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe("Bearer");
+  });
+
+  it("refuses a token signed with another key, and one with alg none", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(USERNAME).setIssuedAt(now).setExpirationTime(now + 600)
+      .sign(new TextEncoder().encode("some-other-key-of-enough-length!"));
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify({ sub: USERNAME, exp: now + 600 })).toString("base64url")}.`;
+    for (const token of [forged, unsigned]) {
+      const response = await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
+      expect(response.status).toBe(401);
+    }
+  });
+
+  it("lets a valid token through", async () => {
+    const response = await fetch(`${server.url}/predict_dict`, json(await server.token(), { payload: { a: 1 } }));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ payload: { a: 1 } });
+  });
+
+  it("never logs the password or a token", async () => {
+    const token = await server.token();
+    await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
+    await login(server.url, USERNAME, "wrong-password-xyz").catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const log = server.logLines.join("\n");
+    expect(server.logLines.length).toBeGreaterThanOrEqual(3);
+    expect(log).not.toContain(PASSWORD);
+    expect(log).not.toContain("wrong-password-xyz");
+    expect(log).not.toContain(token);
+  });
+});
+
+describe("token service", () => {
+  it("rejects a token once it has expired, also after it was verified and cached", async () => {
+    let now = Date.now();
+    const tokens = createTokenService(SIGNING_KEY, 60, () => now);
+    const { token } = await tokens.issue("budget");
+    expect(await tokens.verify(token)).toBe("budget");
+    expect(await tokens.verify(token)).toBe("budget"); // from the cache
+    now += 61_000;
+    expect(await tokens.verify(token)).toBeUndefined();
+  });
+
+  it("rejects an expired token it has never seen", async () => {
+    let now = Date.now();
+    const tokens = createTokenService(SIGNING_KEY, 60, () => now);
+    const { token } = await tokens.issue("budget");
+    now += 120_000;
+    expect(await tokens.verify(token)).toBeUndefined();
+  });
+
+  it("rejects a token whose payload was altered after signing", async () => {
+    const tokens = createTokenService(SIGNING_KEY, 60);
+    const { token } = await tokens.issue("budget");
+    const [header, , signature] = token.split(".");
+    const altered = `${header}.${Buffer.from(JSON.stringify({ sub: "admin", exp: 9999999999 })).toString("base64url")}.${signature}`;
+    expect(await tokens.verify(altered)).toBeUndefined();
+  });
+});

@@ -1,0 +1,230 @@
+import type { Payload, UploadFile } from "../../runtime/predictor";
+import { json, sleep, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
+
+/** Echoes what it was given, in a form the test can compare; behaviour switches on the input. */
+class EchoPredictor {
+  loads = 0;
+  load() {
+    this.loads += 1;
+  }
+  async predict(request: Request | Payload | UploadFile) {
+    if (request instanceof Request) {
+      return { method: request.method, contentType: request.headers.get("content-type"), body: await request.text() };
+    }
+    if ("payload" in request) {
+      const { action } = request.payload as { action?: string };
+      if (action === "throw") throw new Error("model exploded");
+      if (action === "slow") await sleep(400);
+      if (action === "image") return new Response(new Uint8Array([137, 80, 78, 71]), { status: 201, headers: { "content-type": "image/png", "x-model": "echo" } });
+      if (action === "bytes") return Buffer.from("raw-bytes");
+      if (action === "text") return "plain words";
+      if (action === "bigint") return { n: BigInt(1) };
+      return { got: request.payload };
+    }
+    return { filename: request.filename, contentType: request.contentType, size: request.size, first: (await request.read())[0] };
+  }
+}
+
+const upload = (token: string, field: string, bytes: Uint8Array, filename = "cat.png"): RequestInit => {
+  const form = new FormData();
+  form.append(field, new Blob([bytes], { type: "image/png" }), filename);
+  return { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form };
+};
+
+describe("predict endpoints over real HTTP", () => {
+  let server: TestRuntime;
+  let token: string;
+  let predictor: EchoPredictor;
+  beforeAll(async () => {
+    predictor = new EchoPredictor();
+    server = await startTestRuntime(predictor, { limits: { bodyBytes: 1024, fileBytes: 2048 }, predictTimeoutMs: 200 });
+    token = await server.token();
+  });
+  afterAll(() => server.close());
+
+  it("called load() once before serving, and the health check says ready", async () => {
+    expect(predictor.loads).toBe(1);
+    const response = await fetch(`${server.url}/`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ready", predictor: "test:Predictor", version: expect.any(String) });
+  });
+
+  it("/predict hands the predictor the request itself, raw body readable", async () => {
+    const response = await fetch(`${server.url}/predict/`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" }, body: "a,b\n1,2" });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ method: "POST", contentType: "text/csv", body: "a,b\n1,2" });
+  });
+
+  it("/predict_dict/ (seed's trailing slash) hands over the payload", async () => {
+    const response = await fetch(`${server.url}/predict_dict/`, json(token, { payload: { text: "hi", n: [1, 2] } }));
+    expect(await response.json()).toEqual({ got: { text: "hi", n: [1, 2] } });
+  });
+
+  it("treats an absent payload as {}", async () => {
+    const response = await fetch(`${server.url}/predict_dict`, json(token, {}));
+    expect(await response.json()).toEqual({ got: {} });
+  });
+
+  it.each(["request", "file"])("/predict_image takes the upload in field %s", async (field) => {
+    const response = await fetch(`${server.url}/predict_image`, upload(token, field, new Uint8Array([7, 8, 9])));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ filename: "cat.png", contentType: "image/png", size: 3, first: 7 });
+  });
+
+  it("sends a Web Response back with its status, headers and bytes", async () => {
+    const response = await fetch(`${server.url}/predict_dict`, json(token, { payload: { action: "image" } }));
+    expect(response.status).toBe(201);
+    expect(response.headers.get("content-type")).toBe("image/png");
+    expect(response.headers.get("x-model")).toBe("echo");
+    expect([...new Uint8Array(await response.arrayBuffer())]).toEqual([137, 80, 78, 71]);
+  });
+
+  it("sends Buffers as octet-stream and strings as text", async () => {
+    const bytes = await fetch(`${server.url}/predict_dict`, json(token, { payload: { action: "bytes" } }));
+    expect(bytes.headers.get("content-type")).toMatch(/^application\/octet-stream/);
+    expect(await bytes.text()).toBe("raw-bytes");
+    const text = await fetch(`${server.url}/predict_dict`, json(token, { payload: { action: "text" } }));
+    expect(text.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await text.text()).toBe("plain words");
+  });
+
+  const bad: Array<[string, () => [string, RequestInit], number, RegExp]> = [
+    ["malformed JSON", () => ["/predict_dict", { ...json(token, {}), body: '{"payload":' }], 400, /Malformed JSON/],
+    ["a non-object payload", () => ["/predict_dict", json(token, { payload: [1] })], 422, /"payload" must be a JSON object, got an array/],
+    ["a JSON array body", () => ["/predict_dict", json(token, [1])], 422, /must be a JSON object/],
+    ["a form body on /predict_dict", () => ["/predict_dict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: new URLSearchParams({ a: "1" }) }], 415, /Expected a JSON body/],
+    ["JSON over the body limit", () => ["/predict_dict", json(token, { payload: { text: "x".repeat(2000) } })], 413, /limit is 1024 bytes/],
+    ["a raw body over the limit", () => ["/predict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "x".repeat(2000) }], 413, /limit is 1024 bytes/],
+    ["JSON on /predict_image", () => ["/predict_image", json(token, {})], 415, /multipart\/form-data/],
+    ["no file", () => ["/predict_image", (() => { const f = new FormData(); f.append("note", "x"); return { method: "POST", headers: { authorization: `Bearer ${token}` }, body: f }; })()], 422, /Missing file/],
+    ["a file in another field", () => ["/predict_image", upload(token, "image", new Uint8Array([1]))], 422, /Unexpected file field "image"/],
+    ["a file over the limit", () => ["/predict_image", upload(token, "request", new Uint8Array(4096))], 413, /limit is 2048 bytes/],
+    ["a truncated multipart body", () => ["/predict_image", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=XYZ" }, body: "--XYZ\r\nContent-Disposition: form-data; name=\"request\"; filename=\"a\"\r\n\r\nabc" }], 400, /Malformed/],
+    ["a predictor that throws", () => ["/predict_dict", json(token, { payload: { action: "throw" } })], 500, /model exploded/],
+    ["a value JSON cannot carry", () => ["/predict_dict", json(token, { payload: { action: "bigint" } })], 500, /cannot be sent as JSON/],
+    ["a predictor slower than the timeout", () => ["/predict_dict", json(token, { payload: { action: "slow" } })], 504, /did not finish within 200 ms/],
+  ];
+  it.each(bad)("answers %s with a clear JSON error and keeps serving", async (_name, request, status, message) => {
+    const [path, init] = request();
+    const response = await fetch(`${server.url}${path}`, init);
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { error: string; requestId: string };
+    expect(body.error).toMatch(message);
+    expect(body.requestId).toBe(response.headers.get("x-request-id"));
+    const after = await fetch(`${server.url}/predict_dict`, json(token, { payload: { still: "up" } }));
+    expect(await after.json()).toEqual({ got: { still: "up" } });
+  });
+
+  it("answers 405 for a wrong method and 404 for an unknown path, in JSON", async () => {
+    const get = await fetch(`${server.url}/predict_dict`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    const missing = await fetch(`${server.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: string }).error).toMatch(/No route GET \/nope/);
+  });
+
+  it("keeps a sane client request id and replaces an unsafe one", async () => {
+    const kept = await fetch(`${server.url}/`, { headers: { "x-request-id": "trace-123" } });
+    expect(kept.headers.get("x-request-id")).toBe("trace-123");
+    const replaced = await fetch(`${server.url}/`, { headers: { "x-request-id": "bad id\twith tab" } });
+    expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("counts requests per route and status in /metrics (behind the token)", async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/budgetml_http_requests_total\{route="\/predict_dict",method="POST",status="200"\} [1-9]/);
+    expect(metrics).toMatch(/budgetml_http_requests_total\{route="\/predict_dict",method="POST",status="504"\} 1/);
+    expect(metrics).toMatch(/budgetml_predictor_load_seconds \d/);
+  });
+});
+
+describe("health states", () => {
+  it("reports load_failed with the reason and answers predictions with 503", async () => {
+    const server = await startTestRuntime({ load: () => { throw new Error("weights.bin not found"); }, predict: async () => 1 });
+    try {
+      const health = await fetch(`${server.url}/`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: "load_failed", reason: "weights.bin not found" });
+      const response = await fetch(`${server.url}/predict_dict`, json(await server.token(), {}));
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: "load_failed", error: expect.stringContaining("weights.bin not found") });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("reports starting while load() runs, then ready", async () => {
+    let finishLoad = () => {};
+    const { createApp } = await import("../../runtime/app");
+    const runtime = createApp({
+      credentials: { username: "u", password: "p" },
+      tokenSigningKey: "k".repeat(32),
+      loadPredictor: async () => ({ instance: { load: () => new Promise<void>((resolve) => (finishLoad = resolve)), predict: async () => "ok" }, name: "slow" }),
+      logger: (await import("../../runtime/logger")).createLogger({ level: "silent" }),
+    });
+    await sleep(20);
+    expect(runtime.health.state).toBe("starting");
+    finishLoad();
+    await runtime.loaded;
+    expect(runtime.health.state).toBe("ready");
+  });
+
+  it("answers 503 draining once told to drain, while health keeps answering", async () => {
+    const server = await startTestRuntime({ predict: async () => "ok" });
+    try {
+      const token = await server.token();
+      server.runtime.health.draining();
+      const response = await fetch(`${server.url}/predict_dict`, json(token, {}));
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("2");
+      expect(await (await fetch(`${server.url}/`)).json()).toMatchObject({ status: "draining" });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("backpressure", () => {
+  it("runs at most maxInFlight, queues maxQueued, refuses the rest at once with 503 + Retry-After", async () => {
+    let running = 0;
+    let peak = 0;
+    const server = await startTestRuntime(
+      { predict: async () => { running += 1; peak = Math.max(peak, running); await sleep(150); running -= 1; return "done"; } },
+      { maxInFlight: 2, maxQueued: 2 },
+    );
+    try {
+      const token = await server.token();
+      const started = Date.now();
+      const responses = await Promise.all(Array.from({ length: 8 }, () => fetch(`${server.url}/predict_dict`, json(token, {}))));
+      const statuses = responses.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 200, 200, 200, 503, 503, 503, 503]);
+      const refused = responses.find((r) => r.status === 503)!;
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(await refused.json()).toMatchObject({ status: "overloaded" });
+      expect(peak).toBe(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290); // two waves of 150 ms: the queue was served, not dropped
+      const health = await fetch(`${server.url}/`);
+      expect(health.status).toBe(200);
+      const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      expect(metrics).toMatch(/budgetml_predictions_rejected_total\{reason="overloaded"\} 4/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps a timed-out prediction's slot until predict() really returns", async () => {
+    const server = await startTestRuntime({ predict: async () => { await sleep(300); return "late"; } }, { maxInFlight: 1, maxQueued: 0, predictTimeoutMs: 50 });
+    try {
+      const token = await server.token();
+      expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
+      // The model is still busy: a new request must not start a second copy of it.
+      expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(503);
+      await sleep(350);
+      expect(server.runtime.admission.inFlight).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+});
