@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { PASSWORD, SIGNING_KEY, USERNAME, json, login } from "../support/runtimeServer";
+
+const ROOT = join(__dirname, "..", "..");
+
+/** Runs `budgetml` from source (ts compiled on the fly by esbuild through node's loader). */
+function budgetml(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, [join(ROOT, "tests", "support", "runCli.cjs"), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+function finished(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d) => (stdout += d));
+  child.stderr?.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
+}
+
+function listening(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = "";
+    child.stderr?.on("data", (d) => {
+      stderr += d;
+      const match = /serving (http:\/\/localhost:\d+)/.exec(stderr);
+      if (match) resolve(match[1].replace("localhost", "127.0.0.1"));
+    });
+    child.on("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+}
+
+const credentials = { BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY };
+
+describe("budgetml serve", () => {
+  it.each([
+    [["serve", "--nope"], /budgetml: Unknown option '--nope'/],
+    [["serve", "--predictor", "missing.ts"], /budgetml: predictor file not found: missing\.ts/],
+    [["serve", "--predictor", "examples/sentiment/predictor.ts", "--port", "http"], /budgetml: --port must be a whole number from 0 to 65535, got "http"/],
+    [["serve", "--predictor", "examples/sentiment/predictor.ts", "--workers", "0"], /--workers must be a whole number from 1 to 64/],
+    [["serve", "stray"], /Unexpected argument 'stray'/],
+    [["launch"], /unknown command "launch"/],
+  ])("%j is a one-line error and exit 2", async (args, message) => {
+    const { code, stderr } = await finished(budgetml(args, credentials));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it("refuses a short signing key", async () => {
+    const { code, stderr } = await finished(budgetml(["serve", "--predictor", "examples/sentiment/predictor.ts"], { ...credentials, BUDGET_TOKEN: "short" }));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/BUDGET_TOKEN must be at least 16 characters/);
+  });
+
+  it("prints help and exits 0", async () => {
+    const { code, stdout } = await finished(budgetml(["serve", "--help"]));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/--predictor FILE/);
+  });
+
+  it("generates credentials when none are set and prints them to the terminal, not the log", async () => {
+    const child = budgetml(["serve", "--predictor", "examples/sentiment/predictor.ts", "--port", "0", "--workers", "1"]);
+    let stderr = "";
+    let stdout = "";
+    child.stdout?.on("data", (d) => (stdout += d));
+    child.stderr?.on("data", (d) => (stderr += d));
+    try {
+      const url = await listening(child);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const password = /password (\S+)/.exec(stderr)?.[1] as string;
+      expect(password).toBeTruthy();
+      const token = await login(url, "budget", password);
+      const response = await fetch(`${url}/predict_dict`, json(token, { payload: { text: "this is terrible" } }));
+      expect(await response.json()).toMatchObject({ label: "negative" });
+      expect(stdout).toContain('"severity":"INFO"');
+      expect(stdout).not.toContain(password);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it.each([1, 2])("on SIGTERM with %i worker(s): reports draining, finishes the in-flight request, exits 0", async (workers) => {
+    const child = budgetml(["serve", "--predictor", "tests/fixtures/slowPredictor.cjs", "--entrypoint", "Slow", "--port", "0", "--workers", String(workers)], credentials);
+    const exited = finished(child);
+    const url = await listening(child);
+    const token = await login(url);
+    const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (workers === 1) {
+      // One process: its own health check says draining, and new predictions are refused.
+      expect(await (await fetch(`${url}/`)).json()).toMatchObject({ status: "draining" });
+      expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
+    }
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ slept: 1500 });
+    expect((await exited).code).toBe(0);
+  });
+});
