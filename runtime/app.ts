@@ -78,6 +78,7 @@ export function createApp(options: AppOptions): Runtime {
 
   const app = express();
   app.disable("x-powered-by");
+  app.set("etag", false); // answers are per-request predictions: hashing them for ETags is wasted work
   app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
   app.use(requestLog(logger, metrics));
 

@@ -1,3 +1,5 @@
+import { createApp } from "../../runtime/app";
+import { createLogger } from "../../runtime/logger";
 import type { Payload, UploadFile } from "../../runtime/predictor";
 import { json, sleep, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
 
@@ -25,7 +27,7 @@ class EchoPredictor {
   }
 }
 
-const upload = (token: string, field: string, bytes: Uint8Array, filename = "cat.png"): RequestInit => {
+const upload = (token: string, field: string, bytes: Uint8Array<ArrayBuffer>, filename = "cat.png"): RequestInit => {
   const form = new FormData();
   form.append(field, new Blob([bytes], { type: "image/png" }), filename);
   return { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form };
@@ -157,12 +159,11 @@ describe("health states", () => {
 
   it("reports starting while load() runs, then ready", async () => {
     let finishLoad = () => {};
-    const { createApp } = await import("../../runtime/app");
     const runtime = createApp({
       credentials: { username: "u", password: "p" },
       tokenSigningKey: "k".repeat(32),
       loadPredictor: async () => ({ instance: { load: () => new Promise<void>((resolve) => (finishLoad = resolve)), predict: async () => "ok" }, name: "slow" }),
-      logger: (await import("../../runtime/logger")).createLogger({ level: "silent" }),
+      logger: createLogger({ level: "silent" }),
     });
     await sleep(20);
     expect(runtime.health.state).toBe("starting");
