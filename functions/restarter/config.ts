@@ -1,0 +1,51 @@
+/** What the restarter keeps running, read from its environment at cold start. */
+export interface RestarterConfig {
+  project: string;
+  zone: string;
+  instance: string;
+  /** A Compute REST endpoint to use instead of Google's (the local stand-in). */
+  computeEndpoint: URL | undefined;
+  /** How long one invocation may keep trying; stays inside the function's timeout. @default 50 s */
+  budgetMs: number;
+  /** Between status reads while the instance is stopping. @default 1000 ms */
+  pollMs: number;
+  /** First retry delay after a transient failure; doubles up to 16 s. @default 2000 ms */
+  backoffMs: number;
+}
+
+const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const PROJECT = /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/;
+const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
+
+/** Reads and validates the configuration; throws one message naming every problem. */
+export function readRestarterConfig(env: Record<string, string | undefined>): RestarterConfig {
+  const problems: string[] = [];
+  const required = (name: string, pattern: RegExp, what: string) => {
+    const value = env[name];
+    if (!value) problems.push(`${name} is not set`);
+    else if (!pattern.test(value)) problems.push(`${name}="${value}" is not a valid ${what}`);
+    return value ?? "";
+  };
+  const project = required("BUDGET_PROJECT", PROJECT, "project id");
+  const zone = required("BUDGET_ZONE", ZONE, "zone (like us-central1-a)");
+  const instance = required("BUDGET_INSTANCE", NAME, "instance name");
+  let computeEndpoint: URL | undefined;
+  if (env.BUDGET_COMPUTE_ENDPOINT) {
+    try {
+      computeEndpoint = new URL(env.BUDGET_COMPUTE_ENDPOINT);
+      if (!/^https?:$/.test(computeEndpoint.protocol)) throw new Error();
+    } catch {
+      problems.push(`BUDGET_COMPUTE_ENDPOINT="${env.BUDGET_COMPUTE_ENDPOINT}" is not an http(s) URL`);
+    }
+  }
+  const number = (name: string, fallback: number, min: number, max: number) => {
+    const value = Number(env[name] ?? fallback);
+    if (!Number.isFinite(value) || value < min || value > max) problems.push(`${name}="${env[name]}" must be a number from ${min} to ${max}`);
+    return value;
+  };
+  const budgetMs = number("BUDGET_RESTART_BUDGET_SECONDS", 50, 1, 3600) * 1000;
+  const pollMs = number("BUDGET_RESTART_POLL_MS", 1000, 10, 60_000);
+  const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
+  if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
+  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs };
+}

@@ -1,0 +1,131 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "../../runtime/logger";
+import type { ComputeClients } from "./computeClients";
+import type { RestarterConfig } from "./config";
+import { decide, isTransient } from "./decide";
+
+/** What one invocation saw, did, and how long it took. */
+export interface RestartOutcome {
+  saw: string;
+  did: "nothing" | "started" | "resumed" | "gave_up" | "failed_permanently";
+  attempts: number;
+  ms: number;
+  error?: string;
+}
+
+interface ApiError {
+  code?: number | string;
+  reason?: string;
+  message: string;
+}
+
+const MAX_BACKOFF_MS = 16_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The request id for the n-th start attempt of one outage. The Compute API executes a mutating call
+ * once per request id, so every invocation that sees the same outage (same instance, same
+ * `lastStopTimestamp`) walks the same sequence of ids: concurrent invocations — a scheduler tick
+ * and a shutdown signal, in different function instances — can never start the instance twice.
+ */
+export function outageRequestId(instanceId: string, lastStopTimestamp: string, attempt: number): string {
+  const hex = createHash("sha256").update(`${instanceId}/${lastStopTimestamp}/${attempt}`).digest("hex");
+  // Shaped as a UUID, which is what the API accepts as requestId.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Reads the instance, decides, acts, and retries transient failures while the budget allows. */
+export async function keepInstanceRunning(clients: ComputeClients, config: RestarterConfig, logger: Logger): Promise<RestartOutcome> {
+  const started = Date.now();
+  const deadline = started + config.budgetMs;
+  const { pollMs } = config;
+  let { backoffMs } = config;
+  const target = { project: config.project, zone: config.zone, instance: config.instance };
+  let attempts = 0;
+  let saw = "UNKNOWN";
+  const finish = (did: RestartOutcome["did"], error?: string): RestartOutcome => {
+    const outcome = { saw, did, attempts, ms: Date.now() - started, ...(error ? { error } : {}) };
+    const line = { ...outcome, instance: config.instance, zone: config.zone };
+    if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
+    else if (did === "gave_up") logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
+    else logger.info(line, `restarter: ${config.instance} was ${saw}, ${did}`);
+    return outcome;
+  };
+
+  for (;;) {
+    let instance;
+    try {
+      [instance] = await clients.instances.get(target);
+    } catch (error) {
+      const failure = describe(error);
+      if (!isTransient(failure) || Date.now() + backoffMs > deadline) return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
+      await sleep(backoffMs);
+      continue;
+    }
+    saw = instance.status ?? "UNKNOWN";
+    const action = decide(saw);
+    if (action === "none") return finish("nothing");
+    if (action === "wait") {
+      if (Date.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw}`);
+      await sleep(pollMs);
+      continue;
+    }
+
+    attempts += 1;
+    const requestId = outageRequestId(String(instance.id), instance.lastStopTimestamp ?? "never-stopped", attempts);
+    logger.info({ instance: config.instance, status: saw, action, attempt: attempts, requestId }, `restarter: ${action} ${config.instance} (was ${saw})`);
+    const { failure, replayed } = await act(clients, target, action, requestId, deadline, started);
+    if (!failure) return finish(action === "start" ? "started" : "resumed");
+    if (!isTransient(failure)) return finish("failed_permanently", failure.message);
+    // An earlier invocation already made (and failed) this attempt: go straight to the next id.
+    if (replayed) continue;
+    logger.warn({ instance: config.instance, attempt: attempts, code: failure.code, reason: failure.reason, error: failure.message }, `restarter: ${action} failed (${failure.reason ?? failure.code}); retrying in ${backoffMs} ms`);
+    if (Date.now() + backoffMs > deadline) return finish("gave_up", failure.message);
+    await sleep(backoffMs);
+    backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+  }
+}
+
+/**
+ * Calls start/resume and waits for its operation. `replayed` says the API answered with an
+ * operation created before this invocation began: the same request id was used by an earlier one.
+ */
+async function act(
+  clients: ComputeClients,
+  target: { project: string; zone: string; instance: string },
+  action: "start" | "resume",
+  requestId: string,
+  deadline: number,
+  invokedAt: number,
+): Promise<{ failure?: ApiError; replayed?: boolean }> {
+  try {
+    const [operation] = await (action === "start" ? clients.instances.start({ ...target, requestId }) : clients.instances.resume({ ...target, requestId }));
+    let latest = operation.latestResponse as { name?: string; status?: string; insertTime?: string; error?: { errors?: Array<{ code?: string; message?: string }> } };
+    const replayed = latest.insertTime !== undefined && Date.parse(latest.insertTime) < invokedAt;
+    while (latest.status !== "DONE" && Date.now() < deadline) {
+      const [next] = await clients.operations.wait({ project: target.project, zone: target.zone, operation: latest.name });
+      latest = next as typeof latest;
+    }
+    const error = latest.error?.errors?.[0];
+    if (error) return { failure: { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` }, replayed };
+    if (latest.status !== "DONE") return { failure: { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` } };
+    return {};
+  } catch (error) {
+    return { failure: describe(error) };
+  }
+}
+
+/** Google's REST errors carry the HTTP code and, in the body, a reason such as notFound. */
+function describe(error: unknown): ApiError {
+  const e = error as { code?: number | string; message?: string };
+  let reason: string | undefined;
+  let message = e.message ?? String(error);
+  try {
+    const body = JSON.parse(message) as { error?: { message?: string; errors?: Array<{ reason?: string }> } };
+    reason = body.error?.errors?.[0]?.reason;
+    message = body.error?.message ?? message;
+  } catch {
+    // not a JSON body: keep the message as it is
+  }
+  return { code: e.code, reason, message: `${e.code ?? "error"}${reason ? ` ${reason}` : ""}: ${message}` };
+}

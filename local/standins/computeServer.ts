@@ -1,0 +1,217 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** Instance statuses, as the Compute API names them. */
+export type InstanceStatus = "PROVISIONING" | "STAGING" | "RUNNING" | "STOPPING" | "STOPPED" | "SUSPENDING" | "SUSPENDED" | "REPAIRING" | "TERMINATED";
+
+/** What the stand-in reports about the instance. */
+export interface InstanceFacts {
+  status: InstanceStatus;
+  /** RFC 3339, set when the instance last stopped; the restarter derives its request id from it. */
+  lastStopTimestamp?: string;
+}
+
+/**
+ * The instance behind the stand-in: a simulated lifecycle in tests, a real child process in the
+ * local deployment. `start`/`resume` are called at most once per accepted request id.
+ */
+export interface InstanceBackend {
+  facts(): InstanceFacts;
+  start(): void;
+  resume(): void;
+}
+
+/** A failure to inject into the next start/resume: an HTTP error, or an operation that ends in error. */
+export type InjectedFailure =
+  | { http: 403 | 404 | 429 | 500 | 503; reason?: string }
+  | { operationError: "ZONE_RESOURCE_POOL_EXHAUSTED" | "QUOTA_EXCEEDED" };
+
+export interface ComputeServer {
+  /** `http://127.0.0.1:port`: pass to the restarter as `BUDGET_COMPUTE_ENDPOINT`. */
+  readonly url: string;
+  /** Failures the next start/resume requests meet, in order. */
+  readonly failures: InjectedFailure[];
+  /** Every start/resume request received, deduplicated or not. */
+  readonly requests: Array<{ method: "start" | "resume"; requestId: string | undefined; at: number }>;
+  /** How many times the backend was actually started or resumed. */
+  readonly effectiveStarts: number;
+  close(): Promise<void>;
+}
+
+const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume))?$/;
+const OPERATION_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+?)(\/wait)?$/;
+
+interface Operation {
+  kind: "compute#operation";
+  id: string;
+  name: string;
+  zone: string;
+  operationType: string;
+  targetLink: string;
+  status: "PENDING" | "RUNNING" | "DONE";
+  progress: number;
+  insertTime: string;
+  endTime?: string;
+  error?: { errors: Array<{ code: string; message: string }> };
+}
+
+/**
+ * A loopback stand-in for the Compute REST API — just the instance and zone-operation calls the
+ * restarter makes — in front of one instance. Like the real API it deduplicates mutating calls by
+ * `requestId` (a repeated id returns the first operation and does nothing), refuses to start an
+ * instance that is still stopping, and speaks Google's error shape, so `@google-cloud/compute`
+ * behaves against it as it does against Google.
+ */
+export async function startComputeServer(options: { project: string; zone: string; instance: string; backend: InstanceBackend }): Promise<ComputeServer> {
+  const { project, zone, instance, backend } = options;
+  const operations = new Map<string, Operation>();
+  const byRequestId = new Map<string, Operation>();
+  const failures: InjectedFailure[] = [];
+  const requests: ComputeServer["requests"] = [];
+  let effectiveStarts = 0;
+  let port = 0;
+  const selfLink = () => `http://127.0.0.1:${port}/compute/v1/projects/${project}/zones/${zone}/instances/${instance}`;
+
+  function send(res: ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, { "content-type": "application/json; charset=UTF-8" });
+    res.end(JSON.stringify(body));
+  }
+  function fail(res: ServerResponse, code: number, reason: string, message: string) {
+    const status = { 400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE" }[code] ?? "UNKNOWN";
+    send(res, code, { error: { code, message, status, errors: [{ message, domain: "global", reason }] } });
+  }
+
+  function mutate(method: "start" | "resume", requestId: string | undefined, res: ServerResponse) {
+    requests.push({ method, requestId, at: Date.now() });
+    const previous = requestId ? byRequestId.get(requestId) : undefined;
+    if (previous) return send(res, 200, previous);
+    const injected = failures.shift();
+    if (injected && "http" in injected) {
+      const reasons = { 403: "forbidden", 404: "notFound", 429: "rateLimitExceeded", 500: "backendError", 503: "backendError" };
+      return fail(res, injected.http, injected.reason ?? reasons[injected.http], `Injected ${injected.http} for ${method}`);
+    }
+    const { status } = backend.facts();
+    const startable = method === "start" ? ["TERMINATED", "STOPPED"] : ["SUSPENDED"];
+    if (status === "STOPPING" || status === "SUSPENDING") {
+      return fail(res, 400, "resourceNotReady", `The resource '${selfLink()}' is not ready`);
+    }
+    const operation: Operation = {
+      kind: "compute#operation",
+      id: String(Date.now()) + String(operations.size),
+      name: `operation-${randomUUID()}`,
+      zone: `projects/${project}/zones/${zone}`,
+      operationType: method,
+      targetLink: selfLink(),
+      status: "DONE",
+      progress: 100,
+      insertTime: new Date().toISOString(),
+      endTime: new Date().toISOString(),
+    };
+    if (injected && "operationError" in injected) {
+      operation.error = { errors: [{ code: injected.operationError, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` }] };
+    } else if (startable.includes(status)) {
+      effectiveStarts += 1;
+      if (method === "start") backend.start();
+      else backend.resume();
+    }
+    operations.set(operation.name, operation);
+    if (requestId) byRequestId.set(requestId, operation);
+    send(res, 200, operation);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse) {
+    if (!/^Bearer \S+/.test(req.headers.authorization ?? "")) return fail(res, 401, "required", "Request is missing required authentication credential.");
+    const url = new URL(req.url ?? "/", "http://compute");
+    const instanceMatch = INSTANCE_PATH.exec(url.pathname);
+    if (instanceMatch) {
+      const [, p, z, name, verb] = instanceMatch;
+      if (p !== project || z !== zone || name !== instance) {
+        return fail(res, 404, "notFound", `The resource 'projects/${p}/zones/${z}/instances/${name}' was not found`);
+      }
+      if (!verb && req.method === "GET") {
+        const facts = backend.facts();
+        return send(res, 200, { kind: "compute#instance", id: "4242424242424242", name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), ...facts });
+      }
+      if ((verb === "start" || verb === "resume") && req.method === "POST") {
+        req.resume();
+        return void req.on("end", () => mutate(verb, url.searchParams.get("requestId") ?? undefined, res));
+      }
+    }
+    const operationMatch = OPERATION_PATH.exec(url.pathname);
+    if (operationMatch) {
+      const operation = operations.get(operationMatch[3]);
+      return operation ? send(res, 200, operation) : fail(res, 404, "notFound", `The resource operation '${operationMatch[3]}' was not found`);
+    }
+    fail(res, 404, "notFound", `No stand-in for ${req.method} ${url.pathname}`);
+  }
+
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    failures,
+    requests,
+    get effectiveStarts() {
+      return effectiveStarts;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A simulated instance: a preemption takes it RUNNING → STOPPING → TERMINATED, a start takes it
+ * PROVISIONING → STAGING → RUNNING, each step after `stepMs`.
+ */
+export class SimulatedInstance implements InstanceBackend {
+  private status: InstanceStatus = "RUNNING";
+  private lastStop: string | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly stepMs = 50) {}
+
+  facts(): InstanceFacts {
+    return { status: this.status, ...(this.lastStop ? { lastStopTimestamp: this.lastStop } : {}) };
+  }
+
+  /** Google preempts the instance. */
+  preempt(): void {
+    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = new Date().toISOString()));
+  }
+
+  /** Puts the instance directly in a status (e.g. SUSPENDED), as an operator would. */
+  set(status: InstanceStatus): void {
+    this.dispose(); // a transition still under way would otherwise overwrite this status later
+    this.status = status;
+    if (status === "TERMINATED" || status === "STOPPED" || status === "SUSPENDED") this.lastStop = new Date().toISOString();
+  }
+
+  start(): void {
+    this.steps(["PROVISIONING", "STAGING", "RUNNING"]);
+  }
+
+  resume(): void {
+    this.steps(["STAGING", "RUNNING"]);
+  }
+
+  dispose(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private steps(sequence: InstanceStatus[], atEnd?: () => void): void {
+    const [first, ...rest] = sequence;
+    this.status = first;
+    if (rest.length === 0) return atEnd?.();
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.steps(rest, atEnd);
+    }, this.stepMs);
+    this.timers.add(timer);
+  }
+}

@@ -1,0 +1,162 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
+import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
+import { decide } from "../../functions/restarter/decide";
+import { readRestarterConfig } from "../../functions/restarter/config";
+
+// The real function module, loaded by the functions framework's own test server and driven with
+// real CloudEvents over HTTP; the real @google-cloud/compute client talks to the Compute stand-in,
+// authenticated through the metadata stand-in exactly as on Google's runtime.
+const PROJECT = "budget-proj";
+const ZONE = "us-central1-a";
+const INSTANCE = "sentiment-vm";
+
+let metadata: MetadataServer;
+let compute: ComputeServer;
+let instance: SimulatedInstance;
+let functionUrl: string;
+let server: Server;
+
+beforeAll(async () => {
+  metadata = await startMetadataServer({ projectId: PROJECT });
+  instance = new SimulatedInstance(30);
+  compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance });
+  Object.assign(process.env, {
+    GCE_METADATA_HOST: metadata.host,
+    BUDGET_PROJECT: PROJECT,
+    BUDGET_ZONE: ZONE,
+    BUDGET_INSTANCE: INSTANCE,
+    BUDGET_COMPUTE_ENDPOINT: compute.url,
+    BUDGET_RESTART_BUDGET_SECONDS: "3",
+    BUDGET_RESTART_POLL_MS: "20",
+    BUDGET_RESTART_BACKOFF_MS: "50",
+    BUDGET_LOG_LEVEL: process.env.DEBUG_LOG ? "info" : "silent",
+  });
+  require("../../functions/restarter/index");
+  const { getTestServer } = require("@google-cloud/functions-framework/testing") as typeof import("@google-cloud/functions-framework/testing");
+  server = getTestServer("restartInstance");
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  functionUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+});
+
+afterAll(async () => {
+  instance.dispose();
+  await new Promise((resolve) => server.close(resolve));
+  await compute.close();
+  await metadata.close();
+});
+
+beforeEach(() => {
+  instance.set("RUNNING");
+  compute.failures.length = 0;
+  compute.requests.length = 0;
+});
+
+let eventCount = 0;
+/** Delivers a Pub/Sub message the way Eventarc does: a binary-mode CloudEvent. */
+async function deliver(reason: "tick" | "preempted" = "tick"): Promise<number> {
+  eventCount += 1;
+  const response = await fetch(functionUrl, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "ce-specversion": "1.0",
+      "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+      "ce-source": `//pubsub.googleapis.com/projects/${PROJECT}/topics/${INSTANCE}-restart`,
+      "ce-id": `event-${eventCount}`,
+    },
+    body: JSON.stringify({ message: { data: Buffer.from(reason).toString("base64"), attributes: { reason } }, subscription: "s" }),
+  });
+  return response.status;
+}
+
+const until = async (check: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe("restarter function", () => {
+  it("does nothing while the instance is RUNNING or STAGING", async () => {
+    const before = compute.effectiveStarts;
+    expect(await deliver()).toBe(204);
+    instance.set("STAGING");
+    expect(await deliver()).toBe(204);
+    expect(compute.requests).toHaveLength(0);
+    expect(compute.effectiveStarts).toBe(before);
+  });
+
+  it("starts a preempted instance once, through the shutdown signal and a tick arriving together", async () => {
+    instance.preempt();
+    await until(() => instance.facts().status === "TERMINATED");
+    const before = compute.effectiveStarts;
+    const statuses = await Promise.all([deliver("preempted"), deliver("tick"), deliver("tick")]);
+    expect(statuses).toEqual([204, 204, 204]);
+    expect(compute.effectiveStarts - before).toBe(1);
+    // Each invocation that acted used the same request id: the API deduplicated the rest.
+    expect(new Set(compute.requests.map((r) => r.requestId)).size).toBe(1);
+    await until(() => instance.facts().status === "RUNNING");
+  });
+
+  it("waits for a STOPPING instance to finish stopping, then starts it", async () => {
+    instance.preempt(); // STOPPING now, TERMINATED in 30 ms
+    const before = compute.effectiveStarts;
+    expect(instance.facts().status).toBe("STOPPING");
+    expect(await deliver("preempted")).toBe(204);
+    expect(compute.effectiveStarts - before).toBe(1);
+  });
+
+  it("resumes a SUSPENDED instance", async () => {
+    instance.set("SUSPENDED");
+    expect(await deliver()).toBe(204);
+    expect(compute.requests.map((r) => r.method)).toEqual(["resume"]);
+    await until(() => instance.facts().status === "RUNNING");
+  });
+
+  it("retries transient failures (429, 503, no spot capacity) within the invocation", async () => {
+    instance.set("TERMINATED");
+    compute.failures.push({ http: 429 }, { http: 503 }, { operationError: "ZONE_RESOURCE_POOL_EXHAUSTED" });
+    const before = compute.effectiveStarts;
+    expect(await deliver()).toBe(204);
+    expect(compute.requests).toHaveLength(4);
+    expect(compute.effectiveStarts - before).toBe(1);
+  });
+
+  it("gives up when capacity stays exhausted past its budget, and the next tick succeeds", async () => {
+    instance.set("TERMINATED");
+    for (let i = 0; i < 200; i += 1) compute.failures.push({ operationError: "ZONE_RESOURCE_POOL_EXHAUSTED" });
+    const started = Date.now();
+    expect(await deliver()).toBe(204); // logged and returned: a crash would make Pub/Sub redeliver in a storm
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(instance.facts().status).toBe("TERMINATED");
+    compute.failures.length = 0;
+    expect(await deliver()).toBe(204);
+    await until(() => instance.facts().status === "RUNNING");
+  }, 15000);
+
+  it.each([404, 403] as const)("reports a permanent %i once, without retrying or crashing", async (code) => {
+    instance.set("TERMINATED");
+    compute.failures.push({ http: code });
+    expect(await deliver()).toBe(204);
+    expect(compute.requests).toHaveLength(1);
+    expect(instance.facts().status).toBe("TERMINATED");
+  });
+});
+
+describe("restarter policy and configuration", () => {
+  it.each([
+    ["TERMINATED", "start"], ["STOPPED", "start"], ["SUSPENDED", "resume"], ["STOPPING", "wait"], ["SUSPENDING", "wait"],
+    ["PROVISIONING", "none"], ["STAGING", "none"], ["RUNNING", "none"], ["REPAIRING", "none"],
+  ])("decides %s → %s", (status, action) => {
+    expect(decide(status)).toBe(action);
+  });
+
+  it("names every configuration problem at once", () => {
+    expect(() => readRestarterConfig({ BUDGET_ZONE: "mars", BUDGET_INSTANCE: "Bad_Name", BUDGET_COMPUTE_ENDPOINT: "ftp://x" })).toThrow(
+      'restarter misconfigured: BUDGET_PROJECT is not set; BUDGET_ZONE="mars" is not a valid zone (like us-central1-a); BUDGET_INSTANCE="Bad_Name" is not a valid instance name; BUDGET_COMPUTE_ENDPOINT="ftp://x" is not an http(s) URL',
+    );
+  });
+});
