@@ -4,9 +4,9 @@ import { PASSWORD, SIGNING_KEY, USERNAME, json, login } from "../support/runtime
 
 const ROOT = join(__dirname, "..", "..");
 
-/** Runs `budgetml` from source (ts compiled on the fly by esbuild through node's loader). */
+/** Runs `budgetml` from source, compiled on the fly by esbuild. */
 function budgetml(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, "tests", "support", "runCli.cjs"), ...args], {
+  return spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
     stdio: ["ignore", "pipe", "pipe"],
