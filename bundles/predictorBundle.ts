@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { extname, join, resolve } from "node:path";
+import { build } from "esbuild";
+import { packDeterministic, type BuiltBundle } from "./archive";
+
+/** What to bundle. */
+export interface PredictorBundleOptions {
+  /** The predictor file (.ts, .js, .cjs, .mjs). */
+  predictor: string;
+  /** Exported class name. @default "Predictor", else the default export */
+  entrypoint?: string;
+  /**
+   * npm packages installed on the VM beside the predictor: names with optional versions
+   * (`["sharp@0.33", "sentiment"]`), or the path of a package.json whose dependencies to use.
+   * These stay out of the bundle; every other import is bundled in. @default none
+   */
+  requirements?: string[] | string;
+  /** Where the .tgz is written. */
+  outDir: string;
+}
+
+// npm's rules for package names, with an optional @version/range after it.
+const REQUIREMENT = /^((?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*)(?:@([^\s@]+))?$/;
+
+/** Turns the requirements option into `{name: range}`; throws a precise error for a bad entry. */
+export function parseRequirements(requirements: string[] | string | undefined): Record<string, string> {
+  if (requirements === undefined) return {};
+  if (typeof requirements === "string") {
+    if (!existsSync(requirements)) throw new Error(`requirements: ${requirements} does not exist (expected a package.json or a list of package names)`);
+    const manifest = JSON.parse(readFileSync(requirements, "utf8")) as { dependencies?: Record<string, string> };
+    return { ...(manifest.dependencies ?? {}) };
+  }
+  const parsed: Record<string, string> = {};
+  for (const requirement of requirements) {
+    const match = REQUIREMENT.exec(requirement);
+    if (!match) throw new Error(`requirements: "${requirement}" is not an npm package name (like "sharp" or "sharp@0.33")`);
+    parsed[match[1]] = match[2] ?? "*";
+  }
+  return parsed;
+}
+
+/**
+ * Bundles a predictor for the VM: `predictor.cjs` (esbuild; its requirements left external),
+ * `package.json` listing them, and `manifest.json`. The same inputs give the same object name.
+ */
+export async function buildPredictorBundle(options: PredictorBundleOptions): Promise<BuiltBundle> {
+  const predictor = resolve(options.predictor);
+  if (!existsSync(predictor)) throw new Error(`predictor: file not found: ${options.predictor}`);
+  if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(predictor))) {
+    throw new Error(`predictor: expected a .ts, .js, .cjs or .mjs file, got ${options.predictor}`);
+  }
+  if (options.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(options.entrypoint)) {
+    throw new Error(`entrypoint: "${options.entrypoint}" is not a JavaScript identifier`);
+  }
+  const dependencies = parseRequirements(options.requirements);
+  const work = await mkdtemp(join(tmpdir(), "budgetml-predictor-"));
+  try {
+    const result = await build({
+      entryPoints: [predictor],
+      outfile: join(work, "predictor.cjs"),
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      external: Object.keys(dependencies).flatMap((name) => [name, `${name}/*`]),
+      logLevel: "silent",
+      legalComments: "none",
+    }).catch((error: { errors?: Array<{ text: string }> }) => {
+      const first = error.errors?.[0]?.text ?? String(error);
+      throw new Error(`predictor: cannot bundle ${options.predictor}: ${first}${/Could not resolve "([^"]+)"/.test(first) ? " (add the package to requirements, or install it)" : ""}`);
+    });
+    void result;
+    const manifest = { entrypoint: options.entrypoint ?? "", requirements: dependencies };
+    await writeFile(join(work, "package.json"), `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`);
+    await writeFile(join(work, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    await mkdir(options.outDir, { recursive: true });
+    return await packDeterministic("predictor", work, ["predictor.cjs", "package.json", "manifest.json"], options.outDir);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
