@@ -6,3 +6,5 @@
  */
 
 export type { Payload, PredictRequest, PredictResult, Predictor, PredictorClass, UploadFile } from "./runtime/predictor";
+export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
+export type { CostEstimate } from "./components/pricing";

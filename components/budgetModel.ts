@@ -1,0 +1,176 @@
+import { join } from "node:path";
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { buildPredictorBundle } from "../bundles/predictorBundle";
+import { buildRestarterSource } from "../bundles/restarterSource";
+import { buildRuntimeBundle } from "../bundles/runtimeBundle";
+import { enableApis } from "./apis";
+import type { ModelContext } from "./context";
+import { waitForHealth } from "./healthWait";
+import { declareIdentity, grantVmAccess } from "./identity";
+import { declareInstance } from "./instance";
+import { declareNetwork } from "./network";
+import { estimateMonthlyCost, type CostEstimate } from "./pricing";
+import { declareRestarter, declareTopic } from "./restarter";
+import { declareStorage } from "./storage";
+import { publicHostname, resourceSlug, validateArgs } from "./validate";
+
+/** The arguments of a {@link BudgetModel}. */
+export interface BudgetModelArgs {
+  /** Path of the predictor file (.ts, .js, .cjs or .mjs) exporting the predictor class. */
+  predictor: string;
+  /** Name of the exported predictor class. @default "Predictor", else the default export */
+  entrypoint?: string;
+  /**
+   * npm packages the predictor needs on the VM, as names with optional versions
+   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. @default none
+   */
+  requirements?: string[];
+  /** Path of a package.json whose `dependencies` are the requirements (instead of `requirements`). @default none */
+  requirementsFile?: string;
+  /** Google Cloud project. @default the `gcp:project` stack config */
+  project?: string;
+  /** Region of the bucket, address and restarter. @default the zone's region, else `gcp:region` */
+  region?: string;
+  /** Zone of the VM. @default the `gcp:zone` stack config */
+  zone?: string;
+  /** Machine type. @default "e2-small" (2 shared vCPUs, 2 GB) */
+  machineType?: string;
+  /** Boot disk size in GB. @default 20 */
+  diskSizeGb?: number;
+  /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
+  provisioning?: string;
+  /** Domain for the HTTPS endpoint; point its A record at `ipAddress`. @default none: `<ip-with-dashes>.sslip.io` */
+  domain?: string;
+  /** Subdomain of `domain` for the endpoint. @default none: the domain itself */
+  subdomain?: string;
+  /** Login name. @default "budget" */
+  username?: pulumi.Input<string>;
+  /** Password (at least 12 characters); kept as a Pulumi secret. @default a random 24-character password */
+  password?: pulumi.Input<string>;
+  /** An existing external IP address to use instead of reserving one. @default a new static address */
+  staticIp?: pulumi.Input<string>;
+  /** Cron schedule (UTC) of the restarter's safety-net tick. @default "* * * * *" (every minute) */
+  schedule?: string;
+  /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
+  image?: string;
+  /** Labels added to every labelled child. @default none (budgetml adds `budgetml-model`) */
+  labels?: Record<string, string>;
+  /** Enable the Google APIs the deployment needs (never disabled on destroy). @default true */
+  enableApis?: boolean;
+  /** Make `pulumi up` wait until the endpoint answers its health check. @default true */
+  waitForHealthy?: boolean;
+  /** How long to wait for the health check, in seconds. @default 900 */
+  healthTimeoutSeconds?: number;
+}
+
+/**
+ * A model behind a secured HTTPS API on a spot VM that comes back after every preemption: a
+ * bucket with the predictor and runtime bundles, a least-privilege service account, the password
+ * and token key in Secret Manager, a static address and firewall rule, the instance, and the
+ * restarter (topic, Cloud Function, scheduler job).
+ */
+export class BudgetModel extends pulumi.ComponentResource {
+  /** `https://<host>`: the API's base URL. */
+  public readonly url: pulumi.Output<string>;
+  /** Swagger UI: `<url>/docs`. */
+  public readonly docsUrl: pulumi.Output<string>;
+  /** The OAuth2 token endpoint: `<url>/token`. */
+  public readonly tokenUrl: pulumi.Output<string>;
+  /** The endpoint's static external IP address. */
+  public readonly ipAddress: pulumi.Output<string>;
+  public readonly instanceName: pulumi.Output<string>;
+  public readonly bucketName: pulumi.Output<string>;
+  public readonly username: pulumi.Output<string>;
+  /** The password (a Pulumi secret). */
+  public readonly password: pulumi.Output<string>;
+  /** An estimate of the monthly cost, next to the same machine on demand. */
+  public readonly monthlyCost: pulumi.Output<CostEstimate>;
+
+  constructor(name: string, args: BudgetModelArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("budgetml:index:BudgetModel", name, {}, opts);
+    const zone = args.zone ?? gcp.config.zone;
+    const project = args.project ?? gcp.config.project;
+    const region = args.region ?? zone?.replace(/-[a-z]$/, "") ?? gcp.config.region;
+    validateArgs(name, { ...args, zone, region, requirements: args.requirements ?? args.requirementsFile });
+    if (args.requirements && args.requirementsFile) throw new Error(`BudgetModel "${name}": give requirements or requirementsFile, not both`);
+    if (!project || !zone) {
+      throw new Error(`BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`);
+    }
+    const provisioning = (args.provisioning ?? "spot") as "spot" | "preemptible" | "standard";
+    const machineType = args.machineType ?? "e2-small";
+    const diskSizeGb = args.diskSizeGb ?? 20;
+
+    const ctx: ModelContext = {
+      name,
+      parent: this,
+      slug: resourceSlug(name, 20),
+      suffix: new random.RandomId(`${name}-suffix`, { byteLength: 3 }, { parent: this }).hex,
+      project,
+      region: region as string,
+      zone,
+      labels: { "budgetml-model": resourceSlug(name, 63), ...(args.labels ?? {}) },
+      apis: args.enableApis === false ? [] : enableApis(name, project, this),
+    };
+
+    // Bundles are built where `pulumi up` runs, named by content (see bundles/).
+    const buildDir = join(process.cwd(), ".budgetml", "build", name);
+    const predictorBundle = pulumi.output(buildPredictorBundle({ predictor: args.predictor, entrypoint: args.entrypoint, requirements: args.requirements ?? args.requirementsFile, outDir: buildDir }));
+    const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
+    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter")));
+
+    const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
+    const identity = declareIdentity(ctx, args.password);
+    const network = declareNetwork(ctx, args.staticIp);
+    const topic = declareTopic(ctx);
+    grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic);
+    const username = pulumi.output(args.username ?? "budget");
+    const instance = declareInstance(ctx, {
+      machineType,
+      diskSizeGb,
+      provisioning,
+      serviceAccountEmail: identity.vmAccount.email,
+      ipAddress: network.ipAddress,
+      tag: network.tag,
+      metadata: {
+        "budget-bucket": storage.bucket.name,
+        "budget-runtime-object": storage.runtimeObject.name,
+        "budget-predictor-object": storage.predictorObject.name,
+        "budget-entrypoint": args.entrypoint ?? "",
+        "budget-username": username,
+        "budget-password-secret": identity.passwordSecret.id,
+        "budget-token-secret": identity.signingKeySecret.id,
+        "budget-domain": args.domain ? publicHostname("", args.domain, args.subdomain) : "",
+        "budget-topic": topic.id,
+        "budget-image": args.image ?? "",
+      },
+    });
+    declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, schedule: args.schedule ?? "* * * * *" });
+
+    this.ipAddress = network.ipAddress;
+    this.url = network.ipAddress.apply((ip) => `https://${publicHostname(ip, args.domain, args.subdomain)}`);
+    this.docsUrl = pulumi.interpolate`${this.url}/docs`;
+    this.tokenUrl = pulumi.interpolate`${this.url}/token`;
+    this.instanceName = instance.name;
+    this.bucketName = storage.bucket.name;
+    this.username = username;
+    this.password = identity.password;
+    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb));
+    if (args.waitForHealthy !== false) {
+      waitForHealth(ctx, pulumi.interpolate`${this.url}/`, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name]);
+    }
+
+    this.registerOutputs({
+      url: this.url,
+      docsUrl: this.docsUrl,
+      tokenUrl: this.tokenUrl,
+      ipAddress: this.ipAddress,
+      instanceName: this.instanceName,
+      bucketName: this.bucketName,
+      username: this.username,
+      password: this.password,
+      monthlyCost: this.monthlyCost,
+    });
+  }
+}

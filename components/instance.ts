@@ -1,0 +1,47 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { packageRoot } from "../bundles/packageRoot";
+import { childOptions, type ModelContext } from "./context";
+import { schedulingFor } from "./validate";
+
+/** What the instance is told through its metadata (names only: no secret value). */
+export interface InstanceSettings {
+  machineType: string;
+  diskSizeGb: number;
+  provisioning: "spot" | "preemptible" | "standard";
+  serviceAccountEmail: pulumi.Output<string>;
+  ipAddress: pulumi.Output<string>;
+  tag: pulumi.Output<string>;
+  metadata: Record<string, pulumi.Input<string>>;
+}
+
+const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
+
+/**
+ * The VM: Debian 12 on the chosen machine, its boot disk kept across preemptions (spot instances
+ * STOP rather than delete), the startup script that brings the runtime up behind HTTPS, and the
+ * shutdown script that signals the restart topic and drains.
+ */
+export function declareInstance(ctx: ModelContext, settings: InstanceSettings): gcp.compute.Instance {
+  return new gcp.compute.Instance(
+    `${ctx.name}-instance`,
+    {
+      name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`,
+      project: ctx.project,
+      zone: ctx.zone,
+      machineType: settings.machineType,
+      bootDisk: { initializeParams: { image: "debian-cloud/debian-12", size: settings.diskSizeGb, type: "pd-balanced", labels: ctx.labels } },
+      networkInterfaces: [{ network: "default", accessConfigs: [{ natIp: settings.ipAddress }] }],
+      serviceAccount: { email: settings.serviceAccountEmail, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },
+      scheduling: schedulingFor(settings.provisioning),
+      tags: [settings.tag],
+      labels: ctx.labels,
+      metadata: { "startup-script": bootScript("startup.sh"), "shutdown-script": bootScript("shutdown.sh"), ...settings.metadata },
+      // A changed bundle or machine type needs the VM stopped for the update: allow it.
+      allowStoppingForUpdate: true,
+    },
+    childOptions(ctx),
+  );
+}

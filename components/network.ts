@@ -1,0 +1,36 @@
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions, type ModelContext } from "./context";
+
+/** The public address and the firewall opening to it. */
+export interface ModelNetwork {
+  ipAddress: pulumi.Output<string>;
+  /** The network tag the firewall rule targets; the instance carries it. */
+  tag: pulumi.Output<string>;
+}
+
+/**
+ * A static external address (or the one given), so the endpoint keeps its IP across preemptions,
+ * and a firewall rule opening 80 and 443 to this instance's tag only. Port 80 serves Let's Encrypt's
+ * HTTP challenge and the redirect to HTTPS.
+ */
+export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined): ModelNetwork {
+  const ipAddress = staticIp
+    ? pulumi.output(staticIp)
+    : new gcp.compute.Address(`${ctx.name}-address`, { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels }, childOptions(ctx)).address;
+  const tag = pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`;
+  new gcp.compute.Firewall(
+    `${ctx.name}-firewall`,
+    {
+      name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-https`,
+      project: ctx.project,
+      network: "default",
+      direction: "INGRESS",
+      allows: [{ protocol: "tcp", ports: ["80", "443"] }],
+      sourceRanges: ["0.0.0.0/0"],
+      targetTags: [tag],
+    },
+    childOptions(ctx),
+  );
+  return { ipAddress, tag };
+}

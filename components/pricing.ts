@@ -1,0 +1,43 @@
+/**
+ * An ESTIMATE of what a deployment costs per month, from a dated table of Google's list prices
+ * (us-central1, USD). Real bills differ by region, discounts and usage; spot prices move.
+ */
+export const PRICE_DATE = "2025-06-01";
+const HOURS_PER_MONTH = 730;
+
+/** Hourly list prices: on demand and spot. */
+export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> = {
+  "e2-micro": { onDemand: 0.00838, spot: 0.00251 },
+  "e2-small": { onDemand: 0.01675, spot: 0.00503 },
+  "e2-medium": { onDemand: 0.03351, spot: 0.01005 },
+  "e2-standard-2": { onDemand: 0.06701, spot: 0.02010 },
+  "e2-standard-4": { onDemand: 0.13402, spot: 0.04021 },
+  "e2-highmem-2": { onDemand: 0.09040, spot: 0.02712 },
+  "n1-standard-1": { onDemand: 0.04749, spot: 0.01007 },
+  "n2-standard-2": { onDemand: 0.09712, spot: 0.02350 },
+  "n2-standard-4": { onDemand: 0.19423, spot: 0.04700 },
+};
+/** Balanced persistent disk, per GB-month. */
+const DISK_PER_GB_MONTH = 0.1;
+/** An external IPv4 address on a VM, per hour. */
+const IP_PER_HOUR = 0.005;
+
+/** What the deployment costs per month, next to the same machine on demand. */
+export interface CostEstimate {
+  /** Monthly USD for the chosen provisioning; `undefined` for a machine type not in the table. */
+  monthlyUsd: number | undefined;
+  /** Monthly USD for the same machine, disk and address on demand. */
+  onDemandMonthlyUsd: number | undefined;
+  /** What the figures are: an estimate, and from when. */
+  note: string;
+}
+
+export function estimateMonthlyCost(machineType: string, provisioning: "spot" | "preemptible" | "standard", diskSizeGb: number): CostEstimate {
+  const price = MACHINE_PRICES[machineType];
+  const note = `estimate from list prices of ${PRICE_DATE} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
+  if (!price) return { monthlyUsd: undefined, onDemandMonthlyUsd: undefined, note: `${machineType} is not in budgetml's price table; ${note}` };
+  const fixed = diskSizeGb * DISK_PER_GB_MONTH + IP_PER_HOUR * HOURS_PER_MONTH;
+  const round = (usd: number) => Math.round(usd * 100) / 100;
+  const hourly = provisioning === "standard" ? price.onDemand : price.spot;
+  return { monthlyUsd: round(hourly * HOURS_PER_MONTH + fixed), onDemandMonthlyUsd: round(price.onDemand * HOURS_PER_MONTH + fixed), note };
+}

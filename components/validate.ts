@@ -1,0 +1,92 @@
+import { existsSync } from "node:fs";
+import { extname } from "node:path";
+
+/** The args as validated at construction (plain values only: outputs are checked by Google). */
+export interface CheckedArgs {
+  predictor: string;
+  entrypoint?: string;
+  requirements?: string[] | string;
+  region?: string;
+  zone?: string;
+  machineType?: string;
+  diskSizeGb?: number;
+  provisioning?: string;
+  domain?: string;
+  subdomain?: string;
+  username?: unknown;
+  password?: unknown;
+  schedule?: string;
+  image?: string;
+  labels?: Record<string, unknown>;
+}
+
+const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+const LABEL = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/**
+ * Checks every arg that is a plain value, and throws one error naming each problem, so
+ * `pulumi preview` fails before anything is created.
+ */
+export function validateArgs(name: string, args: CheckedArgs): void {
+  const problems: string[] = [];
+  const problem = (message: string) => problems.push(message);
+
+  if (typeof args.predictor !== "string" || args.predictor === "") problem("predictor is required: the path of your predictor file");
+  else if (!existsSync(args.predictor)) problem(`predictor: file not found: ${args.predictor}`);
+  else if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(args.predictor))) problem(`predictor: expected a .ts, .js, .cjs or .mjs file, got ${args.predictor}`);
+  if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
+  if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
+  if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
+  if (args.zone && args.region && !args.zone.startsWith(`${args.region}-`)) problem(`zone ${args.zone} is not in region ${args.region}`);
+  if (args.machineType !== undefined && !/^[a-z][a-z0-9]*-[a-z0-9-]+$/.test(args.machineType)) problem(`machineType: "${args.machineType}" is not a machine type (like e2-small)`);
+  if (args.diskSizeGb !== undefined && (!Number.isInteger(args.diskSizeGb) || args.diskSizeGb < 10 || args.diskSizeGb > 65536)) {
+    problem(`diskSizeGb: ${args.diskSizeGb} must be a whole number of GB from 10 to 65536`);
+  }
+  if (args.provisioning !== undefined && !["spot", "preemptible", "standard"].includes(args.provisioning)) {
+    problem(`provisioning: "${args.provisioning}" must be "spot", "preemptible" or "standard"`);
+  }
+  if (args.domain !== undefined && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(args.domain)) problem(`domain: "${args.domain}" is not a domain name`);
+  if (args.subdomain !== undefined) {
+    if (args.domain === undefined) problem("subdomain needs domain");
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(args.subdomain)) problem(`subdomain: "${args.subdomain}" is not a DNS label`);
+  }
+  if (typeof args.username === "string" && !/^[\w.@-]{1,64}$/.test(args.username)) problem(`username: "${args.username}" must be 1-64 letters, digits or ._@-`);
+  if (typeof args.password === "string" && args.password.length < 12) problem("password must be at least 12 characters");
+  if (args.schedule !== undefined) {
+    const fields = args.schedule.trim().split(/\s+/);
+    if (fields.length !== 5 || !fields.every((field) => CRON_FIELD.test(field))) problem(`schedule: "${args.schedule}" is not a 5-field cron expression (like "* * * * *")`);
+  }
+  if (args.image !== undefined && args.requirements !== undefined) {
+    problem("image and requirements cannot be combined: with a custom image, install the predictor's packages in the image");
+  }
+  for (const [key, value] of Object.entries(args.labels ?? {})) {
+    if (!LABEL.test(key)) problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
+    if (typeof value === "string" && !/^[a-z0-9_-]{0,63}$/.test(value)) problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
+  }
+  if (problems.length > 0) throw new Error(`BudgetModel "${name}": ${problems.join("; ")}`);
+}
+
+/** A name fit for Google resource ids: lowercase letters, digits and dashes, starting with a letter. */
+export function resourceSlug(name: string, maxLength: number): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+/g, "-").slice(0, maxLength).replace(/-+$/, "");
+  return slug || "model";
+}
+
+/** The public hostname: the domain, or one derived from the IP (sslip.io resolves a-b-c-d.sslip.io to a.b.c.d). */
+export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
+  if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
+  return `${ip.replace(/\./g, "-")}.sslip.io`;
+}
+
+/** The instance's scheduling block for a provisioning model, as the Compute API accepts it. */
+export function schedulingFor(provisioning: "spot" | "preemptible" | "standard") {
+  switch (provisioning) {
+    case "spot":
+      // STOP (not DELETE) keeps the boot disk, so a restart only starts services.
+      return { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
+    case "preemptible":
+      return { provisioningModel: "STANDARD", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE" };
+    case "standard":
+      return { provisioningModel: "STANDARD", preemptible: false, automaticRestart: true, onHostMaintenance: "MIGRATE" };
+  }
+}

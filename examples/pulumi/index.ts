@@ -1,0 +1,20 @@
+// The program `pulumi up` runs at the repository root: the bundled sentiment example on a spot VM.
+//   pulumi config set gcp:project my-project && pulumi config set gcp:zone us-central1-a
+//   pulumi config set domain api.example.com   # optional; without it: https://<ip>.sslip.io
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { BudgetModel } from "../../index";
+
+const config = new pulumi.Config();
+const model = new BudgetModel("sentiment", {
+  predictor: join(__dirname, "..", "sentiment", "predictor.ts"),
+  requirements: ["sentiment@^5"],
+  domain: config.get("domain"),
+});
+
+export const url = model.url;
+export const docsUrl = model.docsUrl;
+export const ipAddress = model.ipAddress;
+export const username = model.username;
+export const password = model.password;
+export const monthlyCost = model.monthlyCost;

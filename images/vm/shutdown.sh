@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# budgetml VM shutdown script (runs on preemption, within Google's ~30 s window): signal the
+# restart topic first — so the restarter can start the VM the moment it is TERMINATED — then let
+# the runtime drain in-flight predictions. Both steps live in boot.cjs, next to the boot logic.
+set -uo pipefail
+
+ROOT="${BUDGET_ROOT:-}"
+BOOT="$ROOT/opt/budgetml/runtime/current/boot.cjs"
+
+if [ -f "$BOOT" ]; then
+  exec node "$BOOT" shutdown
+fi
+echo "budgetml-shutdown: no runtime installed; nothing to drain" >&2

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# budgetml VM startup script: make sure Node.js is there, fetch the runtime bundle named in the
+# instance metadata (cached on the boot disk by its content-addressed name), and hand over to its
+# boot.cjs, which installs the predictor, reads the secrets and starts the services.
+# Everything it prints goes to the serial console and Cloud Logging.
+set -euo pipefail
+
+ROOT="${BUDGET_ROOT:-}"                       # tests run the whole boot under a temporary root
+METADATA="http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1"
+STORAGE="${STORAGE_EMULATOR_HOST:-https://storage.googleapis.com}"
+NODE_VERSION="${BUDGET_NODE_VERSION:-v20.18.1}"
+HOME_DIR="$ROOT/opt/budgetml"
+
+log() { echo "budgetml-startup: $*" >&2; }
+fail() { log "FAILED: $*"; exit 1; }
+
+metadata() { curl -fsS --retry 5 --retry-connrefused -H "Metadata-Flavor: Google" "$METADATA/$1"; }
+attribute() { metadata "instance/attributes/$1" || fail "instance metadata key $1 is missing"; }
+access_token() {
+  metadata "instance/service-accounts/default/token" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
+}
+
+install_node() {
+  if command -v node >/dev/null 2>&1 && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; then
+    return
+  fi
+  log "installing Node.js $NODE_VERSION"
+  local tmp
+  tmp="$(mktemp -d)"
+  curl -fsSL --retry 5 "https://nodejs.org/dist/$NODE_VERSION/node-$NODE_VERSION-linux-x64.tar.xz" -o "$tmp/node.tar.xz" || fail "could not download Node.js"
+  mkdir -p /usr/local/lib/nodejs
+  tar -xJf "$tmp/node.tar.xz" -C /usr/local/lib/nodejs
+  ln -sf "/usr/local/lib/nodejs/node-$NODE_VERSION-linux-x64/bin/"{node,npm,npx} /usr/local/bin/
+  rm -rf "$tmp"
+}
+
+# Downloads the runtime bundle into its own folder, named by content: a later boot with the same
+# bundle finds it there and skips the download; a half-finished download never takes the name.
+fetch_runtime() {
+  local bucket="$1" object="$2" target="$HOME_DIR/runtime/${2%.tgz}"
+  if [ -f "$target/server.cjs" ]; then
+    log "runtime $object already installed"
+  else
+    log "fetching runtime $object from gs://$bucket"
+    local partial="$target.partial.$$"
+    rm -rf "$partial" && mkdir -p "$partial"
+    curl -fsS --retry 5 -H "Authorization: Bearer $(access_token)" \
+      "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" -o "$partial/bundle.tgz" || fail "could not download gs://$bucket/$object"
+    tar -xzf "$partial/bundle.tgz" -C "$partial" || fail "gs://$bucket/$object is not a valid runtime bundle"
+    rm -f "$partial/bundle.tgz"
+    [ -f "$partial/boot.cjs" ] || fail "gs://$bucket/$object has no boot.cjs"
+    mv "$partial" "$target"
+  fi
+  ln -sfn "$target" "$HOME_DIR/runtime/current"
+}
+
+main() {
+  mkdir -p "$HOME_DIR/runtime"
+  [ -n "$ROOT" ] || install_node
+  local bucket runtime_object
+  bucket="$(attribute budget-bucket)"
+  runtime_object="$(attribute budget-runtime-object)"
+  fetch_runtime "$bucket" "$runtime_object"
+  log "handing over to boot.cjs"
+  exec node "$HOME_DIR/runtime/current/boot.cjs" boot
+}
+
+main "$@"
