@@ -12,6 +12,7 @@ const ROOT = packageRoot();
 /** The programs the VM runs from the runtime bundle, each one self-contained file. */
 export const RUNTIME_ENTRIES: Record<string, string> = {
   "server.cjs": join(ROOT, "runtime", "main.ts"),
+  "boot.cjs": join(ROOT, "images", "vm", "boot.ts"),
 };
 
 /**

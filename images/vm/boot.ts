@@ -1,0 +1,71 @@
+// The VM's boot logic (bundled into boot.cjs beside server.cjs in the runtime bundle):
+//   node boot.cjs boot       install what changed, read the secrets, start the services
+//   node boot.cjs shutdown   signal the restart topic, then let the runtime drain
+// Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
+// BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
+import { join } from "node:path";
+import { readBootConfig } from "./bootConfig";
+import { installPredictor } from "./installPredictor";
+import { RUNTIME_PORT } from "./renderConfig";
+import { readSecrets } from "./secrets";
+import { processes, systemd, type ServiceManager } from "./services";
+import { signalTopic } from "./signalTopic";
+
+const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
+
+function paths() {
+  const root = process.env.BUDGET_ROOT ?? "";
+  return { root, home: join(root, "opt", "budgetml") };
+}
+
+function serviceManager(): ServiceManager {
+  return process.env.BUDGET_SERVICE_MANAGER === "process" ? processes : systemd;
+}
+
+export async function boot(): Promise<void> {
+  const started = Date.now();
+  const { root, home } = paths();
+  const config = await readBootConfig();
+  const predictorDir = await installPredictor(home, config.bucket, config.predictorObject, log);
+  const [password, signingKey] = await readSecrets([config.passwordSecret, config.tokenSecret]);
+  await serviceManager().start({
+    root,
+    home,
+    server: join(__dirname, "server.cjs"),
+    hostname: config.hostname,
+    image: config.image,
+    env: {
+      BUDGET_USERNAME: config.username,
+      BUDGET_PWD: password,
+      BUDGET_TOKEN: signingKey,
+      BUDGET_PREDICTOR_PATH: join(predictorDir, "predictor.cjs"),
+      BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
+      PORT: process.env.BUDGET_RUNTIME_PORT ?? String(RUNTIME_PORT),
+      BUDGET_HOST: "127.0.0.1",
+    },
+  });
+  log(`runtime started for https://${config.hostname} in ${Date.now() - started} ms`);
+}
+
+export async function shutdown(): Promise<void> {
+  const { home } = paths();
+  const config = await readBootConfig().catch(() => undefined);
+  // Signal first: the restarter can then start the VM the moment it is TERMINATED.
+  if (config?.topic) await signalTopic(config.topic, "preempted").then(() => log(`signalled ${config.topic}`), (error: Error) => log(`could not signal the restart topic: ${error.message}`));
+  await serviceManager().stop({ home });
+  log("runtime stopped");
+}
+
+const commands: Record<string, () => Promise<void>> = { boot, shutdown };
+
+if (require.main === module) {
+  const command = commands[process.argv[2] ?? ""];
+  if (!command) {
+    log(`usage: boot.cjs ${Object.keys(commands).join("|")}`);
+    process.exit(2);
+  }
+  command().catch((error: Error) => {
+    log(`FAILED: ${error.message}`);
+    process.exit(1);
+  });
+}

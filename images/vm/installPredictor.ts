@@ -1,0 +1,55 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Storage } from "@google-cloud/storage";
+import { extract } from "tar";
+
+const run = promisify(execFile);
+
+/**
+ * Installs the predictor bundle into `home/predictors/<object>` and returns that folder. The folder
+ * is named by the bundle's content hash, so a later boot with the same bundle reuses it and a new
+ * bundle gets a new folder. Work happens in a `.partial` folder renamed into place only when
+ * complete: a failed download, a corrupt archive or a failed npm install leaves nothing behind
+ * that the next boot would mistake for an installed predictor.
+ */
+export async function installPredictor(home: string, bucket: string, object: string, log: (message: string) => void): Promise<string> {
+  const target = join(home, "predictors", object.replace(/\.tgz$/, ""));
+  if (existsSync(join(target, "predictor.cjs"))) {
+    log(`predictor ${object} already installed`);
+    return target;
+  }
+  const partial = `${target}.partial`;
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { recursive: true });
+  try {
+    log(`fetching predictor gs://${bucket}/${object}`);
+    const archive = join(partial, "bundle.tgz");
+    try {
+      await new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false });
+    } catch (error) {
+      throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
+    }
+    try {
+      await extract({ file: archive, cwd: partial, strict: true });
+    } catch (error) {
+      throw new Error(`gs://${bucket}/${object} is not a valid predictor bundle: ${(error as Error).message}`);
+    }
+    await rm(archive);
+    if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
+    const { dependencies = {} } = JSON.parse(await readFile(join(partial, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+    if (Object.keys(dependencies).length > 0) {
+      log(`installing ${Object.keys(dependencies).join(", ")}`);
+      await run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock"], { cwd: partial, maxBuffer: 16 << 20 }).catch((error: { stderr?: string }) => {
+        throw new Error(`npm install failed: ${(error.stderr ?? String(error)).trim().split("\n").slice(-3).join(" ")}`);
+      });
+    }
+    await rename(partial, target);
+    return target;
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true });
+    throw error;
+  }
+}

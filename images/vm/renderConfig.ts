@@ -1,0 +1,91 @@
+/** Files the boot writes, rendered from the configuration: pure functions, tested without a VM. */
+
+/** Where the runtime listens behind Caddy. */
+export const RUNTIME_PORT = 8080;
+
+/** An environment file systemd reads (`EnvironmentFile=`): values double-quoted and escaped. */
+export function renderEnvFile(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([key, value]) => `${key}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\$/g, "\\$")}"`)
+    .join("\n")
+    .concat("\n");
+}
+
+export interface CaddyOptions {
+  hostname: string;
+  upstreamPort: number;
+  /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
+  tlsInternal?: boolean;
+  httpPort?: number;
+  httpsPort?: number;
+}
+
+/**
+ * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
+ * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
+ * or failed to load is reported as unavailable instead of being sent traffic.
+ */
+export function renderCaddyfile(options: CaddyOptions): string {
+  const global = [
+    options.httpPort ? `\thttp_port ${options.httpPort}` : "",
+    options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
+    options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
+  ].filter(Boolean);
+  return [
+    ...(global.length ? ["{", ...global, "}", ""] : []),
+    `${options.hostname} {`,
+    "\tencode gzip",
+    `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
+    "\t\thealth_uri /",
+    "\t\thealth_interval 5s",
+    "\t\thealth_timeout 3s",
+    "\t}",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill. */
+export function renderRuntimeUnit(options: { node: string; server: string; envFile: string; workingDirectory: string }): string {
+  return `[Unit]
+Description=budgetml runtime
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+EnvironmentFile=${options.envFile}
+WorkingDirectory=${options.workingDirectory}
+ExecStart=${options.node} ${options.server} serve
+Restart=on-failure
+RestartSec=2
+KillSignal=SIGTERM
+TimeoutStopSec=28
+User=budgetml
+NoNewPrivileges=true
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** The unit for a custom image built FROM the runtime's base image (docker on the VM). */
+export function renderImageUnit(options: { image: string; envFile: string; port: number }): string {
+  return `[Unit]
+Description=budgetml runtime (image ${options.image})
+After=docker.service network-online.target
+Requires=docker.service
+
+[Service]
+Type=simple
+ExecStartPre=-/usr/bin/docker rm -f budgetml
+ExecStart=/usr/bin/docker run --rm --name budgetml -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} -e BUDGET_HOST=0.0.0.0 ${options.image}
+ExecStop=/usr/bin/docker stop --time 25 budgetml
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=28
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

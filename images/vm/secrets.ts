@@ -1,0 +1,28 @@
+import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+
+/**
+ * Reads the latest version of each secret with the VM's own service account (application default
+ * credentials from the metadata server). `SECRET_MANAGER_ENDPOINT` (http://host:port) points the
+ * client at a stand-in; the REST transport is used either way.
+ */
+export async function readSecrets(names: string[], endpoint = process.env.SECRET_MANAGER_ENDPOINT): Promise<string[]> {
+  const url = endpoint ? new URL(endpoint) : undefined;
+  const client = new SecretManagerServiceClient({
+    fallback: true,
+    ...(url ? { apiEndpoint: url.hostname, port: Number(url.port), protocol: url.protocol.slice(0, -1) } : {}),
+  } as ConstructorParameters<typeof SecretManagerServiceClient>[0]);
+  try {
+    return await Promise.all(
+      names.map(async (name) => {
+        try {
+          const [version] = await client.accessSecretVersion({ name: `${name}/versions/latest` });
+          return Buffer.from(version.payload?.data as Uint8Array).toString("utf8");
+        } catch (error) {
+          throw new Error(`cannot read secret ${name}: ${(error as Error).message.split("\n")[0]}`);
+        }
+      }),
+    );
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { execFile, spawn } from "node:child_process";
+import { existsSync, openSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, RUNTIME_PORT } from "./renderConfig";
+
+const run = promisify(execFile);
+
+/** What to run: the runtime (or a custom image) with its environment, fronted for `hostname`. */
+export interface RuntimeSpec {
+  root: string;
+  home: string;
+  server: string;
+  env: Record<string, string>;
+  hostname: string;
+  image: string;
+}
+
+/** Starts the runtime and its HTTPS front; stops the runtime (SIGTERM, so it drains). */
+export interface ServiceManager {
+  start(spec: RuntimeSpec): Promise<void>;
+  stop(spec: Pick<RuntimeSpec, "home">): Promise<void>;
+}
+
+/** Writes a file atomically (temp + rename); returns whether its content changed. */
+export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<boolean> {
+  if (existsSync(file) && (await readFile(file, "utf8")) === content) return false;
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, content, { mode });
+  await rename(`${file}.tmp`, file);
+  return true;
+}
+
+/**
+ * The VM: systemd runs the runtime as an unprivileged user and restarts it on failure; Caddy
+ * fronts it. Units are enabled, so on later boots both start before the (slower) startup script.
+ * A service is restarted only when its configuration changed.
+ */
+export const systemd: ServiceManager = {
+  async start(spec) {
+    const envFile = join(spec.root, "etc", "budgetml", "runtime.env");
+    const changed = [
+      await writeIfChanged(envFile, renderEnvFile(spec.env), 0o600),
+      await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml.service"),
+        spec.image ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT }) : renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) })),
+    ].some(Boolean);
+    const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }));
+    await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
+    await run("systemctl", ["daemon-reload"]);
+    await run("systemctl", ["enable", "budgetml.service", "caddy.service"]);
+    await run("systemctl", [changed ? "restart" : "start", "budgetml.service"]);
+    await run("systemctl", [caddyChanged ? "reload-or-restart" : "start", "caddy.service"]);
+  },
+  async stop() {
+    await run("systemctl", ["stop", "budgetml.service"]);
+  },
+};
+
+/**
+ * Tests and the local deployment: the runtime as a detached child process (its pid in
+ * `home/runtime.pid`, its log in `home/runtime.log`), no Caddy. The same boot path as the VM up to
+ * the last step.
+ */
+export const processes: ServiceManager = {
+  async start(spec) {
+    await processes.stop(spec);
+    const log = openSync(join(spec.home, "runtime.log"), "a");
+    const child = spawn(process.execPath, [spec.server, "serve"], { env: { PATH: process.env.PATH, ...spec.env }, stdio: ["ignore", log, log], detached: true });
+    child.unref();
+    await writeFile(join(spec.home, "runtime.pid"), String(child.pid));
+  },
+  async stop(spec) {
+    const pidFile = join(spec.home, "runtime.pid");
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      return; // already gone
+    }
+    for (let waited = 0; waited < 28_000; waited += 100) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    process.kill(pid, "SIGKILL");
+  },
+};

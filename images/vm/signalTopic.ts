@@ -1,0 +1,21 @@
+import { PubSub } from "@google-cloud/pubsub";
+
+/**
+ * Publishes one message to the restart topic (`projects/P/topics/T`) with the VM's own credentials.
+ * `PUBSUB_ENDPOINT` (http://host:port) points the client's REST transport at a stand-in.
+ */
+export async function signalTopic(topic: string, reason: string, endpoint = process.env.PUBSUB_ENDPOINT): Promise<string> {
+  const [, project, name] = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic) ?? [];
+  if (!project) throw new Error(`"${topic}" is not a topic name (projects/P/topics/T)`);
+  const url = endpoint ? new URL(endpoint) : undefined;
+  const pubsub = new PubSub({
+    projectId: project,
+    fallback: true,
+    ...(url ? { apiEndpoint: url.hostname, port: Number(url.port), protocol: url.protocol.slice(0, -1) } : {}),
+  } as ConstructorParameters<typeof PubSub>[0]);
+  try {
+    return await pubsub.topic(name, { batching: { maxMessages: 1 } }).publishMessage({ data: Buffer.from(reason), attributes: { reason } });
+  } finally {
+    await pubsub.close();
+  }
+}
