@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The `budgetml` command. Each subcommand is one entry in this table.
 import { runCommand } from "./runtime/runCommand";
+import { runLocal } from "./local/localCommand";
 import { runServe } from "./runtime/serveCommand";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number | undefined> }> = {
+  local: { summary: "run the whole deployment on this machine (no cloud account)", run: runLocal },
   serve: { summary: "serve a predictor over HTTP (the runtime, as on the VM)", run: runServe },
 };
 
