@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// The `budgetml` command. Each subcommand is one entry in this table.
+// The `budgetml` command. Each subcommand is one entry in this table, loaded only when chosen:
+// `local` pulls in the Google clients, which `serve` must not pay for at every start.
 import { runCommand } from "./runtime/runCommand";
-import { runLocal } from "./local/localCommand";
-import { runServe } from "./runtime/serveCommand";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number | undefined> }> = {
-  local: { summary: "run the whole deployment on this machine (no cloud account)", run: runLocal },
-  serve: { summary: "serve a predictor over HTTP (the runtime, as on the VM)", run: runServe },
+  local: { summary: "run the whole deployment on this machine (no cloud account)", run: async (argv) => (await import("./local/localCommand.js")).runLocal(argv) },
+  serve: { summary: "serve a predictor over HTTP (the runtime, as on the VM)", run: async (argv) => (await import("./runtime/serveCommand.js")).runServe(argv) },
 };
 
 const USAGE = `Usage: budgetml <command> [options]\n\nCommands:\n${Object.entries(COMMANDS)
