@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { buildPredictorBundle } from "../../bundles/predictorBundle";
-import { buildRuntimeBundle } from "../../bundles/runtimeBundle";
-import { renderCaddyfile } from "../../images/vm/renderConfig";
+import { buildRuntimeBundle, RUNTIME_ENTRIES } from "../../bundles/runtimeBundle";
+import { renderCaddyfile, renderImageUnit } from "../../images/vm/renderConfig";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
@@ -188,3 +188,13 @@ describe("boot scripts and Caddy", () => {
   }, 60_000);
 });
 
+
+describe("custom image path", () => {
+  it("runs the image under docker with the env file, and the base image starts the bundle's server", async () => {
+    const unit = renderImageUnit({ image: "europe-docker.pkg.dev/p/r/model:1", envFile: "/etc/budgetml/runtime.env", port: 8080 });
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/docker run --rm --name budgetml -p 127\.0\.0\.1:8080:8080 --env-file \/etc\/budgetml\/runtime\.env -e BUDGET_HOST=0\.0\.0\.0 europe-docker\.pkg\.dev\/p\/r\/model:1$/m);
+    const dockerfile = readFileSync(join(ROOT, "images", "runtime", "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "\/opt\/budgetml\/runtime\/server\.cjs", "serve"\]$/m);
+    expect(Object.keys(RUNTIME_ENTRIES)).toContain("server.cjs");
+  });
+});
