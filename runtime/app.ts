@@ -1,13 +1,15 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth";
-import { errorHandler, notFound } from "./errorHandler";
+import { answerError, errorHandler, notFound } from "./errorHandler";
 import { HttpError } from "./errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./loader";
 import { createLogger, type Logger } from "./logger";
 import { LoginLimiter } from "./loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
+import { predictLane } from "./predictLane";
 import { docsRoutes } from "./routes/docs";
 import { PredictionGate } from "./routes/gate";
 import { predictRoutes, type BodyLimits } from "./routes/predict";
@@ -40,6 +42,8 @@ export interface AppOptions {
 
 /** The app and the handles the server process needs to run and drain it. */
 export interface Runtime {
+  /** Serve this: `http.createServer(runtime.handler)`. Predictions take the fast lane, the rest Express. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
   app: Express;
   health: Health;
   admission: Admission;
@@ -80,16 +84,14 @@ export function createApp(options: AppOptions): Runtime {
   app.disable("x-powered-by");
   app.set("etag", false); // answers are per-request predictions: hashing them for ETags is wasted work
   app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
-  app.use(requestLog(logger, metrics));
+  const logRequest = requestLog(logger, metrics);
+  app.use(logRequest);
 
   app.get("/", (_req, res) => {
     const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION, ...(health.reason ? { reason: health.reason } : {}) };
     res.status(health.state === "ready" ? 200 : 503).json(body);
   });
   app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));
-  app.post(PREDICT_PATHS.generic, requireToken, gate.admit(), ...routes.generic);
-  app.post(PREDICT_PATHS.dict, requireToken, gate.admit(), ...routes.dict);
-  app.post(PREDICT_PATHS.image, requireToken, gate.admit(), ...routes.image);
   app.get("/metrics", requireToken, async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
@@ -116,5 +118,19 @@ export function createApp(options: AppOptions): Runtime {
     }
   })();
 
-  return { app, health, admission, metrics, logger, loaded };
+  // Middleware in one order: request id and log → auth → admission → body parsing → prediction.
+  const admit = gate.admit();
+  const lane = predictLane(
+    {
+      [PREDICT_PATHS.generic]: [logRequest, requireToken, admit, ...routes.generic],
+      [PREDICT_PATHS.dict]: [logRequest, requireToken, admit, ...routes.dict],
+      [PREDICT_PATHS.image]: [logRequest, requireToken, admit, ...routes.image],
+    },
+    (error, res) => answerError(logger, error, res),
+  );
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (!lane(req, res)) app(req as never, res as never);
+  };
+
+  return { handler, app, health, admission, metrics, logger, loaded };
 }

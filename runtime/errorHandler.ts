@@ -1,6 +1,10 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
+import { authenticationFailed } from "./auth";
 import { HttpError } from "./errors";
 import type { Logger } from "./logger";
+import { contextOf } from "./requestContext";
+import { sendJson } from "./respond";
 
 /** body-parser's error types, as clients should read them. */
 const BODY_ERRORS: Record<string, (error: Error & { limit?: number }) => HttpError> = {
@@ -18,21 +22,21 @@ export const notFound: RequestHandler = (req, _res, next) =>
   next(new HttpError(404, `No route ${req.method} ${req.path}; the API is described at /docs`));
 
 /** The one place every error becomes a JSON answer; only unexpected ones are logged as errors. */
+export function answerError(logger: Logger, error: unknown, res: ServerResponse): void {
+  const { requestId } = contextOf(res);
+  const type = (error as { type?: string }).type;
+  const known = error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error as Error) : authenticationFailed(error);
+  if (res.headersSent) {
+    logger.error({ requestId, err: error }, "error after the response started");
+    res.destroy();
+    return;
+  }
+  if (known) return sendJson(res, known.status, { error: known.message, ...known.details, requestId }, known.headers);
+  logger.error({ requestId, err: error }, "predictor or server error");
+  sendJson(res, 500, { error: `Internal error: ${(error as Error)?.message ?? String(error)}`, requestId });
+}
+
+/** {@link answerError} as Express's error middleware. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error, _req, res, _next) => {
-    const requestId = res.locals.requestId as string | undefined;
-    const type = (error as { type?: string }).type;
-    const known = error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error) : undefined;
-    if (res.headersSent) {
-      logger.error({ requestId, err: error }, "error after the response started");
-      res.destroy();
-      return;
-    }
-    if (known) {
-      res.status(known.status).set(known.headers).json({ error: known.message, ...known.details, requestId });
-      return;
-    }
-    logger.error({ requestId, err: error }, "predictor or server error");
-    res.status(500).json({ error: `Internal error: ${(error as Error)?.message ?? String(error)}`, requestId });
-  };
+  return (error, _req: IncomingMessage, res: ServerResponse, _next) => answerError(logger, error, res);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
 import type { Logger } from "./logger";
 import type { RuntimeMetrics } from "./metrics";
+import { contextOf } from "./requestContext";
 
 const CLIENT_REQUEST_ID = /^[\w.-]{1,64}$/;
 
@@ -14,17 +15,18 @@ export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHand
   return (req, res, next) => {
     const offered = req.headers["x-request-id"];
     const requestId = typeof offered === "string" && CLIENT_REQUEST_ID.test(offered) ? offered : randomUUID();
-    res.locals.requestId = requestId;
+    const context = contextOf(res);
+    context.requestId = requestId;
     res.setHeader("X-Request-Id", requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The matched route, not the raw path, so a scan of random URLs cannot explode the label set.
-      const route = (req.route?.path as string | undefined) ?? "unmatched";
+      const route = (req.route?.path as string | undefined) ?? context.route;
       const status = String(res.statusCode);
       metrics.requests.inc({ route, method: req.method, status });
       metrics.latency.observe({ route, status }, seconds);
-      const line = { requestId, method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 };
+      const line = { requestId, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 };
       if (res.statusCode >= 500) logger.warn(line, "request failed");
       else logger.info(line, "request");
     });

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp, type Runtime } from "./app";
 import type { ServeConfig } from "./config";
@@ -16,9 +16,10 @@ export interface RunningServer {
 /** Starts the runtime on `config.host:config.port`; the predictor loads in the background. */
 export async function startServer(config: ServeConfig, logger?: Logger): Promise<RunningServer> {
   const runtime = createApp({ ...config.app, logger, loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint) });
-  const server: Server = await new Promise((resolve, reject) => {
-    const listening = runtime.app.listen(config.port, config.host, () => resolve(listening));
-    listening.once("error", reject);
+  const server: Server = createServer(runtime.handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
   });
   // Keep-alive longer than Caddy's, so the proxy never reuses a connection we just closed.
   server.keepAliveTimeout = 65_000;

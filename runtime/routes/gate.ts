@@ -1,9 +1,11 @@
-import type { Response as ExpressResponse, RequestHandler } from "express";
+import type { ServerResponse } from "node:http";
+import type { RequestHandler } from "express";
 import type { Admission } from "../admission";
 import { HttpError } from "../errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
 import type { Predictor, PredictRequest } from "../predictor";
+import { contextOf } from "../requestContext";
 
 /**
  * Everything between an authenticated request and the predictor: refuse unless ready, admit
@@ -33,7 +35,7 @@ export class PredictionGate {
         this.refuseUnlessReady(release);
         this.metrics.inFlight.inc();
         let handedOver = false;
-        res.locals.handOver = () => {
+        contextOf(res).handOver = () => {
           handedOver = true;
           return release;
         };
@@ -50,8 +52,8 @@ export class PredictionGate {
   }
 
   /** Runs the prediction; the slot is held until `predict` settles, not just until we answer. */
-  async predict(res: ExpressResponse, input: PredictRequest): Promise<unknown> {
-    const release = (res.locals.handOver as () => () => void)();
+  async predict(res: ServerResponse, input: PredictRequest): Promise<unknown> {
+    const release = (contextOf(res).handOver as () => () => void)();
     const predictor = this.predictor as Predictor;
     const running = Promise.resolve().then(() => predictor.predict(input));
     running.then(() => this.done(release), () => this.done(release));

@@ -54,7 +54,7 @@ function toWebRequest(req: ExpressRequest): Request {
   }
   // The raw body was read whole (and bounded) by express.raw; a Buffer is valid fetch body data.
   const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? (req.body as unknown as BodyInit) : undefined;
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.originalUrl}`, { method: req.method, headers, body });
+  return new Request(`http://${req.headers.host ?? "localhost"}${req.url}`, { method: req.method, headers, body });
 }
 
 function toPayload(body: unknown): Payload {

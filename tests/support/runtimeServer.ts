@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { createApp, type AppOptions, type Runtime } from "../../runtime/app";
@@ -33,9 +33,8 @@ export async function startTestRuntime(predictor: Predictor | (() => Promise<Pre
     logger: createLogger({ destination }),
     ...options,
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = runtime.app.listen(0, "127.0.0.1", () => resolve(s));
-  });
+  const server: Server = createServer(runtime.handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   await runtime.loaded;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,0 +1,18 @@
+import type { ServerResponse } from "node:http";
+
+/** What the runtime tracks per request, on the response (works for Express's and Node's alike). */
+export interface RequestContext {
+  requestId: string;
+  /** The matched route, for metrics labels; unmatched paths share one label. */
+  route: string;
+  /** Set by the prediction gate: hands the admission slot over to the prediction. */
+  handOver?: () => () => void;
+}
+
+// A symbol-keyed property rather than a WeakMap: this runs several times per prediction.
+const CONTEXT = Symbol("budgetml.requestContext");
+type WithContext = ServerResponse & { [CONTEXT]?: RequestContext };
+
+export function contextOf(res: ServerResponse): RequestContext {
+  return ((res as WithContext)[CONTEXT] ??= { requestId: "", route: "unmatched" });
+}
