@@ -1,0 +1,68 @@
+// Overload: 200 clients hammer a 50 ms model that can run 4 at a time. With backpressure
+// (4 in flight, 16 queued) the runtime refuses the excess at once with 503 + Retry-After; the
+// baseline is the same runtime with backpressure effectively off (everything queues). Reports
+// 503s, latency of the accepted requests, whether health kept answering, and peak memory.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Agent, request } from "undici";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLIENTS = 200;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+
+async function run(label, bounds) {
+  const env = { ...process.env, BUDGET_USERNAME: "bench", BUDGET_PWD: "pw-" + randomBytes(6).toString("hex"), BUDGET_TOKEN: randomBytes(32).toString("hex"), BUDGET_LOG_LEVEL: "warn", ...bounds };
+  const child = spawn(process.execPath, [join(here, "..", "dist", "cli.js"), "serve", "--predictor", join(here, "fixtures", "slowPredictor.cjs"), "--port", "0", "--workers", "1"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const url = await new Promise((resolve, reject) => {
+    let err = "";
+    child.stderr.on("data", (d) => { err += d; const m = /serving http:\/\/localhost:(\d+)/.exec(err); if (m) resolve(`http://127.0.0.1:${m[1]}`); });
+    child.on("exit", (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  while ((await fetch(`${url}/`).catch(() => ({ status: 0 }))).status !== 200) await new Promise((r) => setTimeout(r, 50));
+  const token = (await (await fetch(`${url}/token`, { method: "POST", body: new URLSearchParams({ username: "bench", password: env.BUDGET_PWD }) })).json()).access_token;
+  const dispatcher = new Agent({ connections: CLIENTS + 10, pipelining: 1 });
+  const accepted = [];
+  let refused = 0;
+  let failed = 0;
+  let healthChecks = 0;
+  let healthSlowest = 0;
+  const deadline = Date.now() + SECONDS * 1000;
+  const client = async () => {
+    while (Date.now() < deadline) {
+      const started = performance.now();
+      try {
+        const response = await request(`${url}/predict_dict`, { method: "POST", dispatcher, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: '{"payload":{}}', headersTimeout: 120_000, bodyTimeout: 120_000 });
+        await response.body.text();
+        if (response.statusCode === 200) accepted.push(performance.now() - started);
+        else if (response.statusCode === 503) { refused += 1; await new Promise((r) => setTimeout(r, Number(response.headers["retry-after"] ?? 1) * 1000)); } // a well-behaved client
+        else failed += 1;
+      } catch { failed += 1; }
+    }
+  };
+  const health = async () => {
+    while (Date.now() < deadline) {
+      const started = performance.now();
+      await request(`${url}/`, { dispatcher }).then((r) => r.body.text()).catch(() => undefined);
+      healthChecks += 1;
+      healthSlowest = Math.max(healthSlowest, performance.now() - started);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await Promise.all([...Array.from({ length: CLIENTS }, client), health()]);
+  const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))[1]);
+  child.kill("SIGKILL");
+  await dispatcher.close();
+  accepted.sort((a, b) => a - b);
+  const pct = (p) => Math.round(accepted[Math.min(accepted.length - 1, Math.floor(accepted.length * p))] ?? NaN);
+  return { run: label, accepted: accepted.length, "503s": refused, failed, "p50 ms": pct(0.5), "p99 ms": pct(0.99), "slowest health ms": Math.round(healthSlowest), "peak RSS MB": Math.round(peakKb / 1024) };
+}
+
+const rows = [
+  await run("backpressure on (4 in flight, 16 queued)", { BUDGET_MAX_IN_FLIGHT: "4", BUDGET_MAX_QUEUED: "16" }),
+  await run("baseline: backpressure off (4 in flight, unbounded queue)", { BUDGET_MAX_IN_FLIGHT: "4", BUDGET_MAX_QUEUED: "100000" }),
+];
+console.log(`${CLIENTS} clients for ${SECONDS} s against a 50 ms model`);
+console.table(rows);
