@@ -48,13 +48,13 @@ export class BootedInstance implements InstanceBackend {
     if (this.status !== "RUNNING") return;
     this.status = "STOPPING";
     await new Promise((resolve) => execFile("bash", [this.options.shutdownScript], { env: this.options.env, timeout: 30_000 }, resolve));
-    this.killRuntime("SIGKILL");
+    this.killAll();
     this.stopped();
   }
 
-  /** Ctrl-C: stop the runtime and mark the instance stopped. */
+  /** Ctrl-C: stop the instance's processes and mark it stopped. */
   stop(): void {
-    this.killRuntime("SIGKILL");
+    this.killAll();
     this.stopped();
   }
 
@@ -63,13 +63,13 @@ export class BootedInstance implements InstanceBackend {
     this.lastStop = new Date().toISOString();
   }
 
-  private runtimePid(): number | undefined {
-    const file = join(this.options.root, "opt", "budgetml", "runtime.pid");
+  private pid(name: "runtime" | "watcher"): number | undefined {
+    const file = join(this.options.root, "opt", "budgetml", `${name}.pid`);
     return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
   }
 
   private runtimeAlive(): boolean {
-    const pid = this.runtimePid();
+    const pid = this.pid("runtime");
     if (!pid) return false;
     try {
       process.kill(pid, 0);
@@ -79,12 +79,15 @@ export class BootedInstance implements InstanceBackend {
     }
   }
 
-  private killRuntime(signal: NodeJS.Signals): void {
-    const pid = this.runtimePid();
-    try {
-      if (pid) process.kill(-pid, signal); // the runtime leads its own process group: take its workers too
-    } catch {
-      // already gone
+  /** What Google does at the end of the window: everything on the VM stops, now. */
+  private killAll(): void {
+    for (const name of ["runtime", "watcher"] as const) {
+      const pid = this.pid(name);
+      try {
+        if (pid) process.kill(-pid, "SIGKILL"); // each leads its own process group: take the runtime's workers too
+      } catch {
+        // already gone
+      }
     }
   }
 }

@@ -12,6 +12,7 @@ import { createLogger } from "../runtime/logger";
 import { BootedInstance } from "./bootedInstance";
 import { startComputeServer } from "./standins/computeServer";
 import { startMetadataServer } from "./standins/metadataServer";
+import { startPubSubServer } from "./standins/pubsubServer";
 import { startSecretManagerServer } from "./standins/secretManagerServer";
 import { startStorageServer } from "./standins/storageServer";
 
@@ -56,12 +57,13 @@ const BUCKET = "budgetml-local-bucket";
  * upload go into a local bucket directory; the "VM" boots with the real startup script against
  * stand-ins of the metadata server, Cloud Storage and Secret Manager; the real restarter loop,
  * with the real Compute client, brings it back through a Compute stand-in on a scheduler tick and
- * on the preemption signal.
+ * on the shutdown script's message to the (stand-in) restart topic.
  */
 export async function launchLocal(options: LocalOptions): Promise<LocalDeployment> {
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const port = options.port ?? 8080;
   const root = mkdtempSync(join(tmpdir(), "budgetml-local-"));
+  report(`budgetml local: working in ${root} (removed on exit)`);
   const cleanups: Array<() => unknown> = [() => rmSync(root, { recursive: true, force: true })];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
@@ -80,6 +82,10 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
     const password = randomBytes(12).toString("base64url");
     const secrets = await startSecretManagerServer({ [`projects/${PROJECT}/secrets/password`]: password, [`projects/${PROJECT}/secrets/signing-key`]: randomBytes(32).toString("hex") });
     const storage = await startStorageServer(join(root, "buckets"));
+    // The restart topic: the VM's shutdown script (and preemption watcher) publish here, and each
+    // message runs the restarter, as the topic's trigger does in the cloud.
+    let onSignal = () => {};
+    const pubsub = await startPubSubServer(() => onSignal());
     const metadata = await startMetadataServer({
       projectId: PROJECT,
       zone: ZONE,
@@ -93,9 +99,10 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
         "budget-password-secret": `projects/${PROJECT}/secrets/password`,
         "budget-token-secret": `projects/${PROJECT}/secrets/signing-key`,
         "budget-domain": "localhost",
+        "budget-topic": `projects/${PROJECT}/topics/restart`,
       },
     });
-    cleanups.push(() => secrets.close(), () => storage.close(), () => metadata.close());
+    cleanups.push(() => secrets.close(), () => storage.close(), () => metadata.close(), () => pubsub.close());
 
     const images = join(packageRoot(), "images", "vm");
     const vmRoot = join(root, "vm");
@@ -111,6 +118,7 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
         GCE_METADATA_HOST: metadata.host,
         STORAGE_EMULATOR_HOST: storage.url,
         SECRET_MANAGER_ENDPOINT: secrets.url,
+        PUBSUB_ENDPOINT: pubsub.url,
       },
       onBootFailed: (stderr) => report(`budgetml local: instance boot failed:\n${stderr.trim()}`),
     });
@@ -125,6 +133,7 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
     const logger = createLogger({ level: "silent" });
     let restarting: Promise<unknown> | undefined;
     const restart = () => (restarting ??= keepInstanceRunning(clients, config, logger).finally(() => (restarting = undefined)));
+    onSignal = () => void restart();
     const ticker = setInterval(() => void restart(), (options.tickSeconds ?? 1) * 1000);
     cleanups.push(() => clearInterval(ticker));
 
@@ -141,8 +150,7 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
 
     const preempt = async () => {
       const killedAt = Date.now();
-      await instance.preempt();
-      void restart(); // the shutdown script's signal reaching the restarter
+      await instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
       await ready(Date.now() + 120_000);
       return Date.now() - killedAt;
     };

@@ -1,6 +1,7 @@
 // The VM's boot logic (bundled into boot.cjs beside server.cjs in the runtime bundle):
 //   node boot.cjs boot       install what changed, read the secrets, start the services
 //   node boot.cjs shutdown   signal the restart topic, then let the runtime drain
+//   node boot.cjs watch      wait for the advance preemption notice, then do what shutdown does
 // Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { RUNTIME_PORT } from "./renderConfig";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
+import { waitForPreemptionNotice } from "./watchPreemption";
 
 const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
 
@@ -32,6 +34,7 @@ export async function boot(): Promise<void> {
     root,
     home,
     server: join(__dirname, "server.cjs"),
+    boot: join(__dirname, "boot.cjs"),
     hostname: config.hostname,
     image: config.image,
     env: {
@@ -56,7 +59,14 @@ export async function shutdown(): Promise<void> {
   log("runtime stopped");
 }
 
-const commands: Record<string, () => Promise<void>> = { boot, shutdown };
+/** Issue 7: on Google's advance notice, drain and signal the restart topic before the 30 s window. */
+export async function watch(): Promise<void> {
+  await waitForPreemptionNotice(log);
+  log("preemption notice: draining the runtime and signalling the restart topic");
+  await shutdown();
+}
+
+const commands: Record<string, () => Promise<void>> = { boot, shutdown, watch };
 
 if (require.main === module) {
   const command = commands[process.argv[2] ?? ""];

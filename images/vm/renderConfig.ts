@@ -89,3 +89,20 @@ TimeoutStopSec=28
 WantedBy=multi-user.target
 `;
 }
+
+/** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */
+export function renderWatcherUnit(options: { node: string; boot: string }): string {
+  return `[Unit]
+Description=budgetml preemption-notice watcher
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart=${options.node} ${options.boot} watch
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

@@ -3,7 +3,7 @@ import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, RUNTIME_PORT } from "./renderConfig";
+import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
 
 const run = promisify(execFile);
 
@@ -12,6 +12,8 @@ export interface RuntimeSpec {
   root: string;
   home: string;
   server: string;
+  /** boot.cjs, which also runs the preemption-notice watcher (`boot.cjs watch`). */
+  boot: string;
   env: Record<string, string>;
   hostname: string;
   image: string;
@@ -45,10 +47,12 @@ export const systemd: ServiceManager = {
       await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml.service"),
         spec.image ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT }) : renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) })),
     ].some(Boolean);
+    await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot: spec.boot }));
     const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }));
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
-    await run("systemctl", ["enable", "budgetml.service", "caddy.service"]);
+    await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
+    await run("systemctl", ["restart", "budgetml-preemption.service"]);
     await run("systemctl", [changed ? "restart" : "start", "budgetml.service"]);
     await run("systemctl", [caddyChanged ? "reload-or-restart" : "start", "caddy.service"]);
   },
@@ -66,27 +70,41 @@ export const processes: ServiceManager = {
   async start(spec) {
     await processes.stop(spec);
     const log = openSync(join(spec.home, "runtime.log"), "a");
-    const child = spawn(process.execPath, [spec.server, "serve"], { env: { PATH: process.env.PATH, ...spec.env }, stdio: ["ignore", log, log], detached: true });
-    child.unref();
-    await writeFile(join(spec.home, "runtime.pid"), String(child.pid));
+    const launch = (name: string, args: string[], env: NodeJS.ProcessEnv) => {
+      const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log], detached: true });
+      child.unref();
+      return writeFile(join(spec.home, `${name}.pid`), String(child.pid));
+    };
+    await launch("runtime", [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
+    // The watcher talks to the same (stand-in) endpoints as this boot did.
+    await launch("watcher", [spec.boot, "watch"], process.env);
   },
   async stop(spec) {
-    const pidFile = join(spec.home, "runtime.pid");
-    if (!existsSync(pidFile)) return;
-    const pid = Number(readFileSync(pidFile, "utf8"));
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      return; // already gone
-    }
-    for (let waited = 0; waited < 28_000; waited += 100) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    process.kill(pid, "SIGKILL");
+    const watcher = readPid(join(spec.home, "watcher.pid"));
+    if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
+    const runtime = readPid(join(spec.home, "runtime.pid"));
+    if (runtime) await terminate(runtime, 28_000);
   },
 };
+
+function readPid(file: string): number | undefined {
+  return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+async function terminate(pid: number, graceMs: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  for (let waited = 0; waited < graceMs; waited += 100) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  process.kill(pid, "SIGKILL");
+}

@@ -11,7 +11,8 @@ export async function signalTopic(topic: string, reason: string, endpoint = proc
   const pubsub = new PubSub({
     projectId: project,
     fallback: true,
-    ...(url ? { apiEndpoint: url.hostname, port: Number(url.port), protocol: url.protocol.slice(0, -1) } : {}),
+    // PubSub reads host:port from apiEndpoint; emulatorMode false keeps real authentication on.
+    ...(url ? { apiEndpoint: url.host, protocol: url.protocol.slice(0, -1), emulatorMode: false } : {}),
   } as ConstructorParameters<typeof PubSub>[0]);
   try {
     return await pubsub.topic(name, { batching: { maxMessages: 1 } }).publishMessage({ data: Buffer.from(reason), attributes: { reason } });

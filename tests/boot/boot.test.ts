@@ -8,6 +8,7 @@ import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { buildRuntimeBundle, RUNTIME_ENTRIES } from "../../bundles/runtimeBundle";
 import { renderCaddyfile, renderImageUnit } from "../../images/vm/renderConfig";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
+import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
 import type { LoopbackServer } from "../../local/standins/listen";
@@ -34,8 +35,9 @@ describe("VM boot under a fake metadata server", () => {
   let metadata: MetadataServer;
   let storage: LoopbackServer;
   let secrets: LoopbackServer & { accessed: string[] };
+  let pubsub: LoopbackServer & { published: PublishedMessage[] };
   let runtimePort: number;
-  let objects: { runtime: string; predictor: string };
+  let objects: { runtime: string; predictor: string; slow: string };
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "budgetml-boot-"));
@@ -44,9 +46,11 @@ describe("VM boot under a fake metadata server", () => {
     mkdirSync(bucketDir, { recursive: true });
     const runtime = await buildRuntimeBundle(join(work, "build"));
     const predictor = await buildPredictorBundle({ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), outDir: join(work, "build") });
-    for (const bundle of [runtime, predictor]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
+    const slow = await buildPredictorBundle({ predictor: join(ROOT, "tests", "fixtures", "slowPredictor.cjs"), entrypoint: "Slow", outDir: join(work, "build") });
+    for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     writeFileSync(join(bucketDir, "predictor-corrupt.tgz"), "this is not a tarball");
-    objects = { runtime: runtime.objectName, predictor: predictor.objectName };
+    objects = { runtime: runtime.objectName, predictor: predictor.objectName, slow: slow.objectName };
+    pubsub = await startPubSubServer();
     storage = await startStorageServer(join(work, "buckets"));
     secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) });
     runtimePort = await freePort();
@@ -60,13 +64,14 @@ describe("VM boot under a fake metadata server", () => {
         "budget-password-secret": "projects/p/secrets/pw",
         "budget-token-secret": "projects/p/secrets/key",
         "budget-domain": "",
+        "budget-topic": "projects/p/topics/restart",
       },
     });
   }, 60_000);
 
   afterAll(async () => {
     await runBoot("shutdown").catch(() => undefined);
-    await Promise.all([metadata.close(), storage.close(), secrets.close()]);
+    await Promise.all([metadata.close(), storage.close(), secrets.close(), pubsub.close()]);
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -80,6 +85,7 @@ describe("VM boot under a fake metadata server", () => {
         GCE_METADATA_HOST: metadata.host,
         STORAGE_EMULATOR_HOST: storage.url,
         SECRET_MANAGER_ENDPOINT: secrets.url,
+        PUBSUB_ENDPOINT: pubsub.url,
       },
     });
   }
@@ -131,6 +137,36 @@ describe("VM boot under a fake metadata server", () => {
     expect(leftovers).toEqual([]);
 
     metadata.setAttribute("budget-predictor-object", objects.predictor);
+    await runBoot();
+    expect(await predicts()).toMatchObject({ label: "positive" });
+  }, 60_000);
+
+  it("on the advance preemption notice: drains (health says draining, new work refused, in-flight finishes) and signals the topic", async () => {
+    metadata.setAttribute("budget-predictor-object", objects.slow);
+    metadata.setAttribute("budget-entrypoint", "Slow");
+    await runBoot();
+    const url = `http://127.0.0.1:${runtimePort}`;
+    while (!(await fetch(`${url}/`).then((r) => r.status === 200, () => false))) await new Promise((resolve) => setTimeout(resolve, 50));
+    const token = await login(url, "budget", PASSWORD);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the watcher is waiting on the metadata server
+    const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 2500 } }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    metadata.setPreempted(true);
+    let health: { status?: string } = {};
+    for (let i = 0; i < 40 && health.status !== "draining"; i += 1) {
+      health = await fetch(`${url}/`).then((r) => r.json() as Promise<{ status: string }>, () => ({}));
+      if (health.status !== "draining") await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(health.status).toBe("draining");
+    expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
+    const finished = await inFlight;
+    expect(finished.status).toBe(200);
+    expect(await finished.json()).toEqual({ slept: 2500 });
+    for (let i = 0; i < 40 && pubsub.published.length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(pubsub.published).toEqual([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]);
+    metadata.setPreempted(false);
+    metadata.setAttribute("budget-predictor-object", objects.predictor);
+    metadata.setAttribute("budget-entrypoint", "");
     await runBoot();
     expect(await predicts()).toMatchObject({ label: "positive" });
   }, 60_000);

@@ -1,11 +1,13 @@
 import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { json, login } from "../support/runtimeServer";
 
 const ROOT = join(__dirname, "..", "..");
-const runtimePids = () => {
+/** Processes whose command line mentions this deployment's working folder (runtime, watcher). */
+const processesUnder = (folder: string) => {
   try {
-    return execFileSync("pgrep", ["-f", "vm/opt/budgetml/runtime/"], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+    return execFileSync("pgrep", ["-f", folder], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -15,7 +17,6 @@ const runtimePids = () => {
 describe("budgetml local", () => {
   it("serves all three endpoints, comes back after preemptions, and leaves nothing behind", async () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const before = new Set(runtimePids());
     const child = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", "tests/fixtures/allEndpoints.ts", "--port", String(port), "--preempt-every", "4"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH },
@@ -23,6 +24,7 @@ describe("budgetml local", () => {
     });
     let stdout = "";
     let stderr = "";
+    let folder = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -32,6 +34,8 @@ describe("budgetml local", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       const password = /password: (\S+)/.exec(stdout)![1];
+      folder = /working in (\S+)/.exec(stderr)![1];
+      expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
       const url = `http://127.0.0.1:${port}`;
       const token = await login(url, "budget", password);
       expect(stdout).toContain(`curl -s -X POST http://localhost:${port}/predict_dict`);
@@ -67,7 +71,8 @@ describe("budgetml local", () => {
     }
     expect(await exited).toBe(0);
     expect(await fetch(`http://127.0.0.1:${port}/`).then(() => "open", () => "closed")).toBe("closed");
-    expect(runtimePids().filter((pid) => !before.has(pid))).toEqual([]);
+    expect(processesUnder(folder)).toEqual([]);
+    expect(existsSync(folder)).toBe(false);
   }, 120_000);
 
   it.each([

@@ -1,0 +1,21 @@
+import * as gcpMetadata from "gcp-metadata";
+
+/**
+ * Waits for Google's advance preemption notice — the metadata key `instance/preempted` turning
+ * TRUE — using the metadata server's wait-for-change, and returns when it comes. Transient
+ * metadata errors are retried; the watch itself costs nothing while it waits.
+ */
+export async function waitForPreemptionNotice(log: (message: string) => void): Promise<void> {
+  let waiting = false; // read once first: the notice may have come before the watch began
+  for (;;) {
+    try {
+      const params: Record<string, string> = waiting ? { wait_for_change: "true", timeout_sec: "3600" } : {};
+      const value = String(await gcpMetadata.instance({ property: "preempted", params }));
+      if (value === "TRUE") return;
+      waiting = true;
+    } catch (error) {
+      log(`preemption watch: ${(error as Error).message}; retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
