@@ -53,6 +53,12 @@ export interface BudgetModelArgs {
   staticIp?: pulumi.Input<string>;
   /** Cron schedule (UTC) of the restarter's safety-net tick. @default "* * * * *" (every minute) */
   schedule?: string;
+  /**
+   * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
+   * restarter starts it as standard (on demand) instead; it returns to spot at a later stop after
+   * 6 hours. 0 turns the fallback off. @default 10
+   */
+  spotFallbackMinutes?: number;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
   image?: string;
   /** Labels added to every labelled child. @default none (budgetml adds `budgetml-model`) */
@@ -101,6 +107,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     const provisioning = (args.provisioning ?? "spot") as "spot" | "preemptible" | "standard";
     const machineType = args.machineType ?? "e2-small";
     const diskSizeGb = args.diskSizeGb ?? 20;
+    const spotFallbackSeconds = provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? 10) * 60) : 0;
 
     const ctx: ModelContext = {
       name,
@@ -130,6 +137,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       machineType,
       diskSizeGb,
       provisioning,
+      restarterManagesScheduling: spotFallbackSeconds > 0,
       serviceAccountEmail: identity.vmAccount.email,
       ipAddress: network.ipAddress,
       tag: network.tag,
@@ -146,7 +154,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         "budget-image": args.image ?? "",
       },
     });
-    declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, schedule: args.schedule ?? "* * * * *" });
+    declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds });
 
     this.ipAddress = network.ipAddress;
     this.url = network.ipAddress.apply((ip) => `https://${publicHostname(ip, args.domain, args.subdomain)}`);

@@ -4,6 +4,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { packageRoot } from "../bundles/packageRoot";
 import { childOptions, type ModelContext } from "./context";
+import { FALLBACK_LABEL } from "../functions/restarter/spotFallback";
 import { schedulingFor } from "./validate";
 
 /** What the instance is told through its metadata (names only: no secret value). */
@@ -15,6 +16,8 @@ export interface InstanceSettings {
   ipAddress: pulumi.Output<string>;
   tag: pulumi.Output<string>;
   metadata: Record<string, pulumi.Input<string>>;
+  /** The restarter may switch scheduling (spot-capacity fallback): don't diff against it. */
+  restarterManagesScheduling: boolean;
 }
 
 const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
@@ -42,6 +45,6 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
     },
-    childOptions(ctx),
+    childOptions(ctx, settings.restarterManagesScheduling ? { ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`] } : {}),
   );
 }

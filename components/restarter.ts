@@ -10,6 +10,8 @@ export interface RestarterSettings {
   topic: gcp.pubsub.Topic;
   source: pulumi.Output<RestarterSource>;
   schedule: string;
+  /** Seconds a spot instance may stay down for lack of capacity before it starts as standard; 0 = never. */
+  spotFallbackSeconds: number;
 }
 
 /** The topic the scheduler and the VM's shutdown script publish to. */
@@ -54,7 +56,12 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
         maxInstanceCount: 3,
         ingressSettings: "ALLOW_INTERNAL_ONLY",
         serviceAccountEmail: account.email,
-        environmentVariables: { BUDGET_PROJECT: ctx.project, BUDGET_ZONE: ctx.zone, BUDGET_INSTANCE: settings.instance.name },
+        environmentVariables: {
+          BUDGET_PROJECT: ctx.project,
+          BUDGET_ZONE: ctx.zone,
+          BUDGET_INSTANCE: settings.instance.name,
+          BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
+        },
       },
       eventTrigger: {
         triggerRegion: ctx.region,

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 
+export { schedulingFor } from "../functions/restarter/scheduling";
+
 /** The args as validated at construction (plain values only: outputs are checked by Google). */
 export interface CheckedArgs {
   predictor: string;
@@ -18,6 +20,7 @@ export interface CheckedArgs {
   schedule?: string;
   image?: string;
   labels?: Record<string, unknown>;
+  spotFallbackMinutes?: number;
 }
 
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
@@ -56,6 +59,9 @@ export function validateArgs(name: string, args: CheckedArgs): void {
     const fields = args.schedule.trim().split(/\s+/);
     if (fields.length !== 5 || !fields.every((field) => CRON_FIELD.test(field))) problem(`schedule: "${args.schedule}" is not a 5-field cron expression (like "* * * * *")`);
   }
+  if (args.spotFallbackMinutes !== undefined && (!Number.isFinite(args.spotFallbackMinutes) || args.spotFallbackMinutes < 0 || args.spotFallbackMinutes > 1440)) {
+    problem(`spotFallbackMinutes: ${args.spotFallbackMinutes} must be from 0 (off) to 1440`);
+  }
   if (args.image !== undefined && args.requirements !== undefined) {
     problem("image and requirements cannot be combined: with a custom image, install the predictor's packages in the image");
   }
@@ -76,17 +82,4 @@ export function resourceSlug(name: string, maxLength: number): string {
 export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
   if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
   return `${ip.replace(/\./g, "-")}.sslip.io`;
-}
-
-/** The instance's scheduling block for a provisioning model, as the Compute API accepts it. */
-export function schedulingFor(provisioning: "spot" | "preemptible" | "standard") {
-  switch (provisioning) {
-    case "spot":
-      // STOP (not DELETE) keeps the boot disk, so a restart only starts services.
-      return { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
-    case "preemptible":
-      return { provisioningModel: "STANDARD", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE" };
-    case "standard":
-      return { provisioningModel: "STANDARD", preemptible: false, automaticRestart: true, onHostMaintenance: "MIGRATE" };
-  }
 }

@@ -11,6 +11,10 @@ export interface RestarterConfig {
   pollMs: number;
   /** First retry delay after a transient failure; doubles up to 16 s. @default 2000 ms */
   backoffMs: number;
+  /** Switch a spot instance to standard after this long down for lack of capacity; 0 = never. @default 600 s */
+  fallbackAfterMs: number;
+  /** Return a switched instance to spot at its first stop after this long. @default 6 h */
+  returnAfterMs: number;
 }
 
 const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -46,6 +50,8 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
   const budgetMs = number("BUDGET_RESTART_BUDGET_SECONDS", 50, 1, 3600) * 1000;
   const pollMs = number("BUDGET_RESTART_POLL_MS", 1000, 10, 60_000);
   const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
+  const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
+  const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
   if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
-  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs };
+  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs };
 }

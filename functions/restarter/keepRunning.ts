@@ -3,11 +3,14 @@ import type { Logger } from "../../runtime/logger";
 import type { ComputeClients } from "./computeClients";
 import type { RestarterConfig } from "./config";
 import { decide, isTransient } from "./decide";
+import { applyChange, FALLBACK_LABEL, provisioningChange } from "./spotFallback";
 
 /** What one invocation saw, did, and how long it took. */
 export interface RestartOutcome {
   saw: string;
   did: "nothing" | "started" | "resumed" | "gave_up" | "failed_permanently";
+  /** Set when this invocation switched the instance's provisioning (the spot-capacity fallback). */
+  switched?: "to_standard" | "to_spot";
   attempts: number;
   ms: number;
   error?: string;
@@ -43,8 +46,10 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
   const target = { project: config.project, zone: config.zone, instance: config.instance };
   let attempts = 0;
   let saw = "UNKNOWN";
+  let capacityFailure = false;
+  let switched: RestartOutcome["switched"];
   const finish = (did: RestartOutcome["did"], error?: string): RestartOutcome => {
-    const outcome = { saw, did, attempts, ms: Date.now() - started, ...(error ? { error } : {}) };
+    const outcome = { saw, did, attempts, ms: Date.now() - started, ...(error ? { error } : {}), ...(switched ? { switched } : {}) };
     const line = { ...outcome, instance: config.instance, zone: config.zone };
     if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
     else if (did === "gave_up") logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
@@ -71,12 +76,29 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
       continue;
     }
 
+    if (action === "start" && !switched) {
+      const view = { provisioningModel: instance.scheduling?.provisioningModel ?? undefined, labels: (instance.labels ?? {}) as Record<string, string>, lastStopTimestamp: instance.lastStopTimestamp ?? undefined };
+      const change = provisioningChange(view, Date.now(), config, capacityFailure);
+      if (change) {
+        const failure = await switchProvisioning(clients, target, change, view.labels, instance.labelFingerprint ?? undefined, deadline);
+        if (failure) logger.error({ instance: config.instance, change, error: failure.message }, `restarter: could not switch provisioning (${change}): ${failure.message}`);
+        else {
+          switched = change;
+          logger.warn({ instance: config.instance, change, label: FALLBACK_LABEL }, change === "to_standard"
+            ? `restarter: no spot capacity for ${Math.round(config.fallbackAfterMs / 60000)} min; ${config.instance} now starts as STANDARD (on-demand price)`
+            : `restarter: returning ${config.instance} to SPOT`);
+          continue; // re-read: the fingerprint and scheduling changed
+        }
+      }
+    }
+
     attempts += 1;
     const requestId = outageRequestId(String(instance.id), instance.lastStopTimestamp ?? "never-stopped", attempts);
     logger.info({ instance: config.instance, status: saw, action, attempt: attempts, requestId }, `restarter: ${action} ${config.instance} (was ${saw})`);
     const { failure, replayed } = await act(clients, target, action, requestId, deadline, started);
     if (!failure) return finish(action === "start" ? "started" : "resumed");
     if (!isTransient(failure)) return finish("failed_permanently", failure.message);
+    capacityFailure = /RESOURCE_POOL_EXHAUSTED|STOCKOUT/.test(String(failure.reason));
     // An earlier invocation already made (and failed) this attempt: go straight to the next id.
     if (replayed) continue;
     logger.warn({ instance: config.instance, attempt: attempts, code: failure.code, reason: failure.reason, error: failure.message }, `restarter: ${action} failed (${failure.reason ?? failure.code}); retrying in ${backoffMs} ms`);
@@ -100,18 +122,52 @@ async function act(
 ): Promise<{ failure?: ApiError; replayed?: boolean }> {
   try {
     const [operation] = await (action === "start" ? clients.instances.start({ ...target, requestId }) : clients.instances.resume({ ...target, requestId }));
-    let latest = operation.latestResponse as { name?: string; status?: string; insertTime?: string; error?: { errors?: Array<{ code?: string; message?: string }> } };
+    const latest = operation.latestResponse as OperationView;
     const replayed = latest.insertTime !== undefined && Date.parse(latest.insertTime) < invokedAt;
-    while (latest.status !== "DONE" && Date.now() < deadline) {
-      const [next] = await clients.operations.wait({ project: target.project, zone: target.zone, operation: latest.name });
-      latest = next as typeof latest;
-    }
-    const error = latest.error?.errors?.[0];
-    if (error) return { failure: { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` }, replayed };
-    if (latest.status !== "DONE") return { failure: { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` } };
-    return {};
+    const failure = await settle(clients, target, latest, deadline);
+    return failure ? { failure, replayed } : {};
   } catch (error) {
     return { failure: describe(error) };
+  }
+}
+
+type OperationView = { name?: string; status?: string; insertTime?: string; error?: { errors?: Array<{ code?: string; message?: string }> } };
+
+/** Waits for a zone operation to finish (within the budget); returns its error, if any. */
+async function settle(clients: ComputeClients, target: { project: string; zone: string }, operation: OperationView, deadline: number): Promise<ApiError | undefined> {
+  let latest = operation;
+  while (latest.status !== "DONE" && Date.now() < deadline) {
+    const [next] = await clients.operations.wait({ project: target.project, zone: target.zone, operation: latest.name });
+    latest = next as OperationView;
+  }
+  const error = latest.error?.errors?.[0];
+  if (error) return { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` };
+  if (latest.status !== "DONE") return { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` };
+  return undefined;
+}
+
+/** Sets the scheduling and the fallback label of the stopped instance; returns the failure, if any. */
+async function switchProvisioning(
+  clients: ComputeClients,
+  target: { project: string; zone: string; instance: string },
+  change: "to_standard" | "to_spot",
+  labels: Record<string, string>,
+  labelFingerprint: string | undefined,
+  deadline: number,
+): Promise<ApiError | undefined> {
+  const wanted = applyChange(change, labels, Date.now());
+  try {
+    for (const call of [
+      () => clients.instances.setScheduling({ ...target, schedulingResource: wanted.scheduling }),
+      () => clients.instances.setLabels({ ...target, instancesSetLabelsRequestResource: { labels: wanted.labels, labelFingerprint } }),
+    ]) {
+      const [operation] = await call();
+      const failure = await settle(clients, target, operation.latestResponse as OperationView, deadline);
+      if (failure) return failure;
+    }
+    return undefined;
+  } catch (error) {
+    return describe(error);
   }
 }
 

@@ -39,7 +39,7 @@ export interface ComputeServer {
   close(): Promise<void>;
 }
 
-const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume))?$/;
+const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume|setScheduling|setLabels))?$/;
 const OPERATION_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+?)(\/wait)?$/;
 
 interface Operation {
@@ -63,8 +63,19 @@ interface Operation {
  * instance that is still stopping, and speaks Google's error shape, so `@google-cloud/compute`
  * behaves against it as it does against Google.
  */
-export async function startComputeServer(options: { project: string; zone: string; instance: string; backend: InstanceBackend }): Promise<ComputeServer> {
+export async function startComputeServer(options: {
+  project: string;
+  zone: string;
+  instance: string;
+  backend: InstanceBackend;
+  /** Whether spot capacity is available now; a spot start without it fails like Google's. @default always */
+  spotCapacity?: () => boolean;
+}): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
+  // The instance's settings the restarter may change while it is stopped, as the API allows.
+  let scheduling: Record<string, unknown> = { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
+  let labels: Record<string, string> = {};
+  let labelFingerprint = "fp-0";
   const operations = new Map<string, Operation>();
   const byRequestId = new Map<string, Operation>();
   const failures: InjectedFailure[] = [];
@@ -108,8 +119,10 @@ export async function startComputeServer(options: { project: string; zone: strin
       insertTime: new Date().toISOString(),
       endTime: new Date().toISOString(),
     };
-    if (injected && "operationError" in injected) {
-      operation.error = { errors: [{ code: injected.operationError, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` }] };
+    const noSpot = method === "start" && scheduling.provisioningModel === "SPOT" && options.spotCapacity && !options.spotCapacity() && startable.includes(status);
+    if ((injected && "operationError" in injected) || noSpot) {
+      const code = injected && "operationError" in injected ? injected.operationError : "ZONE_RESOURCE_POOL_EXHAUSTED";
+      operation.error = { errors: [{ code, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` }] };
     } else if (startable.includes(status)) {
       effectiveStarts += 1;
       if (method === "start") backend.start();
@@ -117,6 +130,16 @@ export async function startComputeServer(options: { project: string; zone: strin
     }
     operations.set(operation.name, operation);
     if (requestId) byRequestId.set(requestId, operation);
+    send(res, 200, operation);
+  }
+
+  /** A completed operation for a settings change. */
+  function mutateSettings(verb: string, res: ServerResponse) {
+    const operation: Operation = {
+      kind: "compute#operation", id: String(Date.now()), name: `operation-${randomUUID()}`, zone: `projects/${project}/zones/${zone}`,
+      operationType: verb, targetLink: selfLink(), status: "DONE", progress: 100, insertTime: new Date().toISOString(), endTime: new Date().toISOString(),
+    };
+    operations.set(operation.name, operation);
     send(res, 200, operation);
   }
 
@@ -131,7 +154,23 @@ export async function startComputeServer(options: { project: string; zone: strin
       }
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
-        return send(res, 200, { kind: "compute#instance", id: "4242424242424242", name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), ...facts });
+        return send(res, 200, { kind: "compute#instance", id: "4242424242424242", name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
+      }
+      if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
+        let body = "";
+        req.on("data", (chunk) => (body += chunk));
+        return void req.on("end", () => {
+          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Record<string, unknown>;
+          if (verb === "setScheduling") {
+            if (!["TERMINATED", "STOPPED"].includes(backend.facts().status)) return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
+            scheduling = update;
+          } else {
+            if (update.labelFingerprint !== labelFingerprint) return fail(res, 412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed");
+            labels = update.labels ?? {};
+            labelFingerprint = `fp-${Date.now()}`;
+          }
+          mutateSettings(verb, res);
+        });
       }
       if ((verb === "start" || verb === "resume") && req.method === "POST") {
         req.resume();

@@ -28,9 +28,11 @@ pulumi.runtime.setMocks(
 );
 const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource: Function } }).getMonitor();
 const parents = new Map<string, string>();
+const ignored = new Map<string, string[]>();
 const originalRegister = monitor.registerResource.bind(monitor);
-monitor.registerResource = (request: { getName(): string; getParent(): string }, ...rest: unknown[]) => {
+monitor.registerResource = (request: { getName(): string; getParent(): string; getIgnorechangesList(): string[] }, ...rest: unknown[]) => {
   parents.set(request.getName(), request.getParent());
+  ignored.set(request.getName(), request.getIgnorechangesList());
   return originalRegister(request, ...rest);
 };
 
@@ -86,6 +88,10 @@ describe("BudgetModel under Pulumi mocks", () => {
     expect(instance.networkInterfaces[0].accessConfigs[0].natIp).toBe("34.120.1.2");
   });
 
+  it("tolerates the restarter's spot-capacity fallback: no diff on scheduling or its label", () => {
+    expect(ignored.get("sentiment-instance")).toEqual(["scheduling", 'labels["budgetml-fallback-since"]']);
+  });
+
   it("opens 80 and 443 to this instance's tag only", () => {
     const firewall = m.child("gcp:compute/firewall:Firewall", "firewall").inputs;
     const instance = m.child("gcp:compute/instance:Instance", "instance").inputs;
@@ -134,9 +140,10 @@ describe("BudgetModel under Pulumi mocks", () => {
     expect(job.schedule).toBe("* * * * *");
     expect(job.pubsubTarget.topicName).toBe(`projects/proj/topics/${topic.name}`);
     const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs;
-    expect(fn.serviceConfig.environmentVariables).toEqual({ BUDGET_PROJECT: "budget-proj", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: instance.name });
+    expect(fn.serviceConfig.environmentVariables).toMatchObject({ BUDGET_PROJECT: "budget-proj", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: instance.name });
     expect(fn.eventTrigger.pubsubTopic).toBe(`projects/proj/topics/${topic.name}`);
     expect(fn.buildConfig.runtime).toMatch(/^nodejs2\d$/);
+    expect(fn.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("600");
     expect(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-topic"]).toBe(`projects/proj/topics/${topic.name}`);
   });
 
@@ -172,6 +179,8 @@ describe("BudgetModel variations", () => {
     expect(instance.metadata["budget-domain"]).toBe("api.example.com");
     expect(instance.metadata["budget-image"]).toBe("europe-docker.pkg.dev/p/r/model:1");
     expect(instance.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false, automaticRestart: true });
+    expect(ignored.get("custom-instance")).toEqual([]); // standard: nothing for the restarter to switch
+    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("0");
     expect(instance.bootDisk.initializeParams.size).toBe(30);
     expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml" });
   }, 60_000);
@@ -212,6 +221,7 @@ describe("BudgetModel variations", () => {
     [{ password: "short" }, /password must be at least 12 characters/],
     [{ image: "gcr.io/p/i" }, /image and requirements cannot be combined/],
     [{ labels: { Team: "x" } }, /labels: key "Team"/],
+    [{ spotFallbackMinutes: -1 }, /spotFallbackMinutes: -1 must be from 0 \(off\) to 1440/],
     [{ project: undefined, zone: undefined }, /set project and zone in args or as gcp:project \/ gcp:zone stack config/],
   ])("fails preview with a precise message for %j", (args, message) => {
     expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);

@@ -160,3 +160,47 @@ describe("restarter policy and configuration", () => {
     );
   });
 });
+
+describe("spot-capacity fallback (the restarter's core loop, as the function and local mode run it)", () => {
+  it("switches a spot instance down too long for lack of capacity to STANDARD, and back to SPOT at its next stop", async () => {
+    const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
+    const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
+    const { FALLBACK_LABEL } = require("../../functions/restarter/spotFallback") as typeof import("../../functions/restarter/spotFallback");
+    const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
+    let spotCapacity = false;
+    const vm = new SimulatedInstance(20);
+    const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "fallback-vm", backend: vm, spotCapacity: () => spotCapacity });
+    const config = (fallbackSeconds: string) =>
+      readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "fallback-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "2", BUDGET_RESTART_BACKOFF_MS: "50", BUDGET_SPOT_FALLBACK_SECONDS: fallbackSeconds, BUDGET_SPOT_RETURN_SECONDS: "0" });
+    const clients = createComputeClients(new URL(stand.url));
+    const logger = createLogger({ level: "silent" });
+    const read = async () => (await clients.instances.get({ project: PROJECT, zone: ZONE, instance: "fallback-vm" }))[0];
+    try {
+      vm.set("TERMINATED");
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the outage passes the 1 s threshold
+
+      const withoutFallback = await keepInstanceRunning(clients, config("0"), logger);
+      expect(withoutFallback).toMatchObject({ did: "gave_up" });
+      expect((await read()).scheduling?.provisioningModel).toBe("SPOT");
+
+      const fellBack = await keepInstanceRunning(clients, config("1"), logger);
+      expect(fellBack).toMatchObject({ did: "started", switched: "to_standard" });
+      const standard = await read();
+      expect(standard.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false });
+      expect(Number(standard.labels?.[FALLBACK_LABEL])).toBeGreaterThan(0);
+      await until(() => vm.facts().status === "RUNNING");
+
+      spotCapacity = true;
+      vm.preempt(); // its next stop
+      await until(() => vm.facts().status === "TERMINATED");
+      const returned = await keepInstanceRunning(clients, config("1"), logger);
+      expect(returned).toMatchObject({ did: "started", switched: "to_spot" });
+      const spot = await read();
+      expect(spot.scheduling?.provisioningModel).toBe("SPOT");
+      expect(spot.labels?.[FALLBACK_LABEL]).toBeUndefined();
+    } finally {
+      vm.dispose();
+      await stand.close();
+    }
+  }, 20_000);
+});
