@@ -67,6 +67,42 @@ async function main() {
     console.error("signal path above the 15 s target");
     process.exitCode = 1;
   }
+  await capacityOutages();
+}
+
+/**
+ * Outage when spot capacity is gone for 30 minutes, with and without the fallback to standard
+ * (10 minutes), the restarter ticking every minute. Same scaling as above.
+ */
+async function capacityOutages() {
+  const metadata = await startMetadataServer();
+  process.env.GCE_METADATA_HOST = metadata.host;
+  const SLOW = 50; // minutes of ticks: scaled 1/50, half an hour takes 36 s
+  const CAPACITY_BACK_MS = (30 * 60_000) / SLOW;
+  const rows = [];
+  for (const [label, fallbackSeconds] of [["no fallback (baseline)", 0], ["fallback after 10 min", 600]] as const) {
+    const instance = new SimulatedInstance(50);
+    const outageStarted = Date.now();
+    const compute = await startComputeServer({ project: "bench-project", zone: "us-central1-a", instance: "vm", backend: instance, spotCapacity: () => Date.now() - outageStarted >= CAPACITY_BACK_MS });
+    instance.set("TERMINATED");
+    const config = readRestarterConfig({
+      BUDGET_PROJECT: "bench-project", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: "vm", BUDGET_COMPUTE_ENDPOINT: compute.url,
+      BUDGET_RESTART_BUDGET_SECONDS: String(50 / SLOW), BUDGET_RESTART_BACKOFF_MS: "40", BUDGET_RESTART_POLL_MS: "20",
+      BUDGET_SPOT_FALLBACK_SECONDS: String(fallbackSeconds / SLOW),
+    });
+    const clients = createComputeClients(config.computeEndpoint);
+    const logger = createLogger({ level: "silent" });
+    while (instance.facts().status !== "RUNNING") {
+      await keepInstanceRunning(clients, config, logger);
+      await new Promise((resolve) => setTimeout(resolve, 60_000 / SLOW));
+    }
+    rows.push({ path: label, "outage min": +(((Date.now() - outageStarted) * SLOW) / 60_000).toFixed(1) });
+    instance.dispose();
+    await compute.close();
+  }
+  await metadata.close();
+  console.log(`\nspot capacity gone for 30 min, restarter ticking every minute (time scaled 1/${SLOW}, reported in real minutes)`);
+  console.table(rows);
 }
 
 void main();
