@@ -1,27 +1,18 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
+import type { BudgetModelArgs } from "./budgetModel";
 
 export { schedulingFor } from "../functions/restarter/scheduling";
 
-/** The args as validated at construction (plain values only: outputs are checked by Google). */
-export interface CheckedArgs {
-  predictor: string;
-  entrypoint?: string;
+/**
+ * The args as validated at construction: plain values only (outputs are checked by Google), and
+ * `requirements` as either form it may take.
+ */
+export type CheckedArgs = Omit<BudgetModelArgs, "requirements" | "requirementsFile" | "username" | "password" | "staticIp"> & {
   requirements?: string[] | string;
-  region?: string;
-  zone?: string;
-  machineType?: string;
-  diskSizeGb?: number;
-  provisioning?: string;
-  domain?: string;
-  subdomain?: string;
   username?: unknown;
   password?: unknown;
-  schedule?: string;
-  image?: string;
-  labels?: Record<string, unknown>;
-  spotFallbackMinutes?: number;
-}
+};
 
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
 const LABEL = /^[a-z][a-z0-9_-]{0,62}$/;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { googleError, listenOnLoopback } from "./listen";
 
 /** Instance statuses, as the Compute API names them. */
 export type InstanceStatus = "PROVISIONING" | "STAGING" | "RUNNING" | "STOPPING" | "STOPPED" | "SUSPENDING" | "SUSPENDED" | "REPAIRING" | "TERMINATED";
@@ -88,10 +88,7 @@ export async function startComputeServer(options: {
     res.writeHead(status, { "content-type": "application/json; charset=UTF-8" });
     res.end(JSON.stringify(body));
   }
-  function fail(res: ServerResponse, code: number, reason: string, message: string) {
-    const status = { 400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE" }[code] ?? "UNKNOWN";
-    send(res, code, { error: { code, message, status, errors: [{ message, domain: "global", reason }] } });
-  }
+  const fail = (res: ServerResponse, code: number, reason: string, message: string) => googleError(res, code, message, reason);
 
   function mutate(method: "start" | "resume", requestId: string | undefined, res: ServerResponse) {
     requests.push({ method, requestId, at: Date.now() });
@@ -185,21 +182,16 @@ export async function startComputeServer(options: {
     fail(res, 404, "notFound", `No stand-in for ${req.method} ${url.pathname}`);
   }
 
-  const server = createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  port = (server.address() as AddressInfo).port;
+  const server = await listenOnLoopback(handle);
+  port = server.port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     failures,
     requests,
     get effectiveStarts() {
       return effectiveStarts;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => server.close(),
   };
 }
 

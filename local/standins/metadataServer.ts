@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenOnLoopback } from "./listen";
 
 /** What the stand-in serves; every field can be changed later through the handle. */
 export interface MetadataServerOptions {
@@ -137,13 +137,10 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     });
   }
 
-  const server = createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-
+  const server = await listenOnLoopback(handle);
   return {
-    host: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
+    host: server.host,
+    url: server.url,
     setAttribute(key, value) {
       if (value === undefined) delete state.attributes[key];
       else state.attributes[key] = value;
@@ -156,11 +153,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     get tokenRequests() {
       return tokenRequests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const wake of [...watchers]) wake();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => {
+      for (const wake of [...watchers]) wake();
+      return server.close();
+    },
   };
 }
