@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { InstanceBackend, InstanceFacts, InstanceStatus } from "./standins/computeServer";
@@ -20,6 +20,8 @@ export interface BootedInstanceOptions {
 export class BootedInstance implements InstanceBackend {
   private status: InstanceStatus = "TERMINATED";
   private lastStop: string | undefined = new Date().toISOString();
+  /** Process groups of the scripts this instance ran: everything the VM started lives in one. */
+  private readonly groups = new Set<number>();
 
   constructor(private readonly options: BootedInstanceOptions) {}
 
@@ -30,7 +32,7 @@ export class BootedInstance implements InstanceBackend {
 
   start(): void {
     this.status = "STAGING";
-    execFile("bash", [this.options.startupScript], { env: this.options.env }, (error, _stdout, stderr) => {
+    this.run(this.options.startupScript, 0, (error, stderr) => {
       if (this.status !== "STAGING") return;
       if (error) {
         this.options.onBootFailed?.(stderr);
@@ -47,7 +49,7 @@ export class BootedInstance implements InstanceBackend {
   async preempt(): Promise<void> {
     if (this.status !== "RUNNING") return;
     this.status = "STOPPING";
-    await new Promise((resolve) => execFile("bash", [this.options.shutdownScript], { env: this.options.env, timeout: 30_000 }, resolve));
+    await new Promise((resolve) => this.run(this.options.shutdownScript, 30_000, resolve));
     this.killAll();
     this.stopped();
   }
@@ -56,6 +58,19 @@ export class BootedInstance implements InstanceBackend {
   stop(): void {
     this.killAll();
     this.stopped();
+  }
+
+  /** Runs a VM script as the leader of a new process group, which the processes it starts join. */
+  private run(script: string, timeoutMs: number, done: (error: Error | null, stderr: string) => void): void {
+    const child = spawn("bash", [script], { env: this.options.env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    if (child.pid) this.groups.add(child.pid);
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = timeoutMs > 0 ? setTimeout(() => child.kill("SIGKILL"), timeoutMs) : undefined;
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      done(code === 0 ? null : new Error(`${script} exited with ${code ?? signal}`), stderr);
+    });
   }
 
   private stopped(): void {
@@ -81,13 +96,13 @@ export class BootedInstance implements InstanceBackend {
 
   /** What Google does at the end of the window: everything on the VM stops, now. */
   private killAll(): void {
-    for (const name of ["runtime", "watcher"] as const) {
-      const pid = this.pid(name);
+    for (const group of this.groups) {
       try {
-        if (pid) process.kill(-pid, "SIGKILL"); // each leads its own process group: take the runtime's workers too
+        process.kill(-group, "SIGKILL");
       } catch {
-        // already gone
+        // that group is gone already
       }
     }
+    this.groups.clear();
   }
 }

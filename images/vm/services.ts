@@ -71,7 +71,8 @@ export const processes: ServiceManager = {
     await processes.stop(spec);
     const log = openSync(join(spec.home, "runtime.log"), "a");
     const launch = (name: string, args: string[], env: NodeJS.ProcessEnv) => {
-      const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log], detached: true });
+      // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
+      const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log] });
       child.unref();
       return writeFile(join(spec.home, `${name}.pid`), String(child.pid));
     };
