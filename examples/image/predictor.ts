@@ -2,10 +2,9 @@ import sharp from "sharp";
 import type { UploadFile } from "../../index";
 
 /**
- * Image model for `/predict_image`: decodes the upload with sharp and answers its dimensions,
- * format and mean colour; with `?thumbnail` in the URL it would be an image — see README.
- * Returns a 128 px PNG thumbnail as an image response when the file name ends in `.thumb`,
- * showing how a predictor sends an image back.
+ * Image model for `/predict_image`: decodes the upload with sharp and answers its format, size and
+ * mean colour. For a file named `*.thumb.png` it returns a 128 px PNG thumbnail as an image
+ * response, showing how a predictor sends an image back.
  */
 export class Predictor {
   load(): void {

@@ -1,4 +1,8 @@
+import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import sharp from "sharp";
+import { startStorageServer } from "../../local/standins/storageServer";
 import { loadPredictor } from "../../runtime/loader";
 
 const fixture = (name: string) => join(__dirname, "..", "fixtures", name);
@@ -32,5 +36,41 @@ describe("loadPredictor", () => {
     ["gs://no-object-here", undefined, /expected gs:\/\/bucket\/object/],
   ])("explains what is wrong with %s (entrypoint %s)", async (path, entrypoint, message) => {
     await expect(loadPredictor(path, entrypoint)).rejects.toThrow(message);
+  });
+});
+
+describe("the bundled examples, for real", () => {
+  it("the image example decodes an upload with sharp and can answer with an image", async () => {
+    const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
+    const { instance } = await loadPredictor(example("image"));
+    await instance.load?.();
+    const upload = (filename: string) => ({ filename, contentType: "image/png", size: png.length, bytes: png, read: async () => png });
+    expect(await instance.predict(upload("red.png"))).toEqual({ filename: "red.png", format: "png", width: 300, height: 200, channels: 3, meanColor: [200, 10, 10] });
+    const thumbnail = (await instance.predict(upload("red.thumb.png"))) as Response;
+    expect(thumbnail.headers.get("content-type")).toBe("image/png");
+    expect(await sharp(Buffer.from(await thumbnail.arrayBuffer())).metadata()).toMatchObject({ width: 128, height: 85 });
+    const notImage = (await instance.predict({ ...upload("x.png"), bytes: Buffer.from("nope"), read: async () => Buffer.from("nope") })) as Response;
+    expect(notImage.status).toBe(422);
+  });
+});
+
+describe("loading from a bucket", () => {
+  it("downloads gs://bucket/object with @google-cloud/storage (through its emulator setting) and loads it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "budgetml-gs-"));
+    mkdirSync(join(root, "models"));
+    copyFileSync(fixture("slowPredictor.cjs"), join(root, "models", "slow.cjs"));
+    const storage = await startStorageServer(root);
+    const saved = process.env.STORAGE_EMULATOR_HOST;
+    process.env.STORAGE_EMULATOR_HOST = storage.url;
+    try {
+      const { instance, name } = await loadPredictor("gs://models/slow.cjs", "Slow");
+      expect(name).toBe("slow.cjs:Slow");
+      expect(await instance.predict({ payload: { ms: 1 } })).toEqual({ slept: 1 });
+      await expect(loadPredictor("gs://models/absent.cjs")).rejects.toThrow(/predictor gs:\/\/models\/absent\.cjs: could not download it/);
+    } finally {
+      if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+      else process.env.STORAGE_EMULATOR_HOST = saved;
+      await storage.close();
+    }
   });
 });
