@@ -34,6 +34,20 @@ install_node() {
   rm -rf "$tmp"
 }
 
+# Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
+install_packages() {
+  local wanted=(caddy)
+  [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
+  local missing=()
+  for package in "${wanted[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]}"
+  apt-get update -qq || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" || fail "could not install ${missing[*]}"
+}
+
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
 # bundle finds it there and skips the download; a half-finished download never takes the name.
 fetch_runtime() {
@@ -56,7 +70,10 @@ fetch_runtime() {
 
 main() {
   mkdir -p "$HOME_DIR/runtime"
-  [ -n "$ROOT" ] || install_node
+  if [ -z "$ROOT" ]; then # on a VM, not under a test or local root
+    install_node
+    install_packages
+  fi
   local bucket runtime_object
   bucket="$(attribute budget-bucket)"
   runtime_object="$(attribute budget-runtime-object)"
