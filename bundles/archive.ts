@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "tar";
 
@@ -27,9 +27,4 @@ export async function packDeterministic(kind: string, dir: string, files: string
   const file = join(outDir, objectName);
   await writeFile(file, bytes);
   return { file, objectName, sha256 };
-}
-
-/** The sha256 of a file, for callers that need to compare what was uploaded. */
-export async function sha256Of(file: string): Promise<string> {
-  return createHash("sha256").update(await readFile(file)).digest("hex");
 }
