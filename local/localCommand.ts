@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { UsageError } from "../runtime/config";
 import { launchLocal } from "./launchLocal";
@@ -19,6 +20,17 @@ const positiveNumber = (flag: string, raw: string | undefined, max: number) => {
   if (!Number.isFinite(value) || value <= 0 || value > max) throw new UsageError(`${flag} must be a number from 1 to ${max}, got "${raw}"`);
   return value;
 };
+
+/** Fails at once, with the fix, when the endpoint's port is taken (rather than after a boot). */
+async function ensurePortFree(port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "EADDRINUSE" ? new UsageError(`port ${port} is already in use: pass --port with a free one`) : error),
+    );
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
+  });
+}
 
 /** `budgetml local`: serves until Ctrl-C / SIGTERM, then removes everything it started. */
 export async function runLocal(argv: string[]): Promise<number | undefined> {
@@ -44,6 +56,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   const port = positiveNumber("--port", values.port, 65535);
   if (port !== undefined && !Number.isInteger(port)) throw new UsageError(`--port must be a whole number, got "${values.port}"`);
   const requirements = values.requirements?.flatMap((r) => r.split(/[\s,]+/)).filter(Boolean);
+  await ensurePortFree(port ?? 8080);
 
   process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
   const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port, preemptEverySeconds: positiveNumber("--preempt-every", values["preempt-every"], 86_400) });

@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { json, login } from "../support/runtimeServer";
 
@@ -80,11 +81,16 @@ describe("budgetml local", () => {
     [["nope.ts"], /predictor file not found: nope\.ts/],
     [["examples/sentiment/predictor.ts", "--preempt-every", "soon"], /--preempt-every must be a number from 1 to 86400, got "soon"/],
     [["examples/sentiment/predictor.ts", "--bogus"], /Unknown option '--bogus'/],
+    [["examples/sentiment/predictor.ts", "--port", "BUSY"], /port \d+ is already in use: pass --port with a free one/],
   ])("rejects %j with one line and exit 2", async (args, message) => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    args = args.map((arg) => (arg === "BUSY" ? String((busy.address() as AddressInfo).port) : arg));
     const child = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(2);
     expect(stderr).toMatch(message);
+    busy.close();
   });
 });
