@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -71,6 +71,7 @@ describe("loading from a bucket", () => {
       if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
       else process.env.STORAGE_EMULATOR_HOST = saved;
       await storage.close();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
