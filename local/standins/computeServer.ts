@@ -70,6 +70,8 @@ export async function startComputeServer(options: {
   backend: InstanceBackend;
   /** Whether spot capacity is available now; a spot start without it fails like Google's. @default always */
   spotCapacity?: () => boolean;
+  /** How long a start/resume operation stays RUNNING before it is DONE, as Google's do. @default 0 */
+  operationMs?: number;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   // The instance's settings the restarter may change while it is stopped, as the API allows.
@@ -93,7 +95,7 @@ export async function startComputeServer(options: {
   function mutate(method: "start" | "resume", requestId: string | undefined, res: ServerResponse) {
     requests.push({ method, requestId, at: Date.now() });
     const previous = requestId ? byRequestId.get(requestId) : undefined;
-    if (previous) return send(res, 200, previous);
+    if (previous) return send(res, 200, view(previous));
     const injected = failures.shift();
     if (injected && "http" in injected) {
       const reasons = { 403: "forbidden", 404: "notFound", 429: "rateLimitExceeded", 500: "backendError", 503: "backendError" };
@@ -126,8 +128,17 @@ export async function startComputeServer(options: {
       else backend.resume();
     }
     operations.set(operation.name, operation);
+    doneAt.set(operation.name, Date.now() + (options.operationMs ?? 0));
     if (requestId) byRequestId.set(requestId, operation);
-    send(res, 200, operation);
+    send(res, 200, view(operation));
+  }
+
+  /** An operation as a client sees it now: RUNNING (no result yet) until its time is up. */
+  const doneAt = new Map<string, number>();
+  function view(operation: Operation): Operation {
+    if (Date.now() >= (doneAt.get(operation.name) ?? 0)) return operation;
+    const { endTime: _endTime, error: _error, ...running } = operation;
+    return { ...running, status: "RUNNING", progress: 50 };
   }
 
   /** A completed operation for a settings change. */
@@ -177,7 +188,10 @@ export async function startComputeServer(options: {
     const operationMatch = OPERATION_PATH.exec(url.pathname);
     if (operationMatch) {
       const operation = operations.get(operationMatch[3]);
-      return operation ? send(res, 200, operation) : fail(res, 404, "notFound", `The resource operation '${operationMatch[3]}' was not found`);
+      if (!operation) return fail(res, 404, "notFound", `The resource operation '${operationMatch[3]}' was not found`);
+      // operations.wait answers when the operation is done (Google's returns after at most ~2 min).
+      const remaining = operationMatch[4] ? Math.max(0, (doneAt.get(operation.name) ?? 0) - Date.now()) : 0;
+      return void setTimeout(() => send(res, 200, view(operation)), remaining);
     }
     fail(res, 404, "notFound", `No stand-in for ${req.method} ${url.pathname}`);
   }
