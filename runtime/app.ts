@@ -34,6 +34,11 @@ export interface AppOptions {
   maxInFlight?: number;
   /** Predictions waiting for a slot before new ones get 503. @default 64 */
   maxQueued?: number;
+  /**
+   * The longest wait for a slot a new prediction may expect (queue position ÷ slots × average slot
+   * time) before it gets 503 with `Retry-After` instead of queueing. @default 2000
+   */
+  maxQueueWaitMs?: number;
   /** Failed logins per address per minute before 429. @default 10 */
   maxFailedLogins?: number;
   /** @default a JSON logger on stdout */
@@ -60,6 +65,7 @@ export const DEFAULTS = {
   predictTimeoutMs: 30_000,
   maxInFlight: 4,
   maxQueued: 64,
+  maxQueueWaitMs: 2000,
   maxFailedLogins: 10,
 };
 
@@ -68,10 +74,15 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics();
+  const metrics = createMetrics(() => admission.queued);
   const health = new Health();
-  const admission = new Admission(options.maxInFlight ?? DEFAULTS.maxInFlight, options.maxQueued ?? DEFAULTS.maxQueued, () =>
-    metrics.rejected.inc({ reason: "overloaded" }),
+  const admission = new Admission(
+    {
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      maxQueued: options.maxQueued ?? DEFAULTS.maxQueued,
+      maxQueueWaitMs: options.maxQueueWaitMs ?? DEFAULTS.maxQueueWaitMs,
+    },
+    () => metrics.rejected.inc({ reason: "overloaded" }),
   );
   const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
   const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);

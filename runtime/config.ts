@@ -65,6 +65,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", env.BUDGET_MAX_QUEUE_WAIT_MS, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
       maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
     },
   };
