@@ -95,11 +95,14 @@ export function createApp(options: AppOptions): Runtime {
   app.disable("x-powered-by");
   app.set("etag", false); // answers are per-request predictions: hashing them for ETags is wasted work
   app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
+  // Paths are case-sensitive, as on the predict lane (and in the seed): /PREDICT_DICT is no route.
+  app.set("case sensitive routing", true);
   const logRequest = requestLog(logger, metrics);
   app.use(logRequest);
 
+  // Unauthenticated, so only the state: a load() failure's text (paths, bucket names) goes to the log.
   app.get("/", (_req, res) => {
-    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION, ...(health.reason ? { reason: health.reason } : {}) };
+    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION };
     res.status(health.state === "ready" ? 200 : 503).json(body);
   });
   app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));

@@ -1,8 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler } from "express";
 import typeis from "type-is";
-import { Passport } from "passport";
-import { Strategy as BearerStrategy } from "passport-http-bearer";
 import { HttpError } from "./errors";
 import type { LoginLimiter } from "./loginLimiter";
 import type { TokenService } from "./tokens";
@@ -70,24 +68,26 @@ export function requireContentType(type: string, expected: string): RequestHandl
   };
 }
 
+// RFC 6750 §2.1: "Bearer" (any case), one space, then a b64token.
+const BEARER_HEADER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+const NOT_AUTHENTICATED = "Not authenticated: send Authorization: Bearer <access_token from POST /token>";
+
 /**
- * Bearer authentication through passport-http-bearer. Every failure — no header, a malformed one,
- * an expired, forged or unknown token — becomes the same 401 with `WWW-Authenticate: Bearer`
- * (see {@link authenticationFailed}). The middleware is built once, not per request: passport's
- * per-call setup was a measurable share of each prediction.
+ * Bearer authentication from the `Authorization` header only. Tokens in the URL (`?access_token=`,
+ * which RFC 6750 §2.3 allows and passport-http-bearer accepts) or in a form body are refused: URLs
+ * end up in proxy logs, browser history and Referer headers. Every failure — no header, a malformed
+ * one, an expired, forged or unknown token — is the same 401 with `WWW-Authenticate: Bearer`.
  */
 export function bearerAuth(tokens: TokenService): RequestHandler {
-  const passport = new Passport();
-  passport.use(
-    new BearerStrategy((token, done) => {
-      tokens.verify(token).then((subject) => done(null, subject ? { username: subject } : false), done);
-    }),
-  );
-  return passport.authenticate("bearer", { session: false, failWithError: true }) as RequestHandler;
-}
-
-/** Turns passport's failure into the runtime's 401; `undefined` for any other error. */
-export function authenticationFailed(error: unknown): HttpError | undefined {
-  if ((error as Error)?.name !== "AuthenticationError") return undefined;
-  return new HttpError(401, "Not authenticated: send Authorization: Bearer <access_token from POST /token>", BEARER_CHALLENGE);
+  return (req, _res, next) => {
+    const match = BEARER_HEADER.exec(req.headers.authorization ?? "");
+    if (!match) {
+      const inUrl = /[?&]access_token=/.test(req.url ?? "");
+      return next(new HttpError(401, inUrl ? `Tokens in the URL are not accepted. ${NOT_AUTHENTICATED}` : NOT_AUTHENTICATED, BEARER_CHALLENGE));
+    }
+    tokens.verify(match[1]).then(
+      (subject) => next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE)),
+      next,
+    );
+  };
 }

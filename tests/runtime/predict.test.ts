@@ -143,12 +143,13 @@ describe("predict endpoints over real HTTP", () => {
 });
 
 describe("health states", () => {
-  it("reports load_failed with the reason and answers predictions with 503", async () => {
+  it("reports load_failed (the reason only in the log and to callers with a token) and answers predictions with 503", async () => {
     const server = await startTestRuntime({ load: () => { throw new Error("weights.bin not found"); }, predict: async () => 1 });
     try {
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(503);
-      expect(await health.json()).toMatchObject({ status: "load_failed", reason: "weights.bin not found" });
+      expect(await health.json()).toEqual({ status: "load_failed", predictor: "test:Predictor", version: expect.any(String) }); // unauthenticated: no error text
+      expect(server.logLines.join("\n")).toMatch(/predictor failed to load: weights.bin not found/);
       const response = await fetch(`${server.url}/predict_dict`, json(await server.token(), {}));
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ status: "load_failed", error: expect.stringContaining("weights.bin not found") });
