@@ -7,7 +7,7 @@ import { HttpError } from "./errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./loader";
 import { createLogger, type Logger } from "./logger";
-import { LoginLimiter } from "./loginLimiter";
+import { LoginLimiter, localLoginGuard, type LoginGuard } from "./loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
 import { predictLane } from "./predictLane";
 import { docsRoutes } from "./routes/docs";
@@ -41,6 +41,8 @@ export interface AppOptions {
   maxQueueWaitMs?: number;
   /** Failed logins per address per minute before 429. @default 10 */
   maxFailedLogins?: number;
+  /** Where login attempts are counted. @default a limiter in this process, with `maxFailedLogins` */
+  loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
 }
@@ -69,6 +71,9 @@ export const DEFAULTS = {
   maxFailedLogins: 10,
 };
 
+/** The window failed logins are counted in. */
+export const LOGIN_WINDOW_MS = 60_000;
+
 const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/predict_image" } as const;
 
 /** Builds the inference server. No module-level state: every call is an independent server. */
@@ -86,7 +91,7 @@ export function createApp(options: AppOptions): Runtime {
   );
   const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
   const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);
-  const limiter = new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, 60_000);
+  const limiter = options.loginGuard ?? localLoginGuard(new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   const requireToken = bearerAuth(tokens);
   const routes = predictRoutes(gate, { bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes, fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes });
   let predictorName = "(loading)";

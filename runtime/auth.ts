@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler } from "express";
 import typeis from "type-is";
 import { HttpError } from "./errors";
-import type { LoginLimiter } from "./loginLimiter";
+import type { LoginGuard } from "./loginLimiter";
 import type { TokenService } from "./tokens";
 
 /** The one account the runtime serves. */
@@ -24,23 +24,20 @@ function sameSecret(given: string, expected: string): boolean {
  * `username`, `password`, `scope`, `client_id`, `client_secret`; all but username and password may
  * be empty), answering `{access_token, token_type: "bearer", expires_in}`.
  */
-export function tokenRoute(credentials: Credentials, tokens: TokenService, limiter: LoginLimiter): RequestHandler[] {
+export function tokenRoute(credentials: Credentials, tokens: TokenService, limiter: LoginGuard): RequestHandler[] {
   const parseForm = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
   const issue: RequestHandler = async (req, res, next) => {
     try {
       const address = req.ip ?? "unknown";
-      const wait = limiter.retryAfterSeconds(address);
+      const form = readLoginForm(req.body);
+      const wait = await limiter.attempt(address);
       if (wait > 0) {
         throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, { "Retry-After": String(wait) });
       }
-      const form = readLoginForm(req.body);
       const userOk = sameSecret(form.username, credentials.username);
       const passwordOk = sameSecret(form.password, credentials.password);
-      if (!(userOk && passwordOk)) {
-        limiter.recordFailure(address);
-        throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
-      }
-      limiter.recordSuccess(address);
+      if (!(userOk && passwordOk)) throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
+      limiter.succeeded(address);
       const { token, expiresIn } = await tokens.issue(form.username);
       res.set("Cache-Control", "no-store").json({ access_token: token, token_type: "bearer", expires_in: expiresIn });
     } catch (error) {

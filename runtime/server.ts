@@ -1,9 +1,11 @@
+import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp, type Runtime } from "./app";
 import type { ServeConfig } from "./config";
 import { loadPredictor } from "./loader";
 import type { Logger } from "./logger";
+import { sharedLoginGuard } from "./sharedLoginLimiter";
 
 /** One listening runtime process. */
 export interface RunningServer {
@@ -15,7 +17,13 @@ export interface RunningServer {
 
 /** Starts the runtime on `config.host:config.port`; the predictor loads in the background. */
 export async function startServer(config: ServeConfig, logger?: Logger): Promise<RunningServer> {
-  const runtime = createApp({ ...config.app, logger, loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint) });
+  const runtime = createApp({
+    ...config.app,
+    logger,
+    loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint),
+    // Workers share one port, so they share one limiter: the primary's (see workers.ts).
+    loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
+  });
   const server: Server = createServer(runtime.handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
