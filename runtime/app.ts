@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission";
+import { bodyDeadline } from "./bodyDeadline";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth";
 import { answerError, errorHandler, notFound } from "./errorHandler";
 import { HttpError } from "./errors";
@@ -30,6 +31,11 @@ export interface AppOptions {
   limits?: Partial<BodyLimits>;
   /** How long one `predict()` may take before the client gets 504. @default 30000 */
   predictTimeoutMs?: number;
+  /**
+   * How long a prediction's body may take to arrive once admitted, before 408 (a slow upload holds
+   * a slot while it arrives). @default 15000
+   */
+  bodyTimeoutMs?: number;
   /** Predictions running at once in this process. @default 4 */
   maxInFlight?: number;
   /** Predictions waiting for a slot before new ones get 503. @default 64 */
@@ -65,6 +71,7 @@ export const DEFAULTS = {
   bodyBytes: 10 * 1024 * 1024,
   fileBytes: 20 * 1024 * 1024,
   predictTimeoutMs: 30_000,
+  bodyTimeoutMs: 15_000,
   maxInFlight: 4,
   maxQueued: 64,
   maxQueueWaitMs: 2000,
@@ -137,13 +144,13 @@ export function createApp(options: AppOptions): Runtime {
     }
   })();
 
-  // Middleware in one order: request id and log → auth → admission → body parsing → prediction.
-  const admit = gate.admit();
+  // Middleware in one order: request id and log → auth → admission → body deadline → body parsing → prediction.
+  const admit = [gate.admit(), bodyDeadline(options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs)];
   const lane = predictLane(
     {
-      [PREDICT_PATHS.generic]: [logRequest, requireToken, admit, ...routes.generic],
-      [PREDICT_PATHS.dict]: [logRequest, requireToken, admit, ...routes.dict],
-      [PREDICT_PATHS.image]: [logRequest, requireToken, admit, ...routes.image],
+      [PREDICT_PATHS.generic]: [logRequest, requireToken, ...admit, ...routes.generic],
+      [PREDICT_PATHS.dict]: [logRequest, requireToken, ...admit, ...routes.dict],
+      [PREDICT_PATHS.image]: [logRequest, requireToken, ...admit, ...routes.image],
     },
     (error, res) => answerError(logger, error, res),
   );

@@ -25,6 +25,7 @@ export function answerError(logger: Logger, error: unknown, res: ServerResponse)
   const { requestId } = contextOf(res);
   const type = (error as { type?: string }).type;
   const known = error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error as Error) : undefined;
+  if (res.writableEnded) return; // already answered (e.g. 408 for a body too slow): the rest is noise
   if (res.headersSent) {
     logger.error({ requestId, err: error }, "error after the response started");
     res.destroy();
