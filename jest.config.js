@@ -11,6 +11,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
   testMatch: ["**/*.test.ts"],
+  // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"],
   transform: { "^.+\\.ts$": ["ts-jest", {}] },
   testTimeout: 30000,
   maxWorkers: 2,

@@ -1,0 +1,5 @@
+// `npm run test:vm`: the VM boot on a Debian 12 root with systemd as PID 1 (root, namespaces,
+// debootstrap). One test file, run alone: it boots a whole system and owns ports 80, 443 and 8080.
+const base = require("../../jest.config.js");
+
+module.exports = { ...base, rootDir: "../..", roots: ["<rootDir>/tests/vm"], testPathIgnorePatterns: [], maxWorkers: 1, testTimeout: 10 * 60_000 };
