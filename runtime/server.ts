@@ -15,7 +15,7 @@ export interface RunningServer {
 
 /** Starts the runtime on `config.host:config.port`; the predictor loads in the background. */
 export async function startServer(config: ServeConfig, logger?: Logger): Promise<RunningServer> {
-  const runtime = createApp({ ...config.app, logger, loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint) });
+  const runtime = createApp({ ...config.app, logger, loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger) });
   const server: Server = createServer(runtime.handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
