@@ -1,22 +1,25 @@
+// The runtime serving Python predictors over HTTP; run against the sources and against the shipped
+// runtime bundle's server.cjs (jest.config.js, tests/support/runtimeTarget.ts).
+import { spawn } from "node:child_process";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { json, login } from "../support/runtimeServer";
-import { removeRuntimeBundle, startPythonRuntime, type PythonRuntime, type RuntimeKind } from "./pythonRuntime";
+import { json, login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
+import { serveCommand } from "../support/runtimeTarget";
+import { waitFor } from "../support/waitFor";
 
 const FIXTURES = join(__dirname, "fixtures");
 const ALL_ENDPOINTS = join(FIXTURES, "allEndpoints.py");
 
-afterAll(() => removeRuntimeBundle());
+const dict = (runtime: TestRuntime, token: string, payload: unknown) => fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
+const logLine = (runtime: TestRuntime, pattern: RegExp) =>
+  waitFor(() => runtime.logLines.find((line) => pattern.test(line)), { what: `a log line matching ${pattern}` });
 
-const dict = async (runtime: PythonRuntime, token: string, payload: unknown) => fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
-
-/** The same behaviour from source and from the runtime bundle the VM runs. */
-describe.each<RuntimeKind>(["source", "bundle"])("a Python predictor served by the runtime (%s)", (kind) => {
-  let runtime: PythonRuntime;
+describe("a Python predictor served by the runtime", () => {
+  let runtime: TestRuntime;
   let token: string;
   beforeAll(async () => {
-    runtime = await startPythonRuntime(kind, ALL_ENDPOINTS);
-    token = await login(runtime.url);
+    runtime = await startTestRuntime(ALL_ENDPOINTS);
+    token = await runtime.token();
   }, 60_000);
   afterAll(() => runtime?.close());
 
@@ -76,7 +79,7 @@ describe.each<RuntimeKind>(["source", "bundle"])("a Python predictor served by t
     expect(body.error).toContain("ValueError: cannot score this input");
     expect(body.requestId).toBe(response.headers.get("x-request-id"));
     expect(JSON.stringify(body)).not.toMatch(/Traceback|allEndpoints\.py/);
-    const logged = await runtime.waitForLog(new RegExp(body.requestId + ".*Traceback"));
+    const logged = await logLine(runtime, new RegExp(`${body.requestId}.*Traceback`));
     expect(logged).toContain('raise ValueError(\\"cannot score this input\\")');
     expect((await dict(runtime, token, { ok: 1 })).status).toBe(200);
   });
@@ -88,13 +91,14 @@ describe.each<RuntimeKind>(["source", "bundle"])("a Python predictor served by t
   });
 
   it("runs async predictions concurrently in one Python process", async () => {
+    // Each call returns only once all three are inside predict() at the same time.
     const answers = await Promise.all([1, 2, 3].map(() => dict(runtime, token, { action: "together", count: 3 })));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
   });
 
   it("logs what the predictor prints", async () => {
     expect((await dict(runtime, token, { action: "print" })).status).toBe(200);
-    expect(await runtime.waitForLog(/hello from predict/)).toMatch(/"python":"stderr"/);
+    expect(await logLine(runtime, /hello from predict/)).toMatch(/"python":"stderr"/);
   });
 
   it("restarts a Python process that dies: its in-flight prediction gets 500, then a new process serves", async () => {
@@ -102,7 +106,7 @@ describe.each<RuntimeKind>(["source", "bundle"])("a Python predictor served by t
     const dying = await dict(runtime, token, { action: "die" });
     expect(dying.status).toBe(500);
     expect(((await dying.json()) as { error: string }).error).toMatch(/Python predictor process exited \(SIGKILL\) during this prediction/);
-    await runtime.waitForLog(/the Python predictor is serving again/);
+    await logLine(runtime, /the Python predictor is serving again/);
     const after = await dict(runtime, token, { action: "pid" });
     expect(after.status).toBe(200);
     expect(((await after.json()) as { pid: number }).pid).not.toBe(before);
@@ -110,24 +114,14 @@ describe.each<RuntimeKind>(["source", "bundle"])("a Python predictor served by t
 });
 
 describe("Python predictors: plain def predict, load failures", () => {
-  const started: PythonRuntime[] = [];
+  const started: TestRuntime[] = [];
   afterAll(() => Promise.all(started.map((r) => r.close())));
-  const start = async (...args: Parameters<typeof startPythonRuntime>) => {
-    const runtime = await startPythonRuntime(...args);
+  const start = async (...args: Parameters<typeof startTestRuntime>) => {
+    const runtime = await startTestRuntime(...args);
     started.push(runtime);
     return runtime;
   };
-
-  it("runs a plain def predict in threads, several at once, with the class named by the entrypoint", async () => {
-    const runtime = await start("source", join(FIXTURES, "syncThreads.py"), { entrypoint: "Model" });
-    const token = await login(runtime.url);
-    const answers = await Promise.all([1, 2, 3].map(() => dict(runtime, token, {})));
-    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
-    const threads = await Promise.all(answers.map(async (a) => ((await a.json()) as { thread: string }).thread));
-    expect(new Set(threads).size).toBe(3);
-  });
-
-  const loadFailed = async (runtime: PythonRuntime) => {
+  const loadFailed = async (runtime: TestRuntime) => {
     const health = await fetch(`${runtime.url}/`);
     expect(health.status).toBe(503);
     const body = (await health.json()) as { status: string; reason: string };
@@ -135,59 +129,91 @@ describe("Python predictors: plain def predict, load failures", () => {
     return body.reason;
   };
 
-  it.each<RuntimeKind>(["source", "bundle"])("reports load_failed with the reason when load() raises, the traceback in the log (%s)", async (kind) => {
-    const runtime = await start(kind, join(FIXTURES, "loadFails.py"));
+  it("runs a plain def predict in threads, several at once, with the class named by the entrypoint", async () => {
+    const runtime = await start(join(FIXTURES, "syncThreads.py"), { entrypoint: "Model" });
+    const token = await runtime.token();
+    const answers = await Promise.all([1, 2, 3].map(() => dict(runtime, token, {})));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    const threads = await Promise.all(answers.map(async (a) => ((await a.json()) as { thread: string }).thread));
+    expect(new Set(threads).size).toBe(3);
+  });
+
+  it("reports load_failed with the reason when load() raises, the traceback in the log, and refuses predictions", async () => {
+    const runtime = await start(join(FIXTURES, "loadFails.py"));
     expect(await loadFailed(runtime)).toBe("RuntimeError: weights.bin is missing");
-    expect(await runtime.waitForLog(/predictor failed to load/)).toMatch(/Traceback.*line 3, in load/);
-    const refused = await dict(runtime, await login(runtime.url), {});
-    expect(refused.status).toBe(503);
-  }, 60_000);
+    expect(await logLine(runtime, /predictor failed to load/)).toMatch(/Traceback.*line 3, in load/);
+    expect((await dict(runtime, await runtime.token(), {})).status).toBe(503);
+  });
 
   it("reports load_failed when the class is not there, naming the classes that are", async () => {
-    const runtime = await start("source", ALL_ENDPOINTS, { entrypoint: "Nope" });
+    const runtime = await start(ALL_ENDPOINTS, { entrypoint: "Nope" });
     expect(await loadFailed(runtime)).toBe('LookupError: no class "Nope" in allEndpoints.py (classes: Response, Predictor)');
   });
 
   it("reports load_failed when Python exits during load(), with what it printed", async () => {
-    const runtime = await start("source", join(FIXTURES, "diesOnLoad.py"));
+    const runtime = await start(join(FIXTURES, "diesOnLoad.py"));
     expect(await loadFailed(runtime)).toBe("the Python process exited (code 3) before the predictor loaded: about to exit");
   });
 
   it("reports load_failed when the interpreter does not exist", async () => {
-    const runtime = await start("source", ALL_ENDPOINTS, { env: { BUDGET_PYTHON: "/nonexistent/python3" } });
+    const runtime = await start(ALL_ENDPOINTS, { env: { BUDGET_PYTHON: "/nonexistent/python3" } });
     expect(await loadFailed(runtime)).toBe('cannot start Python: "/nonexistent/python3" not found (set BUDGET_PYTHON to an interpreter)');
+  });
+
+  it("gives each worker its own Python process", async () => {
+    const runtime = await start(ALL_ENDPOINTS, { workers: 2 });
+    const token = await runtime.token();
+    // A connection per request: the cluster primary hands connections to the workers in turn.
+    // The second worker may still be loading (503) when the first is ready.
+    const pids = new Set<number>();
+    const askPid = async () => ((await postOnNewConnection(runtime.url, token, { action: "pid" })) as { pid?: number }).pid;
+    await waitFor(async () => {
+      const pid = await askPid();
+      if (pid !== undefined) pids.add(pid);
+      return pids.size >= 2;
+    }, { what: "both workers to answer" });
+    for (let i = 0; i < 4; i += 1) pids.add((await askPid()) as number);
+    expect(pids.size).toBe(2);
   });
 });
 
-describe("Python predictors in the runtime bundle's worker processes", () => {
-  it("gives each worker its own Python process, and drains in-flight predictions when the whole process group gets SIGTERM", async () => {
-    const runtime = await startPythonRuntime("bundle", ALL_ENDPOINTS, { workers: 2 });
+describe("stopping a runtime with Python workers as systemd does", () => {
+  it("finishes in-flight predictions when every process of the group gets SIGTERM, then exits 0", async () => {
+    const { args, cwd } = serveCommand();
+    const child = spawn(process.execPath, [...args, "--predictor", ALL_ENDPOINTS, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
+      cwd,
+      detached: true, // a process group of its own, like a systemd unit's control group
+      env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY, BUDGET_DRAIN_SECONDS: "10" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
     try {
-      const token = await login(runtime.url);
-      // A fresh connection per request: the cluster primary hands connections to workers in turn.
-      const pids = new Set<number>();
-      for (let i = 0; i < 6; i += 1) pids.add(((await postFresh(runtime.url, token, { action: "pid" })) as { pid: number }).pid);
-      expect(pids.size).toBe(2);
-
-      const slow = dict(runtime, token, { action: "sleep", seconds: 1 });
-      await runtime.waitForLog(/sleeping 1 s/);
-      const group = runtime.group as NonNullable<PythonRuntime["group"]>;
-      process.kill(-group.pid, "SIGTERM"); // systemd's stop: every process in the unit's group
+      const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], { timeoutMs: 20_000, what: "the runtime to listen" });
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });
+      const slow = fetch(`${url}/predict_dict`, json(await login(url), { payload: { action: "sleep", seconds: 1 } }));
+      await waitFor(() => stdout.includes("sleeping 1 s"), { what: "the prediction to start" });
+      process.kill(-(child.pid as number), "SIGTERM");
       const answer = await slow;
       expect(answer.status).toBe(200);
       expect(await answer.json()).toEqual({ slept: 1 });
-      expect(await group.exited).toBe(0);
+      expect(await exited).toBe(0);
     } finally {
-      await runtime.close();
+      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), "SIGKILL");
     }
   }, 60_000);
 });
 
 /** POST /predict_dict on a connection of its own. */
-function postFresh(url: string, token: string, payload: unknown): Promise<unknown> {
+function postOnNewConnection(url: string, token: string, payload: unknown): Promise<unknown> {
   const body = JSON.stringify({ payload });
+  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}/predict_dict`, { method: "POST", agent: false, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = httpRequest(`${url}/predict_dict`, { method: "POST", agent: false, headers }, (res) => {
       let text = "";
       res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk)).on("end", () => resolve(JSON.parse(text)));
     });
