@@ -12,7 +12,8 @@ The body is raw bytes (a JSON document, an upload, an answer): binary stays bina
 From the runtime: {"id": n, "kind": "dict" | "image" | "generic", ...metadata} + the request body.
 To the runtime:   {"op": "ready", "name": ...} or {"op": "load_failed", "error", "traceback"} once,
                   then per prediction {"id": n, "ok": true, "status", "headers"} + the answer body,
-                  or {"id": n, "ok": false, "error", "traceback"}.
+                  or {"id": n, "ok": false, "error", "traceback"} (500),
+                  or {"id": n, "ok": false, "status": 4xx, "error"} for an HTTPException-like error.
 
 `async def predict` runs on this process's event loop, so predictions overlap; a plain `def
 predict` runs in a thread pool, off the loop, as FastAPI runs plain endpoints.
@@ -272,8 +273,13 @@ async def predict_one(channel, predictor, run_sync, header, body):
             result = await result
         answer, payload = encode_answer(result)
         channel.send({"id": call, "ok": True, **answer}, payload)
-    except Exception as error:  # the runtime answers 500 and logs the traceback with the request id
-        channel.send({"id": call, "ok": False, **failure(error)})
+    except Exception as error:
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and hasattr(error, "detail"):
+            # FastAPI's HTTPException (or anything shaped like it): the client's mistake, told as such.
+            channel.send({"id": call, "ok": False, "status": status, "error": str(error.detail)})
+        else:  # the runtime answers 500 and logs the traceback with the request id
+            channel.send({"id": call, "ok": False, **failure(error)})
 
 
 async def serve(path, entrypoint, channel_fd):

@@ -165,6 +165,8 @@ export class PythonHost {
     if (!call) return;
     this.pending.delete(id);
     if (frame.header.ok) return call.resolve(frame);
+    const status = Number(frame.header.status);
+    if (status >= 400 && status < 500) return call.reject(new HttpError(status, String(frame.header.error)));
     // The message reaches the client; the traceback only the log (as the error's stack).
     const error = new Error(`predict() raised ${String(frame.header.error)}`);
     error.stack = `${error.message}\n${String(frame.header.traceback ?? "")}`;

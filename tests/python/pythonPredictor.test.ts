@@ -84,6 +84,12 @@ describe("a Python predictor served by the runtime", () => {
     expect((await dict(runtime, token, { ok: 1 })).status).toBe(200);
   });
 
+  it("answers an HTTPException-like error (status_code 4xx, detail) with its status and detail", async () => {
+    const response = await dict(runtime, token, { action: "reject" });
+    expect(response.status).toBe(422);
+    expect(await response.json()).toEqual({ error: "field 'text' is required", requestId: response.headers.get("x-request-id") });
+  });
+
   it("answers 500 when predict returns something that is not JSON", async () => {
     const response = await dict(runtime, token, { action: "not_json" });
     expect(response.status).toBe(500);
@@ -147,7 +153,7 @@ describe("Python predictors: plain def predict, load failures", () => {
 
   it("reports load_failed when the class is not there, naming the classes that are", async () => {
     const runtime = await start(ALL_ENDPOINTS, { entrypoint: "Nope" });
-    expect(await loadFailed(runtime)).toBe('LookupError: no class "Nope" in allEndpoints.py (classes: Response, Predictor)');
+    expect(await loadFailed(runtime)).toBe('LookupError: no class "Nope" in allEndpoints.py (classes: Response, HTTPException, Predictor)');
   });
 
   it("reports load_failed when Python exits during load(), with what it printed", async () => {
