@@ -24,7 +24,8 @@ module.exports = {
   globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
   projects: [
-    { ...common, displayName: "source", testMatch: ["**/*.test.ts"] },
+    // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
+    { ...common, displayName: "source", testMatch: ["**/*.test.ts"], testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"] },
     {
       ...common,
       displayName: "shipped runtime bundle",

@@ -91,14 +91,16 @@ WantedBy=multi-user.target
 }
 
 /** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */
-export function renderWatcherUnit(options: { node: string; boot: string }): string {
+export function renderWatcherUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+  // Endpoint overrides (tests and the local cloud only) reach the watcher as the boot had them.
+  const environment = Object.entries(options.env ?? {}).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
   return `[Unit]
 Description=budgetml preemption-notice watcher
 After=network-online.target
 
 [Service]
 Type=simple
-ExecStart=${options.node} ${options.boot} watch
+${environment}ExecStart=${options.node} ${options.boot} watch
 Restart=always
 RestartSec=1
 
