@@ -7,6 +7,7 @@
 import { join, resolve } from "node:path";
 import { readBootConfig } from "./bootConfig";
 import { installPredictor } from "./installPredictor";
+import { installedPredictorEnv } from "./installPythonRequirements";
 import { RUNTIME_PORT } from "./renderConfig";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
@@ -55,7 +56,7 @@ export async function boot(): Promise<void> {
       BUDGET_USERNAME: config.username,
       BUDGET_PWD: password,
       BUDGET_TOKEN: signingKey,
-      BUDGET_PREDICTOR_PATH: join(predictorDir, "predictor.cjs"),
+      ...installedPredictorEnv(predictorDir),
       BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
       PORT: process.env.BUDGET_RUNTIME_PORT ?? String(RUNTIME_PORT),
       BUDGET_HOST: "127.0.0.1",
