@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
+import { esbuildTargetFor, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import { packageRoot } from "./packageRoot";
 
 const ROOT = packageRoot();
@@ -16,9 +17,10 @@ export interface RestarterSource {
  * Writes the restarter's source for Cloud Functions into `outDir`: `index.js` (our code bundled by
  * esbuild) and a package.json whose dependencies Cloud Build installs — the Google clients and the
  * functions framework stay packages, as Cloud Functions expects. Deploy it with
- * `new pulumi.asset.FileArchive(dir)`; `hash` changes exactly when the code does.
+ * `new pulumi.asset.FileArchive(dir)`; `hash` changes exactly when the code does. The code is
+ * compiled for the function runtime it will run on (`runtime`, default the restarter's).
  */
-export async function buildRestarterSource(outDir: string): Promise<RestarterSource> {
+export async function buildRestarterSource(outDir: string, runtime: string = RESTARTER_RUNTIME): Promise<RestarterSource> {
   await mkdir(outDir, { recursive: true });
   const result = await build({
     entryPoints: [join(ROOT, "functions", "restarter", "index.ts")],
@@ -27,7 +29,7 @@ export async function buildRestarterSource(outDir: string): Promise<RestarterSou
     packages: "external",
     platform: "node",
     format: "cjs",
-    target: "node20",
+    target: esbuildTargetFor(runtime),
     metafile: true,
     logLevel: "silent",
     legalComments: "none",
@@ -40,7 +42,7 @@ export async function buildRestarterSource(outDir: string): Promise<RestarterSou
       .map((i) => (i.path.startsWith("@") ? i.path.split("/").slice(0, 2).join("/") : i.path.split("/")[0])),
   );
   const dependencies = Object.fromEntries([...imported].sort().map((name) => [name, ours.dependencies[name] ?? "*"]));
-  const manifest = { name: "budgetml-restarter", private: true, main: "index.js", engines: { node: ">=20" }, dependencies };
+  const manifest = { name: "budgetml-restarter", private: true, main: "index.js", engines: { node: `>=${esbuildTargetFor(runtime).slice(4)}` }, dependencies };
   await writeFile(join(outDir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   const hash = createHash("sha256");
   for (const file of ["index.js", "package.json"]) hash.update(await readFile(join(outDir, file)));

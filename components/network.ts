@@ -14,17 +14,22 @@ export interface ModelNetwork {
  * and a firewall rule opening 80 and 443 to this instance's tag only. Port 80 serves Let's Encrypt's
  * HTTP challenge and the redirect to HTTPS.
  */
-export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined): ModelNetwork {
+export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined, network: pulumi.Input<string>): ModelNetwork {
   const ipAddress = staticIp
     ? pulumi.output(staticIp)
-    : new gcp.compute.Address(`${ctx.name}-address`, { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels }, childOptions(ctx)).address;
+    : new gcp.compute.Address(
+        `${ctx.name}-address`,
+        { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels },
+        // A fixed name again: delete the old address before creating its replacement.
+        childOptions(ctx, { deleteBeforeReplace: true }),
+      ).address;
   const tag = pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`;
   new gcp.compute.Firewall(
     `${ctx.name}-firewall`,
     {
       name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-https`,
       project: ctx.project,
-      network: "default",
+      network,
       direction: "INGRESS",
       allows: [{ protocol: "tcp", ports: ["80", "443"] }],
       sourceRanges: ["0.0.0.0/0"],
