@@ -37,6 +37,8 @@ export async function boot(): Promise<void> {
     boot: join(__dirname, "boot.cjs"),
     hostname: config.hostname,
     image: config.image,
+    acmeEmail: config.acmeEmail,
+    healthIp: config.healthIp,
     env: {
       BUDGET_USERNAME: config.username,
       BUDGET_PWD: password,

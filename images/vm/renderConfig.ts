@@ -14,6 +14,14 @@ export function renderEnvFile(values: Record<string, string>): string {
 export interface CaddyOptions {
   hostname: string;
   upstreamPort: number;
+  /** Email given to the certificate authorities (expiry and account notices). @default none */
+  acmeEmail?: string;
+  /**
+   * The VM's external IP when `hostname` is a custom domain: Caddy then also answers `GET /` (the
+   * health check, nothing else) on plain HTTP for the bare IP, so `pulumi up` can see the runtime
+   * serve before the domain's A record exists. @default none
+   */
+  healthIp?: string;
   /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
   tlsInternal?: boolean;
   httpPort?: number;
@@ -21,26 +29,50 @@ export interface CaddyOptions {
 }
 
 /**
- * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
- * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
- * or failed to load is reported as unavailable instead of being sent traffic.
+ * Caddy in front of the runtime: automatic HTTPS for the hostname (HTTP redirects to HTTPS), and
+ * active health checks on the runtime's `GET /`, so a runtime that is starting, draining or failed
+ * to load is reported as unavailable instead of being sent traffic.
+ *
+ * Certificates: Let's Encrypt first, then ZeroSSL, named explicitly (Caddy docs, global option
+ * `cert_issuer`: several issuers are tried in order until one succeeds). sslip.io names share
+ * Let's Encrypt's per-domain rate limit with every other sslip.io user, so the fallback matters.
  */
 export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
     options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
+    options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
+    options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
+  const upstream = `127.0.0.1:${options.upstreamPort}`;
   return [
     ...(global.length ? ["{", ...global, "}", ""] : []),
     `${options.hostname} {`,
     "\tencode gzip",
-    `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
+    `\treverse_proxy ${upstream} {`,
     "\t\thealth_uri /",
     "\t\thealth_interval 5s",
     "\t\thealth_timeout 3s",
     "\t}",
     "}",
+    ...(options.healthIp
+      ? [
+          "",
+          `http://${options.healthIp} {`,
+          "\t@health {",
+          "\t\tmethod GET",
+          "\t\tpath /",
+          "\t}",
+          "\thandle @health {",
+          `\t\treverse_proxy ${upstream}`,
+          "\t}",
+          "\thandle {",
+          '\t\trespond "Only the health check is served on the IP; use the domain over HTTPS." 404',
+          "\t}",
+          "}",
+        ]
+      : []),
     "",
   ].join("\n");
 }

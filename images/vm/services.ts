@@ -17,6 +17,9 @@ export interface RuntimeSpec {
   env: Record<string, string>;
   hostname: string;
   image: string;
+  /** For Caddy: the certificate authorities' contact email, and the IP answering health over HTTP (custom domain). */
+  acmeEmail?: string;
+  healthIp?: string;
 }
 
 /** Starts the runtime and its HTTPS front; stops the runtime (SIGTERM, so it drains). */
@@ -48,7 +51,7 @@ export const systemd: ServiceManager = {
         spec.image ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT }) : renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) })),
     ].some(Boolean);
     await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot: spec.boot }));
-    const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }));
+    const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT, acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }));
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
