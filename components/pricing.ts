@@ -21,7 +21,7 @@ export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> 
 const DISK_PER_GB_MONTH = 0.1;
 /** An external IPv4 address on a VM, per hour. */
 const IP_PER_HOUR = 0.005;
-/** A reserved static address attached to no running VM (a parked model's), per hour. */
+/** A reserved static address attached to no running VM (a parked model's), per hour: Google's VPC pricing, "static external IP address, reserved but unused". */
 const IDLE_IP_PER_HOUR = 0.01;
 
 /** What the deployment costs per month, next to the same machine on demand. */
