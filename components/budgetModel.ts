@@ -10,12 +10,12 @@ import type { ModelContext } from "./context";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
-import { declareNetwork } from "./network";
+import { declareNetwork, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import { publicHostname, resourceSlug, validateArgs, type DnsRecord } from "./validate";
+import { publicHostname, resourceSlug, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {

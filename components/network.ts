@@ -2,6 +2,15 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions, type ModelContext } from "./context";
 
+/** The DNS record a user must create for a custom domain: an A record to the static address. */
+export interface DnsRecord {
+  /** The fully qualified name (`api.example.com`). */
+  name: string;
+  type: "A";
+  /** The endpoint's external IP address. */
+  value: string;
+}
+
 /** The public address and the firewall opening to it. */
 export interface ModelNetwork {
   ipAddress: pulumi.Output<string>;

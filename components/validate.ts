@@ -84,13 +84,6 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   return warnings;
 }
 
-/** The DNS record a user must create for a custom domain: an A record to the static address. */
-export interface DnsRecord {
-  name: string;
-  type: "A";
-  value: string;
-}
-
 /** A name fit for Google resource ids: lowercase letters, digits and dashes, starting with a letter. */
 export function resourceSlug(name: string, maxLength: number): string {
   const slug = name.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+/g, "-").slice(0, maxLength).replace(/-+$/, "");
