@@ -19,16 +19,18 @@ import { publicHostname, resourceSlug, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
-  /** Path of the predictor file (.ts, .js, .cjs or .mjs) exporting the predictor class. */
+  /** Path of the predictor file (.ts, .js, .cjs or .mjs exporting the predictor class, or .py defining it). */
   predictor: string;
   /** Name of the exported predictor class. @default "Predictor", else the default export */
   entrypoint?: string;
   /**
    * npm packages the predictor needs on the VM, as names with optional versions
-   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. @default none
+   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. For a .py
+   * predictor, pip requirements (`["scikit-learn==1.5.2"]`), installed into a virtual environment.
+   * @default none
    */
   requirements?: string[];
-  /** Path of a package.json whose `dependencies` are the requirements (instead of `requirements`). @default none */
+  /** Path of a package.json whose `dependencies` are the requirements (for a .py predictor: a requirements.txt), instead of `requirements`. @default none */
   requirementsFile?: string;
   /** Google Cloud project. @default the `gcp:project` stack config */
   project?: string;

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
+import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import type { BudgetModelArgs } from "./budgetModel";
 
@@ -38,8 +39,12 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
 
   if (typeof args.predictor !== "string" || args.predictor === "") problem("predictor is required: the path of your predictor file");
   else if (!existsSync(args.predictor)) problem(`predictor: file not found: ${args.predictor}`);
-  else if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(args.predictor))) problem(`predictor: expected a .ts, .js, .cjs or .mjs file, got ${args.predictor}`);
-  if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
+  else if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"].includes(extname(args.predictor))) problem(`predictor: expected a .ts, .js, .cjs, .mjs or .py file, got ${args.predictor}`);
+  const python = typeof args.predictor === "string" && extname(args.predictor) === ".py";
+  if (python) {
+    if (args.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a Python identifier`);
+    if (Array.isArray(args.requirements)) for (const requirement of args.requirements) { const bad = pipRequirementProblem(requirement); if (bad) problem(bad); }
+  } else if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
   if (args.zone && args.region && !args.zone.startsWith(`${args.region}-`)) problem(`zone ${args.zone} is not in region ${args.region}`);

@@ -62,7 +62,7 @@ describe("HTTPS on the VM: certificate authorities and the health check through 
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
     // tls internal: no certificate authority is contacted from the test machine.
-    const caddyfile = renderCaddyfile({ hostname: "api.example.com", upstreamPort: (runtime.address() as AddressInfo).port, healthIp: "127.0.0.1", tlsInternal: true, httpPort, httpsPort });
+    const caddyfile = renderCaddyfile({ hostname: "api.example.com", upstreamPort: (runtime.address() as AddressInfo).port, healthIp: "127.0.0.1", tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") });
     writeFileSync(join(dir, "Caddyfile"), caddyfile);
     let caddy: ChildProcess | undefined;
     try {
