@@ -33,6 +33,8 @@ export interface MetadataServer {
   setPreempted(preempted: boolean): void;
   /** How many token requests were answered (tests use it to prove clients authenticated here). */
   readonly tokenRequests: number;
+  /** The service-account access token this stand-in issues (other stand-ins accept only it). */
+  readonly accessToken: string;
   close(): Promise<void>;
 }
 
@@ -152,6 +154,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     get tokenRequests() {
       return tokenRequests;
+    },
+    get accessToken() {
+      return state.accessToken;
     },
     close: () => {
       for (const wake of [...watchers]) wake();

@@ -14,6 +14,9 @@ import { startStorageServer } from "../../local/standins/storageServer";
 import type { LoopbackServer } from "../../local/standins/listen";
 import { json, login } from "../support/runtimeServer";
 
+/** The token the metadata stand-in issues to the "VM"; the Secret Manager stand-in accepts only it. */
+const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
+
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
 const PASSWORD = "password-from-secret-manager";
@@ -52,9 +55,10 @@ describe("VM boot under a fake metadata server", () => {
     objects = { runtime: runtime.objectName, predictor: predictor.objectName, slow: slow.objectName };
     pubsub = await startPubSubServer();
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) });
+    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, { accessToken: VM_ACCESS_TOKEN });
     runtimePort = await freePort();
     metadata = await startMetadataServer({
+      accessToken: VM_ACCESS_TOKEN,
       attributes: {
         "budget-bucket": "model-bucket",
         "budget-runtime-object": objects.runtime,
