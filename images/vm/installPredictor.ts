@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
+import { verifyBundleBytes } from "../../bundles/bundleName";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
 
 const run = promisify(execFile);
@@ -33,6 +34,11 @@ export async function installPredictor(home: string, bucket: string, object: str
       await new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false });
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
+    }
+    try {
+      verifyBundleBytes(object, await readFile(archive));
+    } catch (error) {
+      throw new Error(`gs://${bucket}/${(error as Error).message}`);
     }
     try {
       await extract({ file: archive, cwd: partial, strict: true });

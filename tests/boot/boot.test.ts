@@ -1,9 +1,11 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { bundleObjectName } from "../../bundles/bundleName";
 import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { buildRuntimeBundle, RUNTIME_ENTRIES } from "../../bundles/runtimeBundle";
 import { renderCaddyfile, renderImageUnit } from "../../images/vm/renderConfig";
@@ -51,7 +53,13 @@ describe("VM boot under a fake metadata server", () => {
     const predictor = await buildPredictorBundle({ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), outDir: join(work, "build") });
     const slow = await buildPredictorBundle({ predictor: join(ROOT, "tests", "fixtures", "slowPredictor.cjs"), entrypoint: "Slow", outDir: join(work, "build") });
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
-    writeFileSync(join(bucketDir, "predictor-corrupt.tgz"), "this is not a tarball");
+    // Bytes that are no tarball, under the name their hash gives (so only extraction can refuse them);
+    // and real bundles under names whose hash they do not have, as if swapped in the bucket.
+    const corrupt = Buffer.from("this is not a tarball");
+    writeFileSync(join(bucketDir, bundleObjectName("predictor", createHash("sha256").update(corrupt).digest("hex"))), corrupt);
+    copyFileSync(slow.file, join(bucketDir, "predictor-0123456789abcdef.tgz"));
+    copyFileSync(slow.file, join(bucketDir, "predictor-corrupt.tgz"));
+    copyFileSync(runtime.file, join(bucketDir, "runtime-0123456789abcdef.tgz"));
     objects = { runtime: runtime.objectName, predictor: predictor.objectName, slow: slow.objectName };
     pubsub = await startPubSubServer();
     storage = await startStorageServer(join(work, "buckets"));
@@ -133,8 +141,18 @@ describe("VM boot under a fake metadata server", () => {
     await expect(runBoot()).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FAILED: instance metadata is missing budget-password-secret/) });
     metadata.setAttribute("budget-password-secret", "projects/p/secrets/pw");
 
+    const corrupt = bundleObjectName("predictor", createHash("sha256").update("this is not a tarball").digest("hex"));
+    metadata.setAttribute("budget-predictor-object", corrupt);
+    await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringContaining(`FAILED: gs://model-bucket/${corrupt} is not a valid predictor bundle`) });
+    // Integrity: a bundle whose bytes do not hash to its name is refused before it is unpacked.
+    metadata.setAttribute("budget-predictor-object", "predictor-0123456789abcdef.tgz");
+    await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
     metadata.setAttribute("budget-predictor-object", "predictor-corrupt.tgz");
-    await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a valid predictor bundle/) });
+    await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a bundle name/) });
+    metadata.setAttribute("budget-runtime-object", "runtime-0123456789abcdef.tgz");
+    await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
+    expect(existsSync(join(vmRoot, "opt", "budgetml", "runtime", "runtime-0123456789abcdef", "boot.cjs"))).toBe(false);
+    metadata.setAttribute("budget-runtime-object", objects.runtime);
     metadata.setAttribute("budget-predictor-object", "predictor-absent.tgz");
     await expect(runBoot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: could not download gs:\/\/model-bucket\/predictor-absent\.tgz/) });
     const leftovers = readdirSync(join(vmRoot, "opt", "budgetml", "predictors")).filter((name) => !name.startsWith(objects.predictor.replace(".tgz", "")));
