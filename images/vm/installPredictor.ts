@@ -1,15 +1,12 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { verifyBundleBytes } from "../../bundles/bundleName";
+import { installNpmRequirements } from "./installNpmRequirements";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
-
-const run = promisify(execFile);
 
 /**
  * Installs the predictor bundle into `home/predictors/<object>` and returns that folder. The folder
@@ -52,13 +49,7 @@ export async function installPredictor(home: string, bucket: string, object: str
       return target;
     }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
-    const { dependencies = {} } = JSON.parse(await readFile(join(partial, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-    if (Object.keys(dependencies).length > 0) {
-      log(`installing ${Object.keys(dependencies).join(", ")}`);
-      await run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock"], { cwd: partial, maxBuffer: 16 << 20 }).catch((error: { stderr?: string }) => {
-        throw new Error(`npm install failed: ${(error.stderr ?? String(error)).trim().split("\n").slice(-3).join(" ")}`);
-      });
-    }
+    await installNpmRequirements(partial, log, await pipUser());
     await rename(partial, target);
     return target;
   } catch (error) {
