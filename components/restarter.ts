@@ -75,7 +75,8 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       // No shell: node runs the wait on every OS Pulumi runs on.
       interpreter: ["node", "-e"],
       create: `setTimeout(() => {}, ${IAM_SETTLE_SECONDS * 1000})`,
-      triggers: [account.email, build.account.email],
+      // Waits again when the identities or what they are granted change (a budgetml upgrade).
+      triggers: [account.email, build.account.email, JSON.stringify({ restarter: GRANTS.restarter, build: GRANTS.build, CUSTOM_ROLES })],
     },
     { parent: ctx.parent, dependsOn: [...grants, ...build.grants, ...agents] },
   );
