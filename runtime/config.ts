@@ -65,7 +65,17 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
+      ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
       maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
     },
   };
+}
+
+/** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
+function trustedProxy(raw: string): string {
+  const named = new Set(["loopback", "linklocal", "uniquelocal"]);
+  const bad = raw.split(",").map((part) => part.trim()).filter((part) => !named.has(part) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part));
+  if (bad.length > 0) throw new UsageError(`BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback/linklocal/uniquelocal; got "${bad.join(", ")}"`);
+  return raw;
 }

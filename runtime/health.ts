@@ -1,10 +1,27 @@
 /** The runtime's life: `starting` → `ready` | `load_failed`; any → `draining` once told to stop. */
 export type HealthState = "starting" | "ready" | "load_failed" | "draining";
 
+/** What `GET /` answers. */
+export interface HealthAnswer {
+  status: HealthState;
+  predictor: string;
+  version: string;
+  /**
+   * Which bundles this process serves (`BUDGET_BUNDLE`, set by the VM's boot from the instance
+   * metadata; see images/vm/bundleId.ts). During a switch to new bundles the new runtime answers
+   * with the new id, so the deployment's health wait can tell the old runtime from the new one.
+   */
+  bundle?: string;
+  reason?: string;
+}
+
 /** Tracks the server's state; the health route reports it and predict routes refuse unless ready. */
 export class Health {
   private current: HealthState = "starting";
   private failure: string | undefined;
+
+  /** @param bundle the bundle id to report; absent when the runtime runs outside a deployment. */
+  constructor(private readonly bundle?: string) {}
 
   get state(): HealthState {
     return this.current;
@@ -13,6 +30,17 @@ export class Health {
   /** Why `load()` failed, while in `load_failed`. */
   get reason(): string | undefined {
     return this.failure;
+  }
+
+  /** The health answer's body; 200 only when `ready`, else 503. */
+  answer(predictor: string, version: string): HealthAnswer {
+    return {
+      status: this.current,
+      predictor,
+      version,
+      ...(this.bundle ? { bundle: this.bundle } : {}),
+      ...(this.failure ? { reason: this.failure } : {}),
+    };
   }
 
   ready(): void {

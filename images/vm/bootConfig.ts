@@ -3,6 +3,7 @@ import * as gcpMetadata from "gcp-metadata";
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
 export interface BootConfig {
   bucket: string;
+  runtimeObject: string;
   predictorObject: string;
   entrypoint: string;
   username: string;
@@ -25,6 +26,7 @@ export async function readBootConfig(): Promise<BootConfig> {
   const hostname = domain || `${String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip")).replace(/\./g, "-")}.sslip.io`;
   return {
     bucket: attributes["budget-bucket"],
+    runtimeObject: attributes["budget-runtime-object"] ?? "",
     predictorObject: attributes["budget-predictor-object"],
     entrypoint: attributes["budget-entrypoint"] ?? "",
     username: attributes["budget-username"],

@@ -18,6 +18,12 @@ export interface CaddyOptions {
   tlsInternal?: boolean;
   httpPort?: number;
   httpsPort?: number;
+  /**
+   * Caddy's admin API on a unix socket instead of TCP localhost:2019: only root (and Caddy) can
+   * reach it, not the runtime's user or a predictor; `caddy reload` uses it to switch upstreams
+   * gracefully when new bundles roll out.
+   */
+  adminSocket?: string;
 }
 
 /**
@@ -29,7 +35,8 @@ export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
+    options.adminSocket ? `\tadmin unix/${options.adminSocket}` : options.tlsInternal ? "\tadmin off" : "",
+    options.tlsInternal ? "\tlocal_certs" : "",
   ].filter(Boolean);
   return [
     ...(global.length ? ["{", ...global, "}", ""] : []),

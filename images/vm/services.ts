@@ -1,28 +1,55 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createServer, connect } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
+import { renderCaddyfile, renderEnvFile, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
+import { CREDENTIAL_HELPER, renderCredentialHelper, renderDockerConfig, renderDockerEnvFile, renderImageSlotUnit } from "./renderImage";
 
 const run = promisify(execFile);
 
-/** What to run: the runtime (or a custom image) with its environment, fronted for `hostname`. */
-export interface RuntimeSpec {
+/** The runtime runs in one of two slots; a switch to new bundles starts the other one. */
+export type Slot = "a" | "b";
+
+/** Where things live: `root` is `/` on a VM, a temporary folder under tests and locally. */
+export interface Paths {
   root: string;
   home: string;
-  server: string;
-  /** boot.cjs, which also runs the preemption-notice watcher (`boot.cjs watch`). */
-  boot: string;
-  env: Record<string, string>;
-  hostname: string;
-  image: string;
 }
 
-/** Starts the runtime and its HTTPS front; stops the runtime (SIGTERM, so it drains). */
+/** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
+export interface SlotSpec extends Paths {
+  slot: Slot;
+  port: number;
+  server: string;
+  image: string;
+  env: Record<string, string>;
+}
+
+/**
+ * Runs the runtime's slots, the front that routes to one of them, and the watcher. A front that
+ * can switch upstreams while both slots run (`overlaps`) gives switches without downtime.
+ */
 export interface ServiceManager {
-  start(spec: RuntimeSpec): Promise<void>;
-  stop(spec: Pick<RuntimeSpec, "home">): Promise<void>;
+  /** Whether old and new runtimes can run side by side behind the front during a switch. */
+  readonly overlaps: boolean;
+  /** The port a slot's runtime should listen on. */
+  portFor(paths: Paths, slot: Slot): Promise<number>;
+  /** (Re)starts the slot with this spec; enabled, so it starts by itself at the next boot. */
+  startSlot(spec: SlotSpec): Promise<void>;
+  /** Starts the slot if it is not running (after a reboot); leaves a running one alone. */
+  ensureSlot(spec: SlotSpec): Promise<void>;
+  /** SIGTERM (the runtime drains), wait for it to end, and keep it from starting at boot. */
+  stopSlot(paths: Paths, slot: Slot): Promise<void>;
+  /** Points the front (Caddy) at the slot's port: started, or reloaded gracefully when running. */
+  routeTo(paths: Paths, hostname: string, slot: Slot, port: number): Promise<void>;
+  /** Keeps the watcher (`boot.cjs watch`) running on this boot.cjs; restarted only when it changed. */
+  ensureWatcher(paths: Paths, boot: string): Promise<void>;
+  /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
+  runBoot(paths: Paths, boot: string): Promise<void>;
+  /** Shutdown: stops both slots (they drain). */
+  stopAll(paths: Paths): Promise<void>;
 }
 
 /** Writes a file atomically (temp + rename); returns whether its content changed. */
@@ -34,62 +61,170 @@ export async function writeIfChanged(file: string, content: string, mode = 0o644
   return true;
 }
 
+const SLOT_PORTS: Record<Slot, number> = { a: RUNTIME_PORT + 1, b: RUNTIME_PORT + 2 };
+/** Root-only: not reachable by the runtime's user or a predictor (see renderCaddyfile). */
+const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
+const unit = (slot: Slot) => `budgetml-${slot}.service`;
+
 /**
- * The VM: systemd runs the runtime as an unprivileged user and restarts it on failure; Caddy
- * fronts it. Units are enabled, so on later boots both start before the (slower) startup script.
- * A service is restarted only when its configuration changed.
+ * The VM: systemd runs each slot as an unprivileged user (or a custom image under docker) and
+ * restarts it on failure; Caddy fronts the serving slot and is reloaded — gracefully, in-flight
+ * requests finish on the old upstream — when the serving slot changes.
  */
 export const systemd: ServiceManager = {
-  async start(spec) {
-    const envFile = join(spec.root, "etc", "budgetml", "runtime.env");
-    const changed = [
-      await writeIfChanged(envFile, renderEnvFile(spec.env), 0o600),
-      await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml.service"),
-        spec.image ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT }) : renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) })),
-    ].some(Boolean);
-    await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot: spec.boot }));
-    const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }));
+  overlaps: true,
+  async portFor(_paths, slot) {
+    return SLOT_PORTS[slot];
+  },
+  async startSlot(spec) {
+    const etc = join(spec.root, "etc", "budgetml");
+    const envFile = join(etc, `runtime-${spec.slot}.env`);
+    if (spec.image) {
+      const dockerConfig = join(etc, "docker");
+      await writeIfChanged(join(dockerConfig, "config.json"), renderDockerConfig(spec.image));
+      await writeIfChanged(join(spec.root, "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`), renderCredentialHelper(), 0o755);
+      await writeIfChanged(envFile, renderDockerEnvFile(spec.env), 0o600);
+      await writeIfChanged(join(spec.root, "etc", "systemd", "system", unit(spec.slot)), renderImageSlotUnit({ slot: spec.slot, image: spec.image, envFile, port: spec.port, dockerConfig }));
+    } else {
+      await writeIfChanged(envFile, renderEnvFile(spec.env), 0o600);
+      await writeIfChanged(join(spec.root, "etc", "systemd", "system", unit(spec.slot)), renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) }));
+    }
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
-    await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
-    await run("systemctl", ["restart", "budgetml-preemption.service"]);
-    await run("systemctl", [changed ? "restart" : "start", "budgetml.service"]);
-    await run("systemctl", [caddyChanged ? "reload-or-restart" : "start", "caddy.service"]);
+    await run("systemctl", ["enable", unit(spec.slot)]);
+    await run("systemctl", ["restart", unit(spec.slot)]);
   },
-  async stop() {
-    await run("systemctl", ["stop", "budgetml.service"]);
+  async ensureSlot(spec) {
+    await run("systemctl", ["start", unit(spec.slot)]);
+  },
+  async stopSlot(_paths, slot) {
+    await run("systemctl", ["disable", "--now", unit(slot)]);
+  },
+  async routeTo(paths, hostname, _slot, port) {
+    const changed = await writeIfChanged(join(paths.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname, upstreamPort: port, adminSocket: CADDY_ADMIN_SOCKET }));
+    await run("systemctl", ["enable", "caddy.service"]);
+    await run("systemctl", [changed ? "reload-or-restart" : "start", "caddy.service"]);
+  },
+  async ensureWatcher(paths, boot) {
+    const units = join(paths.root, "etc", "systemd", "system");
+    const changed = await writeIfChanged(join(units, "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot }));
+    await writeIfChanged(join(units, "budgetml-rollout.service"), renderRolloutUnit({ node: process.execPath, boot: join(paths.home, "runtime", "current", "boot.cjs") }));
+    await run("systemctl", ["daemon-reload"]);
+    await run("systemctl", ["enable", "budgetml-preemption.service"]);
+    await run("systemctl", [changed ? "restart" : "start", "budgetml-preemption.service"]);
+  },
+  async runBoot() {
+    // A unit of its own: the boot restarts the watcher when its code changed, which must not end
+    // the boot that the watcher started.
+    await run("systemctl", ["start", "budgetml-rollout.service"]);
+  },
+  async stopAll() {
+    await run("systemctl", ["stop", unit("a"), unit("b")]);
   },
 };
 
+/** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
+export function renderRolloutUnit(options: { node: string; boot: string }): string {
+  return `[Unit]
+Description=budgetml roll-out of new bundles
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=${options.node} ${options.boot} boot
+TimeoutStartSec=1200
+`;
+}
+
 /**
- * Tests and the local deployment: the runtime as a detached child process (its pid in
- * `home/runtime.pid`, its log in `home/runtime.log`), no Caddy. The same boot path as the VM up to
- * the last step.
+ * Tests and the local deployment: each slot's runtime as a detached child process (pid in
+ * `home/runtime-<slot>.pid`, and the serving one's in `home/runtime.pid`; logs in
+ * `home/runtime.log`). With `BUDGET_FRONT=caddy`, a real Caddy (plain HTTP) fronts the slots on
+ * `BUDGET_RUNTIME_PORT` and switches overlap as on the VM; without it the runtime listens on that
+ * port itself, so a switch stops the old runtime before the new one starts.
  */
-export const processes: ServiceManager = {
-  async start(spec) {
-    await processes.stop(spec);
-    const log = openSync(join(spec.home, "runtime.log"), "a");
-    const launch = (name: string, args: string[], env: NodeJS.ProcessEnv) => {
-      // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
-      const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log] });
-      child.unref();
-      return writeFile(join(spec.home, `${name}.pid`), String(child.pid));
-    };
-    await launch("runtime", [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
-    // The watcher talks to the same (stand-in) endpoints as this boot did.
-    await launch("watcher", [spec.boot, "watch"], process.env);
-  },
-  async stop(spec) {
-    const watcher = readPid(join(spec.home, "watcher.pid"));
-    if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
-    const runtime = readPid(join(spec.home, "runtime.pid"));
-    if (runtime) await terminate(runtime, 28_000);
-  },
-};
+export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
+  const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
+  const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
+  const launch = async (paths: Paths, name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => {
+    await mkdir(paths.home, { recursive: true });
+    const log = openSync(join(paths.home, "runtime.log"), "a");
+    // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
+    const child = spawn(command, args, { env, stdio: ["ignore", log, log] });
+    child.unref();
+    await writeFile(pidFile(paths, name), String(child.pid));
+    return child.pid as number;
+  };
+  const caddyEnv = (paths: Paths) => ({ PATH: process.env.PATH, HOME: paths.home, XDG_DATA_HOME: join(paths.home, "caddy"), XDG_CONFIG_HOME: join(paths.home, "caddy") });
+  const manager: ServiceManager = {
+    overlaps: front,
+    async portFor() {
+      return front ? freePort() : frontPort;
+    },
+    async startSlot(spec) {
+      await manager.stopSlot(spec, spec.slot);
+      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
+    },
+    async ensureSlot(spec) {
+      if (!alive(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
+    },
+    async stopSlot(paths, slot) {
+      const pid = readPid(pidFile(paths, `runtime-${slot}`));
+      if (pid) await terminate(pid, 28_000);
+    },
+    async routeTo(paths, _hostname, slot, port) {
+      // runtime.pid names the serving runtime (the local deployment watches it).
+      await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
+      if (!front) return;
+      const config = join(paths.home, "Caddyfile");
+      const socket = join(paths.home, "caddy-admin.sock");
+      const changed = await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPort: port, adminSocket: socket }));
+      if (alive(readPid(pidFile(paths, "caddy")))) {
+        if (changed) await run("caddy", ["reload", "--config", config, "--adapter", "caddyfile"], { env: caddyEnv(paths) });
+        return;
+      }
+      await rm(socket, { force: true });
+      await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
+      await waitForPort(frontPort, 10_000);
+    },
+    async ensureWatcher(paths, boot) {
+      const running = readPid(pidFile(paths, "watcher"));
+      const runningBoot = existsSync(join(paths.home, "watcher.boot")) ? readFileSync(join(paths.home, "watcher.boot"), "utf8") : "";
+      if (alive(running) && runningBoot === boot) return;
+      if (running && running !== process.pid) await terminate(running, 1000);
+      // The watcher talks to the same (stand-in) endpoints as this boot did.
+      await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
+      await writeFile(join(paths.home, "watcher.boot"), boot);
+    },
+    async runBoot(paths, boot) {
+      const log = openSync(join(paths.home, "runtime.log"), "a");
+      const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
+    },
+    async stopAll(paths) {
+      const watcher = readPid(pidFile(paths, "watcher"));
+      if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
+      await Promise.all((["a", "b"] as const).map((slot) => manager.stopSlot(paths, slot)));
+      const caddy = readPid(pidFile(paths, "caddy"));
+      if (caddy) await terminate(caddy, 5000);
+    },
+  };
+  return manager;
+}
 
 function readPid(file: string): number | undefined {
   return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
@@ -99,13 +234,32 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
   } catch {
     return; // already gone
   }
-  for (let waited = 0; waited < graceMs; waited += 100) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let waited = 0; waited < graceMs; waited += 50) {
+    if (!alive(pid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
   process.kill(pid, "SIGKILL");
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      }).on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
