@@ -1,11 +1,13 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { json, login } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
 
 const run = promisify(execFile);
@@ -81,7 +83,7 @@ describe("VM boot under a fake metadata server", () => {
     vm.metadata.setAttribute("budget-predictor-object", late);
     const booting = vm.bootWatched({ BUDGET_BOOT_RETRY_SECONDS: "60" });
     // The object appears once the boot has met its first 404.
-    while (!/predictor-late\.tgz: 404 not found; retrying/.test(booting.stderr())) await new Promise((resolve) => setTimeout(resolve, 25));
+    await waitFor(() => /predictor-late\.tgz: 404 not found; retrying/.test(booting.stderr()), { timeoutMs: 20_000, what: "the boot's first 404" });
     copyFileSync(join(vm.bucketDir, vm.objects.sentiment), join(vm.bucketDir, late));
     expect(await booting.done).toBe(0);
     expect(booting.stderr()).not.toMatch(/FAILED/);
@@ -105,14 +107,21 @@ describe("VM boot under a fake metadata server", () => {
     await waitForHealth(url, { bundle: bundleOf("slow"), status: "ready" });
     const token = await login(url, "budget", PASSWORD);
     const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 2500 } }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A new connection each time: the runtime's workers each count their own predictions.
+    const metrics = () => new Promise<string>((resolve, reject) => {
+      get(`${url}/metrics`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let body = "";
+        res.on("data", (chunk) => (body += chunk)).on("end", () => resolve(body));
+      }).on("error", reject);
+    });
+    await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await metrics()), { what: "the prediction in flight" });
     vm.metadata.setPreempted(true);
     await waitForHealth(url, { status: "draining" }, 5000);
     expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
     const finished = await inFlight;
     expect(finished.status).toBe(200);
     expect(await finished.json()).toEqual({ slept: 2500 });
-    for (let i = 0; i < 40 && vm.pubsub.published.length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => vm.pubsub.published.length > 0, { what: "the restart signal" });
     expect(vm.pubsub.published).toEqual([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]);
     vm.metadata.setPreempted(false);
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);

@@ -11,6 +11,7 @@ import { startMetadataServer, type MetadataServer } from "../../local/standins/m
 import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
+import { waitFor } from "./waitFor";
 
 const run = promisify(execFile);
 export const ROOT = join(__dirname, "..", "..");
@@ -127,12 +128,11 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
 
 /** GET / until it answers (any status) with this bundle and status; returns the answer. */
 export async function waitForHealth(url: string, want: { bundle?: string; status?: string }, timeoutMs = 30_000): Promise<Record<string, string>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Record<string, string> = {};
-  while (Date.now() < deadline) {
-    last = await fetch(`${url}/`).then((r) => r.json() as Promise<Record<string, string>>, () => ({}));
-    if ((!want.bundle || last.bundle === want.bundle) && (!want.status || last.status === want.status)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`health never showed ${JSON.stringify(want)}; last ${JSON.stringify(last)}`);
+  return waitFor(
+    async () => {
+      const answer = (await (await fetch(`${url}/`)).json()) as Record<string, string>;
+      return (!want.bundle || answer.bundle === want.bundle) && (!want.status || answer.status === want.status) ? answer : undefined;
+    },
+    { timeoutMs, what: `health ${JSON.stringify(want)} at ${url}` },
+  );
 }
