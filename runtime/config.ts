@@ -15,6 +15,11 @@ export interface ServeConfig {
   workers: number;
   /** How long in-flight predictions may run after SIGTERM. @default 25 (a preempted VM gets ~30 s) */
   drainSeconds: number;
+  /**
+   * After SIGTERM, how long predictions are still served while the health check already says
+   * `draining`, so a health-checking proxy moves traffic elsewhere first. @default 0
+   */
+  handoffMs: number;
   app: Omit<AppOptions, "loadPredictor" | "logger">;
 }
 
@@ -54,6 +59,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
     port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
     workers: int(flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS", flags.workers ?? env.BUDGET_WORKERS, cpus().length, 1, 64),
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
+    handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,

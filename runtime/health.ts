@@ -19,6 +19,7 @@ export interface HealthAnswer {
 export class Health {
   private current: HealthState = "starting";
   private failure: string | undefined;
+  private handingOff = false;
 
   /** @param bundle the bundle id to report; absent when the runtime runs outside a deployment. */
   constructor(private readonly bundle?: string) {}
@@ -54,7 +55,24 @@ export class Health {
     }
   }
 
+  /** Whether predictions are admitted: when ready, and while handing off (see {@link handOff}). */
+  get admitsPredictions(): boolean {
+    return this.current === "ready" || (this.current === "draining" && this.handingOff);
+  }
+
+  /**
+   * The first phase of a drain behind a proxy that health-checks: the health answer says
+   * `draining` (503) at once, so the proxy moves new traffic to the runtime that replaces this
+   * one, while predictions that still arrive here are served, not refused. `draining()` ends it.
+   */
+  handOff(): void {
+    if (this.current !== "ready") return this.draining();
+    this.current = "draining";
+    this.handingOff = true;
+  }
+
   draining(): void {
     this.current = "draining";
+    this.handingOff = false;
   }
 }

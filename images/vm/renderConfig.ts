@@ -13,17 +13,17 @@ export function renderEnvFile(values: Record<string, string>): string {
 
 export interface CaddyOptions {
   hostname: string;
-  upstreamPort: number;
+  /**
+   * The runtime's ports, in order of preference. With two (the VM's two slots), Caddy sends each
+   * request to the first one whose health check passes: a switch to new bundles needs no Caddy
+   * reload — the new runtime turns healthy, the old one's health turns `draining` — so client
+   * connections to Caddy are never closed by a reload mid-request.
+   */
+  upstreamPorts: number[];
   /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
   tlsInternal?: boolean;
   httpPort?: number;
   httpsPort?: number;
-  /**
-   * Caddy's admin API on a unix socket instead of TCP localhost:2019: only root (and Caddy) can
-   * reach it, not the runtime's user or a predictor; `caddy reload` uses it to switch upstreams
-   * gracefully when new bundles roll out.
-   */
-  adminSocket?: string;
 }
 
 /**
@@ -35,17 +35,19 @@ export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.adminSocket ? `\tadmin unix/${options.adminSocket}` : options.tlsInternal ? "\tadmin off" : "",
-    options.tlsInternal ? "\tlocal_certs" : "",
+    options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
   ].filter(Boolean);
   return [
     ...(global.length ? ["{", ...global, "}", ""] : []),
     `${options.hostname} {`,
     "\tencode gzip",
-    `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
+    `\treverse_proxy ${options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ")} {`,
+    "\t\tlb_policy first",
+    // A slot that is not listening (yet) is skipped: the request goes to the other one.
+    "\t\tlb_try_duration 5s",
     "\t\thealth_uri /",
-    "\t\thealth_interval 5s",
-    "\t\thealth_timeout 3s",
+    "\t\thealth_interval 1s",
+    "\t\thealth_timeout 2s",
     "\t}",
     "}",
     "",

@@ -29,15 +29,16 @@ const READY_TIMEOUT_MS = 10 * 60_000;
 /**
  * Brings the serving runtime to `wanted`. Unchanged → make sure it runs (after a reboot) and the
  * front points at it. Changed → blue/green: start the new bundles in the other slot, wait until
- * its health check answers `ready` with the new bundle id, point the front at it (Caddy reloads
- * gracefully: requests in flight finish on the old runtime), then stop the old runtime, which
- * drains. A new runtime that fails to load is stopped and the old one keeps serving. With a front
+ * its health check answers `ready` with the new bundle id — Caddy, health-checking both slots,
+ * starts sending it traffic — then stop the old runtime: its health turns `draining` at once, it
+ * keeps serving what still reaches it for the hand-off window while Caddy moves away, then it
+ * finishes its in-flight predictions and exits. A new runtime that fails to load is stopped and the old one keeps serving. With a front
  * that cannot overlap (the local deployment without Caddy), the old runtime stops first.
  */
 export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (message: string) => void): Promise<"unchanged" | "switched"> {
   const serving = readServing(wanted.home);
   const config = createHash("sha256").update(JSON.stringify([wanted.server, wanted.image, wanted.env])).digest("hex");
-  const spec = (slot: Slot, port: number) => ({ root: wanted.root, home: wanted.home, slot, port, server: wanted.server, image: wanted.image, env: { ...wanted.env, PORT: String(port), BUDGET_BUNDLE: wanted.bundle } });
+  const spec = (slot: Slot, port: number) => ({ root: wanted.root, home: wanted.home, slot, port, server: wanted.server, image: wanted.image, env: { ...wanted.env, PORT: String(port), BUDGET_BUNDLE: wanted.bundle, BUDGET_HANDOFF_MS: String(manager.handoffMs) } });
 
   if (serving && serving.bundle === wanted.bundle && serving.config === config) {
     await manager.ensureSlot(spec(serving.slot, serving.port));

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -42,8 +42,14 @@ export interface ServiceManager {
   ensureSlot(spec: SlotSpec): Promise<void>;
   /** SIGTERM (the runtime drains), wait for it to end, and keep it from starting at boot. */
   stopSlot(paths: Paths, slot: Slot): Promise<void>;
-  /** Points the front (Caddy) at the slot's port: started, or reloaded gracefully when running. */
+  /**
+   * Makes sure the front (Caddy) runs for `hostname` in front of both slots, and records `slot` as
+   * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
+   * needs no change to Caddy.
+   */
   routeTo(paths: Paths, hostname: string, slot: Slot, port: number): Promise<void>;
+  /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
+  readonly handoffMs: number;
   /** Keeps the watcher (`boot.cjs watch`) running on this boot.cjs; restarted only when it changed. */
   ensureWatcher(paths: Paths, boot: string): Promise<void>;
   /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
@@ -62,8 +68,12 @@ export async function writeIfChanged(file: string, content: string, mode = 0o644
 }
 
 const SLOT_PORTS: Record<Slot, number> = { a: RUNTIME_PORT + 1, b: RUNTIME_PORT + 2 };
-/** Root-only: not reachable by the runtime's user or a predictor (see renderCaddyfile). */
-const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
+/**
+ * Caddy checks each slot's health every second (renderCaddyfile): a runtime handing off keeps
+ * serving for three checks' worth after its health turns `draining`, so no request that Caddy
+ * sent it before noticing is refused.
+ */
+const HANDOFF_MS = 3000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
 
 /**
@@ -100,10 +110,12 @@ export const systemd: ServiceManager = {
   async stopSlot(_paths, slot) {
     await run("systemctl", ["disable", "--now", unit(slot)]);
   },
-  async routeTo(paths, hostname, _slot, port) {
-    const changed = await writeIfChanged(join(paths.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname, upstreamPort: port, adminSocket: CADDY_ADMIN_SOCKET }));
+  handoffMs: HANDOFF_MS,
+  async routeTo(paths, hostname) {
+    // Changes only with the hostname (a new domain): a restart, rare, is fine then.
+    const changed = await writeIfChanged(join(paths.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b] }));
     await run("systemctl", ["enable", "caddy.service"]);
-    await run("systemctl", [changed ? "reload-or-restart" : "start", "caddy.service"]);
+    await run("systemctl", [changed ? "restart" : "start", "caddy.service"]);
   },
   async ensureWatcher(paths, boot) {
     const units = join(paths.root, "etc", "systemd", "system");
@@ -156,10 +168,19 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     return child.pid as number;
   };
   const caddyEnv = (paths: Paths) => ({ PATH: process.env.PATH, HOME: paths.home, XDG_DATA_HOME: join(paths.home, "caddy"), XDG_CONFIG_HOME: join(paths.home, "caddy") });
+  /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
+  const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
+    const file = join(paths.home, "slot-ports.json");
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<Slot, number>;
+    const ports = { a: await freePort(), b: await freePort() };
+    await writeIfChanged(file, JSON.stringify(ports));
+    return ports;
+  };
   const manager: ServiceManager = {
     overlaps: front,
-    async portFor() {
-      return front ? freePort() : frontPort;
+    handoffMs: front ? HANDOFF_MS : 0,
+    async portFor(paths, slot) {
+      return front ? (await slotPorts(paths))[slot] : frontPort;
     },
     async startSlot(spec) {
       await manager.stopSlot(spec, spec.slot);
@@ -172,18 +193,14 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
       if (pid) await terminate(pid, 28_000);
     },
-    async routeTo(paths, _hostname, slot, port) {
+    async routeTo(paths, _hostname, slot) {
       // runtime.pid names the serving runtime (the local deployment watches it).
       await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
       if (!front) return;
+      const ports = await slotPorts(paths);
       const config = join(paths.home, "Caddyfile");
-      const socket = join(paths.home, "caddy-admin.sock");
-      const changed = await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPort: port, adminSocket: socket }));
-      if (alive(readPid(pidFile(paths, "caddy")))) {
-        if (changed) await run("caddy", ["reload", "--config", config, "--adapter", "caddyfile"], { env: caddyEnv(paths) });
-        return;
-      }
-      await rm(socket, { force: true });
+      await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }));
+      if (alive(readPid(pidFile(paths, "caddy")))) return;
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
     },

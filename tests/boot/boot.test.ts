@@ -149,7 +149,7 @@ describe("boot scripts and Caddy", () => {
 
   it("renders a Caddyfile caddy accepts for a real domain", async () => {
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
-    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "api.example.com", upstreamPort: 8080 }));
+    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "api.example.com", upstreamPorts: [8081, 8082] }));
     await expect(run("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })).resolves.toBeDefined();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -162,7 +162,7 @@ describe("boot scripts and Caddy", () => {
       env: { PATH: process.env.PATH, BUDGET_USERNAME: "budget", BUDGET_PWD: PASSWORD, BUDGET_TOKEN: "t".repeat(32) },
       stdio: "ignore",
     });
-    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "localhost", upstreamPort: upstream, tlsInternal: true, httpPort, httpsPort }));
+    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "localhost", upstreamPorts: [upstream], tlsInternal: true, httpPort, httpsPort }));
     let caddy: ChildProcess | undefined;
     try {
       caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }, stdio: "ignore" });

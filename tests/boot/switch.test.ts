@@ -54,6 +54,12 @@ describe("switching a running VM to new bundles", () => {
     await waitForHealth(vm.url, { bundle: bundleOf("sentiment"), status: "ready" });
   }, 90_000);
 
+  afterEach(() => {
+    // On a failure, the VM's own account of it: the boot and watcher lines.
+    const lines = readFileSync(join(vm.home, "runtime.log"), "utf8").split("\n").filter((line) => line.startsWith("budgetml-boot:"));
+    if (expect.getState().assertionCalls === 0 || process.env.DEBUG_LOG) process.stderr.write(`${lines.slice(-30).join("\n")}\n`);
+  });
+
   afterAll(() => vm.close());
 
   it("switches with zero failed requests while predictions run, then drains and stops the old runtime", async () => {
@@ -76,7 +82,7 @@ describe("switching a running VM to new bundles", () => {
     expect(answers.filter((answer) => "label" in answer.body).length).toBeGreaterThan(0);
     expect(answers.filter((answer) => "slept" in answer.body).length).toBeGreaterThan(20);
     // Once the new runtime answered, the old never did again: the switch is one-way.
-    expect(answers.filter((answer) => answer.at > firstNew.at + 50 && "label" in answer.body)).toEqual([]);
+    expect(answers.filter((answer) => answer.at > firstNew.at + 500 && "label" in answer.body)).toEqual([]);
     expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("slow"), predictor: expect.stringMatching(/Slow/) });
 
     const log = readFileSync(join(vm.home, "runtime.log"), "utf8");
@@ -93,7 +99,7 @@ describe("switching a running VM to new bundles", () => {
     const load = startLoad(vm.url, token, 2);
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.broken);
-    await waitFor(() => /FAILED: switching to new bundles: new bundles \S+ did not become ready \(load_failed: [^)]*weights file missing/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
+    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed: [^)]*weights file missing\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
       timeoutMs: 60_000,
       what: "the failed switch in the log",
     });
