@@ -59,6 +59,9 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
       await manager.stopSlot(wanted, slot);
       throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : ""}); still serving ${serving.bundle}`);
     }
+    // Caddy learns of a healthy runtime only from its own periodic check: until it has seen the new
+    // one healthy, turning the old one unhealthy would leave it no upstream for a moment.
+    await new Promise((resolve) => setTimeout(resolve, manager.noticeMs));
   }
   await manager.routeTo(wanted, wanted.hostname, slot, port);
   await writeServing(wanted.home, { slot, port, bundle: wanted.bundle, config });

@@ -50,6 +50,8 @@ export interface ServiceManager {
   routeTo(paths: Paths, hostname: string, slot: Slot, port: number): Promise<void>;
   /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
   readonly handoffMs: number;
+  /** How long the front takes to notice a runtime turned healthy (its health-check period, with margin). */
+  readonly noticeMs: number;
   /** Keeps the watcher (`boot.cjs watch`) running on this boot.cjs; restarted only when it changed. */
   ensureWatcher(paths: Paths, boot: string): Promise<void>;
   /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
@@ -74,6 +76,8 @@ const SLOT_PORTS: Record<Slot, number> = { a: RUNTIME_PORT + 1, b: RUNTIME_PORT 
  * sent it before noticing is refused.
  */
 const HANDOFF_MS = 3000;
+/** Two of Caddy's 1 s health checks: by then it has seen a new runtime answer `ready`. */
+const NOTICE_MS = 2000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
 
 /**
@@ -111,6 +115,7 @@ export const systemd: ServiceManager = {
     await run("systemctl", ["disable", "--now", unit(slot)]);
   },
   handoffMs: HANDOFF_MS,
+  noticeMs: NOTICE_MS,
   async routeTo(paths, hostname) {
     // Changes only with the hostname (a new domain): a restart, rare, is fine then.
     const changed = await writeIfChanged(join(paths.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b] }));
@@ -179,6 +184,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
   const manager: ServiceManager = {
     overlaps: front,
     handoffMs: front ? HANDOFF_MS : 0,
+    noticeMs: front ? NOTICE_MS : 0,
     async portFor(paths, slot) {
       return front ? (await slotPorts(paths))[slot] : frontPort;
     },
