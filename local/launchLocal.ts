@@ -41,6 +41,11 @@ export interface LocalDeployment {
   username: string;
   /** Generated for this run; printed once by the CLI, never logged. */
   password: string;
+  /**
+   * The local cloud's endpoints, as the environment variables a real VM or a container needs to
+   * boot against it (the VM's boot reads exactly these).
+   */
+  endpoints: { GCE_METADATA_HOST: string; STORAGE_EMULATOR_HOST: string; SECRET_MANAGER_ENDPOINT: string; PUBSUB_ENDPOINT: string };
   /** Preempts the instance now; resolves with the outage in ms once it is serving again. */
   preempt(): Promise<number>;
   /** Stops everything this deployment started and removes its files. */
@@ -164,7 +169,8 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
       }, options.preemptEverySeconds * 1000);
       cleanups.push(() => clearInterval(preempter));
     }
-    return { url, docsUrl: `${url}/docs`, username, password, preempt, stop: stopAll };
+    const endpoints = { GCE_METADATA_HOST: metadata.host, STORAGE_EMULATOR_HOST: storage.url, SECRET_MANAGER_ENDPOINT: secrets.url, PUBSUB_ENDPOINT: pubsub.url };
+    return { url, docsUrl: `${url}/docs`, username, password, endpoints, preempt, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,10 +1,12 @@
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { UsageError } from "../runtime/config";
 import { launchLocal } from "./launchLocal";
+import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
-export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--port N] [--preempt-every SECONDS]
+export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--port N] [--preempt-every SECONDS] [--json]
 
 Runs the whole deployment on this machine, no cloud account needed: the VM's boot path against
 local stand-ins of Google's services, and the restarter bringing the instance back when it dies.
@@ -12,7 +14,9 @@ local stand-ins of Google's services, and the restarter bringing the instance ba
   --entrypoint NAME        exported predictor class (default Predictor, else the default export)
   --requirements PKG...    npm packages to install beside the predictor, as on the VM
   --port N                 port of the endpoint (default 8080)
-  --preempt-every SECONDS  kill the instance on a timer to watch it come back`;
+  --preempt-every SECONDS  kill the instance on a timer to watch it come back
+  --json                   when ready, print JSON lines instead: one per model, then
+                           {"endpoints": {...}}, the environment a VM boots against this cloud with`;
 
 const positiveNumber = (flag: string, raw: string | undefined, max: number) => {
   if (raw === undefined) return undefined;
@@ -41,6 +45,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       requirements: { type: "string", multiple: true },
       port: { type: "string" },
       "preempt-every": { type: "string" },
+      json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -60,7 +65,10 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
 
   process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
   const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port, preemptEverySeconds: positiveNumber("--preempt-every", values["preempt-every"], 86_400) });
-  process.stdout.write(
+  if (values.json) {
+    const model = { model: basename(predictor).replace(/\.[^.]+$/, ""), url: deployment.url, docsUrl: deployment.docsUrl, username: deployment.username, password: deployment.password };
+    process.stdout.write(`${JSON.stringify(model)}\n${JSON.stringify({ endpoints: deployment.endpoints })}\n`);
+  } else process.stdout.write(
     [
       `budgetml local: serving ${deployment.url}`,
       `  docs:     ${deployment.docsUrl}`,
@@ -75,11 +83,15 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       "",
     ].join("\n"),
   );
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write("budgetml local: stopping…\n");
     deployment.stop().then(() => process.exit(0), () => process.exit(1));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  stopWhenNpmExits(stop);
   return undefined;
 }

@@ -12,7 +12,6 @@ export interface HealthAnswer {
    * with the new id, so the deployment's health wait can tell the old runtime from the new one.
    */
   bundle?: string;
-  reason?: string;
 }
 
 /** Tracks the server's state; the health route reports it and predict routes refuse unless ready. */
@@ -33,14 +32,13 @@ export class Health {
     return this.failure;
   }
 
-  /** The health answer's body; 200 only when `ready`, else 503. */
+  /** The health answer's body (the load error goes to the log, not to anyone asking); 200 only when `ready`, else 503. */
   answer(predictor: string, version: string): HealthAnswer {
     return {
       status: this.current,
       predictor,
       version,
       ...(this.bundle ? { bundle: this.bundle } : {}),
-      ...(this.failure ? { reason: this.failure } : {}),
     };
   }
 

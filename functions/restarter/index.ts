@@ -19,5 +19,6 @@ interface PubSubEvent {
 functions.cloudEvent<PubSubEvent>("restartInstance", async (event: CloudEvent<PubSubEvent>) => {
   const trigger = event.data?.message?.attributes?.reason ?? "tick";
   logger.info({ trigger, eventId: event.id }, `restarter: triggered by ${trigger}`);
+  // A parked model (`running: false`) and a planned stop are left alone there (see mayStart).
   await keepInstanceRunning(clients, config, logger);
 });

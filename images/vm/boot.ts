@@ -5,11 +5,12 @@
 //                            and for new bundles named in the metadata (then roll out to them)
 // Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
 import { readBootConfig, type BootConfig } from "./bootConfig";
 import { bundleIdOf } from "./bundleId";
 import { installPredictor } from "./installPredictor";
+import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
 import { DOCKER_BRIDGE_GATEWAY } from "./renderImage";
 import { retryWhileNotYetGranted } from "./retry";
@@ -20,11 +21,24 @@ import { signalTopic } from "./signalTopic";
 import { followBundles } from "./watchBundles";
 import { waitForPreemptionNotice } from "./watchPreemption";
 
+/** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
+export const ENDPOINT_VARIABLES = ["GCE_METADATA_HOST", "STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "PUBSUB_ENDPOINT"] as const;
+
 const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
 
-function paths() {
-  const root = process.env.BUDGET_ROOT ?? "";
+/**
+ * Where the boot installs: `/` on a VM, `BUDGET_ROOT` under tests and the local deployment. Always
+ * absolute — systemd ignores a relative `EnvironmentFile=`, and a relative predictor path resolves
+ * against the unit's working directory — so every path built from these is absolute too.
+ */
+export function bootPaths(env: NodeJS.ProcessEnv = process.env): { root: string; home: string } {
+  const root = resolve(env.BUDGET_ROOT || "/");
   return { root, home: join(root, "opt", "budgetml") };
+}
+
+/** The Google endpoint overrides in the boot's environment (none on a VM), handed on to the watcher. */
+export function endpointOverrides(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(ENDPOINT_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name] as string]));
 }
 
 function serviceManager(): ServiceManager {
@@ -32,14 +46,14 @@ function serviceManager(): ServiceManager {
 }
 
 export async function boot(): Promise<void> {
-  const { root } = paths();
+  const { root } = bootPaths();
   // The startup script's boot and one the watcher starts for new bundles may overlap: one at a time.
   await withBootLock(root, bootLocked);
 }
 
 async function bootLocked(): Promise<void> {
   const started = Date.now();
-  const { root, home } = paths();
+  const { root, home } = bootPaths();
   const manager = serviceManager();
   const config = await readBootConfig();
   const predictorDir = config.image ? undefined : await installPredictor(home, config.bucket, config.predictorObject, log);
@@ -53,11 +67,13 @@ async function bootLocked(): Promise<void> {
       hostname: config.hostname,
       server: join(__dirname, "server.cjs"),
       image: config.image,
+      acmeEmail: config.acmeEmail,
+      healthIp: config.healthIp,
       env: runtimeEnv(config, { password, signingKey, predictorDir }),
     },
     log,
   );
-  await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"));
+  await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
   log(`runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`);
 }
 
@@ -71,7 +87,7 @@ export function runtimeEnv(config: BootConfig, values: { password: string; signi
   if (config.image) {
     return { ...common, ...(config.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint } : {}), BUDGET_HOST: "0.0.0.0", BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY };
   }
-  return { ...common, BUDGET_PREDICTOR_PATH: join(values.predictorDir ?? "", "predictor.cjs"), BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint, BUDGET_HOST: "127.0.0.1" };
+  return { ...common, ...installedPredictorEnv(values.predictorDir ?? ""), BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint, BUDGET_HOST: "127.0.0.1" };
 }
 
 /**
@@ -81,7 +97,7 @@ export function runtimeEnv(config: BootConfig, values: { password: string; signi
  * so a planned stop never makes the restarter start the VM mid-update.
  */
 export async function shutdown(preempted?: boolean): Promise<void> {
-  const { root, home } = paths();
+  const { root, home } = bootPaths();
   const config = await readBootConfig().catch(() => undefined);
   const wasPreempted = preempted ?? (await gcpMetadata.instance("preempted").then((value) => String(value) === "TRUE", () => false));
   // Signal first: the restarter can then start the VM the moment it is TERMINATED.
@@ -96,7 +112,7 @@ export async function shutdown(preempted?: boolean): Promise<void> {
  * bundles in the metadata → fetch the runtime bundle they name and run its boot, which rolls out.
  */
 export async function watch(): Promise<void> {
-  const { root, home } = paths();
+  const { root, home } = bootPaths();
   const preemption = waitForPreemptionNotice(log).then(async () => {
     log("preemption notice: draining the runtime and signalling the restart topic");
     await shutdown(true);

@@ -3,12 +3,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { HealthAnswer } from "../../runtime/health";
-import type { Paths, ServiceManager, Slot } from "./services";
+import type { FrontSpec, Paths, ServiceManager, Slot } from "./services";
 
 /** What should be serving: the bundle id, and what the runtime runs with. */
-export interface Wanted extends Paths {
+export interface Wanted extends Paths, FrontSpec {
   bundle: string;
-  hostname: string;
   server: string;
   image: string;
   env: Record<string, string>;
@@ -42,7 +41,7 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
 
   if (serving && serving.bundle === wanted.bundle && serving.config === config) {
     await manager.ensureSlot(spec(serving.slot, serving.port));
-    await manager.routeTo(wanted, wanted.hostname, serving.slot, serving.port);
+    await manager.routeTo(wanted, wanted, serving.slot, serving.port);
     log(`serving ${wanted.bundle} (slot ${serving.slot})`);
     return "unchanged";
   }
@@ -63,7 +62,7 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
     // one healthy, turning the old one unhealthy would leave it no upstream for a moment.
     await new Promise((resolve) => setTimeout(resolve, manager.noticeMs));
   }
-  await manager.routeTo(wanted, wanted.hostname, slot, port);
+  await manager.routeTo(wanted, wanted, slot, port);
   await writeServing(wanted.home, { slot, port, bundle: wanted.bundle, config });
   if (serving && manager.overlaps) {
     log(`serving ${wanted.bundle} from slot ${slot} after ${Date.now() - started} ms; draining slot ${serving.slot}`);
@@ -77,9 +76,9 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
  * Polls the new runtime's health check on its own port until it is `ready` with the expected
  * bundle, or settles elsewhere (`load_failed`), or time runs out.
  */
-async function waitUntilServing(port: number, bundle: string, timeoutMs: number): Promise<Pick<HealthAnswer, "status" | "reason">> {
+async function waitUntilServing(port: number, bundle: string, timeoutMs: number): Promise<{ status: HealthAnswer["status"]; reason?: string }> {
   const deadline = Date.now() + timeoutMs;
-  let last: Pick<HealthAnswer, "status" | "reason"> = { status: "starting", reason: "no answer yet" };
+  let last: HealthAnswer | { status: "starting" } = { status: "starting" };
   while (Date.now() < deadline) {
     try {
       const answer = (await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).json()) as HealthAnswer;

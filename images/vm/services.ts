@@ -2,9 +2,9 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { renderCaddyfile, renderEnvFile, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
+import { renderCaddyfile, renderEnvFile, renderRuntimeUnit, renderUnitEnvironment, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
 import { CREDENTIAL_HELPER, renderCredentialHelper, renderDockerConfig, renderDockerEnvFile, renderImageSlotUnit } from "./renderImage";
 
 const run = promisify(execFile);
@@ -12,10 +12,19 @@ const run = promisify(execFile);
 /** The runtime runs in one of two slots; a switch to new bundles starts the other one. */
 export type Slot = "a" | "b";
 
-/** Where things live: `root` is `/` on a VM, a temporary folder under tests and locally. */
+/** Where things live: `root` is `/` on a VM, a temporary folder under tests and locally (always absolute). */
 export interface Paths {
   root: string;
   home: string;
+}
+
+/** What the front (Caddy) serves: the public hostname, and its certificate and health-check settings. */
+export interface FrontSpec {
+  hostname: string;
+  /** Email for the certificate authorities; empty when not given. */
+  acmeEmail?: string;
+  /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
+  healthIp?: string;
 }
 
 /** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
@@ -47,13 +56,16 @@ export interface ServiceManager {
    * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
    * needs no change to Caddy.
    */
-  routeTo(paths: Paths, hostname: string, slot: Slot, port: number): Promise<void>;
+  routeTo(paths: Paths, front: FrontSpec, slot: Slot, port: number): Promise<void>;
   /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
   readonly handoffMs: number;
   /** How long the front takes to notice a runtime turned healthy (its health-check period, with margin). */
   readonly noticeMs: number;
-  /** Keeps the watcher (`boot.cjs watch`) running on this boot.cjs; restarted only when it changed. */
-  ensureWatcher(paths: Paths, boot: string): Promise<void>;
+  /**
+   * Keeps the watcher (`boot.cjs watch`) running on this boot.cjs, restarted only when it changed;
+   * `endpoints` are the Google endpoint overrides the boot ran with (tests, the local cloud).
+   */
+  ensureWatcher(paths: Paths, boot: string, endpoints: Record<string, string>): Promise<void>;
   /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
   runBoot(paths: Paths, boot: string): Promise<void>;
   /** Shutdown: stops both slots (they drain). */
@@ -80,29 +92,75 @@ const HANDOFF_MS = 3000;
 const NOTICE_MS = 2000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
 
+/** One file the systemd variant writes: an absolute path, its content and its mode. */
+export interface SystemFile {
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/** Everything the systemd variant needs to render one slot, the front and the watcher. */
+export interface SystemdSpec extends Paths, FrontSpec {
+  slot: Slot;
+  port: number;
+  server: string;
+  image: string;
+  env: Record<string, string>;
+  /** boot.cjs, which runs the watcher (`boot.cjs watch`). */
+  boot: string;
+  endpoints?: Record<string, string>;
+}
+
+/**
+ * Every file the systemd variant writes, rendered for `spec.root` (`/` on a VM) with `node` as the
+ * interpreter. Paths — of the files and inside them — are absolute whatever the root: systemd
+ * ignores a relative `EnvironmentFile=`, and the runtime resolves a relative predictor path against
+ * its working directory.
+ */
+export function renderSystemdFiles(spec: SystemdSpec, node: string): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
+  const root = resolve(spec.root || "/");
+  const etc = join(root, "etc", "budgetml");
+  const envFile = join(etc, `runtime-${spec.slot}.env`);
+  const units = join(root, "etc", "systemd", "system");
+  return {
+    env: { path: envFile, content: spec.image ? renderDockerEnvFile(spec.env) : renderEnvFile(spec.env), mode: 0o600 },
+    runtime: {
+      path: join(units, unit(spec.slot)),
+      content: spec.image
+        ? renderImageSlotUnit({ slot: spec.slot, image: spec.image, envFile, port: spec.port, dockerConfig: join(etc, "docker") })
+        : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
+      mode: 0o644,
+    },
+    watcher: { path: join(units, "budgetml-preemption.service"), content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }), mode: 0o644 },
+    rollout: { path: join(units, "budgetml-rollout.service"), content: renderRolloutUnit({ node, boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"), env: spec.endpoints ?? {} }), mode: 0o644 },
+    caddy: {
+      path: join(root, "etc", "caddy", "Caddyfile"),
+      content: renderCaddyfile({ hostname: spec.hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b], acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }),
+      mode: 0o644,
+    },
+  };
+}
+
 /**
  * The VM: systemd runs each slot as an unprivileged user (or a custom image under docker) and
- * restarts it on failure; Caddy fronts the serving slot and is reloaded — gracefully, in-flight
- * requests finish on the old upstream — when the serving slot changes.
+ * restarts it on failure; Caddy fronts both slots and sends traffic to the healthy one, so a switch
+ * to new bundles never reloads it.
  */
 export const systemd: ServiceManager = {
   overlaps: true,
+  handoffMs: HANDOFF_MS,
+  noticeMs: NOTICE_MS,
   async portFor(_paths, slot) {
     return SLOT_PORTS[slot];
   },
   async startSlot(spec) {
-    const etc = join(spec.root, "etc", "budgetml");
-    const envFile = join(etc, `runtime-${spec.slot}.env`);
+    const files = renderSystemdFiles({ ...spec, hostname: "", boot: "" }, process.execPath);
     if (spec.image) {
-      const dockerConfig = join(etc, "docker");
-      await writeIfChanged(join(dockerConfig, "config.json"), renderDockerConfig(spec.image));
-      await writeIfChanged(join(spec.root, "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`), renderCredentialHelper(), 0o755);
-      await writeIfChanged(envFile, renderDockerEnvFile(spec.env), 0o600);
-      await writeIfChanged(join(spec.root, "etc", "systemd", "system", unit(spec.slot)), renderImageSlotUnit({ slot: spec.slot, image: spec.image, envFile, port: spec.port, dockerConfig }));
-    } else {
-      await writeIfChanged(envFile, renderEnvFile(spec.env), 0o600);
-      await writeIfChanged(join(spec.root, "etc", "systemd", "system", unit(spec.slot)), renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) }));
+      const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
+      await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
+      await writeIfChanged(join(resolve(spec.root || "/"), "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`), renderCredentialHelper(), 0o755);
     }
+    for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
@@ -114,18 +172,17 @@ export const systemd: ServiceManager = {
   async stopSlot(_paths, slot) {
     await run("systemctl", ["disable", "--now", unit(slot)]);
   },
-  handoffMs: HANDOFF_MS,
-  noticeMs: NOTICE_MS,
-  async routeTo(paths, hostname) {
-    // Changes only with the hostname (a new domain): a restart, rare, is fine then.
-    const changed = await writeIfChanged(join(paths.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b] }));
+  async routeTo(paths, front) {
+    const { caddy } = renderSystemdFiles({ ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" }, process.execPath);
+    // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
+    const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
-    await run("systemctl", [changed ? "restart" : "start", "caddy.service"]);
+    await run("systemctl", [changed ? "reload-or-restart" : "start", "caddy.service"]);
   },
-  async ensureWatcher(paths, boot) {
-    const units = join(paths.root, "etc", "systemd", "system");
-    const changed = await writeIfChanged(join(units, "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot }));
-    await writeIfChanged(join(units, "budgetml-rollout.service"), renderRolloutUnit({ node: process.execPath, boot: join(paths.home, "runtime", "current", "boot.cjs") }));
+  async ensureWatcher(paths, boot, endpoints) {
+    const files = renderSystemdFiles({ ...paths, hostname: "", slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot, endpoints }, process.execPath);
+    const changed = await writeIfChanged(files.watcher.path, files.watcher.content, files.watcher.mode);
+    await writeIfChanged(files.rollout.path, files.rollout.content, files.rollout.mode);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", "budgetml-preemption.service"]);
     await run("systemctl", [changed ? "restart" : "start", "budgetml-preemption.service"]);
@@ -141,14 +198,16 @@ export const systemd: ServiceManager = {
 };
 
 /** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
-export function renderRolloutUnit(options: { node: string; boot: string }): string {
+export function renderRolloutUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+  // The endpoint overrides the watcher has (tests, the local cloud): the boot it starts needs them too.
+  const inherited = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
 Description=budgetml roll-out of new bundles
 After=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart=${options.node} ${options.boot} boot
+${inherited}ExecStart=${options.node} ${options.boot} boot
 TimeoutStartSec=1200
 `;
 }
@@ -199,7 +258,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
       if (pid) await terminate(pid, 28_000);
     },
-    async routeTo(paths, _hostname, slot) {
+    async routeTo(paths, _front, slot) {
       // runtime.pid names the serving runtime (the local deployment watches it).
       await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
       if (!front) return;
@@ -211,6 +270,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       await waitForPort(frontPort, 10_000);
     },
     async ensureWatcher(paths, boot) {
+      // process.env already holds the endpoint overrides: the watcher inherits them.
       const running = readPid(pidFile(paths, "watcher"));
       const runningBoot = existsSync(join(paths.home, "watcher.boot")) ? readFileSync(join(paths.home, "watcher.boot"), "utf8") : "";
       if (alive(running) && runningBoot === boot) return;

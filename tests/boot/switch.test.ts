@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { WAIT_SCRIPT } from "../../components/healthWait";
 import { bundleIdOf } from "../../images/vm/bundleId";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
@@ -71,11 +73,19 @@ describe("switching a running VM to new bundles", () => {
     const changedAt = Date.now();
     vm.metadata.setAttribute("budget-entrypoint", "Slow");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.slow);
+    // `pulumi up`'s health wait, as the component runs it: it must wait for the new bundles, not
+    // pass on the old runtime that keeps answering `ready` meanwhile.
+    const healthWait = spawn(process.execPath, ["-e", WAIT_SCRIPT], { env: { PATH: process.env.PATH, BUDGET_HEALTH_URL: `${vm.url}/`, BUDGET_WAIT_SECONDS: "60", BUDGET_EXPECTED_BUNDLE: bundleOf("slow") } });
+    let waitOutput = "";
+    healthWait.stdout.on("data", (chunk) => (waitOutput += chunk));
+    const waitEnded = new Promise<number | null>((resolve) => healthWait.on("close", resolve));
     const firstNew = await waitFor(() => load.answers.find((answer) => "slept" in answer.body), { timeoutMs: 60_000, what: "a prediction from the new bundles" });
     await waitFor(() => !alive(oldPid), { timeoutMs: 40_000, what: "the old runtime to drain and exit" });
     const servedAfterDrain = load.answers.length;
     await waitFor(() => load.answers.length >= servedAfterDrain + 20, { what: "predictions after the old runtime is gone" });
     const answers = await load.stop();
+    expect(await waitEnded).toBe(0);
+    expect(JSON.parse(waitOutput.replace(/^healthy: /, ""))).toMatchObject({ status: "ready", bundle: bundleOf("slow") });
 
     const failed = answers.filter((answer) => answer.status !== 200);
     expect(failed).toEqual([]);
@@ -99,11 +109,12 @@ describe("switching a running VM to new bundles", () => {
     const load = startLoad(vm.url, token, 2);
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.broken);
-    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed: [^)]*weights file missing\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
+    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed; [^)]*\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
       timeoutMs: 60_000,
       what: "the failed switch in the log",
     });
     const answers = await load.stop();
+    expect(readFileSync(join(vm.home, "runtime.log"), "utf8")).toMatch(/predictor failed to load: weights file missing/);
     expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
     expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("slow") });
     // The broken runtime was stopped, not left running beside the good one.
