@@ -112,7 +112,7 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
           BUDGET_ZONE: ctx.zone,
           BUDGET_INSTANCE: settings.instance.name,
           BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
-          BUDGET_KEEP_RUNNING: String(settings.keepRunning),
+          BUDGET_RUNNING: String(settings.keepRunning),
         },
       },
       eventTrigger: {
