@@ -60,6 +60,9 @@ ExecStart=${options.node} ${options.server} serve
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
+# SIGTERM to the main process only: it drains its workers itself. With the default (control-group)
+# every worker got a second SIGTERM from it, which killed them mid-prediction.
+KillMode=mixed
 TimeoutStopSec=28
 User=budgetml
 NoNewPrivileges=true
