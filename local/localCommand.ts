@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { UsageError } from "../runtime/config";
 import { launchLocal } from "./launchLocal";
+import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
 export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--port N] [--preempt-every SECONDS] [--json]
 
@@ -82,11 +83,15 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       "",
     ].join("\n"),
   );
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write("budgetml local: stopping…\n");
     deployment.stop().then(() => process.exit(0), () => process.exit(1));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  stopWhenNpmExits(stop);
   return undefined;
 }

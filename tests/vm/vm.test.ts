@@ -11,7 +11,8 @@ import { startMetadataServer, type MetadataServer } from "../../local/standins/m
 import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
-import { bootDebianVm, debianRoot, portTaken, waitFor, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
+import { waitFor } from "../support/waitFor";
+import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
 import { startNodeMirror, type NodeMirror } from "./nodeMirror";
 
 // The VM's boot for real: a Debian 12 root (as on a fresh GCE VM: no Node.js, no Caddy) boots
@@ -134,13 +135,8 @@ const measured: Record<string, string> = {};
 
   /** Waits until the runtime answers `ready` through Caddy (a runtime restarting answers 502/503). */
   async function servingOverHttps(deadlineMs = 120_000): Promise<void> {
-    await waitFor("the Caddy CA", () => (existsSync(join((vm as DebianVm).fs, CADDY_CA)) ? true : undefined), deadlineMs);
-    await waitFor(
-      "the runtime to serve through Caddy",
-      () => request("/").then(async (r) => (r.status === 200 && ((await r.json()) as { status: string }).status === "ready" ? true : undefined), () => undefined),
-      deadlineMs,
-      100,
-    );
+    await waitFor(() => existsSync(join((vm as DebianVm).fs, CADDY_CA)), { timeoutMs: deadlineMs, intervalMs: 100, what: "the Caddy CA" });
+    await waitFor(() => request("/").then(async (r) => r.status === 200 && ((await r.json()) as { status: string }).status === "ready"), { timeoutMs: deadlineMs, intervalMs: 100, what: "the runtime to serve through Caddy" });
   }
 
   async function unitState(unit: string) {
@@ -168,7 +164,8 @@ const measured: Record<string, string> = {};
       let out = "";
       holder.stdout?.on("data", (chunk) => (out += chunk));
       holder.stderr?.on("data", (chunk) => (out += chunk));
-      await waitFor(`a holder of ${files.join(", ")}`, () => (out.includes("locked") ? true : holder.exitCode !== null ? Promise.reject(new Error(`lock holder exited ${holder.exitCode}: ${out}`)) : undefined), 30_000);
+      await waitFor(() => out.includes("locked") || holder.exitCode !== null, { timeoutMs: 30_000, what: `a holder of ${files.join(", ")}` });
+      if (holder.exitCode !== null) throw new Error(`lock holder exited ${holder.exitCode}: ${out}`);
       return () => new Promise<void>((resolve) => (holder.once("exit", () => resolve()), holder.stdin?.end()));
     };
     const releaseLists = await holdLock("/var/lib/apt/lists/lock");
@@ -182,10 +179,12 @@ const measured: Record<string, string> = {};
     let stderr = "";
     boot.stderr?.on("data", (chunk) => (stderr += chunk));
     const bootExit = new Promise<number | null>((resolve) => boot.once("exit", (code) => resolve(code)));
-    await waitFor("startup.sh to wait for the apt lists lock", () => (stderr.includes("waiting for the apt lock") ? true : boot.exitCode !== null ? Promise.reject(new Error(stderr)) : undefined), 5 * 60_000);
+    await waitFor(() => stderr.includes("waiting for the apt lock") || boot.exitCode !== null, { timeoutMs: 5 * 60_000, what: "startup.sh to wait for the apt lists lock" });
+    if (boot.exitCode !== null) throw new Error(`startup.sh exited ${boot.exitCode} before waiting for the apt lock:\n${stderr}`);
     await releaseLists();
     // apt-get install now runs, and must wait for the dpkg lock rather than fail.
-    await waitFor("apt-get install to wait for the dpkg lock", async () => ((await vm!.exec(["pgrep", "-f", "apt-get .*install"])).code === 0 ? true : boot.exitCode !== null ? Promise.reject(new Error(stderr)) : undefined), 5 * 60_000, 250);
+    await waitFor(async () => boot.exitCode !== null || (await vm!.exec(["pgrep", "-f", "apt-get .*install"])).code === 0, { timeoutMs: 5 * 60_000, intervalMs: 250, what: "apt-get install to wait for the dpkg lock" });
+    if (boot.exitCode !== null) throw new Error(`startup.sh exited ${boot.exitCode} instead of waiting for the dpkg lock:\n${stderr}`);
     await releaseDpkg();
     expect(await bootExit).toBe(0);
     measured["startup.sh (first boot: Node.js + apt caddy + bundles)"] = `${Date.now() - startedAt} ms`;
@@ -273,12 +272,8 @@ const measured: Record<string, string> = {};
       early ??= `answered ${answer.status} ${await answer.clone().text()}`;
       return answer;
     });
-    await waitFor("the prediction to start in the runtime", async () => {
-      const journal = await vm!.exec(["journalctl", "-u", "budgetml.service", "-o", "cat", "--no-pager", "-n", "200"]);
-      if (journal.stdout.includes(`prediction ${id} started`)) return true;
-      if (early) throw new Error(`the prediction ended before it was seen starting: ${early}`);
-      return undefined;
-    }, 60_000, 100);
+    await waitFor(async () => early || (await vm!.exec(["journalctl", "-u", "budgetml.service", "-o", "cat", "--no-pager", "-n", "200"])).stdout.includes(`prediction ${id} started`), { timeoutMs: 60_000, intervalMs: 100, what: "the prediction to start in the runtime" });
+    if (early) throw new Error(`the prediction ended before it was seen starting: ${early}`);
     return { inFlight }; // still running: the caller awaits it
   }
 
@@ -308,10 +303,10 @@ const measured: Record<string, string> = {};
     const noticed = Date.now();
     metadata.setPreempted(true);
     try {
-      await waitFor("the restart topic signal", () => (pubsub.published.length > signalled ? true : undefined), PREEMPTION_WINDOW_MS);
+      await waitFor(() => pubsub.published.length > signalled, { timeoutMs: PREEMPTION_WINDOW_MS, what: "the restart topic signal" });
       const answer = await inFlight;
       expect(answer.status).toBe(200);
-      await waitFor("the runtime to stop", async () => ((await unitState("budgetml.service")) === "inactive" ? true : undefined), PREEMPTION_WINDOW_MS, 200);
+      await waitFor(async () => (await unitState("budgetml.service")) === "inactive", { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the runtime to stop" });
       measured["preemption notice to runtime stopped (in-flight 3 s prediction)"] = `${Date.now() - noticed} ms`;
       expect(Date.now() - noticed).toBeLessThan(PREEMPTION_WINDOW_MS);
       expect(pubsub.published[signalled]).toEqual({ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } });
