@@ -83,7 +83,10 @@ export const systemd: ServiceManager = {
     await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
     await run("systemctl", ["restart", "budgetml-preemption.service"]);
     await run("systemctl", [runtimeChanged ? "restart" : "start", "budgetml.service"]);
-    await run("systemctl", [written.get(files.caddy.path) ? "reload-or-restart" : "start", "caddy.service"]);
+    if (!written.get(files.caddy.path)) await run("systemctl", ["start", "caddy.service"]);
+    // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
+    // Debian's package started on a first boot listens on its default one instead: restart it then.
+    else await run("systemctl", ["reload-or-restart", "caddy.service"]).catch(() => run("systemctl", ["restart", "caddy.service"]));
   },
   async stop() {
     await run("systemctl", ["stop", "budgetml.service"]);
