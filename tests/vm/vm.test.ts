@@ -59,15 +59,23 @@ const measured: Record<string, string> = {};
     work = mkdtempSync(join(tmpdir(), "budgetml-vm-"));
     const bucketDir = join(work, "buckets", "model-bucket");
     mkdirSync(bucketDir, { recursive: true });
-    const [root, runtime, predictor, slow, nodeMirror] = await Promise.all([
+    // All settled before any failure is thrown, so nothing still writes into `work` after afterAll removed it.
+    const settled = await Promise.allSettled([
       debianRoot(),
       buildRuntimeBundle(join(work, "build")),
       buildPredictorBundle({ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), outDir: join(work, "build") }),
       buildPredictorBundle({ predictor: join(__dirname, "announcingSlowPredictor.cjs"), entrypoint: "Slow", outDir: join(work, "build") }),
       startNodeMirror(CACHE),
-    ]);
+    ] as const);
+    if (settled[4].status === "fulfilled") mirror = settled[4].value; // closed by afterAll, whatever else failed
+    for (const result of settled) if (result.status === "rejected") throw result.reason;
+    const [root, runtime, predictor, slow] = settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [
+      string,
+      Awaited<ReturnType<typeof buildRuntimeBundle>>,
+      Awaited<ReturnType<typeof buildPredictorBundle>>,
+      Awaited<ReturnType<typeof buildPredictorBundle>>,
+    ];
     base = root;
-    mirror = nodeMirror;
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName };
     storage = await startStorageServer(join(work, "buckets"));
