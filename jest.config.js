@@ -14,7 +14,7 @@ const common = {
 };
 
 /**
- * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime, but
+ * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime and tests/python, but
  * not its in-process unit tests) once more against the runtime bundle's server.cjs as the VM
  * starts it — one suite, two targets (tests/support/runtimeTarget.ts).
  */
@@ -29,9 +29,9 @@ module.exports = {
     {
       ...common,
       displayName: "shipped runtime bundle",
-      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts"],
+      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts", "<rootDir>/tests/python/**/*.test.ts"],
       // In-process unit tests of the runtime's parts, not of a serve process: sources only.
-      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$"],
+      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$", "/tests/python/vm/"],
       setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
     },
   ],

@@ -23,8 +23,8 @@ export interface AppOptions {
   credentials: Credentials;
   /** The key bearer tokens are signed with (`BUDGET_TOKEN`). */
   tokenSigningKey: string;
-  /** Loads the predictor; called once, right away. Its `load()` runs before predictions are served. */
-  loadPredictor: () => Promise<LoadedPredictor>;
+  /** Loads the predictor; called once, right away, with the runtime's logger. Its `load()` runs before predictions are served. */
+  loadPredictor: (logger: Logger) => Promise<LoadedPredictor>;
   /** Token lifetime. @default 3600 */
   tokenTtlSeconds?: number;
   /** Body and file limits. @default 10 MiB body, 20 MiB file */
@@ -129,7 +129,7 @@ export function createApp(options: AppOptions): Runtime {
   const loaded = (async () => {
     const started = process.hrtime.bigint();
     try {
-      const { instance, name } = await options.loadPredictor();
+      const { instance, name } = await options.loadPredictor(logger);
       predictorName = name;
       await instance.load?.();
       const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -36,7 +36,7 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
   const runtime = createApp({
     ...config.app,
     logger,
-    loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint),
+    loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger),
     // Workers share one port, so they share one limiter: the primary's (see workers.ts).
     loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
   });

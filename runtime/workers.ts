@@ -21,8 +21,10 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
     if (cluster.isWorker) process.send?.({ type: "budgetml:listening", port: server.port } satisfies Listening);
     else onListening(server.port);
     const stop = () => void server.drain().then(() => logger.flush(() => process.exit(0)));
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    // `on`, not `once`: under systemd a worker gets SIGTERM twice (the unit's whole process group is
+    // signalled, then the primary forwards it), and a second one must not end the drain.
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
     return;
   }
 

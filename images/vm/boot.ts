@@ -7,6 +7,7 @@
 import { join, resolve } from "node:path";
 import { readBootConfig } from "./bootConfig";
 import { installPredictor } from "./installPredictor";
+import { installedPredictorEnv } from "./installPythonRequirements";
 import { RUNTIME_PORT } from "./renderConfig";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
@@ -50,12 +51,14 @@ export async function boot(): Promise<void> {
     boot: join(__dirname, "boot.cjs"),
     hostname: config.hostname,
     image: config.image,
+    acmeEmail: config.acmeEmail,
+    healthIp: config.healthIp,
     endpoints: endpointOverrides(),
     env: {
       BUDGET_USERNAME: config.username,
       BUDGET_PWD: password,
       BUDGET_TOKEN: signingKey,
-      BUDGET_PREDICTOR_PATH: join(predictorDir, "predictor.cjs"),
+      ...installedPredictorEnv(predictorDir),
       BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
       PORT: process.env.BUDGET_RUNTIME_PORT ?? String(RUNTIME_PORT),
       BUDGET_HOST: "127.0.0.1",
