@@ -1,7 +1,10 @@
 import cluster from "node:cluster";
+import { DEFAULTS, LOGIN_WINDOW_MS } from "./app";
 import type { ServeConfig } from "./config";
+import { LoginLimiter } from "./loginLimiter";
 import { createLogger } from "./logger";
 import { startServer } from "./server";
+import { serveLoginLimiter } from "./sharedLoginLimiter";
 
 type Listening = { type: "budgetml:listening"; port: number };
 const RESPAWN_DELAY_MS = 1000;
@@ -25,6 +28,7 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
     return;
   }
 
+  serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   let stopping = false;
   let announced = false;
   const fork = () => {

@@ -14,31 +14,53 @@ export function renderEnvFile(values: Record<string, string>): string {
 export interface CaddyOptions {
   hostname: string;
   upstreamPort: number;
+  /**
+   * Caddy's admin API on a unix socket instead of localhost:2019, where every local user — a
+   * compromised predictor included — could rewrite the public front or read its TLS keys. Caddy
+   * creates the socket under its umask (0755 with systemd's default 0022) and connecting to a unix
+   * socket needs write permission, so only Caddy's user and root can use it; `systemctl reload
+   * caddy` (`caddy reload --config …`) reads the address from the Caddyfile and keeps working.
+   * @default "/var/lib/caddy/admin.sock" (Caddy's home on Debian)
+   */
+  adminSocket?: string;
   /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
   tlsInternal?: boolean;
   httpPort?: number;
   httpsPort?: number;
 }
 
+/** Where Caddy's admin API listens on the VM; see {@link CaddyOptions.adminSocket}. */
+export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
+
 /**
  * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
  * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
- * or failed to load is reported as unavailable instead of being sent traffic.
+ * or failed to load is reported as unavailable instead of being sent traffic. Idle upstream
+ * connections are dropped after 30 s (Caddy's default is 2 minutes): shorter than the runtime's
+ * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
+ * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
  */
 export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
+    `\tadmin unix/${options.adminSocket ?? CADDY_ADMIN_SOCKET}`,
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
+    options.tlsInternal ? "\tlocal_certs" : "",
   ].filter(Boolean);
   return [
-    ...(global.length ? ["{", ...global, "}", ""] : []),
+    "{",
+    ...global,
+    "}",
+    "",
     `${options.hostname} {`,
     "\tencode gzip",
     `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
     "\t\thealth_uri /",
     "\t\thealth_interval 5s",
     "\t\thealth_timeout 3s",
+    "\t\ttransport http {",
+    "\t\t\tkeepalive 30s",
+    "\t\t}",
     "\t}",
     "}",
     "",

@@ -279,12 +279,12 @@ const measured: Record<string, string> = {};
       if (early) throw new Error(`the prediction ended before it was seen starting: ${early}`);
       return undefined;
     }, 60_000, 100);
-    return inFlight;
+    return { answer: inFlight }; // wrapped: awaiting the caller must not wait for the answer too
   }
 
   it("shutdown.sh drains an in-flight prediction inside the 30 s preemption window and signals the restart topic", async () => {
     // Long enough that it is still running, seconds from its end, when the shutdown script starts.
-    const inFlight = await slowPredictionInFlight(8000);
+    const { answer: inFlight } = await slowPredictionInFlight(8000);
     let answeredAt = 0;
     const answered = inFlight.then((answer) => ((answeredAt = Date.now()), answer));
     const signalled = pubsub.published.length;
@@ -302,7 +302,7 @@ const measured: Record<string, string> = {};
   }, 5 * 60_000);
 
   it("the preemption watcher reacts to instance/preempted: drains, stops the runtime and signals the restart topic", async () => {
-    const inFlight = await slowPredictionInFlight(3000);
+    const { answer: inFlight } = await slowPredictionInFlight(3000);
     expect(await unitState("budgetml-preemption.service")).toBe("active");
     const signalled = pubsub.published.length;
     const noticed = Date.now();
