@@ -33,6 +33,8 @@ export interface PythonHostOptions {
   entrypoint?: string;
   /** @default {@link pythonInterpreter} */
   python?: string;
+  /** The host script. @default {@link pythonHostScript} */
+  hostScript?: string;
   logger: Logger;
 }
 
@@ -76,7 +78,7 @@ export class PythonHost {
   /** Starts the process and waits for the predictor to load; rejects with the reason it did not. */
   static start(options: PythonHostOptions): Promise<PythonHost> {
     const python = options.python ?? pythonInterpreter();
-    const child = spawn(python, ["-u", pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
+    const child = spawn(python, ["-u", options.hostScript ?? pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
       stdio: ["ignore", "pipe", "pipe", "pipe"],
       env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
     });
