@@ -4,7 +4,7 @@
 // First the echo predictor (the servers' own overhead), then examples/iris (scikit-learn).
 // @ts-expect-error autocannon ships no type declarations
 import autocannon from "autocannon";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -171,7 +171,18 @@ async function bridgeCost(predictor: string) {
   }
 }
 
+/** The baseline's packages, from Debian's archive (no PyPI needed): installed when missing and we are root. */
+function ensureBaselinePackages(): void {
+  const has = () => { try { execFileSync(PYTHON, ["-c", "import fastapi, uvicorn, gunicorn, sklearn"], { stdio: "ignore" }); return true; } catch { return false; } };
+  if (has()) return;
+  const packages = ["python3-fastapi", "python3-uvicorn", "python3-gunicorn", "python3-uvloop", "python3-sklearn"];
+  if (process.getuid?.() !== 0) throw new Error(`the baseline needs ${packages.join(" ")} (apt-get install them, or set BENCH_PYTHON to an interpreter with fastapi, uvicorn, gunicorn and scikit-learn)`);
+  console.log(`installing ${packages.join(" ")} with apt-get`);
+  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+}
+
 async function main() {
+  ensureBaselinePackages();
   const echo = join(ROOT, "bench", "fixtures", "echoPredictor.py");
   const iris = join(ROOT, "examples", "iris", "predictor.py");
   const flower = { sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 };
