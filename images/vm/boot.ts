@@ -51,6 +51,8 @@ export async function boot(): Promise<void> {
     boot: join(__dirname, "boot.cjs"),
     hostname: config.hostname,
     image: config.image,
+    acmeEmail: config.acmeEmail,
+    healthIp: config.healthIp,
     endpoints: endpointOverrides(),
     env: {
       BUDGET_USERNAME: config.username,

@@ -12,6 +12,10 @@ export interface BootConfig {
   hostname: string;
   topic: string;
   image: string;
+  /** Email for the certificate authorities; empty when not given. */
+  acmeEmail: string;
+  /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
+  healthIp: string;
 }
 
 const REQUIRED = ["budget-bucket", "budget-predictor-object", "budget-username", "budget-password-secret", "budget-token-secret"];
@@ -22,7 +26,8 @@ export async function readBootConfig(): Promise<BootConfig> {
   const missing = REQUIRED.filter((key) => !attributes[key]);
   if (missing.length > 0) throw new Error(`instance metadata is missing ${missing.join(", ")}`);
   const domain = attributes["budget-domain"] ?? "";
-  const hostname = domain || `${String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip")).replace(/\./g, "-")}.sslip.io`;
+  const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
+  const hostname = domain || `${externalIp.replace(/\./g, "-")}.sslip.io`;
   return {
     bucket: attributes["budget-bucket"],
     predictorObject: attributes["budget-predictor-object"],
@@ -33,5 +38,7 @@ export async function readBootConfig(): Promise<BootConfig> {
     hostname,
     topic: attributes["budget-topic"] ?? "",
     image: attributes["budget-image"] ?? "",
+    acmeEmail: attributes["budget-acme-email"] ?? "",
+    healthIp: domain ? externalIp : "",
   };
 }

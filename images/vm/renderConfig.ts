@@ -23,6 +23,14 @@ export interface CaddyOptions {
    * @default "/var/lib/caddy/admin.sock" (Caddy's home on Debian)
    */
   adminSocket?: string;
+  /** Email given to the certificate authorities (expiry and account notices). @default none */
+  acmeEmail?: string;
+  /**
+   * The VM's external IP when `hostname` is a custom domain: Caddy then also answers `GET /` (the
+   * health check, nothing else) on plain HTTP for the bare IP, so `pulumi up` can see the runtime
+   * serve before the domain's A record exists. @default none
+   */
+  healthIp?: string;
   /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
   tlsInternal?: boolean;
   httpPort?: number;
@@ -39,6 +47,10 @@ export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
  * connections are dropped after 30 s (Caddy's default is 2 minutes): shorter than the runtime's
  * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
  * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
+ *
+ * Certificates: Let's Encrypt first, then ZeroSSL, named explicitly (Caddy docs, global option
+ * `cert_issuer`: several issuers are tried in order until one succeeds). sslip.io names share
+ * Let's Encrypt's per-domain rate limit with every other sslip.io user, so the fallback matters.
  */
 export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
@@ -46,7 +58,10 @@ export function renderCaddyfile(options: CaddyOptions): string {
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
     options.tlsInternal ? "\tlocal_certs" : "",
+    options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
+    options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
+  const upstream = `127.0.0.1:${options.upstreamPort}`;
   return [
     "{",
     ...global,
@@ -54,7 +69,7 @@ export function renderCaddyfile(options: CaddyOptions): string {
     "",
     `${options.hostname} {`,
     "\tencode gzip",
-    `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
+    `\treverse_proxy ${upstream} {`,
     "\t\thealth_uri /",
     "\t\thealth_interval 5s",
     "\t\thealth_timeout 3s",
@@ -63,6 +78,23 @@ export function renderCaddyfile(options: CaddyOptions): string {
     "\t\t}",
     "\t}",
     "}",
+    ...(options.healthIp
+      ? [
+          "",
+          `http://${options.healthIp} {`,
+          "\t@health {",
+          "\t\tmethod GET",
+          "\t\tpath /",
+          "\t}",
+          "\thandle @health {",
+          `\t\treverse_proxy ${upstream}`,
+          "\t}",
+          "\thandle {",
+          '\t\trespond "Only the health check is served on the IP; use the domain over HTTPS." 404',
+          "\t}",
+          "}",
+        ]
+      : []),
     "",
   ].join("\n");
 }

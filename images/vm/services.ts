@@ -19,6 +19,9 @@ export interface RuntimeSpec {
   image: string;
   /** Google endpoint overrides the boot itself ran with (tests, the local cloud; none on a VM), for the watcher. */
   endpoints?: Record<string, string>;
+  /** For Caddy: the certificate authorities' contact email, and the IP answering health over HTTP (custom domain). */
+  acmeEmail?: string;
+  healthIp?: string;
 }
 
 /** One file the systemd variant writes: an absolute path, its content and its mode. */
@@ -63,7 +66,7 @@ export function renderSystemdFiles(spec: RuntimeSpec, node: string): Record<"env
       mode: 0o644,
     },
     watcher: { path: join(units, "budgetml-preemption.service"), content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }), mode: 0o644 },
-    caddy: { path: join(root, "etc", "caddy", "Caddyfile"), content: renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }), mode: 0o644 },
+    caddy: { path: join(root, "etc", "caddy", "Caddyfile"), content: renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT, acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }), mode: 0o644 },
   };
 }
 

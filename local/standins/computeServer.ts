@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { schedulingFor, schedulingRefusals, type Scheduling } from "../../functions/restarter/scheduling";
 import { googleError, listenOnLoopback } from "./listen";
 
 /** Instance statuses, as the Compute API names them. */
@@ -72,10 +73,14 @@ export async function startComputeServer(options: {
   spotCapacity?: () => boolean;
   /** How long a start/resume operation stays RUNNING before it is DONE, as Google's do. @default 0 */
   operationMs?: number;
+  /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
+  scheduling?: Scheduling;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   // The instance's settings the restarter may change while it is stopped, as the API allows.
-  let scheduling: Record<string, unknown> = { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
+  let scheduling: Scheduling = options.scheduling ?? schedulingFor("spot");
+  const illegal = schedulingRefusals(scheduling);
+  if (illegal.length > 0) throw new Error(`Compute stand-in: ${illegal.join(" ")}`);
   let labels: Record<string, string> = {};
   let labelFingerprint = "fp-0";
   const operations = new Map<string, Operation>();
@@ -168,8 +173,11 @@ export async function startComputeServer(options: {
         let body = "";
         req.on("data", (chunk) => (body += chunk));
         return void req.on("end", () => {
-          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Record<string, unknown>;
+          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Scheduling;
           if (verb === "setScheduling") {
+            // Google validates the combination before anything else, with these words.
+            const refusals = schedulingRefusals(update, "resource");
+            if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
             if (!["TERMINATED", "STOPPED"].includes(backend.facts().status)) return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
             scheduling = update;
           } else {
