@@ -80,7 +80,7 @@ export class PythonHost {
     const python = options.python ?? pythonInterpreter();
     const child = spawn(python, ["-u", options.hostScript ?? pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
       stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
+      env: pythonEnv(process.env),
     });
     const channel = child.stdio[CHANNEL_FD] as Duplex;
     const recentOutput: string[] = [];
@@ -181,6 +181,16 @@ export class PythonHost {
     }
     this.pending.clear();
   }
+}
+
+/** The runtime's credentials: the predictor has no use for them, and a print of os.environ must not log them. */
+const CREDENTIALS = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"];
+
+/** The Python process's environment: the runtime's, less its credentials. */
+function pythonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy: NodeJS.ProcessEnv = { ...env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" };
+  for (const name of CREDENTIALS) delete copy[name];
+  return copy;
 }
 
 /** Calls `onLine` for every line a stream writes. */
