@@ -7,11 +7,10 @@ import autocannon from "autocannon";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { createLogger } from "../runtime/logger";
 import { PYTHON_HOST_SCRIPT, PythonHost } from "../runtime/python/pythonHost";
-import { ROOT, waitReady } from "./support";
+import { freePort, ROOT, waitReady } from "./support";
 
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3"; // Debian's: FastAPI, uvicorn, gunicorn, scikit-learn
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -49,14 +48,6 @@ function treeCpuUs(pid: number): number {
   }
   for (const member of tree) total += stats.get(member)?.ticks ?? 0;
   return total * TICK_US;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function startBudgetml(predictor: string): Promise<Target> {
