@@ -13,10 +13,16 @@ export function bundleObjectName(kind: string, sha256: string): string {
   return `${kind}-${sha256.slice(0, 16)}.tgz`;
 }
 
-/** Throws unless `object` is a bundle name and `bytes` hash to it. */
-export function verifyBundleBytes(object: string, bytes: Uint8Array): void {
+/** The 16 hex digits in a bundle's name; throws unless `object` is a bundle name. */
+export function expectedHashPrefix(object: string): string {
   const match = BUNDLE_NAME.exec(object);
   if (!match) throw new Error(`${object} is not a bundle name (<runtime|predictor>-<16 hex digits of its sha256>.tgz)`);
+  return match[2];
+}
+
+/** Throws unless `object` is a bundle name and `bytes` hash to it. */
+export function verifyBundleBytes(object: string, bytes: Uint8Array): void {
+  const prefix = expectedHashPrefix(object);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
-  if (!sha256.startsWith(match[2])) throw new Error(`${object} does not match its name: its sha256 is ${sha256}`);
+  if (!sha256.startsWith(prefix)) throw new Error(`${object} does not match its name: its sha256 is ${sha256}`);
 }

@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
-import { verifyBundleBytes } from "../../bundles/bundleName";
+import { expectedHashPrefix, verifyBundleBytes } from "../../bundles/bundleName";
 import { installNpmRequirements } from "./installNpmRequirements";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
+import { retryWhileNotYetGranted } from "./retry";
 
 /**
  * Installs the predictor bundle into `home/predictors/<object>` and returns that folder. The folder
@@ -21,6 +22,11 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`predictor ${object} already installed`);
     return target;
   }
+  try {
+    expectedHashPrefix(object); // before downloading: only a content-addressed name can be checked
+  } catch (error) {
+    throw new Error(`gs://${bucket}/${(error as Error).message}`);
+  }
   const partial = `${target}.partial`;
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
@@ -28,7 +34,7 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false });
+      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }
