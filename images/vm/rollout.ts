@@ -56,7 +56,7 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
     const answer = await waitUntilServing(port, wanted.bundle, READY_TIMEOUT_MS);
     if (answer.status !== "ready") {
       await manager.stopSlot(wanted, slot);
-      throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : ""}); still serving ${serving.bundle}`);
+      throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : "; the runtime's log says why"}); still serving ${serving.bundle}`);
     }
     // Caddy learns of a healthy runtime only from its own periodic check: until it has seen the new
     // one healthy, turning the old one unhealthy would leave it no upstream for a moment.
