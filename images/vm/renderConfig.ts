@@ -49,7 +49,9 @@ export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
 /**
  * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
  * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
- * or failed to load is reported as unavailable instead of being sent traffic. Idle upstream
+ * or failed to load is reported as unavailable instead of being sent traffic. Checked every second:
+ * at boot Caddy's first check finds the runtime still loading, and with a longer interval the
+ * endpoint stays "no upstreams" that much longer after the runtime is ready. Idle upstream
  * connections are dropped after 30 s (Caddy's default is 2 minutes): shorter than the runtime's
  * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
  * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
@@ -82,7 +84,7 @@ export function renderCaddyfile(options: CaddyOptions): string {
     "\t\tlb_try_duration 5s",
     "\t\thealth_uri /",
     "\t\thealth_interval 1s",
-    "\t\thealth_timeout 2s",
+    "\t\thealth_timeout 3s",
     "\t\ttransport http {",
     "\t\t\tkeepalive 30s",
     "\t\t}",
@@ -124,6 +126,9 @@ ExecStart=${options.node} ${options.server} serve
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
+# SIGTERM to the main process only: it drains its workers itself. With the default (control-group)
+# every worker got a second SIGTERM from it, which killed them mid-prediction.
+KillMode=mixed
 TimeoutStopSec=28
 User=budgetml
 NoNewPrivileges=true

@@ -177,7 +177,10 @@ export const systemd: ServiceManager = {
     // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
     const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
-    await run("systemctl", [changed ? "reload-or-restart" : "start", "caddy.service"]);
+    // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
+    // Debian's package started on a first boot listens on its default one instead: restart it then.
+    if (!changed) await run("systemctl", ["start", "caddy.service"]);
+    else await run("systemctl", ["reload-or-restart", "caddy.service"]).catch(() => run("systemctl", ["restart", "caddy.service"]));
   },
   async ensureWatcher(paths, boot, endpoints) {
     const files = renderSystemdFiles({ ...paths, hostname: "", slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot, endpoints }, process.execPath);

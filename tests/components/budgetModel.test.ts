@@ -233,9 +233,10 @@ describe("what Google requires of a real `pulumi up`", () => {
     for (const [type, role] of needed) expect([role, includesUrnOf(instance.dependsOn, m.child(type, role))]).toEqual([role, true]);
   });
 
-  it("replaces the fixed-name instance and address by deleting the old one first", () => {
+  it("replaces the fixed-name instance, address and firewall rule by deleting the old one first", () => {
     expect(instanceOf().deleteBeforeReplace).toBe(true);
     expect(m.child("gcp:compute/address:Address", "address").deleteBeforeReplace).toBe(true);
+    expect(m.child("gcp:compute/firewall:Firewall", "firewall").deleteBeforeReplace).toBe(true);
   });
 
   it("enables Resource Manager and leaves empty metadata out", () => {
