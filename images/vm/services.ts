@@ -142,5 +142,9 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  process.kill(pid, "SIGKILL");
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // it exited between the last check and now
+  }
 }
