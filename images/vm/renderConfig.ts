@@ -13,7 +13,13 @@ export function renderEnvFile(values: Record<string, string>): string {
 
 export interface CaddyOptions {
   hostname: string;
-  upstreamPort: number;
+  /**
+   * The runtime's ports, in order of preference. With two (the VM's two slots), Caddy sends each
+   * request to the first one whose health check passes: a switch to new bundles needs no Caddy
+   * reload — the new runtime turns healthy, the old one's health turns `draining` — so client
+   * connections to Caddy are never closed by a reload mid-request.
+   */
+  upstreamPorts: number[];
   /**
    * Caddy's admin API on a unix socket instead of localhost:2019, where every local user — a
    * compromised predictor included — could rewrite the public front or read its TLS keys. Caddy
@@ -63,7 +69,8 @@ export function renderCaddyfile(options: CaddyOptions): string {
     options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
     options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
-  const upstream = `127.0.0.1:${options.upstreamPort}`;
+  // The health check on the bare IP goes to whichever slot serves, as the main site does.
+  const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
   return [
     "{",
     ...global,
@@ -72,6 +79,9 @@ export function renderCaddyfile(options: CaddyOptions): string {
     `${options.hostname} {`,
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
+    "\t\tlb_policy first",
+    // A slot that is not listening (yet) is skipped: the request goes to the other one.
+    "\t\tlb_try_duration 5s",
     "\t\thealth_uri /",
     "\t\thealth_interval 1s",
     "\t\thealth_timeout 3s",
@@ -128,31 +138,15 @@ WantedBy=multi-user.target
 `;
 }
 
-/** The unit for a custom image built FROM the runtime's base image (docker on the VM). */
-export function renderImageUnit(options: { image: string; envFile: string; port: number }): string {
-  return `[Unit]
-Description=budgetml runtime (image ${options.image})
-After=docker.service network-online.target
-Requires=docker.service
-
-[Service]
-Type=simple
-ExecStartPre=-/usr/bin/docker rm -f budgetml
-ExecStart=/usr/bin/docker run --rm --name budgetml -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} -e BUDGET_HOST=0.0.0.0 ${options.image}
-ExecStop=/usr/bin/docker stop --time 25 budgetml
-Restart=on-failure
-RestartSec=2
-TimeoutStopSec=28
-
-[Install]
-WantedBy=multi-user.target
-`;
+/** `Environment=` lines for a unit, quoted and escaped for systemd (`%` is a specifier there). */
+export function renderUnitEnvironment(env: Record<string, string>): string {
+  return Object.entries(env).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
 }
 
 /** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */
 export function renderWatcherUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
   // Endpoint overrides (tests and the local cloud only) reach the watcher as the boot had them.
-  const environment = Object.entries(options.env ?? {}).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
+  const environment = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
 Description=budgetml preemption-notice watcher
 After=network-online.target
