@@ -14,7 +14,8 @@ import { declareNetwork } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
-import { publicHostname, resourceSlug, validateArgs } from "./validate";
+import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { resourceSlug, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
@@ -141,18 +142,18 @@ export class BudgetModel extends pulumi.ComponentResource {
       serviceAccountEmail: identity.vmAccount.email,
       ipAddress: network.ipAddress,
       tag: network.tag,
-      metadata: {
-        "budget-bucket": storage.bucket.name,
-        "budget-runtime-object": storage.runtimeObject.name,
-        "budget-predictor-object": storage.predictorObject.name,
-        "budget-entrypoint": args.entrypoint ?? "",
-        "budget-username": username,
-        "budget-password-secret": identity.passwordSecret.id,
-        "budget-token-secret": identity.signingKeySecret.id,
-        "budget-domain": args.domain ? publicHostname("", args.domain, args.subdomain) : "",
-        "budget-topic": topic.id,
-        "budget-image": args.image ?? "",
-      },
+      metadata: instanceMetadata<pulumi.Input<string>>({
+        bucket: storage.bucket.name,
+        runtimeObject: storage.runtimeObject.name,
+        predictorObject: storage.predictorObject.name,
+        entrypoint: args.entrypoint ?? "",
+        username,
+        passwordSecret: identity.passwordSecret.id,
+        tokenSecret: identity.signingKeySecret.id,
+        domain: args.domain ? publicHostname("", args.domain, args.subdomain) : "",
+        topic: topic.id,
+        image: args.image ?? "",
+      }),
     });
     declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds });
 

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import type { BudgetModelArgs } from "./budgetModel";
 
-export { schedulingFor } from "../functions/restarter/scheduling";
+export { schedulingFor } from "../contracts/scheduling";
+export { publicHostname } from "../contracts/instanceMetadata";
 
 /**
  * The args as validated at construction: plain values only (outputs are checked by Google), and
@@ -69,8 +70,3 @@ export function resourceSlug(name: string, maxLength: number): string {
   return slug || "model";
 }
 
-/** The public hostname: the domain, or one derived from the IP (sslip.io resolves a-b-c-d.sslip.io to a.b.c.d). */
-export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
-  if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
-  return `${ip.replace(/\./g, "-")}.sslip.io`;
-}

@@ -1,37 +1,16 @@
 import * as gcpMetadata from "gcp-metadata";
+import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
 
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
-export interface BootConfig {
-  bucket: string;
-  predictorObject: string;
-  entrypoint: string;
-  username: string;
-  passwordSecret: string;
-  tokenSecret: string;
+export interface BootConfig extends Omit<InstanceMetadata, "domain" | "runtimeObject"> {
   /** The public hostname Caddy serves and gets a certificate for. */
   hostname: string;
-  topic: string;
-  image: string;
 }
-
-const REQUIRED = ["budget-bucket", "budget-predictor-object", "budget-username", "budget-password-secret", "budget-token-secret"];
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
 export async function readBootConfig(): Promise<BootConfig> {
   const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<string, string>;
-  const missing = REQUIRED.filter((key) => !attributes[key]);
-  if (missing.length > 0) throw new Error(`instance metadata is missing ${missing.join(", ")}`);
-  const domain = attributes["budget-domain"] ?? "";
-  const hostname = domain || `${String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip")).replace(/\./g, "-")}.sslip.io`;
-  return {
-    bucket: attributes["budget-bucket"],
-    predictorObject: attributes["budget-predictor-object"],
-    entrypoint: attributes["budget-entrypoint"] ?? "",
-    username: attributes["budget-username"],
-    passwordSecret: attributes["budget-password-secret"],
-    tokenSecret: attributes["budget-token-secret"],
-    hostname,
-    topic: attributes["budget-topic"] ?? "",
-    image: attributes["budget-image"] ?? "",
-  };
+  const { domain, runtimeObject: _fetchedByStartupScript, ...rest } = readInstanceMetadata(attributes);
+  const hostname = domain || publicHostname(String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip")));
+  return { ...rest, hostname };
 }

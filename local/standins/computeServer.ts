@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { schedulingFor } from "../../contracts/scheduling";
 import { googleError, listenOnLoopback } from "./listen";
 
 /** Instance statuses, as the Compute API names them. */
@@ -72,10 +73,12 @@ export async function startComputeServer(options: {
   spotCapacity?: () => boolean;
   /** How long a start/resume operation stays RUNNING before it is DONE, as Google's do. @default 0 */
   operationMs?: number;
+  /** The instance's scheduling as declared. @default spot's, from the scheduling contract */
+  scheduling?: Record<string, unknown>;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   // The instance's settings the restarter may change while it is stopped, as the API allows.
-  let scheduling: Record<string, unknown> = { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
+  let scheduling: Record<string, unknown> = { ...(options.scheduling ?? schedulingFor("spot")) };
   let labels: Record<string, string> = {};
   let labelFingerprint = "fp-0";
   const operations = new Map<string, Operation>();
