@@ -20,3 +20,24 @@ export function pubsubEndpointOptions(endpoint: string | URL | undefined): { api
   const url = new URL(endpoint);
   return { apiEndpoint: url.host, protocol: url.protocol.slice(0, -1), emulatorMode: false };
 }
+
+/**
+ * `@google-cloud/storage` takes its endpoint from `STORAGE_EMULATOR_HOST` and, pointed there,
+ * sends no credentials unless told to: keep them on, so a stand-in can check the caller's grants.
+ * (On Google's own endpoint this changes nothing.)
+ */
+export const storageClientOptions = { useAuthWithCustomEndpoint: true } as const;
+
+/**
+ * The environment variables that point each side at other endpoints (never set in the cloud): the
+ * metadata server (read by gcp-metadata and google-auth-library), Cloud Storage (read by the
+ * Storage client and startup.sh), Secret Manager and Pub/Sub (read by the VM's boot), Compute (read
+ * by the restarter).
+ */
+export const ENDPOINT_VARIABLES = {
+  metadata: "GCE_METADATA_HOST",
+  storage: "STORAGE_EMULATOR_HOST",
+  secretManager: "SECRET_MANAGER_ENDPOINT",
+  pubsub: "PUBSUB_ENDPOINT",
+  compute: "BUDGET_COMPUTE_ENDPOINT",
+} as const;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
+import { storageClientOptions } from "../../contracts/googleEndpoints";
 
 const run = promisify(execFile);
 
@@ -28,7 +29,7 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false });
+      await new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false });
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }

@@ -1,12 +1,12 @@
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
-import { gaxEndpointOptions } from "../../contracts/googleEndpoints";
+import { ENDPOINT_VARIABLES, gaxEndpointOptions } from "../../contracts/googleEndpoints";
 
 /**
  * Reads the latest version of each secret with the VM's own service account (application default
  * credentials from the metadata server). `SECRET_MANAGER_ENDPOINT` (http://host:port) points the
  * client at a stand-in; the REST transport is used either way.
  */
-export async function readSecrets(names: string[], endpoint = process.env.SECRET_MANAGER_ENDPOINT): Promise<string[]> {
+export async function readSecrets(names: string[], endpoint = process.env[ENDPOINT_VARIABLES.secretManager]): Promise<string[]> {
   const client = new SecretManagerServiceClient({
     fallback: true,
     ...gaxEndpointOptions(endpoint),

@@ -1,11 +1,11 @@
 import { PubSub } from "@google-cloud/pubsub";
-import { pubsubEndpointOptions } from "../../contracts/googleEndpoints";
+import { ENDPOINT_VARIABLES, pubsubEndpointOptions } from "../../contracts/googleEndpoints";
 
 /**
  * Publishes one message to the restart topic (`projects/P/topics/T`) with the VM's own credentials.
  * `PUBSUB_ENDPOINT` (http://host:port) points the client's REST transport at a stand-in.
  */
-export async function signalTopic(topic: string, reason: string, endpoint = process.env.PUBSUB_ENDPOINT): Promise<string> {
+export async function signalTopic(topic: string, reason: string, endpoint = process.env[ENDPOINT_VARIABLES.pubsub]): Promise<string> {
   const [, project, name] = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic) ?? [];
   if (!project) throw new Error(`"${topic}" is not a topic name (projects/P/topics/T)`);
   const pubsub = new PubSub({

@@ -19,6 +19,8 @@ export interface MetadataServerOptions {
   accessToken?: string;
   /** @default "budgetml-vm@budgetml-local.iam.gserviceaccount.com" */
   serviceAccountEmail?: string;
+  /** A machine created without a service account: no token to hand out (404), as on Google. @default false */
+  noServiceAccount?: boolean;
 }
 
 /** A running metadata stand-in. */
@@ -72,6 +74,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       return recursive ? { ...state.attributes } : Object.keys(state.attributes).map((k) => `${k}\n`).join("");
     }
     if (path.startsWith(attributes)) return state.attributes[path.slice(attributes.length)];
+    if (path.startsWith("instance/service-accounts/") && options.noServiceAccount) return undefined;
     if (path === "instance/service-accounts/default/token") {
       tokenRequests += 1;
       return { access_token: state.accessToken, expires_in: 3599, token_type: "Bearer" };
