@@ -7,11 +7,31 @@ if (!process.execArgv.includes(flag) && !(process.env.NODE_OPTIONS ?? "").includ
 }
 
 /** Type checking runs once in `npm test` (tsc --noEmit); ts-jest only transpiles, which keeps both cores for the servers under test. */
-module.exports = {
+const common = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
-  testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", {}] },
+};
+
+/**
+ * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime, but
+ * not its in-process unit tests) once more against the runtime bundle's server.cjs as the VM
+ * starts it — one suite, two targets (tests/support/runtimeTarget.ts).
+ */
+module.exports = {
   testTimeout: 30000,
   maxWorkers: 2,
+  globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
+  globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
+  projects: [
+    { ...common, displayName: "source", testMatch: ["**/*.test.ts"] },
+    {
+      ...common,
+      displayName: "shipped runtime bundle",
+      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts"],
+      // In-process unit tests of the runtime's parts, not of a serve process: sources only.
+      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$"],
+      setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
+    },
+  ],
 };

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { extname, join, resolve } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
+import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 
 /** What to bundle. */
 export interface PredictorBundleOptions {
@@ -57,21 +58,17 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   const dependencies = parseRequirements(options.requirements);
   const work = await mkdtemp(join(tmpdir(), "budgetml-predictor-"));
   try {
-    const result = await build({
+    await build({
+      ...BUNDLE_DEFAULTS,
+      // Paths in the bundle's comments are relative to this: the same name from any working directory.
+      absWorkingDir: dirname(predictor),
       entryPoints: [predictor],
       outfile: join(work, "predictor.cjs"),
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
       external: Object.keys(dependencies).flatMap((name) => [name, `${name}/*`]),
-      logLevel: "silent",
-      legalComments: "none",
     }).catch((error: { errors?: Array<{ text: string }> }) => {
       const first = error.errors?.[0]?.text ?? String(error);
       throw new Error(`predictor: cannot bundle ${options.predictor}: ${first}${/Could not resolve "([^"]+)"/.test(first) ? " (add the package to requirements, or install it)" : ""}`);
     });
-    void result;
     const manifest = { entrypoint: options.entrypoint ?? "", requirements: dependencies };
     await writeFile(join(work, "package.json"), `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`);
     await writeFile(join(work, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);

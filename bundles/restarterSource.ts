@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
+import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 import { packageRoot } from "./packageRoot";
-
-const ROOT = packageRoot();
+import { prebuiltArtifacts } from "./prebuilt";
 
 /** The restarter's Cloud Functions source directory, and a hash of its contents. */
 export interface RestarterSource {
@@ -12,27 +12,39 @@ export interface RestarterSource {
   hash: string;
 }
 
+/** The files Cloud Build receives, in the order they are hashed. */
+export const RESTARTER_FILES = ["index.js", "package.json"];
+
 /**
- * Writes the restarter's source for Cloud Functions into `outDir`: `index.js` (our code bundled by
- * esbuild) and a package.json whose dependencies Cloud Build installs — the Google clients and the
- * functions framework stay packages, as Cloud Functions expects. Deploy it with
- * `new pulumi.asset.FileArchive(dir)`; `hash` changes exactly when the code does.
+ * Writes the restarter's source for Cloud Functions into `outDir`: the copy prebuilt into the
+ * installed package when there is one, else built from source by {@link compileRestarterSource}.
+ * Deploy it with `new pulumi.asset.FileArchive(dir)`; `hash` changes exactly when the code does.
  */
 export async function buildRestarterSource(outDir: string): Promise<RestarterSource> {
+  const prebuilt = prebuiltArtifacts();
+  if (!prebuilt) return compileRestarterSource(outDir);
+  await mkdir(outDir, { recursive: true });
+  await cp(join(prebuilt.dir, prebuilt.manifest.restarter.dir), outDir, { recursive: true });
+  return { dir: outDir, hash: prebuilt.manifest.restarter.hash };
+}
+
+/**
+ * Builds the restarter's source: `index.js` (our code bundled by esbuild) and a package.json whose
+ * dependencies Cloud Build installs — the Google clients and the functions framework stay
+ * packages, as Cloud Functions expects, at the versions budgetml depends on.
+ */
+export async function compileRestarterSource(outDir: string): Promise<RestarterSource> {
+  const root = packageRoot();
   await mkdir(outDir, { recursive: true });
   const result = await build({
-    entryPoints: [join(ROOT, "functions", "restarter", "index.ts")],
+    ...BUNDLE_DEFAULTS,
+    absWorkingDir: root,
+    entryPoints: [join(root, "functions", "restarter", "index.ts")],
     outfile: join(outDir, "index.js"),
-    bundle: true,
     packages: "external",
-    platform: "node",
-    format: "cjs",
-    target: "node20",
     metafile: true,
-    logLevel: "silent",
-    legalComments: "none",
   });
-  const ours = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  const ours = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
   const imported = new Set(
     Object.values(result.metafile.inputs)
       .flatMap((input) => input.imports)
@@ -43,6 +55,6 @@ export async function buildRestarterSource(outDir: string): Promise<RestarterSou
   const manifest = { name: "budgetml-restarter", private: true, main: "index.js", engines: { node: ">=20" }, dependencies };
   await writeFile(join(outDir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   const hash = createHash("sha256");
-  for (const file of ["index.js", "package.json"]) hash.update(await readFile(join(outDir, file)));
+  for (const file of RESTARTER_FILES) hash.update(await readFile(join(outDir, file)));
   return { dir: outDir, hash: hash.digest("hex").slice(0, 16) };
 }

@@ -5,36 +5,48 @@ import { build } from "esbuild";
 import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "../runtime/docsAssets";
 import { RUNTIME_VERSION } from "../runtime/version";
 import { packDeterministic, type BuiltBundle } from "./archive";
+import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 import { packageRoot } from "./packageRoot";
-
-const ROOT = packageRoot();
+import { prebuiltArtifacts } from "./prebuilt";
 
 /** The programs the VM runs from the runtime bundle, each one self-contained file. */
 export const RUNTIME_ENTRIES: Record<string, string> = {
-  "server.cjs": join(ROOT, "runtime", "main.ts"),
-  "boot.cjs": join(ROOT, "images", "vm", "boot.ts"),
+  "server.cjs": join("runtime", "main.ts"),
+  "boot.cjs": join("images", "vm", "boot.ts"),
 };
 
 /**
- * Builds the runtime bundle the VM extracts: every entry in {@link RUNTIME_ENTRIES} with all its
+ * The runtime bundle the VM extracts, written to `outDir`: the one prebuilt into the installed
+ * package when there is one (see {@link prebuiltArtifacts}), else built from source by
+ * {@link compileRuntimeBundle}.
+ */
+export async function buildRuntimeBundle(outDir: string): Promise<BuiltBundle> {
+  const prebuilt = prebuiltArtifacts();
+  if (!prebuilt) return compileRuntimeBundle(outDir);
+  const { objectName, sha256 } = prebuilt.manifest.runtime;
+  await mkdir(outDir, { recursive: true });
+  const file = join(outDir, objectName);
+  await copyFile(join(prebuilt.dir, objectName), file);
+  return { file, objectName, sha256 };
+}
+
+/**
+ * Builds the runtime bundle from source: every entry in {@link RUNTIME_ENTRIES} with all its
  * dependencies inlined (the VM has no node_modules for the runtime), Swagger UI's files in
  * `swagger-ui/`, and a package.json. The same sources give the same object name.
  */
-export async function buildRuntimeBundle(outDir: string): Promise<BuiltBundle> {
+export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle> {
+  const root = packageRoot();
   const work = await mkdtemp(join(tmpdir(), "budgetml-runtime-"));
   try {
     await build({
-      entryPoints: Object.fromEntries(Object.entries(RUNTIME_ENTRIES).map(([file, source]) => [file.replace(/\.cjs$/, ""), source])),
+      ...BUNDLE_DEFAULTS,
+      absWorkingDir: root, // paths in the bundle's comments are relative to this: the same on every machine
+      entryPoints: Object.fromEntries(Object.entries(RUNTIME_ENTRIES).map(([file, source]) => [file.replace(/\.cjs$/, ""), join(root, source)])),
       outdir: work,
       outExtension: { ".js": ".cjs" },
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
       // esbuild compiles .ts predictors when run from source; the VM only loads prebuilt .cjs ones.
       external: ["esbuild"],
-      logLevel: "silent",
-      legalComments: "none",
     });
     await mkdir(join(work, "swagger-ui"));
     const assets = swaggerUiAssetDir();

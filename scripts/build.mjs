@@ -1,6 +1,9 @@
-// Builds the package's JavaScript into dist/ with esbuild: the `budgetml` CLI and the library entry.
-// Dependencies stay external (they come from node_modules); the archives uploaded to the VM are
-// built on demand by bundles/ at deploy time, not here.
+// `npm run build`: the package's JavaScript in dist/ — the `budgetml` CLI and the library entry,
+// bundled by esbuild with their dependencies left to node_modules — and dist/artifacts/, the
+// runtime bundle and restarter source that `pulumi up` uploads (bundles/prebuilt.ts), built once
+// here so every user of a release deploys the same, tested bytes. Type declarations are built
+// separately (`npm run build:types`, part of `prepack`).
+import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 
 await build({
@@ -14,3 +17,4 @@ await build({
   sourcemap: true,
   logLevel: "warning",
 });
+execFileSync(process.execPath, ["scripts/runTs.cjs", "bundles/prebuild.ts", "dist/artifacts"], { stdio: "inherit" });

@@ -1,13 +1,11 @@
 import { SignJWT } from "jose";
-import { createTokenService } from "../../runtime/tokens";
-import { login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
-
-const echo = { predict: async (request: unknown) => request };
+import { login, PASSWORD, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 describe("POST /token and bearer auth", () => {
   let server: TestRuntime;
   beforeEach(async () => {
-    server = await startTestRuntime(echo, { maxFailedLogins: 3 });
+    server = await startTestRuntime("runtime/passthrough.cjs", { env: { BUDGET_MAX_FAILED_LOGINS: "3" } });
   });
   afterEach(() => server.close());
 
@@ -95,39 +93,10 @@ describe("POST /token and bearer auth", () => {
     const token = await server.token();
     await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
     await login(server.url, USERNAME, "wrong-password-xyz").catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => server.logLines.some((line) => line.includes('"path":"/token"') && line.includes('"status":401')), { what: "the failed login's log line" });
     const log = server.logLines.join("\n");
-    expect(server.logLines.length).toBeGreaterThanOrEqual(3);
     expect(log).not.toContain(PASSWORD);
     expect(log).not.toContain("wrong-password-xyz");
     expect(log).not.toContain(token);
-  });
-});
-
-describe("token service", () => {
-  it("rejects a token once it has expired, also after it was verified and cached", async () => {
-    let now = Date.now();
-    const tokens = createTokenService(SIGNING_KEY, 60, () => now);
-    const { token } = await tokens.issue("budget");
-    expect(await tokens.verify(token)).toBe("budget");
-    expect(await tokens.verify(token)).toBe("budget"); // from the cache
-    now += 61_000;
-    expect(await tokens.verify(token)).toBeUndefined();
-  });
-
-  it("rejects an expired token it has never seen", async () => {
-    let now = Date.now();
-    const tokens = createTokenService(SIGNING_KEY, 60, () => now);
-    const { token } = await tokens.issue("budget");
-    now += 120_000;
-    expect(await tokens.verify(token)).toBeUndefined();
-  });
-
-  it("rejects a token whose payload was altered after signing", async () => {
-    const tokens = createTokenService(SIGNING_KEY, 60);
-    const { token } = await tokens.issue("budget");
-    const [header, , signature] = token.split(".");
-    const altered = `${header}.${Buffer.from(JSON.stringify({ sub: "admin", exp: 9999999999 })).toString("base64url")}.${signature}`;
-    expect(await tokens.verify(altered)).toBeUndefined();
   });
 });

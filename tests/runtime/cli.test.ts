@@ -81,24 +81,4 @@ describe("budgetml serve", () => {
       child.kill("SIGKILL");
     }
   });
-
-  it.each([1, 2])("on SIGTERM with %i worker(s): reports draining, finishes the in-flight request, exits 0", async (workers) => {
-    const child = budgetml(["serve", "--predictor", "tests/fixtures/slowPredictor.cjs", "--entrypoint", "Slow", "--port", "0", "--workers", String(workers)], credentials);
-    const exited = finished(child);
-    const url = await listening(child);
-    const token = await login(url);
-    const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    child.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    if (workers === 1) {
-      // One process: its own health check says draining, and new predictions are refused.
-      expect(await (await fetch(`${url}/`)).json()).toMatchObject({ status: "draining" });
-      expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
-    }
-    const response = await inFlight;
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ slept: 1500 });
-    expect((await exited).code).toBe(0);
-  });
 });

@@ -1,31 +1,5 @@
-import { createApp } from "../../runtime/app";
-import { createLogger } from "../../runtime/logger";
-import type { Payload, UploadFile } from "../../runtime/predictor";
-import { json, sleep, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
-
-/** Echoes what it was given, in a form the test can compare; behaviour switches on the input. */
-class EchoPredictor {
-  loads = 0;
-  load() {
-    this.loads += 1;
-  }
-  async predict(request: Request | Payload | UploadFile) {
-    if (request instanceof Request) {
-      return { method: request.method, contentType: request.headers.get("content-type"), body: await request.text() };
-    }
-    if ("payload" in request) {
-      const { action } = request.payload as { action?: string };
-      if (action === "throw") throw new Error("model exploded");
-      if (action === "slow") await sleep(400);
-      if (action === "image") return new Response(new Uint8Array([137, 80, 78, 71]), { status: 201, headers: { "content-type": "image/png", "x-model": "echo" } });
-      if (action === "bytes") return Buffer.from("raw-bytes");
-      if (action === "text") return "plain words";
-      if (action === "bigint") return { n: BigInt(1) };
-      return { got: request.payload };
-    }
-    return { filename: request.filename, contentType: request.contentType, size: request.size, first: (await request.read())[0] };
-  }
-}
+import { json, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 const upload = (token: string, field: string, bytes: Uint8Array<ArrayBuffer>, filename = "cat.png"): RequestInit => {
   const form = new FormData();
@@ -36,19 +10,18 @@ const upload = (token: string, field: string, bytes: Uint8Array<ArrayBuffer>, fi
 describe("predict endpoints over real HTTP", () => {
   let server: TestRuntime;
   let token: string;
-  let predictor: EchoPredictor;
   beforeAll(async () => {
-    predictor = new EchoPredictor();
-    server = await startTestRuntime(predictor, { limits: { bodyBytes: 1024, fileBytes: 2048 }, predictTimeoutMs: 200 });
+    server = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_BODY_BYTES: "1024", BUDGET_MAX_FILE_BYTES: "2048", BUDGET_PREDICT_TIMEOUT_MS: "200" } });
     token = await server.token();
   });
   afterAll(() => server.close());
 
   it("called load() once before serving, and the health check says ready", async () => {
-    expect(predictor.loads).toBe(1);
     const response = await fetch(`${server.url}/`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ready", predictor: "test:Predictor", version: expect.any(String) });
+    expect(await response.json()).toEqual({ status: "ready", predictor: expect.stringMatching(/echo\.cjs:Predictor$/), version: expect.any(String) });
+    const loads = await fetch(`${server.url}/predict_dict`, json(token, { payload: { action: "loads" } }));
+    expect(await loads.json()).toEqual({ loads: 1 });
   });
 
   it("/predict hands the predictor the request itself, raw body readable", async () => {
@@ -144,7 +117,7 @@ describe("predict endpoints over real HTTP", () => {
 
 describe("health states", () => {
   it("reports load_failed with the reason and answers predictions with 503", async () => {
-    const server = await startTestRuntime({ load: () => { throw new Error("weights.bin not found"); }, predict: async () => 1 });
+    const server = await startTestRuntime("runtime/loadFails.cjs");
     try {
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(503);
@@ -157,30 +130,21 @@ describe("health states", () => {
     }
   });
 
-  it("reports starting while load() runs, then ready", async () => {
-    let finishLoad = () => {};
-    const runtime = createApp({
-      credentials: { username: "u", password: "p" },
-      tokenSigningKey: "k".repeat(32),
-      loadPredictor: async () => ({ instance: { load: () => new Promise<void>((resolve) => (finishLoad = resolve)), predict: async () => "ok" }, name: "slow" }),
-      logger: createLogger({ level: "silent" }),
-    });
-    await sleep(20);
-    expect(runtime.health.state).toBe("starting");
-    finishLoad();
-    await runtime.loaded;
-    expect(runtime.health.state).toBe("ready");
-  });
-
-  it("answers 503 draining once told to drain, while health keeps answering", async () => {
-    const server = await startTestRuntime({ predict: async () => "ok" });
+  it("answers 503 draining after SIGTERM while a prediction is in flight, health still answering, then exits 0", async () => {
+    const server = await startTestRuntime("slowPredictor.cjs", { entrypoint: "Slow" });
     try {
       const token = await server.token();
-      server.runtime.health.draining();
-      const response = await fetch(`${server.url}/predict_dict`, json(token, {}));
-      expect(response.status).toBe(503);
-      expect(response.headers.get("retry-after")).toBe("2");
-      expect(await (await fetch(`${server.url}/`)).json()).toMatchObject({ status: "draining" });
+      const inFlight = fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
+      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 1, { what: "the slow prediction to start" });
+      server.child.kill("SIGTERM");
+      await waitFor(async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining", { what: "health to say draining" });
+      const refused = await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }));
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("2");
+      const finished = await inFlight;
+      expect(finished.status).toBe(200);
+      expect(await finished.json()).toEqual({ slept: 1500 });
+      expect((await server.exited).code).toBe(0);
     } finally {
       await server.close();
     }
@@ -189,12 +153,7 @@ describe("health states", () => {
 
 describe("backpressure", () => {
   it("runs at most maxInFlight, queues maxQueued, refuses the rest at once with 503 + Retry-After", async () => {
-    let running = 0;
-    let peak = 0;
-    const server = await startTestRuntime(
-      { predict: async () => { running += 1; peak = Math.max(peak, running); await sleep(150); running -= 1; return "done"; } },
-      { maxInFlight: 2, maxQueued: 2 },
-    );
+    const server = await startTestRuntime("runtime/busy.cjs", { env: { BUSY_PREDICT_MS: "150", BUDGET_MAX_IN_FLIGHT: "2", BUDGET_MAX_QUEUED: "2" } });
     try {
       const token = await server.token();
       const started = Date.now();
@@ -204,7 +163,8 @@ describe("backpressure", () => {
       const refused = responses.find((r) => r.status === 503)!;
       expect(refused.headers.get("retry-after")).toBe("1");
       expect(await refused.json()).toMatchObject({ status: "overloaded" });
-      expect(peak).toBe(2);
+      const peaks = await Promise.all(responses.filter((r) => r.status === 200).map(async (r) => ((await r.json()) as { peak: number }).peak));
+      expect(Math.max(...peaks)).toBe(2);
       expect(Date.now() - started).toBeGreaterThanOrEqual(290); // two waves of 150 ms: the queue was served, not dropped
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(200);
@@ -216,14 +176,16 @@ describe("backpressure", () => {
   });
 
   it("keeps a timed-out prediction's slot until predict() really returns", async () => {
-    const server = await startTestRuntime({ predict: async () => { await sleep(300); return "late"; } }, { maxInFlight: 1, maxQueued: 0, predictTimeoutMs: 50 });
+    const server = await startTestRuntime("runtime/busy.cjs", { env: { BUSY_PREDICT_MS: "300", BUDGET_MAX_IN_FLIGHT: "1", BUDGET_MAX_QUEUED: "0", BUDGET_PREDICT_TIMEOUT_MS: "50" } });
     try {
       const token = await server.token();
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
       // The model is still busy: a new request must not start a second copy of it.
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(503);
-      await sleep(350);
-      expect(server.runtime.admission.inFlight).toBe(0);
+      expect(await server.metric("budgetml_predictions_in_flight")).toBe(1);
+      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, { what: "the slot to be released when predict() returns" });
+      // The slot is free again: the next request is admitted (and, the model being slower than the limit, times out).
+      expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
     } finally {
       await server.close();
     }

@@ -1,52 +1,98 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
-import { createApp, type AppOptions, type Runtime } from "../../runtime/app";
-import { createLogger } from "../../runtime/logger";
-import type { Predictor } from "../../runtime/predictor";
+import { spawn, type ChildProcess } from "node:child_process";
+import { isAbsolute, join } from "node:path";
+import { RUNTIME_TARGET, serveCommand, type RuntimeTarget } from "./runtimeTarget";
+import { waitFor } from "./waitFor";
 
 export const USERNAME = "budget";
 export const PASSWORD = "correct horse battery staple";
 export const SIGNING_KEY = "0123456789abcdef0123456789abcdef";
 
-/** A runtime on 127.0.0.1:0 whose JSON log lines are kept for assertions. */
+const FIXTURES = join(__dirname, "..", "fixtures");
+
+/** Options of {@link startTestRuntime}. */
+export interface RuntimeTestOptions {
+  /** Runtime settings as the VM passes them (`BUDGET_MAX_IN_FLIGHT`, …), besides the credentials. @default none */
+  env?: Record<string, string>;
+  /** Exported predictor class. @default the runtime's default */
+  entrypoint?: string;
+  /** Worker processes. @default 1 */
+  workers?: number;
+}
+
+/** A `serve` process on 127.0.0.1, for the current {@link RUNTIME_TARGET}. */
 export interface TestRuntime {
   url: string;
-  runtime: Runtime;
+  target: RuntimeTarget;
+  child: ChildProcess;
+  /** The JSON log lines the process has written to stdout so far. */
   logLines: string[];
+  /** What the process has written to stderr so far (terminal messages). */
+  stderr(): string;
+  /** Resolves when the process exits. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   token(): Promise<string>;
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`. */
+  metric(sample: string): Promise<number>;
+  /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
 }
 
-export async function startTestRuntime(predictor: Predictor | (() => Promise<Predictor>), options: Partial<AppOptions> = {}): Promise<TestRuntime> {
+/**
+ * Starts the runtime on a free port with `predictor` (a file under tests/fixtures, or an absolute
+ * path) and resolves once it is listening and the predictor has loaded (or failed to).
+ */
+export async function startTestRuntime(predictor: string, options: RuntimeTestOptions = {}): Promise<TestRuntime> {
+  const { args, cwd } = serveCommand();
+  const predictorPath = isAbsolute(predictor) ? predictor : join(FIXTURES, predictor);
+  const flags = ["--predictor", predictorPath, "--port", "0", "--host", "127.0.0.1", "--workers", String(options.workers ?? 1)];
+  if (options.entrypoint) flags.push("--entrypoint", options.entrypoint);
+  const child = spawn(process.execPath, [...args, ...flags], {
+    cwd,
+    env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY, BUDGET_DRAIN_SECONDS: "10", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const logLines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logLines.push(...String(chunk).split("\n").filter(Boolean));
-      done();
-    },
+  let stdoutRest = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    const lines = (stdoutRest + chunk).split("\n");
+    stdoutRest = lines.pop() ?? "";
+    logLines.push(...lines.filter(Boolean));
   });
-  const runtime = createApp({
-    credentials: { username: USERNAME, password: PASSWORD },
-    tokenSigningKey: SIGNING_KEY,
-    loadPredictor: async () => ({ instance: typeof predictor === "function" ? await predictor() : predictor, name: "test:Predictor" }),
-    logger: createLogger({ destination }),
-    ...options,
-  });
-  const server: Server = createServer(runtime.handler);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  await runtime.loaded;
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+
+  const port = await Promise.race([
+    waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], { timeoutMs: 20_000, what: `the ${RUNTIME_TARGET} runtime to listen` }),
+    exited.then(({ code }) => Promise.reject(new Error(`the ${RUNTIME_TARGET} runtime exited ${code} before listening:\n${stderr}`))),
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  // Listening comes before load(); wait until health leaves "starting".
+  await waitFor(async () => ((await (await fetch(`${url}/`)).json()) as { status: string }).status !== "starting", { what: "the predictor to load" });
+
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(killer);
+    }
+  };
   return {
     url,
-    runtime,
+    target: RUNTIME_TARGET,
+    child,
     logLines,
+    stderr: () => stderr,
+    exited,
     token: () => login(url),
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    metric: async (sample) => {
+      const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${await login(url)}` } })).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
+      if (!line) throw new Error(`no sample ${sample} in /metrics`);
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+    },
+    close,
   };
 }
 
@@ -66,6 +112,3 @@ export const json = (token: string, body: unknown): RequestInit => ({
   headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
   body: JSON.stringify(body),
 });
-
-/** Resolves after `ms`; for predictors that must be slow on purpose. */
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

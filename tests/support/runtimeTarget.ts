@@ -1,0 +1,20 @@
+import { join } from "node:path";
+
+/**
+ * Which build of the runtime the HTTP tests start. Jest runs those tests once per target (see
+ * jest.config.js): "source" compiles `runtime/main.ts` on the fly; "bundle" runs `server.cjs` from
+ * the runtime bundle exactly as the VM starts it, extracted far from any node_modules.
+ */
+export type RuntimeTarget = "source" | "bundle";
+
+export const RUNTIME_TARGET: RuntimeTarget = process.env.BUDGET_TEST_RUNTIME === "bundle" ? "bundle" : "source";
+
+const ROOT = join(__dirname, "..", "..");
+
+/** The command (after `node`) that runs the runtime's `serve` for the current target. */
+export function serveCommand(): { args: string[]; cwd: string } {
+  if (RUNTIME_TARGET === "source") return { args: [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "runtime", "main.ts"), "serve"], cwd: ROOT };
+  const dir = process.env.BUDGET_TEST_RUNTIME_DIR;
+  if (!dir) throw new Error("BUDGET_TEST_RUNTIME_DIR is unset: run the tests through `npm test` or `npm run jest` (jest.config.js builds the bundle)");
+  return { args: [join(dir, "server.cjs"), "serve"], cwd: dir };
+}
