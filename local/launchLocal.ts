@@ -1,5 +1,7 @@
+import { basename } from "node:path";
 import { BudgetModel } from "../components/budgetModel";
 import { launchLocalProgram, type LocalModel } from "./localProgram";
+import { preemptOnTimer } from "./preemptOnTimer";
 
 /** Options of {@link launchLocal}. */
 export interface LocalOptions {
@@ -34,27 +36,17 @@ export interface LocalDeployment extends LocalModel {
 export async function launchLocal(options: LocalOptions): Promise<LocalDeployment> {
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const deployment = await launchLocalProgram({
-    program: () => new BudgetModel("local", { predictor: options.predictor, entrypoint: options.entrypoint, requirements: options.requirements }),
+    program: () => new BudgetModel(basename(options.predictor).replace(/\.[^.]+$/, ""), { predictor: options.predictor, entrypoint: options.entrypoint, requirements: options.requirements }),
     port: options.port,
     secondsPerScheduleMinute: options.tickSeconds,
     report,
   });
   const [model] = deployment.models;
-  const stops: Array<() => void> = [];
-  if (options.preemptEverySeconds) {
-    let busy = false;
-    const preempter = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      report("budgetml local: preempting the instance…");
-      model.preempt().then((ms) => report(`budgetml local: back after ${(ms / 1000).toFixed(1)} s`), (error: Error) => report(`budgetml local: ${error.message}`)).finally(() => (busy = false));
-    }, options.preemptEverySeconds * 1000);
-    stops.push(() => clearInterval(preempter));
-  }
+  const stopPreempting = options.preemptEverySeconds ? preemptOnTimer(model, options.preemptEverySeconds, report) : () => {};
   return {
     ...model,
     stop: async () => {
-      for (const stopOne of stops) stopOne();
+      stopPreempting();
       await deployment.stop();
     },
   };

@@ -38,6 +38,8 @@ export interface LocalModel {
   docsUrl: string;
   username: string;
   password: string;
+  /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
+  endpoints: Record<string, string>;
   /** Preempts the instance now; resolves with the outage in ms once it is serving again. */
   preempt(): Promise<number>;
 }
@@ -102,10 +104,13 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
-    const served: Array<{ resourceName: string; port: number; username: string; password: string; instance: BootedInstance }> = [];
+    const served: Array<{ resourceName: string; port: number; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
     for (const [index, declared] of cloud.instances.entries()) {
       const port = basePort + index;
       const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project, zone: declared.zone, instanceName: declared.name, attributes: declared.metadata, externalIp: declared.externalIp });
+      let failBoot: (error: Error) => void = () => {};
+      const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
+      bootFailed.catch(() => {}); // only the first boot's failure fails the launch
       const vmRoot = join(root, "vm", declared.name);
       mkdirSync(vmRoot, { recursive: true });
       const script = (key: string) => {
@@ -118,7 +123,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
         root: vmRoot,
         env: { PATH: process.env.PATH ?? "", BUDGET_ROOT: vmRoot, BUDGET_SERVICE_MANAGER: "process", BUDGET_RUNTIME_PORT: String(port), ...standIns.environment(metadata) },
-        onBootFailed: (stderr) => report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`),
+        onBootFailed: (stderr) => {
+          report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
+          failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
+        },
       });
       cleanups.push(() => instance.stop());
       const compute = await startComputeServer({ project: declared.project, zone: declared.zone, instance: declared.name, backend: instance, access: cloud.policy, scheduling: declared.scheduling });
@@ -126,7 +134,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       backends.set(declared.id, compute.url);
       const username = declared.metadata[METADATA_KEYS.username] ?? "";
       const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
-      served.push({ resourceName: declared.resourceName, port, username, password, instance });
+      served.push({ resourceName: declared.resourceName, port, username, password, endpoints: standIns.environment(metadata), instance, bootFailed });
     }
     const computeFront = await startComputeFront(backends);
     cleanups.push(() => computeFront.close());
@@ -155,8 +163,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
 
     // Instances start TERMINATED here: the first start goes through the restarter too.
     tick();
-    const ready = (port: number) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000);
-    await Promise.all(served.map((s) => ready(s.port)));
+    const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
+    // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
+    const giveUp = new AbortController();
+    await Promise.all(served.map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed]))).finally(() => giveUp.abort());
 
     const models = served.map((s): LocalModel => {
       const url = `http://localhost:${s.port}`;
@@ -167,6 +177,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         docsUrl: `${url}/docs`,
         username: s.username,
         password: s.password,
+        endpoints: s.endpoints,
         async preempt() {
           const killedAt = Date.now();
           await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
@@ -182,10 +193,19 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
   }
 }
 
-/** Resolves when `url` answers 200; rejects after `timeoutMs`. */
-async function waitForEndpoint(url: string, timeoutMs: number): Promise<void> {
+/** The line of a failed boot's log that says why, with Google's message pulled out of an error body. */
+function bootFailureSummary(stderr: string): string {
+  const lines = stderr.trim().split("\n");
+  const failed = lines.filter((line) => /FAILED/.test(line)).pop() ?? lines.pop() ?? "no output";
+  const googleMessage = /"message":"((?:[^"\\]|\\.)*)"/.exec(failed)?.[1];
+  return googleMessage ? `${failed.slice(0, failed.indexOf("{")).trim()} ${googleMessage}` : failed;
+}
+
+/** Resolves when `url` answers 200; rejects after `timeoutMs`; stops quietly once `signal` aborts. */
+async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) return;
     if (await fetch(url).then((r) => r.status === 200, () => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
