@@ -2,8 +2,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { parseNumberSetting, UsageError } from "../contracts/settings";
-import { launchLocal } from "./launchLocal";
-import { launchLocalProgram, type LocalModel } from "./localProgram";
+import type { LocalModel } from "./localProgram";
 import { preemptOnTimer } from "./preemptOnTimer";
 import { resolveProgram, runProgramFile } from "./programFile";
 
@@ -80,6 +79,8 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     const config = parseConfig(values.config);
     await ensurePortFree(port);
     process.stderr.write(`budgetml local: running ${program.entry} and booting what it declares…\n`);
+    // Loaded once the flags are checked: the engine pulls in Pulumi and the Google provider (seconds).
+    const { launchLocalProgram } = await import("./localProgram.js");
     const deployment = await launchLocalProgram({ program: () => runProgramFile(program.entry), project: program.project, config, port });
     if (deployment.models.length === 0) {
       await deployment.stop();
@@ -95,6 +96,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     const requirements = values.requirements?.flatMap((r) => r.split(/[\s,]+/)).filter(Boolean);
     await ensurePortFree(port);
     process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
+    const { launchLocal } = await import("./launchLocal.js");
     const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port });
     models = [deployment];
     stopAll = deployment.stop;
