@@ -8,4 +8,5 @@
 export type { Payload, PredictRequest, PredictResult, Predictor, PredictorClass, UploadFile } from "./runtime/predictor";
 export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
 export type { CostEstimate } from "./components/pricing";
+export type { DnsRecord } from "./components/network";
 export { launchLocal, type LocalDeployment, type LocalOptions } from "./local/launchLocal";

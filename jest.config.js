@@ -14,7 +14,7 @@ const common = {
 };
 
 /**
- * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime, but
+ * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime and tests/python, but
  * not its in-process unit tests) once more against the runtime bundle's server.cjs as the VM
  * starts it — one suite, two targets (tests/support/runtimeTarget.ts).
  */
@@ -24,13 +24,14 @@ module.exports = {
   globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
   projects: [
-    { ...common, displayName: "source", testMatch: ["**/*.test.ts"] },
+    // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
+    { ...common, displayName: "source", testMatch: ["**/*.test.ts"], testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"] },
     {
       ...common,
       displayName: "shipped runtime bundle",
-      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts"],
+      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts", "<rootDir>/tests/python/**/*.test.ts"],
       // In-process unit tests of the runtime's parts, not of a serve process: sources only.
-      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$"],
+      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$", "/tests/python/vm/"],
       setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
     },
   ],

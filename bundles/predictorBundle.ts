@@ -5,17 +5,19 @@ import { dirname, extname, join, resolve } from "node:path";
 import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
+import { buildPythonPredictorBundle, parsePipRequirements } from "./pythonPredictorBundle";
 
 /** What to bundle. */
 export interface PredictorBundleOptions {
-  /** The predictor file (.ts, .js, .cjs, .mjs). */
+  /** The predictor file (.ts, .js, .cjs, .mjs, or .py). */
   predictor: string;
   /** Exported class name. @default "Predictor", else the default export */
   entrypoint?: string;
   /**
    * npm packages installed on the VM beside the predictor: names with optional versions
    * (`["sharp@0.33", "sentiment"]`), or the path of a package.json whose dependencies to use.
-   * These stay out of the bundle; every other import is bundled in. @default none
+   * These stay out of the bundle; every other import is bundled in. For a .py predictor: pip
+   * requirements (`["scikit-learn==1.5.2"]`) or the path of a requirements.txt. @default none
    */
   requirements?: string[] | string;
   /** Where the .tgz is written. */
@@ -44,13 +46,19 @@ export function parseRequirements(requirements: string[] | string | undefined): 
 
 /**
  * Bundles a predictor for the VM: `predictor.cjs` (esbuild; its requirements left external),
- * `package.json` listing them, and `manifest.json`. The same inputs give the same object name.
+ * `package.json` listing them, and `manifest.json` — or, for a .py file, see
+ * {@link buildPythonPredictorBundle}. The same inputs give the same object name.
  */
 export async function buildPredictorBundle(options: PredictorBundleOptions): Promise<BuiltBundle> {
   const predictor = resolve(options.predictor);
   if (!existsSync(predictor)) throw new Error(`predictor: file not found: ${options.predictor}`);
+  if (extname(predictor) === ".py") {
+    if (options.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(options.entrypoint)) throw new Error(`entrypoint: "${options.entrypoint}" is not a Python identifier`);
+    await mkdir(options.outDir, { recursive: true });
+    return buildPythonPredictorBundle(predictor, options.entrypoint, parsePipRequirements(options.requirements), options.outDir);
+  }
   if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(predictor))) {
-    throw new Error(`predictor: expected a .ts, .js, .cjs or .mjs file, got ${options.predictor}`);
+    throw new Error(`predictor: expected a .ts, .js, .cjs, .mjs or .py file, got ${options.predictor}`);
   }
   if (options.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(options.entrypoint)) {
     throw new Error(`entrypoint: "${options.entrypoint}" is not a JavaScript identifier`);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "../runtime/docsAssets";
+import { PYTHON_HOST_SCRIPT } from "../runtime/python/pythonHost";
 import { RUNTIME_VERSION } from "../runtime/version";
 import { packDeterministic, type BuiltBundle } from "./archive";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
@@ -33,7 +34,8 @@ export async function buildRuntimeBundle(outDir: string): Promise<BuiltBundle> {
 /**
  * Builds the runtime bundle from source: every entry in {@link RUNTIME_ENTRIES} with all its
  * dependencies inlined (the VM has no node_modules for the runtime), Swagger UI's files in
- * `swagger-ui/`, and a package.json. The same sources give the same object name.
+ * `swagger-ui/`, the Python predictor host in `python/`, and a package.json. The same sources
+ * give the same object name.
  */
 export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle> {
   const root = packageRoot();
@@ -51,8 +53,10 @@ export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle>
     await mkdir(join(work, "swagger-ui"));
     const assets = swaggerUiAssetDir();
     for (const file of SWAGGER_UI_FILES) await copyFile(join(assets, file), join(work, "swagger-ui", file));
+    await mkdir(join(work, "python"));
+    await copyFile(join(root, "runtime", "python", PYTHON_HOST_SCRIPT), join(work, "python", PYTHON_HOST_SCRIPT));
     await writeFile(join(work, "package.json"), `${JSON.stringify({ name: "budgetml-runtime", version: RUNTIME_VERSION, private: true, main: "server.cjs" }, null, 2)}\n`);
-    const files = [...Object.keys(RUNTIME_ENTRIES), "package.json", ...SWAGGER_UI_FILES.map((file) => `swagger-ui/${file}`)];
+    const files = [...Object.keys(RUNTIME_ENTRIES), "package.json", `python/${PYTHON_HOST_SCRIPT}`, ...SWAGGER_UI_FILES.map((file) => `swagger-ui/${file}`)];
     return await packDeterministic("runtime", work, files, outDir);
   } finally {
     await rm(work, { recursive: true, force: true });

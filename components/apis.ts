@@ -3,6 +3,8 @@ import type * as pulumi from "@pulumi/pulumi";
 
 /** The Google APIs a deployment uses. */
 export const REQUIRED_APIS = [
+  // The provider reads and changes project IAM policies through Resource Manager.
+  "cloudresourcemanager.googleapis.com",
   "compute.googleapis.com",
   "storage.googleapis.com",
   "secretmanager.googleapis.com",

@@ -10,25 +10,28 @@ import type { ModelContext } from "./context";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
-import { declareNetwork } from "./network";
+import { declareNetwork, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import { resourceSlug, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
-  /** Path of the predictor file (.ts, .js, .cjs or .mjs) exporting the predictor class. */
+  /** Path of the predictor file (.ts, .js, .cjs or .mjs exporting the predictor class, or .py defining it). */
   predictor: string;
   /** Name of the exported predictor class. @default "Predictor", else the default export */
   entrypoint?: string;
   /**
    * npm packages the predictor needs on the VM, as names with optional versions
-   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. @default none
+   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. For a .py
+   * predictor, pip requirements (`["scikit-learn==1.5.2"]`), installed into a virtual environment.
+   * @default none
    */
   requirements?: string[];
-  /** Path of a package.json whose `dependencies` are the requirements (instead of `requirements`). @default none */
+  /** Path of a package.json whose `dependencies` are the requirements (for a .py predictor: a requirements.txt), instead of `requirements`. @default none */
   requirementsFile?: string;
   /** Google Cloud project. @default the `gcp:project` stack config */
   project?: string;
@@ -42,7 +45,11 @@ export interface BudgetModelArgs {
   diskSizeGb?: number;
   /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
   provisioning?: string;
-  /** Domain for the HTTPS endpoint; point its A record at `ipAddress`. @default none: `<ip-with-dashes>.sslip.io` */
+  /**
+   * Domain for the HTTPS endpoint; create the A record the `dnsRecord` output names. Until it
+   * resolves, `pulumi up` checks the runtime through the IP and the certificate waits for DNS.
+   * @default none: `<ip-with-dashes>.sslip.io`
+   */
   domain?: string;
   /** Subdomain of `domain` for the endpoint. @default none: the domain itself */
   subdomain?: string;
@@ -62,6 +69,29 @@ export interface BudgetModelArgs {
   spotFallbackMinutes?: number;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
   image?: string;
+  /**
+   * Whether the model serves. `false` parks it: the VM is stopped (no compute cost), the restarter
+   * leaves it stopped and its schedule is paused; disk, address and bundles stay, so `true` brings
+   * it back as it was. @default true
+   */
+  running?: boolean;
+  /**
+   * Email the certificate authorities (Let's Encrypt, then ZeroSSL) may use for expiry and
+   * account notices. @default none: certificates are still issued, without notices
+   */
+  acmeEmail?: string;
+  /**
+   * VPC network of the instance and its firewall rule: a name or `projects/P/global/networks/N`
+   * (the project's `default` network may not exist under an organization policy). @default "default"
+   */
+  network?: pulumi.Input<string>;
+  /** Subnetwork of the instance, in its region (needs `network`). @default the network's subnetwork in the region (auto mode) */
+  subnetwork?: pulumi.Input<string>;
+  /**
+   * Cloud Run functions runtime of the restarter. Preview fails for a decommissioned runtime and
+   * warns within 180 days of its decommission date. @default "nodejs24"
+   */
+  functionRuntime?: string;
   /** Labels added to every labelled child. @default none (budgetml adds `budgetml-model`) */
   labels?: Record<string, string>;
   /** Enable the Google APIs the deployment needs (never disabled on destroy). @default true */
@@ -94,13 +124,20 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly password: pulumi.Output<string>;
   /** An estimate of the monthly cost, next to the same machine on demand. */
   public readonly monthlyCost: pulumi.Output<CostEstimate>;
+  /** With a `domain`: the A record to create (name → `ipAddress`); undefined without one (sslip.io resolves by itself). */
+  public readonly dnsRecord: pulumi.Output<DnsRecord | undefined>;
+  /** The restarter function (its identities are children too). */
+  public readonly restarter: gcp.cloudfunctionsv2.Function;
+  /** The VM. */
+  public readonly instance: gcp.compute.Instance;
 
   constructor(name: string, args: BudgetModelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("budgetml:index:BudgetModel", name, {}, opts);
     const zone = args.zone ?? gcp.config.zone;
     const project = args.project ?? gcp.config.project;
     const region = args.region ?? zone?.replace(/-[a-z]$/, "") ?? gcp.config.region;
-    validateArgs(name, { ...args, zone, region, requirements: args.requirements ?? args.requirementsFile });
+    const warnings = validateArgs(name, { ...args, zone, region, requirements: args.requirements ?? args.requirementsFile });
+    for (const warning of warnings) pulumi.log.warn(`BudgetModel "${name}": ${warning}`, this);
     if (args.requirements && args.requirementsFile) throw new Error(`BudgetModel "${name}": give requirements or requirementsFile, not both`);
     if (!project || !zone) {
       throw new Error(`BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`);
@@ -109,6 +146,8 @@ export class BudgetModel extends pulumi.ComponentResource {
     const machineType = args.machineType ?? "e2-small";
     const diskSizeGb = args.diskSizeGb ?? 20;
     const spotFallbackSeconds = provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? 10) * 60) : 0;
+    const running = args.running ?? true;
+    const functionRuntime = args.functionRuntime ?? RESTARTER_RUNTIME;
 
     const ctx: ModelContext = {
       name,
@@ -126,19 +165,24 @@ export class BudgetModel extends pulumi.ComponentResource {
     const buildDir = join(process.cwd(), ".budgetml", "build", name);
     const predictorBundle = pulumi.output(buildPredictorBundle({ predictor: args.predictor, entrypoint: args.entrypoint, requirements: args.requirements ?? args.requirementsFile, outDir: buildDir }));
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
-    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter")));
+    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
     const identity = declareIdentity(ctx, args.password);
-    const network = declareNetwork(ctx, args.staticIp);
+    const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
     const topic = declareTopic(ctx);
-    grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic);
+    const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic);
     const username = pulumi.output(args.username ?? "budget");
     const instance = declareInstance(ctx, {
       machineType,
       diskSizeGb,
       provisioning,
       restarterManagesScheduling: spotFallbackSeconds > 0,
+      network: args.network ?? "default",
+      subnetwork: args.subnetwork,
+      running,
+      // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
+      bootNeeds: [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject],
       serviceAccountEmail: identity.vmAccount.email,
       ipAddress: network.ipAddress,
       tag: network.tag,
@@ -153,9 +197,10 @@ export class BudgetModel extends pulumi.ComponentResource {
         domain: args.domain ? publicHostname("", args.domain, args.subdomain) : "",
         topic: topic.id,
         image: args.image ?? "",
+        acmeEmail: args.acmeEmail ?? "",
       }),
     });
-    declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds });
+    const restarter = declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, runtime: functionRuntime, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds, keepRunning: running });
 
     this.ipAddress = network.ipAddress;
     this.url = network.ipAddress.apply((ip) => `https://${publicHostname(ip, args.domain, args.subdomain)}`);
@@ -165,9 +210,17 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.bucketName = storage.bucket.name;
     this.username = username;
     this.password = identity.password;
-    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb));
-    if (args.waitForHealthy !== false) {
-      waitForHealth(ctx, pulumi.interpolate`${this.url}/`, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name]);
+    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
+    this.instance = instance;
+    this.restarter = restarter.fn;
+    const domainName = args.domain ? publicHostname("", args.domain, args.subdomain) : undefined;
+    this.dnsRecord = network.ipAddress.apply((ip): DnsRecord | undefined => (domainName ? { name: domainName, type: "A", value: ip } : undefined));
+    // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
+    // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
+    // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
+    if (args.waitForHealthy !== false && running) {
+      const healthUrl = domainName ? pulumi.interpolate`http://${network.ipAddress}/` : pulumi.interpolate`${this.url}/`;
+      waitForHealth(ctx, healthUrl, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name]);
     }
 
     this.registerOutputs({
@@ -180,6 +233,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       username: this.username,
       password: this.password,
       monthlyCost: this.monthlyCost,
+      dnsRecord: this.dnsRecord,
     });
   }
 }

@@ -2,22 +2,29 @@ import * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 import type { ModelContext } from "./context";
 
-// Runs on the machine doing `pulumi up`: polls the health check until it says ready (200).
-// The first boot installs Node.js and obtains a certificate, so allow minutes, not seconds.
-const WAIT_SCRIPT = `
-const deadline = Date.now() + Number(process.env.BUDGET_WAIT_SECONDS) * 1000;
+/**
+ * Runs on the machine doing `pulumi up`, under node itself (no shell: `pulumi up` may run on
+ * Windows): polls the health check until the runtime says ready — a 200 whose JSON `status` is
+ * "ready", so a proxy's own answer never passes for the runtime's.
+ */
+export const WAIT_SCRIPT = `
+const url = process.env.BUDGET_HEALTH_URL;
+const seconds = Number(process.env.BUDGET_WAIT_SECONDS);
+const deadline = Date.now() + seconds * 1000;
 let last = "no answer yet";
 (async () => {
   while (Date.now() < deadline) {
     try {
-      const response = await fetch(process.env.BUDGET_HEALTH_URL, { signal: AbortSignal.timeout(5000) });
+      const response = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: "manual" });
       const body = await response.text();
-      if (response.status === 200) { console.log("healthy: " + body); return; }
-      last = response.status + " " + body;
+      let status;
+      try { status = JSON.parse(body).status; } catch {}
+      if (response.status === 200 && status === "ready") { console.log("healthy: " + body); return; }
+      last = response.status + " " + body.slice(0, 200);
     } catch (error) { last = String(error.cause ? error.cause.code || error.cause : error); }
     await new Promise((resolve) => setTimeout(resolve, 5000));
   }
-  console.error("budgetml: " + process.env.BUDGET_HEALTH_URL + " not healthy after " + process.env.BUDGET_WAIT_SECONDS + " s; last: " + last);
+  console.error("budgetml: " + url + " not healthy after " + seconds + " s; last: " + last);
   process.exit(1);
 })();`;
 
@@ -29,7 +36,8 @@ export function waitForHealth(ctx: ModelContext, url: pulumi.Output<string>, tim
   return new command.local.Command(
     `${ctx.name}-wait-healthy`,
     {
-      create: `node -e '${WAIT_SCRIPT}'`, // the script holds no single quote
+      interpreter: ["node", "-e"],
+      create: WAIT_SCRIPT,
       environment: { BUDGET_HEALTH_URL: url, BUDGET_WAIT_SECONDS: String(timeoutSeconds) },
       triggers,
     },

@@ -2,6 +2,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { childOptions, type ModelContext } from "./context";
+import { GRANTS } from "./grants";
 
 /** The VM's identity and the secrets only it may read. */
 export interface ModelIdentity {
@@ -9,7 +10,12 @@ export interface ModelIdentity {
   password: pulumi.Output<string>;
   passwordSecret: gcp.secretmanager.Secret;
   signingKeySecret: gcp.secretmanager.Secret;
+  /** The secret versions and the VM's grants on the secrets and project: the boot needs them in place. */
+  ready: pulumi.Resource[];
 }
+
+/** `roles/logging.logWriter` → `logging-logwriter`: a child-name fragment for a role. */
+export const roleSlug = (role: string) => role.replace(/^(roles|custom)[/:]/, "").replace(/[^A-Za-z0-9]+/g, "-").toLowerCase();
 
 /**
  * A service account for the VM with least privilege, and the password and token signing key as
@@ -22,10 +28,12 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
     { accountId: pulumi.interpolate`bm-${ctx.slug.slice(0, 14)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} VM` },
     childOptions(ctx),
   );
+  const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
   const passwordValue = password
     ? pulumi.secret(password)
     : new random.RandomPassword(`${ctx.name}-password`, { length: 24, special: false }, { parent: ctx.parent }).result;
   const signingKey = new random.RandomPassword(`${ctx.name}-signing-key`, { length: 48, special: false }, { parent: ctx.parent }).result;
+  const ready: pulumi.Resource[] = [];
 
   const secret = (role: string, value: pulumi.Output<string>) => {
     const holder = new gcp.secretmanager.Secret(
@@ -33,26 +41,27 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
       { secretId: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-${role}`, project: ctx.project, replication: { auto: {} }, labels: ctx.labels },
       childOptions(ctx),
     );
-    new gcp.secretmanager.SecretVersion(`${ctx.name}-${role}-version`, { secret: holder.id, secretData: pulumi.secret(value) }, { parent: ctx.parent, additionalSecretOutputs: ["secretData"] });
-    new gcp.secretmanager.SecretIamMember(
-      `${ctx.name}-${role}-reader`,
-      { project: ctx.project, secretId: holder.secretId, role: "roles/secretmanager.secretAccessor", member: pulumi.interpolate`serviceAccount:${vmAccount.email}` },
-      { parent: ctx.parent },
-    );
+    ready.push(new gcp.secretmanager.SecretVersion(`${ctx.name}-${role}-version`, { secret: holder.id, secretData: pulumi.secret(value) }, { parent: ctx.parent, additionalSecretOutputs: ["secretData"] }));
+    for (const grant of GRANTS.vm.secrets) {
+      ready.push(new gcp.secretmanager.SecretIamMember(`${ctx.name}-${role}-reader`, { project: ctx.project, secretId: holder.secretId, role: grant, member }, { parent: ctx.parent }));
+    }
     return holder;
   };
 
-  // Project-level roles only where Google offers nothing narrower: writing the VM's own logs and metrics.
-  for (const role of ["roles/logging.logWriter", "roles/monitoring.metricWriter"]) {
-    new gcp.projects.IAMMember(`${ctx.name}-vm-${role.split("/")[1].replace(/\./g, "-").toLowerCase()}`, { project: ctx.project, role, member: pulumi.interpolate`serviceAccount:${vmAccount.email}` }, { parent: ctx.parent });
+  for (const role of GRANTS.vm.project) {
+    ready.push(new gcp.projects.IAMMember(`${ctx.name}-vm-${roleSlug(role)}`, { project: ctx.project, role, member }, { parent: ctx.parent }));
   }
 
-  return { vmAccount, password: pulumi.secret(passwordValue), passwordSecret: secret("password", passwordValue), signingKeySecret: secret("signing-key", signingKey) };
+  const passwordSecret = secret("password", passwordValue);
+  const signingKeySecret = secret("signing-key", signingKey);
+  return { vmAccount, password: pulumi.secret(passwordValue), passwordSecret, signingKeySecret, ready };
 }
 
-/** Lets the VM read its bucket and publish to its restart topic, and nothing more. */
-export function grantVmAccess(ctx: ModelContext, vmAccount: gcp.serviceaccount.Account, bucket: gcp.storage.Bucket, topic: gcp.pubsub.Topic): void {
+/** Lets the VM read its bucket and publish to its restart topic, and nothing more; returns the grants. */
+export function grantVmAccess(ctx: ModelContext, vmAccount: gcp.serviceaccount.Account, bucket: gcp.storage.Bucket, topic: gcp.pubsub.Topic): pulumi.Resource[] {
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
-  new gcp.storage.BucketIAMMember(`${ctx.name}-vm-bucket-reader`, { bucket: bucket.name, role: "roles/storage.objectViewer", member }, { parent: ctx.parent });
-  new gcp.pubsub.TopicIAMMember(`${ctx.name}-vm-topic-publisher`, { project: ctx.project, topic: topic.name, role: "roles/pubsub.publisher", member }, { parent: ctx.parent });
+  return [
+    ...GRANTS.vm.bucket.map((role) => new gcp.storage.BucketIAMMember(`${ctx.name}-vm-bucket-reader`, { bucket: bucket.name, role, member }, { parent: ctx.parent })),
+    ...GRANTS.vm.topic.map((role) => new gcp.pubsub.TopicIAMMember(`${ctx.name}-vm-topic-publisher`, { project: ctx.project, topic: topic.name, role, member }, { parent: ctx.parent })),
+  ];
 }

@@ -19,6 +19,21 @@ export interface InstanceSettings {
   metadata: Record<string, pulumi.Input<string>>;
   /** The restarter may switch scheduling (spot-capacity fallback): don't diff against it. */
   restarterManagesScheduling: boolean;
+  /** VPC network and (optional) subnetwork of the instance's interface. */
+  network: pulumi.Input<string>;
+  subnetwork: pulumi.Input<string> | undefined;
+  /** false: the model is parked, the instance kept stopped (TERMINATED). */
+  running: boolean;
+  /** What the first boot reads: grants on the bucket, secrets and topic, and the secret versions. */
+  bootNeeds: pulumi.Resource[];
+}
+
+/**
+ * Metadata as the instance gets it: keys with an empty plain value are left out, so the boot
+ * sees "not set" rather than an empty string (and the metadata diff stays small).
+ */
+export function metadataWithoutEmpty(metadata: Record<string, pulumi.Input<string>>): Record<string, pulumi.Input<string>> {
+  return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== "" && value !== undefined));
 }
 
 const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
@@ -37,15 +52,22 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       zone: ctx.zone,
       machineType: settings.machineType,
       bootDisk: { initializeParams: { image: "debian-cloud/debian-12", size: settings.diskSizeGb, type: "pd-balanced", labels: ctx.labels } },
-      networkInterfaces: [{ network: "default", accessConfigs: [{ natIp: settings.ipAddress }] }],
+      networkInterfaces: [{ network: settings.network, ...(settings.subnetwork ? { subnetwork: settings.subnetwork } : {}), accessConfigs: [{ natIp: settings.ipAddress }] }],
       serviceAccount: { email: settings.serviceAccountEmail, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },
       scheduling: schedulingFor(settings.provisioning),
       tags: [settings.tag],
       labels: ctx.labels,
-      metadata: { [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"), [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"), ...settings.metadata },
+      metadata: metadataWithoutEmpty({ [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"), [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"), ...settings.metadata }),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
+      desiredStatus: settings.running ? "RUNNING" : "TERMINATED",
     },
-    childOptions(ctx, settings.restarterManagesScheduling ? { ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`] } : {}),
+    childOptions(ctx, {
+      dependsOn: [...ctx.apis, ...settings.bootNeeds],
+      // The name is fixed (it carries the model's suffix, not a random one per replacement), so a
+      // replacement must delete the old instance first, or Google refuses the new one: name taken.
+      deleteBeforeReplace: true,
+      ...(settings.restarterManagesScheduling ? { ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`] } : {}),
+    }),
   );
 }

@@ -2,6 +2,15 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions, type ModelContext } from "./context";
 
+/** The DNS record a user must create for a custom domain: an A record to the static address. */
+export interface DnsRecord {
+  /** The fully qualified name (`api.example.com`). */
+  name: string;
+  type: "A";
+  /** The endpoint's external IP address. */
+  value: string;
+}
+
 /** The public address and the firewall opening to it. */
 export interface ModelNetwork {
   ipAddress: pulumi.Output<string>;
@@ -14,17 +23,22 @@ export interface ModelNetwork {
  * and a firewall rule opening 80 and 443 to this instance's tag only. Port 80 serves Let's Encrypt's
  * HTTP challenge and the redirect to HTTPS.
  */
-export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined): ModelNetwork {
+export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined, network: pulumi.Input<string>): ModelNetwork {
   const ipAddress = staticIp
     ? pulumi.output(staticIp)
-    : new gcp.compute.Address(`${ctx.name}-address`, { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels }, childOptions(ctx)).address;
+    : new gcp.compute.Address(
+        `${ctx.name}-address`,
+        { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels },
+        // A fixed name again: delete the old address before creating its replacement.
+        childOptions(ctx, { deleteBeforeReplace: true }),
+      ).address;
   const tag = pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`;
   new gcp.compute.Firewall(
     `${ctx.name}-firewall`,
     {
       name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-https`,
       project: ctx.project,
-      network: "default",
+      network,
       direction: "INGRESS",
       allows: [{ protocol: "tcp", ports: ["80", "443"] }],
       sourceRanges: ["0.0.0.0/0"],

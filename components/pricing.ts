@@ -21,6 +21,8 @@ export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> 
 const DISK_PER_GB_MONTH = 0.1;
 /** An external IPv4 address on a VM, per hour. */
 const IP_PER_HOUR = 0.005;
+/** A reserved static address attached to no running VM (a parked model's), per hour: Google's VPC pricing, "static external IP address, reserved but unused". */
+const IDLE_IP_PER_HOUR = 0.01;
 
 /** What the deployment costs per month, next to the same machine on demand. */
 export interface CostEstimate {
@@ -32,12 +34,21 @@ export interface CostEstimate {
   note: string;
 }
 
-export function estimateMonthlyCost(machineType: string, provisioning: "spot" | "preemptible" | "standard", diskSizeGb: number): CostEstimate {
+/**
+ * What the deployment costs per month. A parked model (`running: false`) pays no compute: only its
+ * disk and its reserved address, which Google bills at the idle rate while no VM runs on it.
+ */
+export function estimateMonthlyCost(machineType: string, provisioning: "spot" | "preemptible" | "standard", diskSizeGb: number, running = true): CostEstimate {
   const price = MACHINE_PRICES[machineType];
-  const note = `estimate from list prices of ${PRICE_DATE} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
-  if (!price) return { monthlyUsd: undefined, onDemandMonthlyUsd: undefined, note: `${machineType} is not in budgetml's price table; ${note}` };
-  const fixed = diskSizeGb * DISK_PER_GB_MONTH + IP_PER_HOUR * HOURS_PER_MONTH;
   const round = (usd: number) => Math.round(usd * 100) / 100;
+  const note = `estimate from list prices of ${PRICE_DATE} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
+  const disk = diskSizeGb * DISK_PER_GB_MONTH;
+  if (!running) {
+    const parked = round(disk + IDLE_IP_PER_HOUR * HOURS_PER_MONTH);
+    return { monthlyUsd: parked, onDemandMonthlyUsd: parked, note: `parked (running: false): the VM is stopped, compute costs nothing; the disk and the reserved address still cost; ${note}` };
+  }
+  if (!price) return { monthlyUsd: undefined, onDemandMonthlyUsd: undefined, note: `${machineType} is not in budgetml's price table; ${note}` };
+  const fixed = disk + IP_PER_HOUR * HOURS_PER_MONTH;
   const hourly = provisioning === "standard" ? price.onDemand : price.spot;
   return { monthlyUsd: round(hourly * HOURS_PER_MONTH + fixed), onDemandMonthlyUsd: round(price.onDemand * HOURS_PER_MONTH + fixed), note };
 }

@@ -1,7 +1,10 @@
+import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
 import { childOptions, type ModelContext } from "./context";
+import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
+import { roleSlug } from "./identity";
 
 /** What the restarter needs to know about the deployment. */
 export interface RestarterSettings {
@@ -9,10 +12,25 @@ export interface RestarterSettings {
   instance: gcp.compute.Instance;
   topic: gcp.pubsub.Topic;
   source: pulumi.Output<RestarterSource>;
+  /** Cloud Run functions runtime id, checked against functions/functionRuntimes.ts at preview. */
+  runtime: string;
   schedule: string;
   /** Seconds a spot instance may stay down for lack of capacity before it starts as standard; 0 = never. */
   spotFallbackSeconds: number;
+  /** false: the model is parked; the restarter must leave the stopped VM alone. */
+  keepRunning: boolean;
 }
+
+/** The restarter and the identities around it, for callers and tests to depend on. */
+export interface Restarter {
+  fn: gcp.cloudfunctionsv2.Function;
+  account: gcp.serviceaccount.Account;
+  buildAccount: gcp.serviceaccount.Account;
+  buildRepository: gcp.artifactregistry.Repository;
+}
+
+/** IAM changes take up to minutes to apply; the provider's own builder example waits 60 s. */
+const IAM_SETTLE_SECONDS = 60;
 
 /** The topic the scheduler and the VM's shutdown script publish to. */
 export function declareTopic(ctx: ModelContext): gcp.pubsub.Topic {
@@ -21,22 +39,45 @@ export function declareTopic(ctx: ModelContext): gcp.pubsub.Topic {
 
 /**
  * The restarter: a 2nd gen Cloud Function triggered by the topic, running as its own service
- * account that may administer exactly this instance (an instance-level grant) and nothing else,
- * and a Cloud Scheduler job publishing to the topic on `schedule` as the safety net.
+ * account that holds exactly the custom roles in components/grants.ts (on this instance, and zone
+ * operations on the project); built by its own build service account into its own Artifact
+ * Registry repository; and a Cloud Scheduler job publishing to the topic on `schedule` as the
+ * safety net (paused while the model is parked).
  */
-export function declareRestarter(ctx: ModelContext, settings: RestarterSettings): gcp.cloudfunctionsv2.Function {
+export function declareRestarter(ctx: ModelContext, settings: RestarterSettings): Restarter {
   const account = new gcp.serviceaccount.Account(
     `${ctx.name}-restarter-account`,
     { accountId: pulumi.interpolate`bmr-${ctx.slug.slice(0, 13)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} restarter` },
     childOptions(ctx),
   );
   const member = pulumi.interpolate`serviceAccount:${account.email}`;
-  // instanceAdmin on the instance resource itself: start/resume/get this VM, no other.
-  new gcp.compute.InstanceIAMMember(
-    `${ctx.name}-restarter-instance-admin`,
-    { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: "roles/compute.instanceAdmin.v1", member },
-    { parent: ctx.parent },
+  const roleName = declareCustomRoles(ctx);
+  const grants: pulumi.Resource[] = [
+    ...GRANTS.restarter.instance.map(
+      (role) => new gcp.compute.InstanceIAMMember(`${ctx.name}-restarter-instance-${roleSlug(role)}`, { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: roleName(role), member }, { parent: ctx.parent }),
+    ),
+    ...GRANTS.restarter.project.map(
+      (role) => new gcp.projects.IAMMember(`${ctx.name}-restarter-project-${roleSlug(role)}`, { project: ctx.project, role: roleName(role), member }, { parent: ctx.parent }),
+    ),
+  ];
+  const build = declareBuildIdentity(ctx, settings.bucket);
+  // Eventarc's and Pub/Sub's service agents are created lazily on a project's first trigger; a
+  // function created before they exist fails with a permission error (Eventarc troubleshooting:
+  // "Permission denied while using the Eventarc Service Agent"). Create them first.
+  const agents = ["eventarc.googleapis.com", "pubsub.googleapis.com"].map(
+    (service) => new gcp.projects.ServiceIdentity(`${ctx.name}-agent-${service.split(".")[0]}`, { project: ctx.project, service }, childOptions(ctx)),
   );
+  const settled = new command.local.Command(
+    `${ctx.name}-iam-settle`,
+    {
+      // No shell: node runs the wait on every OS Pulumi runs on.
+      interpreter: ["node", "-e"],
+      create: `setTimeout(() => {}, ${IAM_SETTLE_SECONDS * 1000})`,
+      triggers: [account.email, build.account.email],
+    },
+    { parent: ctx.parent, dependsOn: [...grants, ...build.grants, ...agents] },
+  );
+
   const sourceObject = new gcp.storage.BucketObject(
     `${ctx.name}-restarter-source`,
     { bucket: settings.bucket.name, name: pulumi.interpolate`restarter-${settings.source.hash}.zip`, source: settings.source.dir.apply((dir) => new pulumi.asset.FileArchive(dir)) },
@@ -49,7 +90,14 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       project: ctx.project,
       location: ctx.region,
       labels: ctx.labels,
-      buildConfig: { runtime: "nodejs20", entryPoint: "restartInstance", source: { storageSource: { bucket: settings.bucket.name, object: sourceObject.name } } },
+      buildConfig: {
+        runtime: settings.runtime,
+        entryPoint: "restartInstance",
+        source: { storageSource: { bucket: settings.bucket.name, object: sourceObject.name } },
+        // Fully-qualified name, as buildConfig.serviceAccount takes it.
+        serviceAccount: build.account.id,
+        dockerRepository: build.repository.id,
+      },
       serviceConfig: {
         availableMemory: "256M",
         timeoutSeconds: 120,
@@ -61,6 +109,7 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
           BUDGET_ZONE: ctx.zone,
           BUDGET_INSTANCE: settings.instance.name,
           BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
+          BUDGET_KEEP_RUNNING: String(settings.keepRunning),
         },
       },
       eventTrigger: {
@@ -72,10 +121,12 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
         serviceAccountEmail: account.email,
       },
     },
-    childOptions(ctx),
+    childOptions(ctx, { dependsOn: [...ctx.apis, settled] }),
   );
   // Eventarc delivers to the function's Cloud Run service as the restarter account.
-  new gcp.cloudrun.IamMember(`${ctx.name}-restarter-invoker`, { project: ctx.project, location: ctx.region, service: fn.name, role: "roles/run.invoker", member }, { parent: ctx.parent });
+  for (const role of GRANTS.restarter["function-service"]) {
+    new gcp.cloudrun.IamMember(`${ctx.name}-restarter-invoker`, { project: ctx.project, location: ctx.region, service: fn.name, role, member }, { parent: ctx.parent });
+  }
   new gcp.cloudscheduler.Job(
     `${ctx.name}-restart-schedule`,
     {
@@ -84,9 +135,86 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       region: ctx.region,
       schedule: settings.schedule,
       timeZone: "Etc/UTC",
+      // A parked model has nothing to keep running: no ticks (the function also stands down).
+      paused: !settings.keepRunning,
       pubsubTarget: { topicName: settings.topic.id, data: Buffer.from("tick").toString("base64"), attributes: { reason: "tick" } },
     },
     childOptions(ctx),
   );
-  return fn;
+  return { fn, account, buildAccount: build.account, buildRepository: build.repository };
+}
+
+/**
+ * The custom roles of components/grants.ts, in this project. Role ids allow only letters, digits,
+ * `_` and `.`, and a deleted id stays reserved for weeks: the random suffix keeps each one new.
+ * Returns the full role name for a grant's role.
+ */
+function declareCustomRoles(ctx: ModelContext): (role: Role) => pulumi.Input<string> {
+  const names = new Map<string, pulumi.Output<string>>();
+  for (const [key, role] of Object.entries(CUSTOM_ROLES) as Array<[CustomRoleKey, (typeof CUSTOM_ROLES)[CustomRoleKey]]>) {
+    const roleId = pulumi.interpolate`budgetml_${ctx.slug.replace(/-/g, "_")}_${ctx.suffix}_${key}`;
+    new gcp.projects.IAMCustomRole(
+      `${ctx.name}-role-${roleSlug(key)}`,
+      { project: ctx.project, roleId, title: `${role.title} ${ctx.name}`.slice(0, 100), permissions: [...role.permissions], stage: "GA" },
+      childOptions(ctx),
+    );
+    names.set(`custom:${key}`, pulumi.interpolate`projects/${ctx.project}/roles/${roleId}`);
+  }
+  return (role) => names.get(role) ?? role;
+}
+
+/**
+ * Cloud Build's identity for the restarter (Google: "Custom build service account"; new projects'
+ * default build account may lack these permissions since mid-2024) and the repository its images go
+ * to. Each grant is narrowed to what the build touches: the source object in our bucket, Cloud
+ * Functions' copy of it (`gcf-v2-sources-*`, by an IAM condition), the images in our repository,
+ * and its logs. Our own repository also means `pulumi destroy` removes the build images.
+ */
+function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
+  const account = new gcp.serviceaccount.Account(
+    `${ctx.name}-build-account`,
+    { accountId: pulumi.interpolate`bmb-${ctx.slug.slice(0, 13)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} restarter build` },
+    childOptions(ctx),
+  );
+  const member = pulumi.interpolate`serviceAccount:${account.email}`;
+  const repository = new gcp.artifactregistry.Repository(
+    `${ctx.name}-build-images`,
+    {
+      project: ctx.project,
+      location: ctx.region,
+      repositoryId: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`,
+      format: "DOCKER",
+      description: `budgetml ${ctx.name}: restarter function images`,
+      labels: ctx.labels,
+      // Every redeploy pushes a new image: keep the last two, delete the rest after a day.
+      cleanupPolicies: [
+        { id: "keep-latest", action: "KEEP", mostRecentVersions: { keepCount: 2 } },
+        { id: "delete-older", action: "DELETE", condition: { tagState: "ANY", olderThan: "86400s" } },
+      ],
+    },
+    childOptions(ctx),
+  );
+  const grants: pulumi.Resource[] = [
+    ...GRANTS.build.project.map((role) => new gcp.projects.IAMMember(`${ctx.name}-build-${roleSlug(role)}`, { project: ctx.project, role, member }, { parent: ctx.parent })),
+    ...GRANTS.build["build-repository"].map(
+      (role) => new gcp.artifactregistry.RepositoryIamMember(`${ctx.name}-build-repository-writer`, { project: ctx.project, location: ctx.region, repository: repository.name, role, member }, { parent: ctx.parent }),
+    ),
+    ...GRANTS.build.bucket.map((role) => new gcp.storage.BucketIAMMember(`${ctx.name}-build-source-reader`, { bucket: bucket.name, role, member }, { parent: ctx.parent })),
+    ...GRANTS.build["function-source-buckets"].map(
+      (role) =>
+        new gcp.projects.IAMMember(
+          `${ctx.name}-build-function-sources`,
+          {
+            project: ctx.project,
+            role,
+            member,
+            // Cloud Functions copies the source into gcf-v2-sources-PROJECT_NUMBER-REGION and builds from there
+            // (Cloud Run functions, "Build process overview").
+            condition: { title: "budgetml function sources", description: "Cloud Functions' own source buckets only", expression: 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")' },
+          },
+          { parent: ctx.parent },
+        ),
+    ),
+  ];
+  return { account, repository, grants };
 }

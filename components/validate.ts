@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
+import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
+import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import type { BudgetModelArgs } from "./budgetModel";
 
 export { schedulingFor } from "../contracts/scheduling";
@@ -9,27 +11,41 @@ export { publicHostname } from "../contracts/instanceMetadata";
  * The args as validated at construction: plain values only (outputs are checked by Google), and
  * `requirements` as either form it may take.
  */
-export type CheckedArgs = Omit<BudgetModelArgs, "requirements" | "requirementsFile" | "username" | "password" | "staticIp"> & {
+export type CheckedArgs = Omit<BudgetModelArgs, "requirements" | "requirementsFile" | "username" | "password" | "staticIp" | "network" | "subnetwork" | "running"> & {
   requirements?: string[] | string;
   username?: unknown;
   password?: unknown;
+  network?: unknown;
+  subnetwork?: unknown;
+  /** Typed loosely: a program written in JavaScript may pass anything. */
+  running?: unknown;
 };
 
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
 const LABEL = /^[a-z][a-z0-9_-]{0,62}$/;
 
+/** A network or subnetwork: a name, or a (partial) resource path or URL ending in one. */
+const NETWORK_REF = /^([a-z]([-a-z0-9]{0,61}[a-z0-9])?|(https:\/\/www\.googleapis\.com\/compute\/v1\/)?projects\/[a-z][-a-z0-9.:]*\/(global\/networks|regions\/[a-z0-9-]+\/subnetworks)\/[a-z]([-a-z0-9]{0,61}[a-z0-9])?)$/;
+
 /**
  * Checks every arg that is a plain value, and throws one error naming each problem, so
- * `pulumi preview` fails before anything is created.
+ * `pulumi preview` fails before anything is created. Returns warnings: things Google still
+ * accepts today but will refuse soon (a function runtime near its decommission date).
+ * `now` is the day the check is made for (tests pin it).
  */
-export function validateArgs(name: string, args: CheckedArgs): void {
+export function validateArgs(name: string, args: CheckedArgs, now: Date = new Date()): string[] {
+  const warnings: string[] = [];
   const problems: string[] = [];
   const problem = (message: string) => problems.push(message);
 
   if (typeof args.predictor !== "string" || args.predictor === "") problem("predictor is required: the path of your predictor file");
   else if (!existsSync(args.predictor)) problem(`predictor: file not found: ${args.predictor}`);
-  else if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(args.predictor))) problem(`predictor: expected a .ts, .js, .cjs or .mjs file, got ${args.predictor}`);
-  if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
+  else if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"].includes(extname(args.predictor))) problem(`predictor: expected a .ts, .js, .cjs, .mjs or .py file, got ${args.predictor}`);
+  const python = typeof args.predictor === "string" && extname(args.predictor) === ".py";
+  if (python) {
+    if (args.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a Python identifier`);
+    if (Array.isArray(args.requirements)) for (const requirement of args.requirements) { const bad = pipRequirementProblem(requirement); if (bad) problem(bad); }
+  } else if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
   if (args.zone && args.region && !args.zone.startsWith(`${args.region}-`)) problem(`zone ${args.zone} is not in region ${args.region}`);
@@ -57,11 +73,21 @@ export function validateArgs(name: string, args: CheckedArgs): void {
   if (args.image !== undefined && args.requirements !== undefined) {
     problem("image and requirements cannot be combined: with a custom image, install the predictor's packages in the image");
   }
+  if (args.running !== undefined && typeof args.running !== "boolean") problem(`running: expected true or false, got ${JSON.stringify(args.running)}`);
+  if (args.acmeEmail !== undefined && !/^[^\s@"'<>]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(args.acmeEmail)) problem(`acmeEmail: "${args.acmeEmail}" is not an email address`);
+  if (typeof args.network === "string" && !NETWORK_REF.test(args.network)) problem(`network: "${args.network}" is not a network name or path (like "default" or projects/P/global/networks/N)`);
+  if (typeof args.subnetwork === "string" && !NETWORK_REF.test(args.subnetwork)) problem(`subnetwork: "${args.subnetwork}" is not a subnetwork name or path (like projects/P/regions/R/subnetworks/S)`);
+  if (args.subnetwork !== undefined && args.network === undefined) problem("subnetwork needs network: the firewall rule is made on the network");
+  // The default runtime is checked too: a budgetml release outliving its runtime says so at preview.
+  const runtime = checkFunctionRuntime(args.functionRuntime ?? RESTARTER_RUNTIME, now);
+  if (!runtime.ok) problem(`functionRuntime: ${runtime.error}`);
+  else if (runtime.warning) warnings.push(`functionRuntime: ${runtime.warning}`);
   for (const [key, value] of Object.entries(args.labels ?? {})) {
     if (!LABEL.test(key)) problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
     if (typeof value === "string" && !/^[a-z0-9_-]{0,63}$/.test(value)) problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
   }
   if (problems.length > 0) throw new Error(`BudgetModel "${name}": ${problems.join("; ")}`);
+  return warnings;
 }
 
 /** A name fit for Google resource ids: lowercase letters, digits and dashes, starting with a letter. */

@@ -25,6 +25,8 @@ export interface InstanceMetadata<T = string> {
   topic: T;
   /** Container image to run instead of the runtime bundle; empty: the runtime bundle. */
   image: T;
+  /** Email given to the certificate authorities (Let's Encrypt, ZeroSSL); empty: none. */
+  acmeEmail: T;
 }
 
 /** The metadata key of each field. */
@@ -39,6 +41,7 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   domain: "budget-domain",
   topic: "budget-topic",
   image: "budget-image",
+  acmeEmail: "budget-acme-email",
 };
 
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */

@@ -5,6 +5,7 @@ import { parseNumberSetting, UsageError } from "../contracts/settings";
 import type { LocalModel } from "./localProgram";
 import { preemptOnTimer } from "./preemptOnTimer";
 import { resolveProgram, runProgramFile } from "./programFile";
+import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
 export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [options]
        budgetml local --program FILE [--config KEY=VALUE]... [options]
@@ -113,12 +114,16 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     for (const model of models) process.stdout.write(describe(model));
     process.stdout.write("Ctrl-C stops everything.\n\n");
   }
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write("budgetml local: stopping…\n");
     stopAll().then(() => process.exit(0), () => process.exit(1));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  stopWhenNpmExits(stop);
   return undefined;
 }
 

@@ -1,17 +1,51 @@
 import { HttpError } from "./errors";
 
+/** Bounds on admission; see {@link Admission}. */
+export interface AdmissionLimits {
+  /** Predictions running at once. */
+  maxInFlight: number;
+  /** Predictions waiting for a slot, at most. */
+  maxQueued: number;
+  /**
+   * The longest a newly queued prediction should expect to wait for a slot, in milliseconds:
+   * past it the request is refused at once. Infinity turns the bound off.
+   */
+  maxQueueWaitMs: number;
+}
+
+/** The client went away while waiting for a slot; nobody reads this answer. */
+export class Abandoned extends HttpError {
+  constructor() {
+    super(499, "The client closed the request while it waited for a slot");
+  }
+}
+
+interface Waiter {
+  grant: () => void;
+  leave: () => void;
+}
+
+// Weight of the newest hold time in the running average: recent enough to follow a model whose
+// speed changes with its inputs, smooth enough that one outlier does not shed a burst.
+const SMOOTHING = 0.2;
+
 /**
- * Backpressure: at most `maxInFlight` predictions run at once and at most `maxQueued` wait for a
- * slot; anything beyond is refused at once with 503 and `Retry-After`, so a slow model makes clients
- * retry instead of letting requests pile up until every one of them times out.
+ * Backpressure: at most `maxInFlight` predictions hold a slot at once; others wait in a queue that
+ * is bounded twice — by length and by the wait a newcomer can expect (its place in the queue
+ * divided by the slots, times the average time a slot is held). Beyond either bound the request is
+ * refused at once with 503 and `Retry-After`, so clients retry instead of piling up until every
+ * one of them times out.
+ *
+ * A waiter whose client goes away (its `AbortSignal` fires) leaves the queue at once: a slot is
+ * only ever handed to a request that is still there, so abandoned requests cannot hold slots.
  */
 export class Admission {
   private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting = new Set<Waiter>();
+  private averageHoldMs: number | undefined;
 
   constructor(
-    readonly maxInFlight: number,
-    readonly maxQueued: number,
+    readonly limits: AdmissionLimits,
     private readonly onRejected: () => void = () => {},
   ) {}
 
@@ -20,31 +54,66 @@ export class Admission {
   }
 
   get queued(): number {
-    return this.waiting.length;
+    return this.waiting.size;
   }
 
-  /** Resolves with a release function once a slot is free; throws a 503 when the queue is full. */
-  async acquire(): Promise<() => void> {
-    if (this.running < this.maxInFlight) {
+  /** The wait a request queued now should expect, in ms; 0 while a slot is free or nothing is measured yet. */
+  get expectedWaitMs(): number {
+    if (this.running < this.limits.maxInFlight || this.averageHoldMs === undefined) return 0;
+    return ((this.waiting.size + 1) / this.limits.maxInFlight) * this.averageHoldMs;
+  }
+
+  /**
+   * Resolves with a release function once this request holds a slot. Throws a 503 when the queue
+   * is full or too slow, and {@link Abandoned} when `abandoned` fires while waiting.
+   */
+  async acquire(abandoned?: AbortSignal): Promise<() => void> {
+    if (abandoned?.aborted) throw new Abandoned();
+    if (this.running < this.limits.maxInFlight) {
       this.running += 1;
       return this.releaser();
     }
-    if (this.waiting.length >= this.maxQueued) {
+    const waitMs = this.expectedWaitMs;
+    if (this.waiting.size >= this.limits.maxQueued || waitMs > this.limits.maxQueueWaitMs) {
       this.onRejected();
-      throw new HttpError(503, "Server busy: too many predictions in progress; retry shortly", { "Retry-After": "1" }, { status: "overloaded" });
+      // Tell the client to come back when the queue should have room, in whole seconds.
+      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+      throw new HttpError(503, "Server busy: too many predictions in progress; retry shortly", { "Retry-After": String(retryAfter) }, { status: "overloaded" });
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => waiter.leave();
+      const waiter: Waiter = {
+        grant: () => {
+          abandoned?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        leave: () => {
+          this.waiting.delete(waiter);
+          reject(new Abandoned());
+        },
+      };
+      this.waiting.add(waiter);
+      abandoned?.addEventListener("abort", onAbort, { once: true });
+    });
     return this.releaser();
   }
 
   private releaser(): () => void {
+    const heldSince = performance.now();
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
-      if (next) next(); // the slot passes straight to the next waiter
-      else this.running -= 1;
+      const heldMs = performance.now() - heldSince;
+      this.averageHoldMs = this.averageHoldMs === undefined ? heldMs : this.averageHoldMs + SMOOTHING * (heldMs - this.averageHoldMs);
+      // The slot passes straight to the longest waiter (a Set iterates in insertion order).
+      const next = this.waiting.values().next();
+      if (next.done) {
+        this.running -= 1;
+        return;
+      }
+      this.waiting.delete(next.value);
+      next.value.grant();
     };
   }
 }

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission";
+import { bodyDeadline } from "./bodyDeadline";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth";
 import { answerError, errorHandler, notFound } from "./errorHandler";
 import { HttpError } from "./errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./loader";
 import { createLogger, type Logger } from "./logger";
-import { LoginLimiter } from "./loginLimiter";
+import { LoginLimiter, localLoginGuard, type LoginGuard } from "./loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
 import { predictLane } from "./predictLane";
 import { docsRoutes } from "./routes/docs";
@@ -22,20 +23,32 @@ export interface AppOptions {
   credentials: Credentials;
   /** The key bearer tokens are signed with (`BUDGET_TOKEN`). */
   tokenSigningKey: string;
-  /** Loads the predictor; called once, right away. Its `load()` runs before predictions are served. */
-  loadPredictor: () => Promise<LoadedPredictor>;
+  /** Loads the predictor; called once, right away, with the runtime's logger. Its `load()` runs before predictions are served. */
+  loadPredictor: (logger: Logger) => Promise<LoadedPredictor>;
   /** Token lifetime. @default 3600 */
   tokenTtlSeconds?: number;
   /** Body and file limits. @default 10 MiB body, 20 MiB file */
   limits?: Partial<BodyLimits>;
   /** How long one `predict()` may take before the client gets 504. @default 30000 */
   predictTimeoutMs?: number;
+  /**
+   * How long a prediction's body may take to arrive once admitted, before 408 (a slow upload holds
+   * a slot while it arrives). @default 15000
+   */
+  bodyTimeoutMs?: number;
   /** Predictions running at once in this process. @default 4 */
   maxInFlight?: number;
   /** Predictions waiting for a slot before new ones get 503. @default 64 */
   maxQueued?: number;
+  /**
+   * The longest wait for a slot a new prediction may expect (queue position ÷ slots × average slot
+   * time) before it gets 503 with `Retry-After` instead of queueing. @default 2000
+   */
+  maxQueueWaitMs?: number;
   /** Failed logins per address per minute before 429. @default 10 */
   maxFailedLogins?: number;
+  /** Where login attempts are counted. @default a limiter in this process, with `maxFailedLogins` */
+  loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
 }
@@ -58,24 +71,34 @@ export const DEFAULTS = {
   bodyBytes: 10 * 1024 * 1024,
   fileBytes: 20 * 1024 * 1024,
   predictTimeoutMs: 30_000,
+  bodyTimeoutMs: 15_000,
   maxInFlight: 4,
   maxQueued: 64,
+  maxQueueWaitMs: 2000,
   maxFailedLogins: 10,
 };
+
+/** The window failed logins are counted in. */
+export const LOGIN_WINDOW_MS = 60_000;
 
 const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/predict_image" } as const;
 
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics();
+  const metrics = createMetrics(() => admission.queued);
   const health = new Health();
-  const admission = new Admission(options.maxInFlight ?? DEFAULTS.maxInFlight, options.maxQueued ?? DEFAULTS.maxQueued, () =>
-    metrics.rejected.inc({ reason: "overloaded" }),
+  const admission = new Admission(
+    {
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      maxQueued: options.maxQueued ?? DEFAULTS.maxQueued,
+      maxQueueWaitMs: options.maxQueueWaitMs ?? DEFAULTS.maxQueueWaitMs,
+    },
+    () => metrics.rejected.inc({ reason: "overloaded" }),
   );
   const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
   const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);
-  const limiter = new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, 60_000);
+  const limiter = options.loginGuard ?? localLoginGuard(new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   const requireToken = bearerAuth(tokens);
   const routes = predictRoutes(gate, { bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes, fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes });
   let predictorName = "(loading)";
@@ -84,11 +107,14 @@ export function createApp(options: AppOptions): Runtime {
   app.disable("x-powered-by");
   app.set("etag", false); // answers are per-request predictions: hashing them for ETags is wasted work
   app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
+  // Paths are case-sensitive, as on the predict lane (and in the seed): /PREDICT_DICT is no route.
+  app.set("case sensitive routing", true);
   const logRequest = requestLog(logger, metrics);
   app.use(logRequest);
 
+  // Unauthenticated, so only the state: a load() failure's text (paths, bucket names) goes to the log.
   app.get("/", (_req, res) => {
-    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION, ...(health.reason ? { reason: health.reason } : {}) };
+    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION };
     res.status(health.state === "ready" ? 200 : 503).json(body);
   });
   app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));
@@ -103,7 +129,7 @@ export function createApp(options: AppOptions): Runtime {
   const loaded = (async () => {
     const started = process.hrtime.bigint();
     try {
-      const { instance, name } = await options.loadPredictor();
+      const { instance, name } = await options.loadPredictor(logger);
       predictorName = name;
       await instance.load?.();
       const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -118,13 +144,13 @@ export function createApp(options: AppOptions): Runtime {
     }
   })();
 
-  // Middleware in one order: request id and log → auth → admission → body parsing → prediction.
-  const admit = gate.admit();
+  // Middleware in one order: request id and log → auth → admission → body deadline → body parsing → prediction.
+  const admit = [gate.admit(), bodyDeadline(options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs)];
   const lane = predictLane(
     {
-      [PREDICT_PATHS.generic]: [logRequest, requireToken, admit, ...routes.generic],
-      [PREDICT_PATHS.dict]: [logRequest, requireToken, admit, ...routes.dict],
-      [PREDICT_PATHS.image]: [logRequest, requireToken, admit, ...routes.image],
+      [PREDICT_PATHS.generic]: [logRequest, requireToken, ...admit, ...routes.generic],
+      [PREDICT_PATHS.dict]: [logRequest, requireToken, ...admit, ...routes.dict],
+      [PREDICT_PATHS.image]: [logRequest, requireToken, ...admit, ...routes.image],
     },
     (error, res) => answerError(logger, error, res),
   );

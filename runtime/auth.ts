@@ -1,10 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler } from "express";
 import typeis from "type-is";
-import { Passport } from "passport";
-import { Strategy as BearerStrategy } from "passport-http-bearer";
 import { HttpError } from "./errors";
-import type { LoginLimiter } from "./loginLimiter";
+import type { LoginGuard } from "./loginLimiter";
 import type { TokenService } from "./tokens";
 
 /** The one account the runtime serves. */
@@ -26,23 +24,20 @@ function sameSecret(given: string, expected: string): boolean {
  * `username`, `password`, `scope`, `client_id`, `client_secret`; all but username and password may
  * be empty), answering `{access_token, token_type: "bearer", expires_in}`.
  */
-export function tokenRoute(credentials: Credentials, tokens: TokenService, limiter: LoginLimiter): RequestHandler[] {
+export function tokenRoute(credentials: Credentials, tokens: TokenService, limiter: LoginGuard): RequestHandler[] {
   const parseForm = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
   const issue: RequestHandler = async (req, res, next) => {
     try {
       const address = req.ip ?? "unknown";
-      const wait = limiter.retryAfterSeconds(address);
+      const form = readLoginForm(req.body);
+      const wait = await limiter.attempt(address);
       if (wait > 0) {
         throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, { "Retry-After": String(wait) });
       }
-      const form = readLoginForm(req.body);
       const userOk = sameSecret(form.username, credentials.username);
       const passwordOk = sameSecret(form.password, credentials.password);
-      if (!(userOk && passwordOk)) {
-        limiter.recordFailure(address);
-        throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
-      }
-      limiter.recordSuccess(address);
+      if (!(userOk && passwordOk)) throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
+      limiter.succeeded(address);
       const { token, expiresIn } = await tokens.issue(form.username);
       res.set("Cache-Control", "no-store").json({ access_token: token, token_type: "bearer", expires_in: expiresIn });
     } catch (error) {
@@ -70,24 +65,26 @@ export function requireContentType(type: string, expected: string): RequestHandl
   };
 }
 
+// RFC 6750 §2.1: "Bearer" (any case), one space, then a b64token.
+const BEARER_HEADER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+const NOT_AUTHENTICATED = "Not authenticated: send Authorization: Bearer <access_token from POST /token>";
+
 /**
- * Bearer authentication through passport-http-bearer. Every failure — no header, a malformed one,
- * an expired, forged or unknown token — becomes the same 401 with `WWW-Authenticate: Bearer`
- * (see {@link authenticationFailed}). The middleware is built once, not per request: passport's
- * per-call setup was a measurable share of each prediction.
+ * Bearer authentication from the `Authorization` header only. Tokens in the URL (`?access_token=`,
+ * which RFC 6750 §2.3 allows and passport-http-bearer accepts) or in a form body are refused: URLs
+ * end up in proxy logs, browser history and Referer headers. Every failure — no header, a malformed
+ * one, an expired, forged or unknown token — is the same 401 with `WWW-Authenticate: Bearer`.
  */
 export function bearerAuth(tokens: TokenService): RequestHandler {
-  const passport = new Passport();
-  passport.use(
-    new BearerStrategy((token, done) => {
-      tokens.verify(token).then((subject) => done(null, subject ? { username: subject } : false), done);
-    }),
-  );
-  return passport.authenticate("bearer", { session: false, failWithError: true }) as RequestHandler;
-}
-
-/** Turns passport's failure into the runtime's 401; `undefined` for any other error. */
-export function authenticationFailed(error: unknown): HttpError | undefined {
-  if ((error as Error)?.name !== "AuthenticationError") return undefined;
-  return new HttpError(401, "Not authenticated: send Authorization: Bearer <access_token from POST /token>", BEARER_CHALLENGE);
+  return (req, _res, next) => {
+    const match = BEARER_HEADER.exec(req.headers.authorization ?? "");
+    if (!match) {
+      const inUrl = /[?&]access_token=/.test(req.url ?? "");
+      return next(new HttpError(401, inUrl ? `Tokens in the URL are not accepted. ${NOT_AUTHENTICATED}` : NOT_AUTHENTICATED, BEARER_CHALLENGE));
+    }
+    tokens.verify(match[1]).then(
+      (subject) => next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE)),
+      next,
+    );
+  };
 }

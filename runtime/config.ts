@@ -13,6 +13,8 @@ export interface ServeConfig {
   workers: number;
   /** How long in-flight predictions may run after SIGTERM. @default 25 (a preempted VM gets ~30 s) */
   drainSeconds: number;
+  /** How long a client may take to send its request headers. @default 10000 */
+  headersTimeoutMs: number;
   app: Omit<AppOptions, "loadPredictor" | "logger">;
 }
 
@@ -47,6 +49,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
     port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
     workers: int(flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS", flags.workers ?? env.BUDGET_WORKERS, cpus().length, 1, 64),
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
+    headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,
@@ -55,9 +58,11 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         bodyBytes: int("BUDGET_MAX_BODY_BYTES", env.BUDGET_MAX_BODY_BYTES, DEFAULTS.bodyBytes, 1, 1 << 30),
         fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
       },
+      bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
       predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", env.BUDGET_MAX_QUEUE_WAIT_MS, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
       maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
     },
   };

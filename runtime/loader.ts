@@ -3,7 +3,9 @@ import Module from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { createLogger, type Logger } from "./logger";
 import type { Predictor, PredictorClass } from "./predictor";
+import { PythonPredictor } from "./python/pythonPredictor";
 
 /** The loaded predictor and the name it was found under. */
 export interface LoadedPredictor {
@@ -12,17 +14,22 @@ export interface LoadedPredictor {
   name: string;
 }
 
-const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"]);
+const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"]);
 
 /**
  * Finds the predictor class in a module and instantiates it (without calling `load`).
- * `location` is a local path or `gs://bucket/object`.
+ * `location` is a local path or `gs://bucket/object`. A `.py` file runs in a Python process of
+ * its own (runtime/python/); `logger` receives that process's output.
  */
-export async function loadPredictor(location: string, entrypoint?: string): Promise<LoadedPredictor> {
+export async function loadPredictor(location: string, entrypoint?: string, logger?: Logger): Promise<LoadedPredictor> {
   const file = location.startsWith("gs://") ? await downloadFromBucket(location) : resolve(location);
   const extension = extname(file);
   if (!LOADABLE.has(extension)) {
-    throw new Error(`predictor ${location}: expected a .ts, .js, .cjs or .mjs file, got "${extension || "no extension"}"`);
+    throw new Error(`predictor ${location}: expected a .ts, .js, .cjs, .mjs or .py file, got "${extension || "no extension"}"`);
+  }
+  if (extension === ".py") {
+    const instance = new PythonPredictor({ predictorPath: file, entrypoint, logger: logger ?? createLogger() });
+    return { instance, name: instance.name };
   }
   const exports = await importModule(file, extension);
   const { PredictorClass, exportName } = pickClass(exports, entrypoint, location);

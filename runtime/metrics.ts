@@ -8,9 +8,12 @@ export interface RuntimeMetrics {
   rejected: Counter<"reason">;
   loadSeconds: Gauge;
   inFlight: Gauge;
+  /** Predictions waiting for a slot; set when scraped. */
+  queued: Gauge;
 }
 
-export function createMetrics(): RuntimeMetrics {
+/** `queuedNow` reports the admission queue's length when the metrics are scraped. */
+export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "budgetml_" });
   return {
@@ -25,6 +28,14 @@ export function createMetrics(): RuntimeMetrics {
     }),
     rejected: new Counter({ name: "budgetml_predictions_rejected_total", help: "Predictions refused before running, by reason (overloaded, not_ready)", labelNames: ["reason"], registers: [registry] }),
     loadSeconds: new Gauge({ name: "budgetml_predictor_load_seconds", help: "How long the predictor's load() took", registers: [registry] }),
-    inFlight: new Gauge({ name: "budgetml_predictions_in_flight", help: "Predictions running now", registers: [registry] }),
+    inFlight: new Gauge({ name: "budgetml_predictions_in_flight", help: "Predictions holding a slot now (body being read, or running)", registers: [registry] }),
+    queued: new Gauge({
+      name: "budgetml_predictions_queued",
+      help: "Predictions waiting for a slot",
+      registers: [registry],
+      collect() {
+        this.set(queuedNow());
+      },
+    }),
   };
 }

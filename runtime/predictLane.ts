@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
 import { contextOf } from "./requestContext";
 
-/** Connect-style handlers, as passport, body-parser, multer and our own middleware are. */
+/** Connect-style handlers, as body-parser, multer and our own middleware are. */
 type Chain = RequestHandler[];
 
 /** A request path without its query and one trailing slash (the seed's clients send `/predict_dict/`). */
@@ -15,8 +15,8 @@ function routeOf(url = "/"): string {
  * Serves the predict routes straight from Node's request and response, in front of Express rather
  * than through it. Express gives every request and response new prototypes and walks its router for
  * each; measured on the predict path, that alone cost more than half its throughput (see README,
- * Benchmarks). The handlers are the same middleware Express would run — passport, body-parser,
- * multer, ours — in the same order; every other route is Express's. Returns false when the
+ * Benchmarks). The handlers are the same middleware Express would run — body-parser, multer,
+ * ours — in the same order; every other route is Express's. Returns false when the
  * request is not a prediction.
  */
 export function predictLane(routes: Record<string, Chain>, onError: (error: unknown, res: ServerResponse) => void) {

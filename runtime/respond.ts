@@ -17,8 +17,23 @@ function sendBytes(res: ServerResponse, contentType: string, body: Buffer | stri
   res.end(body);
 }
 
+/** An answer already encoded with its status and headers (a Python predictor's): sent as is. */
+export class EncodedPrediction {
+  constructor(
+    readonly status: number,
+    readonly headers: ReadonlyArray<readonly [string, string]>,
+    readonly body: Buffer,
+  ) {}
+}
+
 /** Sends what `predict` returned: a Web Response as is, bytes, text, or anything else as JSON. */
 export async function sendPrediction(res: ServerResponse, result: unknown): Promise<void> {
+  if (result instanceof EncodedPrediction) {
+    res.statusCode = result.status;
+    for (const [name, value] of result.headers) res.appendHeader(name, value);
+    res.end(result.body);
+    return;
+  }
   if (result instanceof Response) {
     res.statusCode = result.status;
     result.headers.forEach((value, name) => {

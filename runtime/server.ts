@@ -1,9 +1,11 @@
+import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createApp, type Runtime } from "./app";
+import { createApp, DEFAULTS, type Runtime } from "./app";
 import type { ServeConfig } from "./config";
 import { loadPredictor } from "./loader";
 import type { Logger } from "./logger";
+import { sharedLoginGuard } from "./sharedLoginLimiter";
 
 /** One listening runtime process. */
 export interface RunningServer {
@@ -13,15 +15,38 @@ export interface RunningServer {
   drain(): Promise<void>;
 }
 
+/**
+ * Node's limits on how long a client may take to send its request, for an inference API: headers
+ * within `headersTimeoutMs` (10 s by default; Node's default is 60 s), the whole request within
+ * that plus the body deadline (Node's default is 5 minutes), checked every second rather than every
+ * 30 s. A prediction's body is also under the runtime's own deadline (see bodyDeadline.ts), which
+ * answers 408 in JSON; these catch everything else, /token included.
+ */
+export function serverTimeouts(config: Pick<ServeConfig, "headersTimeoutMs" | "app">) {
+  const bodyTimeoutMs = config.app.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
+  return {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.headersTimeoutMs + bodyTimeoutMs + 1000,
+    connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+  };
+}
+
 /** Starts the runtime on `config.host:config.port`; the predictor loads in the background. */
 export async function startServer(config: ServeConfig, logger?: Logger): Promise<RunningServer> {
-  const runtime = createApp({ ...config.app, logger, loadPredictor: () => loadPredictor(config.predictorPath, config.entrypoint) });
-  const server: Server = createServer(runtime.handler);
+  const runtime = createApp({
+    ...config.app,
+    logger,
+    loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger),
+    // Workers share one port, so they share one limiter: the primary's (see workers.ts).
+    loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
+  });
+  const server: Server = createServer(serverTimeouts(config), runtime.handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  // Keep-alive longer than Caddy's, so the proxy never reuses a connection we just closed.
+  // Idle keep-alive longer than Caddy's (30 s, see images/vm/renderConfig.ts), so the proxy never
+  // reuses a connection the runtime has just closed.
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   let draining: Promise<void> | undefined;

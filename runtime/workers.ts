@@ -1,7 +1,10 @@
 import cluster from "node:cluster";
+import { DEFAULTS, LOGIN_WINDOW_MS } from "./app";
 import type { ServeConfig } from "./config";
+import { LoginLimiter } from "./loginLimiter";
 import { createLogger } from "./logger";
 import { startServer } from "./server";
+import { serveLoginLimiter } from "./sharedLoginLimiter";
 
 type Listening = { type: "budgetml:listening"; port: number };
 const RESPAWN_DELAY_MS = 1000;
@@ -18,11 +21,14 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
     if (cluster.isWorker) process.send?.({ type: "budgetml:listening", port: server.port } satisfies Listening);
     else onListening(server.port);
     const stop = () => void server.drain().then(() => logger.flush(() => process.exit(0)));
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    // `on`, not `once`: under systemd a worker gets SIGTERM twice (the unit's whole process group is
+    // signalled, then the primary forwards it), and a second one must not end the drain.
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
     return;
   }
 
+  serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   let stopping = false;
   let announced = false;
   const fork = () => {

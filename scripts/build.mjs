@@ -4,6 +4,7 @@
 // here so every user of a release deploys the same, tested bytes. Type declarations are built
 // separately (`npm run build:types`, part of `prepack`).
 import { execFileSync } from "node:child_process";
+import { copyFile, mkdir } from "node:fs/promises";
 import { build } from "esbuild";
 
 await build({
@@ -17,4 +18,8 @@ await build({
   sourcemap: true,
   logLevel: "warning",
 });
+
+// `budgetml serve predictor.py` runs this script beside the CLI (runtime/python/pythonHost.ts finds it).
+await mkdir("dist/python", { recursive: true });
+await copyFile("runtime/python/budgetml_host.py", "dist/python/budgetml_host.py");
 execFileSync(process.execPath, ["scripts/runTs.cjs", "bundles/prebuild.ts", "dist/artifacts"], { stdio: "inherit" });

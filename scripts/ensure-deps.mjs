@@ -1,6 +1,7 @@
 // Runs before `npm start` and `npm test` so that each quickstart command works on a fresh clone:
 // installs npm dependencies when they are missing or older than the lockfile, and, where we are
-// root on Debian, the system tools the tests drive for real (caddy, shellcheck, chromium).
+// root on Debian, the system tools the tests drive for real (caddy, shellcheck, chromium, Debian's
+// python3 with scikit-learn, venv and pip).
 import { execSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 
@@ -17,6 +18,9 @@ if (stale) {
 if (withTools) {
   const has = (cmd) => { try { execSync(`command -v ${cmd}`, { stdio: "ignore", shell: "/bin/sh" }); return true; } catch { return false; } };
   const missing = ["caddy", "shellcheck", "chromium"].filter((tool) => !has(tool));
+  // Debian's Python with scikit-learn (examples/iris), venv and pip (the VM's Python requirements step).
+  const hasPython = (() => { try { execSync('/usr/bin/python3 -c "import sklearn, numpy, venv, ensurepip"', { stdio: "ignore" }); return true; } catch { return false; } })();
+  if (!hasPython) missing.push("python3", "python3-sklearn", "python3-numpy", "python3-venv", "python3-pip");
   if (missing.length > 0) {
     if (process.getuid?.() === 0 && has("apt-get")) {
       console.error(`budgetml: installing ${missing.join(", ")} with apt-get…`);

@@ -17,6 +17,8 @@ export interface RestarterConfig {
   fallbackAfterMs: number;
   /** Return a switched instance to spot at its first stop after this long. @default 6 h */
   returnAfterMs: number;
+  /** false while the model is parked (`running: false`): the instance is meant to be stopped, leave it. @default true */
+  keepRunning: boolean;
 }
 
 const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -57,6 +59,9 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
   const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
   const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
   const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
+  const keepRunningValue = env.BUDGET_KEEP_RUNNING ?? "true";
+  if (!["true", "false"].includes(keepRunningValue)) problems.push(`BUDGET_KEEP_RUNNING="${keepRunningValue}" must be true or false`);
+  const keepRunning = keepRunningValue !== "false";
   if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
-  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs };
+  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs, keepRunning };
 }

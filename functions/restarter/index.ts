@@ -19,5 +19,7 @@ interface PubSubEvent {
 functions.cloudEvent<PubSubEvent>("restartInstance", async (event: CloudEvent<PubSubEvent>) => {
   const trigger = event.data?.message?.attributes?.reason ?? "tick";
   logger.info({ trigger, eventId: event.id }, `restarter: triggered by ${trigger}`);
+  // A parked model (`running: false`) is stopped on purpose: its shutdown signal must not start it.
+  if (!config.keepRunning) return void logger.info({ trigger, instance: config.instance }, "restarter: model is parked (running: false); leaving the instance stopped");
   await keepInstanceRunning(clients, config, logger);
 });

@@ -5,12 +5,14 @@ import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../
 export interface BootConfig extends Omit<InstanceMetadata, "domain" | "runtimeObject"> {
   /** The public hostname Caddy serves and gets a certificate for. */
   hostname: string;
+  /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
+  healthIp: string;
 }
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
 export async function readBootConfig(): Promise<BootConfig> {
   const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<string, string>;
   const { domain, runtimeObject: _fetchedByStartupScript, ...rest } = readInstanceMetadata(attributes);
-  const hostname = domain || publicHostname(String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip")));
-  return { ...rest, hostname };
+  const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
+  return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "" };
 }

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
+import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
+import { installPythonRequirements, pipUser } from "./installPythonRequirements";
 import { storageClientOptions } from "../../contracts/googleEndpoints";
 
 const run = promisify(execFile);
@@ -18,7 +20,7 @@ const run = promisify(execFile);
  */
 export async function installPredictor(home: string, bucket: string, object: string, log: (message: string) => void): Promise<string> {
   const target = join(home, "predictors", object.replace(/\.tgz$/, ""));
-  if (existsSync(join(target, "predictor.cjs"))) {
+  if (existsSync(join(target, PREDICTOR_FILES.javascript)) || existsSync(join(target, PREDICTOR_FILES.python))) {
     log(`predictor ${object} already installed`);
     return target;
   }
@@ -39,6 +41,11 @@ export async function installPredictor(home: string, bucket: string, object: str
       throw new Error(`gs://${bucket}/${object} is not a valid predictor bundle: ${(error as Error).message}`);
     }
     await rm(archive);
+    if (existsSync(join(partial, PREDICTOR_FILES.python))) {
+      await installPythonRequirements(partial, log, await pipUser());
+      await rename(partial, target);
+      return target;
+    }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
     const { dependencies = {} } = JSON.parse(await readFile(join(partial, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
     if (Object.keys(dependencies).length > 0) {

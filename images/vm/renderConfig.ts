@@ -14,33 +14,87 @@ export function renderEnvFile(values: Record<string, string>): string {
 export interface CaddyOptions {
   hostname: string;
   upstreamPort: number;
+  /**
+   * Caddy's admin API on a unix socket instead of localhost:2019, where every local user — a
+   * compromised predictor included — could rewrite the public front or read its TLS keys. Caddy
+   * creates the socket under its umask (0755 with systemd's default 0022) and connecting to a unix
+   * socket needs write permission, so only Caddy's user and root can use it; `systemctl reload
+   * caddy` (`caddy reload --config …`) reads the address from the Caddyfile and keeps working.
+   * @default "/var/lib/caddy/admin.sock" (Caddy's home on Debian)
+   */
+  adminSocket?: string;
+  /** Email given to the certificate authorities (expiry and account notices). @default none */
+  acmeEmail?: string;
+  /**
+   * The VM's external IP when `hostname` is a custom domain: Caddy then also answers `GET /` (the
+   * health check, nothing else) on plain HTTP for the bare IP, so `pulumi up` can see the runtime
+   * serve before the domain's A record exists. @default none
+   */
+  healthIp?: string;
   /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
   tlsInternal?: boolean;
   httpPort?: number;
   httpsPort?: number;
 }
 
+/** Where Caddy's admin API listens on the VM; see {@link CaddyOptions.adminSocket}. */
+export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
+
 /**
  * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
  * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
- * or failed to load is reported as unavailable instead of being sent traffic.
+ * or failed to load is reported as unavailable instead of being sent traffic. Idle upstream
+ * connections are dropped after 30 s (Caddy's default is 2 minutes): shorter than the runtime's
+ * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
+ * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
+ *
+ * Certificates: Let's Encrypt first, then ZeroSSL, named explicitly (Caddy docs, global option
+ * `cert_issuer`: several issuers are tried in order until one succeeds). sslip.io names share
+ * Let's Encrypt's per-domain rate limit with every other sslip.io user, so the fallback matters.
  */
 export function renderCaddyfile(options: CaddyOptions): string {
   const global = [
+    `\tadmin unix/${options.adminSocket ?? CADDY_ADMIN_SOCKET}`,
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tadmin off\n\tlocal_certs" : "",
+    options.tlsInternal ? "\tlocal_certs" : "",
+    options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
+    options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
+  const upstream = `127.0.0.1:${options.upstreamPort}`;
   return [
-    ...(global.length ? ["{", ...global, "}", ""] : []),
+    "{",
+    ...global,
+    "}",
+    "",
     `${options.hostname} {`,
     "\tencode gzip",
-    `\treverse_proxy 127.0.0.1:${options.upstreamPort} {`,
+    `\treverse_proxy ${upstream} {`,
     "\t\thealth_uri /",
     "\t\thealth_interval 5s",
     "\t\thealth_timeout 3s",
+    "\t\ttransport http {",
+    "\t\t\tkeepalive 30s",
+    "\t\t}",
     "\t}",
     "}",
+    ...(options.healthIp
+      ? [
+          "",
+          `http://${options.healthIp} {`,
+          "\t@health {",
+          "\t\tmethod GET",
+          "\t\tpath /",
+          "\t}",
+          "\thandle @health {",
+          `\t\treverse_proxy ${upstream}`,
+          "\t}",
+          "\thandle {",
+          '\t\trespond "Only the health check is served on the IP; use the domain over HTTPS." 404',
+          "\t}",
+          "}",
+        ]
+      : []),
     "",
   ].join("\n");
 }
@@ -91,14 +145,16 @@ WantedBy=multi-user.target
 }
 
 /** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */
-export function renderWatcherUnit(options: { node: string; boot: string }): string {
+export function renderWatcherUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+  // Endpoint overrides (tests and the local cloud only) reach the watcher as the boot had them.
+  const environment = Object.entries(options.env ?? {}).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
   return `[Unit]
 Description=budgetml preemption-notice watcher
 After=network-online.target
 
 [Service]
 Type=simple
-ExecStart=${options.node} ${options.boot} watch
+${environment}ExecStart=${options.node} ${options.boot} watch
 Restart=always
 RestartSec=1
 

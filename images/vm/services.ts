@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
 
@@ -17,6 +17,18 @@ export interface RuntimeSpec {
   env: Record<string, string>;
   hostname: string;
   image: string;
+  /** Google endpoint overrides the boot itself ran with (tests, the local cloud; none on a VM), for the watcher. */
+  endpoints?: Record<string, string>;
+  /** For Caddy: the certificate authorities' contact email, and the IP answering health over HTTP (custom domain). */
+  acmeEmail?: string;
+  healthIp?: string;
+}
+
+/** One file the systemd variant writes: an absolute path, its content and its mode. */
+export interface SystemFile {
+  path: string;
+  content: string;
+  mode: number;
 }
 
 /** Starts the runtime and its HTTPS front; stops the runtime (SIGTERM, so it drains). */
@@ -35,26 +47,46 @@ export async function writeIfChanged(file: string, content: string, mode = 0o644
 }
 
 /**
+ * Every file the systemd variant writes, rendered for `spec.root` (`/` on a VM) with `node` as the
+ * interpreter. Paths — of the files and inside them — are absolute whatever the root: systemd
+ * ignores a relative `EnvironmentFile=`, and the runtime resolves a relative predictor path against
+ * its working directory.
+ */
+export function renderSystemdFiles(spec: RuntimeSpec, node: string): Record<"env" | "runtime" | "watcher" | "caddy", SystemFile> {
+  const root = resolve(spec.root || "/");
+  const envFile = join(root, "etc", "budgetml", "runtime.env");
+  const units = join(root, "etc", "systemd", "system");
+  return {
+    env: { path: envFile, content: renderEnvFile(spec.env), mode: 0o600 },
+    runtime: {
+      path: join(units, "budgetml.service"),
+      content: spec.image
+        ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT })
+        : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
+      mode: 0o644,
+    },
+    watcher: { path: join(units, "budgetml-preemption.service"), content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }), mode: 0o644 },
+    caddy: { path: join(root, "etc", "caddy", "Caddyfile"), content: renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT, acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }), mode: 0o644 },
+  };
+}
+
+/**
  * The VM: systemd runs the runtime as an unprivileged user and restarts it on failure; Caddy
  * fronts it. Units are enabled, so on later boots both start before the (slower) startup script.
  * A service is restarted only when its configuration changed.
  */
 export const systemd: ServiceManager = {
   async start(spec) {
-    const envFile = join(spec.root, "etc", "budgetml", "runtime.env");
-    const changed = [
-      await writeIfChanged(envFile, renderEnvFile(spec.env), 0o600),
-      await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml.service"),
-        spec.image ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT }) : renderRuntimeUnit({ node: process.execPath, server: spec.server, envFile, workingDirectory: dirname(spec.server) })),
-    ].some(Boolean);
-    await writeIfChanged(join(spec.root, "etc", "systemd", "system", "budgetml-preemption.service"), renderWatcherUnit({ node: process.execPath, boot: spec.boot }));
-    const caddyChanged = await writeIfChanged(join(spec.root, "etc", "caddy", "Caddyfile"), renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT }));
+    const files = renderSystemdFiles(spec, process.execPath);
+    const written = new Map<string, boolean>();
+    for (const file of Object.values(files)) written.set(file.path, await writeIfChanged(file.path, file.content, file.mode));
+    const runtimeChanged = written.get(files.env.path) || written.get(files.runtime.path);
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
     await run("systemctl", ["restart", "budgetml-preemption.service"]);
-    await run("systemctl", [changed ? "restart" : "start", "budgetml.service"]);
-    await run("systemctl", [caddyChanged ? "reload-or-restart" : "start", "caddy.service"]);
+    await run("systemctl", [runtimeChanged ? "restart" : "start", "budgetml.service"]);
+    await run("systemctl", [written.get(files.caddy.path) ? "reload-or-restart" : "start", "caddy.service"]);
   },
   async stop() {
     await run("systemctl", ["stop", "budgetml.service"]);

@@ -7,7 +7,10 @@ set -uo pipefail
 ROOT="${BUDGET_ROOT:-}"
 BOOT="$ROOT/opt/budgetml/runtime/current/boot.cjs"
 
+NODE=node
+[ -n "$ROOT" ] || NODE=/usr/local/bin/node # the one startup.sh installed, whatever PATH holds
+
 if [ -f "$BOOT" ]; then
-  exec node "$BOOT" shutdown
+  exec "$NODE" "$BOOT" shutdown
 fi
 echo "budgetml-shutdown: no runtime installed; nothing to drain" >&2

@@ -8,7 +8,12 @@ set -euo pipefail
 ROOT="${BUDGET_ROOT:-}"                       # tests run the whole boot under a temporary root
 METADATA="http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1"
 STORAGE="${STORAGE_EMULATOR_HOST:-https://storage.googleapis.com}"
-NODE_VERSION="${BUDGET_NODE_VERSION:-v20.18.1}"
+# Node.js: a release line (then its newest release) or an exact version ("v26.1.0"). Line 26 is the
+# Active LTS since 2026-10-28, supported until 2029-04-30 (github.com/nodejs/Release, schedule.json).
+NODE_VERSION="${BUDGET_NODE_VERSION:-26}"
+NODE_DIST="${BUDGET_NODE_DIST:-https://nodejs.org/dist}" # tests: a loopback mirror
+NODE_HOME=/usr/local/lib/nodejs
+APT_LOCK_WAIT_SECONDS="${BUDGET_APT_LOCK_WAIT_SECONDS:-600}"
 HOME_DIR="$ROOT/opt/budgetml"
 
 log() { echo "budgetml-startup: $*" >&2; }
@@ -20,18 +25,59 @@ access_token() {
   metadata "instance/service-accounts/default/token" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
 }
 
+# Whether the installed node is the wanted one: of the wanted line, or exactly the wanted version.
+node_is_wanted() {
+  local installed
+  installed="$(/usr/local/bin/node --version 2>/dev/null)" || return 1
+  case "$NODE_VERSION" in
+    v*) [ "$installed" = "$NODE_VERSION" ] ;;
+    *) [ "${installed%%.*}" = "v$NODE_VERSION" ] ;;
+  esac
+}
+
+# The official tarball, checked against its release's SHASUMS256.txt before anything is unpacked.
+# Installed once per disk: later boots find it and do not touch the network for it.
 install_node() {
-  if command -v node >/dev/null 2>&1 && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; then
-    return
-  fi
-  log "installing Node.js $NODE_VERSION"
-  local tmp
+  node_is_wanted && return
+  local arch directory tmp file
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) fail "no Node.js build for $(uname -m)" ;;
+  esac
+  case "$NODE_VERSION" in
+    v*) directory="$NODE_VERSION" ;;
+    *) directory="latest-v$NODE_VERSION.x" ;;
+  esac
   tmp="$(mktemp -d)"
-  curl -fsSL --retry 5 "https://nodejs.org/dist/$NODE_VERSION/node-$NODE_VERSION-linux-x64.tar.xz" -o "$tmp/node.tar.xz" || fail "could not download Node.js"
-  mkdir -p /usr/local/lib/nodejs
-  tar -xJf "$tmp/node.tar.xz" -C /usr/local/lib/nodejs
-  ln -sf "/usr/local/lib/nodejs/node-$NODE_VERSION-linux-x64/bin/"{node,npm,npx} /usr/local/bin/
+  curl -fsSL --retry 5 "$NODE_DIST/$directory/SHASUMS256.txt" -o "$tmp/SHASUMS256.txt" || fail "could not download $NODE_DIST/$directory/SHASUMS256.txt"
+  file="$(grep -oE "node-v[0-9]+\.[0-9]+\.[0-9]+-linux-$arch\.tar\.xz$" "$tmp/SHASUMS256.txt" | head -1 || true)"
+  [ -n "$file" ] || fail "$NODE_DIST/$directory/SHASUMS256.txt lists no linux-$arch tarball"
+  log "installing Node.js ${file%-linux-*} from $NODE_DIST/$directory"
+  curl -fsSL --retry 5 "$NODE_DIST/$directory/$file" -o "$tmp/$file" || fail "could not download $NODE_DIST/$directory/$file"
+  (cd "$tmp" && grep "  $file\$" SHASUMS256.txt | sha256sum --check --status) || fail "$file does not match its SHA-256 in SHASUMS256.txt"
+  mkdir -p "$NODE_HOME"
+  rm -rf "${NODE_HOME:?}/${file%.tar.xz}"
+  tar -xJf "$tmp/$file" -C "$NODE_HOME" || fail "could not unpack $file"
+  ln -sf "$NODE_HOME/${file%.tar.xz}/bin/"{node,npm,npx} /usr/local/bin/
   rm -rf "$tmp"
+  node_is_wanted || fail "$file did not install a working node"
+}
+
+# On a first boot the image's own package jobs (unattended-upgrades, the guest agent) may hold apt's
+# locks. apt-get install waits for the dpkg lock with DPkg::Lock::Timeout; apt-get update (apt 2.6)
+# does not honour it for the lists lock, so any apt-get is retried while a lock is held.
+apt_get() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT_SECONDS)) output waiting=""
+  while ! output="$(DEBIAN_FRONTEND=noninteractive apt-get -qq -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT_SECONDS" "$@" 2>&1)"; do
+    if [[ "$output" != *"Could not get lock"* ]] || [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$output" >&2
+      return 1
+    fi
+    [ -n "$waiting" ] || log "waiting for the apt lock: $(grep -m1 'Could not get lock' <<<"$output")"
+    waiting=1
+    sleep 2
+  done
 }
 
 # Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
@@ -44,8 +90,8 @@ install_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
-  apt-get update -qq || fail "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" || fail "could not install ${missing[*]}"
+  apt_get update || fail "apt-get update failed"
+  apt_get install -y "${missing[@]}" || fail "could not install ${missing[*]}"
 }
 
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
@@ -79,7 +125,9 @@ main() {
   runtime_object="$(attribute budget-runtime-object)"
   fetch_runtime "$bucket" "$runtime_object"
   log "handing over to boot.cjs"
-  exec node "$HOME_DIR/runtime/current/boot.cjs" boot
+  local node=node
+  [ -n "$ROOT" ] || node=/usr/local/bin/node # the one install_node checked, whatever PATH holds
+  exec "$node" "$HOME_DIR/runtime/current/boot.cjs" boot
 }
 
 main "$@"

@@ -6,6 +6,10 @@ import * as gcpMetadata from "gcp-metadata";
  * metadata errors are retried; the watch itself costs nothing while it waits.
  */
 export async function waitForPreemptionNotice(log: (message: string) => void): Promise<void> {
+  // This only runs on the VM (or against the local metadata stand-in). Off GCE, gcp-metadata
+  // gives up on every request after 3 s, which would end each long-poll early and look like a
+  // failure; on GCE it waits as long as the server holds the request. Behave as on GCE.
+  gcpMetadata.setGCPResidency(true);
   let waiting = false; // read once first: the notice may have come before the watch began
   for (;;) {
     try {

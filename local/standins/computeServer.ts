@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { schedulingFor } from "../../contracts/scheduling";
+import { schedulingFor, schedulingRefusals, type Scheduling } from "../../contracts/scheduling";
 import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
@@ -76,12 +76,14 @@ export async function startComputeServer(options: {
   operationMs?: number;
   /** Who may call what. @default any authenticated caller */
   access?: AccessPolicy;
-  /** The instance's scheduling as declared. @default spot's, from the scheduling contract */
-  scheduling?: Record<string, unknown>;
+  /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
+  scheduling?: Scheduling;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   // The instance's settings the restarter may change while it is stopped, as the API allows.
-  let scheduling: Record<string, unknown> = { ...(options.scheduling ?? schedulingFor("spot")) };
+  let scheduling: Scheduling = options.scheduling ?? schedulingFor("spot");
+  const illegal = schedulingRefusals(scheduling);
+  if (illegal.length > 0) throw new Error(`Compute stand-in: ${illegal.join(" ")}`);
   let labels: Record<string, string> = {};
   let labelFingerprint = "fp-0";
   const operations = new Map<string, Operation>();
@@ -179,8 +181,11 @@ export async function startComputeServer(options: {
         let body = "";
         req.on("data", (chunk) => (body += chunk));
         return void req.on("end", () => {
-          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Record<string, unknown>;
+          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Scheduling;
           if (verb === "setScheduling") {
+            // Google validates the combination before anything else, with these words.
+            const refusals = schedulingRefusals(update, "resource");
+            if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
             if (!["TERMINATED", "STOPPED"].includes(backend.facts().status)) return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
             scheduling = update;
           } else {

@@ -95,7 +95,7 @@ const INIT = `window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagg
 
 /** `/openapi.json`, and Swagger UI at `/docs` with its assets served from this machine (no CDN). */
 export function docsRoutes(version: string): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const document = JSON.stringify(openApiDocument(version));
   const assets = swaggerUiAssetDir();
   router.get("/openapi.json", (_req, res) => void res.type("application/json").send(document));

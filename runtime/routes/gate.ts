@@ -26,24 +26,32 @@ export class PredictionGate {
     this.predictor = predictor;
   }
 
-  /** Middleware: 503 with the health state unless ready; otherwise waits for a slot. */
+  /**
+   * Middleware: 503 with the health state unless ready; otherwise waits for a slot. A client that
+   * goes away while queued leaves the queue; one that goes away before its prediction starts (while
+   * its body is read) frees its slot at once; a running prediction frees it when `predict` settles.
+   */
   admit(): RequestHandler {
     return async (_req, res, next) => {
+      const gone = new AbortController();
+      let release: (() => void) | undefined;
+      let handedOver = false;
+      // Listening before waiting: a request that closes while queued must be seen leaving.
+      res.once("close", () => {
+        gone.abort();
+        if (release && !handedOver) this.done(release);
+      });
       try {
         this.refuseUnlessReady();
-        const release = await this.admission.acquire();
-        this.refuseUnlessReady(release);
+        const granted = await this.admission.acquire(gone.signal);
+        this.refuseUnlessReady(granted);
+        if (gone.signal.aborted) return granted(); // closed just as the slot came: pass it on
         this.metrics.inFlight.inc();
-        let handedOver = false;
+        release = granted;
         contextOf(res).handOver = () => {
           handedOver = true;
-          return release;
+          return granted;
         };
-        res.on("close", () => {
-          // A request that never reached predict() (bad body, client gone) frees its slot here;
-          // one that did frees it when predict() settles, even after a 504.
-          if (!handedOver) this.done(release);
-        });
         next();
       } catch (error) {
         next(error);

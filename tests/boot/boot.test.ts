@@ -200,7 +200,7 @@ describe("boot scripts and Caddy", () => {
       env: { PATH: process.env.PATH, BUDGET_USERNAME: "budget", BUDGET_PWD: PASSWORD, BUDGET_TOKEN: "t".repeat(32) },
       stdio: "ignore",
     });
-    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "localhost", upstreamPort: upstream, tlsInternal: true, httpPort, httpsPort }));
+    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "localhost", upstreamPort: upstream, tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") }));
     let caddy: ChildProcess | undefined;
     try {
       caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }, stdio: "ignore" });

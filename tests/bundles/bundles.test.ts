@@ -34,7 +34,7 @@ describe("bundles", () => {
 
   it.each([
     [{ predictor: "nope.ts" }, /predictor: file not found: nope\.ts/],
-    [{ predictor: join(ROOT, "README.md") }, /expected a \.ts, \.js, \.cjs or \.mjs file/],
+    [{ predictor: join(ROOT, "README.md") }, /expected a \.ts, \.js, \.cjs, \.mjs or \.py file/],
     [{ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), entrypoint: "not valid" }, /entrypoint: "not valid" is not a JavaScript identifier/],
     [{ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), requirements: ["Bad Name"] }, /requirements: "Bad Name" is not an npm package name/],
     [{ predictor: join(ROOT, "tests", "fixtures", "importsMissing.js") }, /cannot bundle .*Could not resolve "not-installed-anywhere".*add the package to requirements/],

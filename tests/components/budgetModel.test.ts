@@ -1,68 +1,10 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-
-// Pulumi's own mocks stand in for the engine: every child is recorded with its real inputs, and
-// the monitor's registrations tell us each child's parent.
-interface Recorded { type: string; name: string; inputs: Record<string, any>; provider?: string; parent?: string }
-const recorded: Recorded[] = [];
-pulumi.runtime.setMocks(
-  {
-    newResource: (args) => {
-      const state: Record<string, unknown> = { ...args.inputs };
-      if (args.type === "random:index/randomId:RandomId") state.hex = Buffer.from(args.name).toString("hex").slice(-6);
-      if (args.type === "random:index/randomPassword:RandomPassword") state.result = `generated-${args.name}-secret`;
-      if (args.type === "gcp:compute/address:Address") state.address = "34.120.1.2";
-      if (args.type === "gcp:serviceaccount/account:Account") state.email = `${args.inputs.accountId}@proj.iam.gserviceaccount.com`;
-      if (args.type === "gcp:secretmanager/secret:Secret") state.id = `projects/proj/secrets/${args.inputs.secretId}`;
-      if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
-      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
-      return { id: (state.id as string) ?? `${args.name}-id`, state };
-    },
-    call: (args) => args.inputs,
-  },
-  "budgetml",
-  "test",
-  false,
-);
-const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource: Function } }).getMonitor();
-const parents = new Map<string, string>();
-const ignored = new Map<string, string[]>();
-const originalRegister = monitor.registerResource.bind(monitor);
-monitor.registerResource = (request: { getName(): string; getParent(): string; getIgnorechangesList(): string[] }, ...rest: unknown[]) => {
-  parents.set(request.getName(), request.getParent());
-  ignored.set(request.getName(), request.getIgnorechangesList());
-  return originalRegister(request, ...rest);
-};
-
-// Imported after the mocks are in place, as Pulumi requires.
+import type * as pulumi from "@pulumi/pulumi";
+// The harness puts Pulumi's mocks in place before the component is loaded.
+import { baseArgs as base, deploy, includesUrnOf, isSecret, SENTIMENT, value } from "./pulumiHarness";
 import { BudgetModel, type BudgetModelArgs } from "../../components/budgetModel";
-
-const ROOT = join(__dirname, "..", "..");
-const SENTIMENT = join(ROOT, "examples", "sentiment", "predictor.ts");
-const value = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
-const isSecret = <T>(output: pulumi.Output<T>) => (output as unknown as { isSecret: Promise<boolean> }).isSecret;
-const base: BudgetModelArgs = { predictor: SENTIMENT, project: "budget-proj", zone: "us-central1-a", requirements: ["sentiment@^5"] };
-
-process.chdir(mkdtempSync(join(tmpdir(), "budgetml-pulumi-"))); // bundles are built under .budgetml/ here
-
-/** Builds a model and waits until every child has been registered. */
-async function deploy(name: string, args: Partial<BudgetModelArgs> = {}, opts?: pulumi.ComponentResourceOptions) {
-  const model = new BudgetModel(name, { ...base, ...args }, opts);
-  await value(pulumi.all([model.url, model.instanceName, model.bucketName, model.password]));
-  let count = -1;
-  while (count !== recorded.length) {
-    count = recorded.length;
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-  const child = (type: string, suffix: string) => {
-    const found = recorded.find((r) => r.type === type && r.name === `${name}-${suffix}`);
-    if (!found) throw new Error(`no ${type} named ${name}-${suffix}`);
-    return found;
-  };
-  return { model, child, children: recorded.filter((r) => r.name.startsWith(`${name}-`)) };
-}
 
 describe("BudgetModel under Pulumi mocks", () => {
   let m: Awaited<ReturnType<typeof deploy>>;
@@ -75,7 +17,7 @@ describe("BudgetModel under Pulumi mocks", () => {
     for (const type of ["gcp:storage/bucket:Bucket", "gcp:storage/bucketObject:BucketObject", "gcp:serviceaccount/account:Account", "gcp:secretmanager/secret:Secret", "gcp:compute/address:Address", "gcp:compute/firewall:Firewall", "gcp:compute/instance:Instance", "gcp:pubsub/topic:Topic", "gcp:cloudfunctionsv2/function:Function", "gcp:cloudscheduler/job:Job", "command:local:Command", "gcp:projects/service:Service"]) {
       expect(types).toContain(type);
     }
-    for (const child of m.children) expect(parents.get(child.name)).toMatch(/budgetml:index:BudgetModel::sentiment$/);
+    for (const child of m.children) expect(child.parent).toMatch(/budgetml:index:BudgetModel::sentiment$/);
   });
 
   it("makes the instance spot, stopped (not deleted) on preemption, with a small disk", () => {
@@ -89,7 +31,7 @@ describe("BudgetModel under Pulumi mocks", () => {
   });
 
   it("tolerates the restarter's spot-capacity fallback: no diff on scheduling or its label", () => {
-    expect(ignored.get("sentiment-instance")).toEqual(["scheduling", 'labels["budgetml-fallback-since"]']);
+    expect(m.child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual(["scheduling", 'labels["budgetml-fallback-since"]']);
   });
 
   it("opens 80 and 443 to this instance's tag only", () => {
@@ -127,14 +69,15 @@ describe("BudgetModel under Pulumi mocks", () => {
     }
     expect(m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader").inputs).toMatchObject({ role: "roles/storage.objectViewer", member });
     expect(m.child("gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher").inputs).toMatchObject({ role: "roles/pubsub.publisher", member });
-    const projectRoles = m.children.filter((c) => c.type === "gcp:projects/iAMMember:IAMMember").map((c) => c.inputs.role).sort();
+    const projectRoles = m.children.filter((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === member).map((c) => c.inputs.role).sort();
     expect(projectRoles).toEqual(["roles/logging.logWriter", "roles/monitoring.metricWriter"]);
   });
 
   it("lets the restarter administer exactly this instance, and wires scheduler → topic → function", () => {
     const instance = m.child("gcp:compute/instance:Instance", "instance").inputs;
-    const grant = m.child("gcp:compute/instanceIAMMember:InstanceIAMMember", "restarter-instance-admin").inputs;
-    expect(grant).toMatchObject({ instanceName: instance.name, zone: "us-central1-a", role: "roles/compute.instanceAdmin.v1" });
+    const grant = m.child("gcp:compute/instanceIAMMember:InstanceIAMMember", "restarter-instance-restarterinstance").inputs;
+    expect(grant).toMatchObject({ instanceName: instance.name, zone: "us-central1-a" });
+    expect(grant.role).toBe(`projects/budget-proj/roles/${m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs.roleId}`);
     const topic = m.child("gcp:pubsub/topic:Topic", "restart-topic").inputs;
     const job = m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs;
     expect(job.schedule).toBe("* * * * *");
@@ -142,7 +85,7 @@ describe("BudgetModel under Pulumi mocks", () => {
     const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs;
     expect(fn.serviceConfig.environmentVariables).toMatchObject({ BUDGET_PROJECT: "budget-proj", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: instance.name });
     expect(fn.eventTrigger.pubsubTopic).toBe(`projects/proj/topics/${topic.name}`);
-    expect(fn.buildConfig.runtime).toMatch(/^nodejs2\d$/);
+    expect(fn.buildConfig.runtime).toBe("nodejs24");
     expect(fn.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("600");
     expect(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-topic"]).toBe(`projects/proj/topics/${topic.name}`);
   });
@@ -179,7 +122,7 @@ describe("BudgetModel variations", () => {
     expect(instance.metadata["budget-domain"]).toBe("api.example.com");
     expect(instance.metadata["budget-image"]).toBe("europe-docker.pkg.dev/p/r/model:1");
     expect(instance.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false, automaticRestart: true });
-    expect(ignored.get("custom-instance")).toEqual([]); // standard: nothing for the restarter to switch
+    expect(child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual([]); // standard: nothing for the restarter to switch
     expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("0");
     expect(instance.bootDisk.initializeParams.size).toBe(30);
     expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml" });
@@ -204,7 +147,7 @@ describe("BudgetModel variations", () => {
     const provider = new gcp.Provider("other-project", { project: "other-proj" });
     const { children } = await deploy("with-provider", { enableApis: false, waitForHealthy: false }, { providers: { gcp: provider } });
     expect(children.some((c) => c.type === "gcp:projects/service:Service")).toBe(false);
-    expect(children.some((c) => c.type === "command:local:Command")).toBe(false);
+    expect(children.some((c) => c.name === "with-provider-wait-healthy")).toBe(false);
     const gcpChildren = children.filter((c) => c.type.startsWith("gcp:"));
     expect(gcpChildren.length).toBeGreaterThan(10);
     for (const child of gcpChildren) expect(child.provider).toMatch(/::other-project::/);
@@ -223,6 +166,141 @@ describe("BudgetModel variations", () => {
     [{ labels: { Team: "x" } }, /labels: key "Team"/],
     [{ spotFallbackMinutes: -1 }, /spotFallbackMinutes: -1 must be from 0 \(off\) to 1440/],
     [{ project: undefined, zone: undefined }, /set project and zone in args or as gcp:project \/ gcp:zone stack config/],
+  ])("fails preview with a precise message for %j", (args, message) => {
+    expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);
+  });
+});
+
+describe("what Google requires of a real `pulumi up`", () => {
+  let m: Awaited<ReturnType<typeof deploy>>;
+  beforeAll(async () => {
+    m = await deploy("google");
+  }, 60_000);
+  const instanceOf = (d = m) => d.child("gcp:compute/instance:Instance", "instance");
+
+  it("deploys the restarter on nodejs24, its source compiled for Node 24", () => {
+    expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.buildConfig.runtime).toBe("nodejs24");
+    const manifest = JSON.parse(readFileSync(join(process.cwd(), ".budgetml", "build", "google", "restarter", "package.json"), "utf8"));
+    expect(manifest.engines).toEqual({ node: ">=24" });
+  });
+
+  it("builds the restarter as its own build account into its own repository, once grants and service agents are in place", () => {
+    const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter");
+    const build = m.child("gcp:serviceaccount/account:Account", "build-account").inputs;
+    const repository = m.child("gcp:artifactregistry/repository:Repository", "build-images").inputs;
+    expect(fn.inputs.buildConfig.serviceAccount).toBe(`projects/proj/serviceAccounts/${build.accountId}@proj.iam.gserviceaccount.com`);
+    expect(fn.inputs.buildConfig.dockerRepository).toBe(`projects/proj/locations/us-central1/repositories/${repository.repositoryId}`);
+    expect(repository).toMatchObject({ format: "DOCKER", location: "us-central1" });
+    const settle = m.child("command:local:Command", "iam-settle");
+    expect(includesUrnOf(fn.dependsOn, settle)).toBe(true);
+    expect(settle.inputs.interpreter).toEqual(["node", "-e"]);
+    const waitedFor = m.children.filter((c) => includesUrnOf(settle.dependsOn, c));
+    const agents = waitedFor.filter((c) => c.type === "gcp:projects/serviceIdentity:ServiceIdentity").map((c) => c.inputs.service).sort();
+    expect(agents).toEqual(["eventarc.googleapis.com", "pubsub.googleapis.com"]);
+    const member = `serviceAccount:${build.accountId}@proj.iam.gserviceaccount.com`;
+    const buildGrants = m.children.filter((c) => /IAMMember|IamMember/.test(c.type) && c.inputs.member === member);
+    expect(buildGrants.map((g) => g.name).sort()).toEqual(waitedFor.filter((c) => c.inputs.member === member).map((g) => g.name).sort());
+    expect(buildGrants.map((g) => g.inputs.role).sort()).toEqual(["roles/artifactregistry.writer", "roles/logging.logWriter", "roles/storage.objectAdmin", "roles/storage.objectViewer"]);
+    // The one project-wide storage grant is held to Cloud Functions' own source buckets.
+    const sources = buildGrants.find((g) => g.inputs.role === "roles/storage.objectAdmin");
+    expect(sources?.inputs.condition.expression).toBe('resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")');
+  });
+
+  it("lets the restarter do exactly get/start/resume/setScheduling/setLabels on its instance and read zone operations", () => {
+    const onInstance = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs;
+    const onProject = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarteroperations").inputs;
+    expect([...onInstance.permissions].sort()).toEqual(["compute.instances.get", "compute.instances.resume", "compute.instances.setLabels", "compute.instances.setScheduling", "compute.instances.start"]);
+    expect(onProject.permissions).toEqual(["compute.zoneOperations.get"]);
+    expect(onInstance.roleId).toMatch(/^[a-zA-Z0-9_.]{3,64}$/); // Google's pattern for role ids: no dashes
+    const restarter = m.child("gcp:serviceaccount/account:Account", "restarter-account").inputs;
+    const projectGrant = m.children.find((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === `serviceAccount:${restarter.accountId}@proj.iam.gserviceaccount.com`);
+    expect(projectGrant?.inputs.role).toBe(`projects/budget-proj/roles/${onProject.roleId}`);
+    expect(m.children.some((c) => String(c.inputs.role).startsWith("roles/compute."))).toBe(false);
+  });
+
+  it("starts the instance only once everything its first boot reads is granted and written", () => {
+    const instance = instanceOf();
+    const needed = [
+      ["gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader"],
+      ["gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher"],
+      ["gcp:secretmanager/secretIamMember:SecretIamMember", "password-reader"],
+      ["gcp:secretmanager/secretIamMember:SecretIamMember", "signing-key-reader"],
+      ["gcp:secretmanager/secretVersion:SecretVersion", "password-version"],
+      ["gcp:secretmanager/secretVersion:SecretVersion", "signing-key-version"],
+      ["gcp:storage/bucketObject:BucketObject", "predictor"],
+      ["gcp:storage/bucketObject:BucketObject", "runtime"],
+    ];
+    for (const [type, role] of needed) expect([role, includesUrnOf(instance.dependsOn, m.child(type, role))]).toEqual([role, true]);
+  });
+
+  it("replaces the fixed-name instance and address by deleting the old one first", () => {
+    expect(instanceOf().deleteBeforeReplace).toBe(true);
+    expect(m.child("gcp:compute/address:Address", "address").deleteBeforeReplace).toBe(true);
+  });
+
+  it("enables Resource Manager and leaves empty metadata out", () => {
+    expect(m.children.filter((c) => c.type === "gcp:projects/service:Service").map((s) => s.inputs.service)).toContain("cloudresourcemanager.googleapis.com");
+    const metadata = instanceOf().inputs.metadata;
+    for (const key of ["budget-entrypoint", "budget-domain", "budget-image", "budget-acme-email"]) expect(metadata).not.toHaveProperty([key]);
+    for (const value of Object.values(metadata)) expect(value).not.toBe("");
+    expect(metadata["budget-bucket"]).toBeTruthy();
+  });
+
+  it("serves by default: desired RUNNING, the restarter keeps it up, the schedule ticks", () => {
+    expect(instanceOf().inputs.desiredStatus).toBe("RUNNING");
+    expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_KEEP_RUNNING).toBe("true");
+    expect(m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(false);
+  });
+
+  it("waits for health without a shell, on the sslip.io URL when there is no domain", async () => {
+    const wait = m.child("command:local:Command", "wait-healthy").inputs;
+    expect(wait.interpreter).toEqual(["node", "-e"]);
+    expect(wait.environment.BUDGET_HEALTH_URL).toBe("https://34-120-1-2.sslip.io/");
+    expect(await value(m.model.dnsRecord)).toBeUndefined();
+  });
+});
+
+describe("BudgetModel options from issue 11", () => {
+  it("parks the model with running: false: VM stopped, restarter stands down, no compute cost", async () => {
+    const { model, child, children } = await deploy("parked", { running: false });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.desiredStatus).toBe("TERMINATED");
+    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_KEEP_RUNNING).toBe("false");
+    expect(child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(true);
+    expect(children.some((c) => c.name === "parked-wait-healthy")).toBe(false);
+    const cost = await value(model.monthlyCost);
+    expect(cost.note).toMatch(/parked.*compute costs nothing/);
+    expect(cost.monthlyUsd).toBe(9.3); // 20 GB disk ($2) + idle address (730 h × $0.01)
+  }, 60_000);
+
+  it("with a domain: checks the runtime through the IP, names the A record, passes the ACME email", async () => {
+    const { model, child } = await deploy("domained", { domain: "example.com", subdomain: "api", acmeEmail: "ops@example.com" });
+    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe("http://34.120.1.2/");
+    expect(await value(model.dnsRecord)).toEqual({ name: "api.example.com", type: "A", value: "34.120.1.2" });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-acme-email"]).toBe("ops@example.com");
+  }, 60_000);
+
+  it("puts the instance and its firewall rule on the given network and subnetwork", async () => {
+    const network = "projects/budget-proj/global/networks/ml";
+    const subnetwork = "projects/budget-proj/regions/us-central1/subnetworks/ml-central";
+    const { child } = await deploy("networked", { network, subnetwork });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.networkInterfaces[0]).toMatchObject({ network, subnetwork });
+    expect(child("gcp:compute/firewall:Firewall", "firewall").inputs.network).toBe(network);
+  }, 60_000);
+
+  it("makes a legacy preemptible VM without a provisioning model, which Google accepts", async () => {
+    const { child } = await deploy("legacy", { provisioning: "preemptible" });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.scheduling).toEqual({ preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE" });
+  }, 60_000);
+
+  it.each<[Partial<BudgetModelArgs>, RegExp]>([
+    [{ functionRuntime: "nodejs20" }, /functionRuntime: Runtime nodejs20 is decommissioned and no longer allowed \(since 2026-10-30\)/],
+    [{ functionRuntime: "nodejs26" }, /functionRuntime: Runtime nodejs26 is in Preview/],
+    [{ functionRuntime: "python312" }, /functionRuntime: Runtime python312 is not supported by budgetml's restarter; supported: nodejs24, nodejs22/],
+    [{ network: "Bad Network" }, /network: "Bad Network" is not a network name or path/],
+    [{ network: "default", subnetwork: "projects/p/zones/z/subnetworks/s" }, /subnetwork: "projects\/p\/zones\/z\/subnetworks\/s" is not a subnetwork name or path/],
+    [{ subnetwork: "ml-central" }, /subnetwork needs network/],
+    [{ acmeEmail: "not an email" }, /acmeEmail: "not an email" is not an email address/],
+    [{ running: "no" as unknown as boolean }, /running: expected true or false, got "no"/],
   ])("fails preview with a precise message for %j", (args, message) => {
     expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);
   });

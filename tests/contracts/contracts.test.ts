@@ -8,7 +8,7 @@ import { cronPeriodMinutes } from "../../local/schedulerClock";
 describe("instance metadata contract", () => {
   const values: InstanceMetadata = {
     bucket: "b", runtimeObject: "runtime-1.tgz", predictorObject: "predictor-1.tgz", entrypoint: "", username: "budget",
-    passwordSecret: "projects/p/secrets/pw", tokenSecret: "projects/p/secrets/key", domain: "", topic: "projects/p/topics/t", image: "",
+    passwordSecret: "projects/p/secrets/pw", tokenSecret: "projects/p/secrets/key", domain: "", topic: "projects/p/topics/t", image: "", acmeEmail: "",
   };
 
   it("reads back exactly what the component writes", () => {

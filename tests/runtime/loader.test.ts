@@ -32,7 +32,7 @@ describe("loadPredictor", () => {
     [fixture("slowPredictor.cjs"), undefined, /no class exported as "Predictor" or "default" \(exported: Slow\)/],
     [fixture("slowPredictor.cjs"), "Fast", /no class exported as "Fast" \(exported: Slow\)/],
     [fixture("noClass.js"), undefined, /it exports no class/],
-    [join(__dirname, "..", "..", "README.md"), undefined, /expected a \.ts, \.js, \.cjs or \.mjs file, got "\.md"/],
+    [join(__dirname, "..", "..", "README.md"), undefined, /expected a \.ts, \.js, \.cjs, \.mjs or \.py file, got "\.md"/],
     ["gs://no-object-here", undefined, /expected gs:\/\/bucket\/object/],
   ])("explains what is wrong with %s (entrypoint %s)", async (path, entrypoint, message) => {
     await expect(loadPredictor(path, entrypoint)).rejects.toThrow(message);

@@ -116,12 +116,14 @@ describe("predict endpoints over real HTTP", () => {
 });
 
 describe("health states", () => {
-  it("reports load_failed with the reason and answers predictions with 503", async () => {
+  it("reports load_failed (the reason only in the log and to callers with a token) and answers predictions with 503", async () => {
     const server = await startTestRuntime("runtime/loadFails.cjs");
     try {
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(503);
-      expect(await health.json()).toMatchObject({ status: "load_failed", reason: "weights.bin not found" });
+      // Unauthenticated: the state only; the reason goes to the log (and to callers with a token).
+      expect(await health.json()).toEqual({ status: "load_failed", predictor: expect.any(String), version: expect.any(String) });
+      expect(server.logLines.join("\n")).toMatch(/predictor failed to load: weights.bin not found/);
       const response = await fetch(`${server.url}/predict_dict`, json(await server.token(), {}));
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ status: "load_failed", error: expect.stringContaining("weights.bin not found") });

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { get } from "node:http";
 import { join } from "node:path";
 import { json, login, startTestRuntime } from "../support/runtimeServer";
 import { RUNTIME_TARGET, serveCommand } from "../support/runtimeTarget";
@@ -15,6 +16,16 @@ function serve(flags: string[], env: Record<string, string>): Promise<{ code: nu
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", (d) => (stdout += d));
   return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr, stdout })));
+}
+
+/** GET over a connection of its own, so that the cluster hands it to the next worker in turn. */
+function getOnNewConnection(url: string, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+    }).on("error", reject);
+  });
 }
 
 const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };
@@ -41,11 +52,9 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
       const token = await login(server.url);
       const inFlight = fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
       await waitFor(() => server.logLines.some((line) => line.includes('"path":"/token"')), { what: "the login to be logged" });
-      // Health and metrics come from whichever worker answers: wait until the prediction is running in one.
-      await waitFor(async () => {
-        const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-        return /^budgetml_predictions_in_flight 1$/m.test(text);
-      }, { what: "the slow prediction to start" });
+      // Metrics come from whichever worker takes the connection: ask on a new connection each
+      // time (fetch would reuse one, and so one worker) until the worker running it answers.
+      await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${server.url}/metrics`, token)), { what: "the slow prediction to start" });
       server.child.kill("SIGTERM");
       if (workers === 1) {
         await waitFor(async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining", { what: "health to say draining" });

@@ -1,0 +1,197 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Duplex, Readable } from "node:stream";
+import { HttpError } from "../errors";
+import type { Logger } from "../logger";
+import { encodeFrame, FrameReader, type Frame } from "./frames";
+
+/** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
+export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
+
+/**
+ * Where the host script is: `python/` beside the bundled server.cjs (or dist/cli.js) when run from
+ * a build; beside this file when run from source; under `runtime/python/` when the source was
+ * compiled in memory from the repository's root (scripts/runTs.cjs).
+ */
+export function pythonHostScript(from: string = __dirname): string {
+  const candidates = [join(from, "python", PYTHON_HOST_SCRIPT), join(from, PYTHON_HOST_SCRIPT), join(from, "runtime", "python", PYTHON_HOST_SCRIPT)];
+  const found = candidates.find((file) => existsSync(file));
+  if (!found) throw new Error(`the Python host script is missing (looked for ${candidates.join(", ")})`);
+  return found;
+}
+
+/** The interpreter: `BUDGET_PYTHON` if set, else `python3` on PATH. */
+export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BUDGET_PYTHON || "python3";
+}
+
+export interface PythonHostOptions {
+  /** The predictor's .py file. */
+  predictorPath: string;
+  /** Class name. @default "Predictor" */
+  entrypoint?: string;
+  /** @default {@link pythonInterpreter} */
+  python?: string;
+  logger: Logger;
+}
+
+interface PendingCall {
+  resolve(frame: Frame): void;
+  reject(error: Error): void;
+}
+
+/** How a host process ended. */
+export interface HostExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+// The channel is the child's fd 3: Node makes it one end of a socket pair, Python wraps it as a socket.
+const CHANNEL_FD = 3;
+const STOP_GRACE_MS = 5000;
+
+/**
+ * One Python process running one predictor, and the calls in flight to it. {@link PythonHost.start}
+ * resolves once `load()` has returned in Python; calls then go out as frames on a persistent
+ * channel and come back, matched by id, in whatever order Python finishes them.
+ */
+export class PythonHost {
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingCall>();
+  private stopping = false;
+  /** Settles when the process has ended, however it ended. */
+  readonly exited: Promise<HostExit>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly channel: Duplex,
+    /** `<file>:<class>`, as the health check reports it. */
+    readonly name: string,
+    exited: Promise<HostExit>,
+  ) {
+    this.exited = exited;
+  }
+
+  /** Starts the process and waits for the predictor to load; rejects with the reason it did not. */
+  static start(options: PythonHostOptions): Promise<PythonHost> {
+    const python = options.python ?? pythonInterpreter();
+    const child = spawn(python, ["-u", pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    const channel = child.stdio[CHANNEL_FD] as Duplex;
+    const recentOutput: string[] = [];
+    const logLines = (stream: Readable | null, name: string) =>
+      forEachLine(stream, (line) => {
+        recentOutput.push(line);
+        if (recentOutput.length > 20) recentOutput.shift();
+        options.logger.info({ python: name, pid: child.pid }, line);
+      });
+    logLines(child.stdout, "stdout");
+    logLines(child.stderr, "stderr");
+    const exited = new Promise<HostExit>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+
+    return new Promise<PythonHost>((resolve, reject) => {
+      let host: PythonHost | undefined;
+      const reader = new FrameReader();
+      child.once("error", (error: NodeJS.ErrnoException) =>
+        reject(new Error(error.code === "ENOENT" ? `cannot start Python: "${python}" not found (set BUDGET_PYTHON to an interpreter)` : `cannot start Python "${python}": ${error.message}`)),
+      );
+      channel.on("error", () => undefined); // a broken channel shows up as the process's exit
+      channel.on("data", (chunk: Buffer) => {
+        let frames: Frame[];
+        try {
+          frames = reader.push(chunk);
+        } catch (error) {
+          options.logger.error({ err: error }, "unreadable frame from the Python host; stopping it");
+          child.kill("SIGKILL");
+          return;
+        }
+        for (const frame of frames) {
+          if (host) host.settle(frame);
+          else if (frame.header.op === "ready") {
+            host = new PythonHost(child, channel, String(frame.header.name), exited);
+            resolve(host);
+          } else if (frame.header.op === "load_failed") {
+            const error = new Error(String(frame.header.error));
+            error.stack = `${String(frame.header.error)}\n${String(frame.header.traceback ?? "")}`;
+            reject(error);
+          }
+        }
+      });
+      void exited.then(({ code, signal }) => {
+        if (host) return host.failPending(code, signal);
+        const output = recentOutput.slice(-5).join(" | ");
+        reject(new Error(`the Python process exited (${signal ?? `code ${code}`}) before the predictor loaded${output ? `: ${output}` : ""}`));
+      });
+    });
+  }
+
+  /** The process id, for logs (and for tests that need to end it the hard way). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends one prediction and resolves with Python's answer frame. */
+  call(header: Record<string, unknown>, body: Buffer): Promise<Frame> {
+    if (this.stopping || this.child.exitCode !== null || this.child.signalCode !== null) {
+      return Promise.reject(new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" }));
+    }
+    const id = this.nextId++;
+    return new Promise<Frame>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      for (const part of encodeFrame({ ...header, id }, body)) this.channel.write(part);
+    });
+  }
+
+  /** Closes the channel (Python exits once it sees that) and waits; SIGKILL after a grace period. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.channel.end();
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  private settle(frame: Frame): void {
+    const id = Number(frame.header.id);
+    const call = this.pending.get(id);
+    if (!call) return;
+    this.pending.delete(id);
+    if (frame.header.ok) return call.resolve(frame);
+    const status = Number(frame.header.status);
+    if (status >= 400 && status < 500) return call.reject(new HttpError(status, String(frame.header.error)));
+    // The message reaches the client; the traceback only the log (as the error's stack).
+    const error = new Error(`predict() raised ${String(frame.header.error)}`);
+    error.stack = `${error.message}\n${String(frame.header.traceback ?? "")}`;
+    call.reject(error);
+  }
+
+  private failPending(code: number | null, signal: NodeJS.Signals | null): void {
+    for (const call of this.pending.values()) {
+      call.reject(new HttpError(500, `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`));
+    }
+    this.pending.clear();
+  }
+}
+
+/** Calls `onLine` for every line a stream writes. */
+function forEachLine(stream: Readable | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (text: string) => {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) onLine(line);
+  });
+  stream.on("end", () => {
+    if (partial.trim()) onLine(partial);
+  });
+}

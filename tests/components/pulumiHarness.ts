@@ -1,0 +1,99 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type { BudgetModelArgs } from "../../components/budgetModel";
+
+// Pulumi's own mocks stand in for the engine: every child is recorded with its real inputs and
+// resource options (parent, dependsOn, ignoreChanges, deleteBeforeReplace) as the engine gets them.
+// Import this module before the component: Pulumi requires the mocks in place first.
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+  provider?: string;
+  /** URN of the parent. */
+  parent: string;
+  /** URNs this child waits for (dependsOn, including the parent's dependsOn). */
+  dependsOn: string[];
+  ignoreChanges: string[];
+  deleteBeforeReplace: boolean;
+}
+export const recorded: Recorded[] = [];
+const options = new Map<string, Pick<Recorded, "parent" | "dependsOn" | "ignoreChanges" | "deleteBeforeReplace">>();
+
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === "random:index/randomId:RandomId") state.hex = Buffer.from(args.name).toString("hex").slice(-6);
+      if (args.type === "random:index/randomPassword:RandomPassword") state.result = `generated-${args.name}-secret`;
+      if (args.type === "gcp:compute/address:Address") state.address = "34.120.1.2";
+      if (args.type === "gcp:serviceaccount/account:Account") {
+        state.email = `${args.inputs.accountId}@proj.iam.gserviceaccount.com`;
+        state.id = `projects/proj/serviceAccounts/${state.email}`;
+      }
+      if (args.type === "gcp:secretmanager/secret:Secret") state.id = `projects/proj/secrets/${args.inputs.secretId}`;
+      if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
+      if (args.type === "gcp:artifactregistry/repository:Repository") {
+        state.id = `projects/proj/locations/${args.inputs.location}/repositories/${args.inputs.repositoryId}`;
+        state.name = args.inputs.repositoryId;
+      }
+      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider, ...(options.get(args.name) ?? { parent: "", dependsOn: [], ignoreChanges: [], deleteBeforeReplace: false }) });
+      return { id: (state.id as string) ?? `${args.name}-id`, state };
+    },
+    call: (args) => args.inputs,
+  },
+  "budgetml",
+  "test",
+  false,
+);
+
+type Request = {
+  getName(): string;
+  getParent(): string;
+  getDependenciesList(): string[];
+  getIgnorechangesList(): string[];
+  getDeletebeforereplace(): boolean;
+};
+const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource: Function } }).getMonitor();
+const originalRegister = monitor.registerResource.bind(monitor);
+monitor.registerResource = (request: Request, ...rest: unknown[]) => {
+  options.set(request.getName(), {
+    parent: request.getParent(),
+    dependsOn: request.getDependenciesList(),
+    ignoreChanges: request.getIgnorechangesList(),
+    deleteBeforeReplace: request.getDeletebeforereplace(),
+  });
+  return originalRegister(request, ...rest);
+};
+export const value = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
+export const isSecret = <T>(output: pulumi.Output<T>) => (output as unknown as { isSecret: Promise<boolean> }).isSecret;
+/** Whether `urns` holds the URN of `child` (mock URNs end in `::<type>::<name>`). */
+export const includesUrnOf = (urns: string[], child: Pick<Recorded, "type" | "name">) => urns.some((urn) => urn.endsWith(`${child.type}::${child.name}`));
+
+export const ROOT = join(__dirname, "..", "..");
+export const SENTIMENT = join(ROOT, "examples", "sentiment", "predictor.ts");
+export const baseArgs: BudgetModelArgs = { predictor: SENTIMENT, project: "budget-proj", zone: "us-central1-a", requirements: ["sentiment@^5"] };
+
+/** Builds a model and waits until every child has been registered. */
+export async function deploy(name: string, args: Partial<BudgetModelArgs> = {}, opts?: pulumi.ComponentResourceOptions) {
+  // Loaded here, after the mocks above are in place, as Pulumi requires.
+  const { BudgetModel } = require("../../components/budgetModel") as typeof import("../../components/budgetModel");
+  const model = new BudgetModel(name, { ...baseArgs, ...args }, opts);
+  await value(pulumi.all([model.url, model.instanceName, model.bucketName, model.password]));
+  let count = -1;
+  while (count !== recorded.length) {
+    count = recorded.length;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  const children = recorded.filter((r) => r.name.startsWith(`${name}-`));
+  const child = (type: string, suffix: string) => {
+    const found = children.find((r) => r.type === type && r.name === `${name}-${suffix}`);
+    if (!found) throw new Error(`no ${type} named ${name}-${suffix}`);
+    return found;
+  };
+  return { model, child, children };
+}
+
+process.chdir(mkdtempSync(join(tmpdir(), "budgetml-pulumi-"))); // bundles are built under .budgetml/ here

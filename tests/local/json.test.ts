@@ -1,0 +1,52 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { json, login } from "../support/runtimeServer";
+
+const ROOT = join(__dirname, "..", "..");
+
+// `budgetml local --json`: machine-readable lines, the last one the environment a real VM (or a
+// container) boots against the local cloud with — the variables the VM's boot reads.
+describe("budgetml local --json", () => {
+  it("prints one line for the model and one with the local cloud's endpoints, each answering as Google's does", async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", "tests/fixtures/allEndpoints.ts", "--port", String(port), "--json"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      while (stdout.split("\n").filter(Boolean).length < 2) {
+        if (child.exitCode !== null) throw new Error(`budgetml local exited: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [modelLine, endpointsLine, ...rest] = stdout.trim().split("\n");
+      expect(rest).toEqual([]);
+      const model = JSON.parse(modelLine) as { model: string; url: string; docsUrl: string; username: string; password: string };
+      expect(model).toEqual({ model: "allEndpoints", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "budget", password: expect.any(String) });
+      const token = await login(`http://127.0.0.1:${port}`, model.username, model.password);
+      expect((await fetch(`http://127.0.0.1:${port}/predict_dict`, json(token, { payload: { a: 1 } }))).status).toBe(200);
+
+      const { endpoints } = JSON.parse(endpointsLine) as { endpoints: Record<string, string> };
+      expect(Object.keys(endpoints).sort()).toEqual(["GCE_METADATA_HOST", "PUBSUB_ENDPOINT", "SECRET_MANAGER_ENDPOINT", "STORAGE_EMULATOR_HOST"]);
+      expect(endpoints.GCE_METADATA_HOST).toMatch(/^127\.0\.0\.1:\d+$/); // host:port, as gcp-metadata takes it
+      for (const name of ["STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "PUBSUB_ENDPOINT"]) expect(endpoints[name]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // What a VM's boot asks first: its metadata, with Google's header, and the bucket it names.
+      const metadata = (path: string) => fetch(`http://${endpoints.GCE_METADATA_HOST}/computeMetadata/v1/${path}`, { headers: { "Metadata-Flavor": "Google" } });
+      const bucket = await (await metadata("instance/attributes/budget-bucket")).text();
+      expect((await metadata("instance/attributes/budget-domain")).status).toBe(200);
+      const runtimeObject = await (await metadata("instance/attributes/budget-runtime-object")).text();
+      const bundle = await fetch(`${endpoints.STORAGE_EMULATOR_HOST}/storage/v1/b/${bucket}/o/${runtimeObject}?alt=media`, { headers: { authorization: "Bearer local-metadata-token" } });
+      expect(bundle.status).toBe(200);
+      expect([...new Uint8Array(await bundle.arrayBuffer()).slice(0, 2)]).toEqual([0x1f, 0x8b]); // the gzipped tarball startup.sh fetches
+      expect(stdout).not.toContain("Try it"); // the human text is not mixed in
+    } finally {
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,230 @@
+// The runtime serving Python predictors over HTTP; run against the sources and against the shipped
+// runtime bundle's server.cjs (jest.config.js, tests/support/runtimeTarget.ts).
+import { spawn } from "node:child_process";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { json, login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
+import { serveCommand } from "../support/runtimeTarget";
+import { waitFor } from "../support/waitFor";
+
+const FIXTURES = join(__dirname, "fixtures");
+const ALL_ENDPOINTS = join(FIXTURES, "allEndpoints.py");
+
+const dict = (runtime: TestRuntime, token: string, payload: unknown) => fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
+const logLine = (runtime: TestRuntime, pattern: RegExp) =>
+  waitFor(() => runtime.logLines.find((line) => pattern.test(line)), { what: `a log line matching ${pattern}` });
+
+describe("a Python predictor served by the runtime", () => {
+  let runtime: TestRuntime;
+  let token: string;
+  beforeAll(async () => {
+    runtime = await startTestRuntime(ALL_ENDPOINTS);
+    token = await runtime.token();
+  }, 60_000);
+  afterAll(() => runtime?.close());
+
+  it("loads the class, calls load(), and reports ready with the file and class", async () => {
+    const health = await fetch(`${runtime.url}/`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "ready", predictor: "allEndpoints.py:Predictor" });
+  });
+
+  it("/predict_dict: predict gets an object with .payload; a dict comes back as JSON", async () => {
+    const response = await dict(runtime, token, { text: "naïve ☃", n: [1, 2.5, null] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    expect(await response.json()).toEqual({ payload: { text: "naïve ☃", n: [1, 2.5, null] } });
+  });
+
+  it("/predict_image: predict gets an upload with .filename, .content_type, .file and await read(); bytes arrive intact", async () => {
+    const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256));
+    const form = new FormData();
+    form.append("request", new Blob([bytes], { type: "image/png" }), "cat.png");
+    const response = await fetch(`${runtime.url}/predict_image`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ filename: "cat.png", content_type: "image/png", size: 70_000, first: [0, 7, 14, 21], file_matches: true });
+  });
+
+  it("/predict: predict gets the request with .method, .headers, .query_params, await body() and await json()", async () => {
+    const response = await fetch(`${runtime.url}/predict?threshold=0.5&tag=a&tag=b`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "x-test": "yes" },
+      body: JSON.stringify({ rows: [[1, 2]] }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ method: "POST", path: "predict", query: { threshold: "0.5", tag: "b" }, tags: ["a", "b"], header: "yes", json: { rows: [[1, 2]] } });
+  });
+
+  it("sends bytes as octet-stream, unchanged, and a str as a JSON string", async () => {
+    const binary = await dict(runtime, token, { action: "bytes" });
+    expect(binary.headers.get("content-type")).toBe("application/octet-stream");
+    expect(Buffer.from(await binary.arrayBuffer())).toEqual(Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+    const text = await dict(runtime, token, { action: "text" });
+    expect(await text.json()).toBe("a string is JSON too");
+  });
+
+  it("sends a Response-like object with its status, headers and media type, with our own Content-Length", async () => {
+    const response = await dict(runtime, token, { action: "response" });
+    expect(response.status).toBe(201);
+    expect(response.headers.get("content-type")).toBe("text/html");
+    expect(response.headers.get("x-model")).toBe("v1");
+    expect(response.headers.get("content-length")).toBe("9");
+    expect(await response.text()).toBe("<b>hi</b>");
+  });
+
+  it("answers 500 with the request id when predict raises; the traceback is in the log only, and the server keeps serving", async () => {
+    const response = await dict(runtime, token, { action: "raise" });
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: string; requestId: string };
+    expect(body.error).toContain("ValueError: cannot score this input");
+    expect(body.requestId).toBe(response.headers.get("x-request-id"));
+    expect(JSON.stringify(body)).not.toMatch(/Traceback|allEndpoints\.py/);
+    const logged = await logLine(runtime, new RegExp(`${body.requestId}.*Traceback`));
+    expect(logged).toContain('raise ValueError(\\"cannot score this input\\")');
+    expect((await dict(runtime, token, { ok: 1 })).status).toBe(200);
+  });
+
+  it("answers an HTTPException-like error (status_code 4xx, detail) with its status and detail", async () => {
+    const response = await dict(runtime, token, { action: "reject" });
+    expect(response.status).toBe(422);
+    expect(await response.json()).toEqual({ error: "field 'text' is required", requestId: response.headers.get("x-request-id") });
+  });
+
+  it("answers 500 when predict returns something that is not JSON", async () => {
+    const response = await dict(runtime, token, { action: "not_json" });
+    expect(response.status).toBe(500);
+    expect(((await response.json()) as { error: string }).error).toMatch(/cannot be sent as JSON: object is not JSON serializable/);
+  });
+
+  it("runs async predictions concurrently in one Python process", async () => {
+    // Each call returns only once all three are inside predict() at the same time.
+    const answers = await Promise.all([1, 2, 3].map(() => dict(runtime, token, { action: "together", count: 3 })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+  });
+
+  it("logs what the predictor prints", async () => {
+    expect((await dict(runtime, token, { action: "print" })).status).toBe(200);
+    expect(await logLine(runtime, /hello from predict/)).toMatch(/"python":"stderr"/);
+  });
+
+  it("restarts a Python process that dies: its in-flight prediction gets 500, then a new process serves", async () => {
+    const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
+    const dying = await dict(runtime, token, { action: "die" });
+    expect(dying.status).toBe(500);
+    expect(((await dying.json()) as { error: string }).error).toMatch(/Python predictor process exited \(SIGKILL\) during this prediction/);
+    await logLine(runtime, /the Python predictor is serving again/);
+    const after = await dict(runtime, token, { action: "pid" });
+    expect(after.status).toBe(200);
+    expect(((await after.json()) as { pid: number }).pid).not.toBe(before);
+  });
+});
+
+describe("Python predictors: plain def predict, load failures", () => {
+  const started: TestRuntime[] = [];
+  afterAll(() => Promise.all(started.map((r) => r.close())));
+  const start = async (...args: Parameters<typeof startTestRuntime>) => {
+    const runtime = await startTestRuntime(...args);
+    started.push(runtime);
+    return runtime;
+  };
+  /** Health says load_failed; the reason is in the log (the health check may not repeat it). */
+  const loadFailed = async (runtime: TestRuntime) => {
+    const health = await fetch(`${runtime.url}/`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: "load_failed" });
+    const line = await logLine(runtime, /predictor failed to load/);
+    return (JSON.parse(line) as { message: string }).message.replace("predictor failed to load: ", "");
+  };
+
+  it("runs a plain def predict in threads, several at once, with the class named by the entrypoint", async () => {
+    const runtime = await start(join(FIXTURES, "syncThreads.py"), { entrypoint: "Model" });
+    const token = await runtime.token();
+    const answers = await Promise.all([1, 2, 3].map(() => dict(runtime, token, {})));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    const threads = await Promise.all(answers.map(async (a) => ((await a.json()) as { thread: string }).thread));
+    expect(new Set(threads).size).toBe(3);
+  });
+
+  it("reports load_failed with the reason when load() raises, the traceback in the log, and refuses predictions", async () => {
+    const runtime = await start(join(FIXTURES, "loadFails.py"));
+    expect(await loadFailed(runtime)).toBe("RuntimeError: weights.bin is missing");
+    expect(await logLine(runtime, /predictor failed to load/)).toMatch(/Traceback.*line 3, in load/);
+    expect((await dict(runtime, await runtime.token(), {})).status).toBe(503);
+  });
+
+  it("reports load_failed when the class is not there, naming the classes that are", async () => {
+    const runtime = await start(ALL_ENDPOINTS, { entrypoint: "Nope" });
+    expect(await loadFailed(runtime)).toBe('LookupError: no class "Nope" in allEndpoints.py (classes: Response, HTTPException, Predictor)');
+  });
+
+  it("reports load_failed when Python exits during load(), with what it printed", async () => {
+    const runtime = await start(join(FIXTURES, "diesOnLoad.py"));
+    expect(await loadFailed(runtime)).toBe("the Python process exited (code 3) before the predictor loaded: about to exit");
+  });
+
+  it("reports load_failed when the interpreter does not exist", async () => {
+    const runtime = await start(ALL_ENDPOINTS, { env: { BUDGET_PYTHON: "/nonexistent/python3" } });
+    expect(await loadFailed(runtime)).toBe('cannot start Python: "/nonexistent/python3" not found (set BUDGET_PYTHON to an interpreter)');
+  });
+
+  it("gives each worker its own Python process", async () => {
+    const runtime = await start(ALL_ENDPOINTS, { workers: 2 });
+    const token = await runtime.token();
+    // A connection per request: the cluster primary hands connections to the workers in turn.
+    // The second worker may still be loading (503) when the first is ready.
+    const pids = new Set<number>();
+    const askPid = async () => ((await postOnNewConnection(runtime.url, token, { action: "pid" })) as { pid?: number }).pid;
+    await waitFor(async () => {
+      const pid = await askPid();
+      if (pid !== undefined) pids.add(pid);
+      return pids.size >= 2;
+    }, { what: "both workers to answer" });
+    for (let i = 0; i < 4; i += 1) pids.add((await askPid()) as number);
+    expect(pids.size).toBe(2);
+  });
+});
+
+describe("stopping a runtime with Python workers as systemd does", () => {
+  it("finishes in-flight predictions when every process of the group gets SIGTERM, then exits 0", async () => {
+    const { args, cwd } = serveCommand();
+    const child = spawn(process.execPath, [...args, "--predictor", ALL_ENDPOINTS, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
+      cwd,
+      detached: true, // a process group of its own, like a systemd unit's control group
+      env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY, BUDGET_DRAIN_SECONDS: "10" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    try {
+      const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], { timeoutMs: 20_000, what: "the runtime to listen" });
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });
+      const slow = fetch(`${url}/predict_dict`, json(await login(url), { payload: { action: "sleep", seconds: 1 } }));
+      await waitFor(() => stdout.includes("sleeping 1 s"), { what: "the prediction to start" });
+      process.kill(-(child.pid as number), "SIGTERM");
+      const answer = await slow;
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toEqual({ slept: 1 });
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), "SIGKILL");
+    }
+  }, 60_000);
+});
+
+/** POST /predict_dict on a connection of its own. */
+function postOnNewConnection(url: string, token: string, payload: unknown): Promise<unknown> {
+  const body = JSON.stringify({ payload });
+  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/predict_dict`, { method: "POST", agent: false, headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk)).on("end", () => resolve(JSON.parse(text)));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
