@@ -52,6 +52,9 @@ export interface LocalProgramDeployment {
   stop(): Promise<void>;
 }
 
+/** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
+const START_OPERATION_MS = 200;
+
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
 const LOCAL_RESTARTER_TIMING = { BUDGET_RESTART_POLL_MS: "200", BUDGET_RESTART_BACKOFF_MS: "500", BUDGET_RESTART_BUDGET_SECONDS: "20" };
 
@@ -129,7 +132,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         },
       });
       cleanups.push(() => instance.stop());
-      const compute = await startComputeServer({ project: declared.project, zone: declared.zone, instance: declared.name, backend: instance, access: cloud.policy, scheduling: declared.scheduling });
+      const compute = await startComputeServer({ project: declared.project, zone: declared.zone, instance: declared.name, backend: instance, access: cloud.policy, scheduling: declared.scheduling, operationMs: START_OPERATION_MS });
       cleanups.push(() => compute.close());
       backends.set(declared.id, compute.url);
       const username = declared.metadata[METADATA_KEYS.username] ?? "";

@@ -1,27 +1,15 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { ROLE_PERMISSIONS } from "../../components/grants";
 
 /**
- * Permissions of the predefined roles the deployment grants, as Google's "IAM basic and predefined
- * roles reference" lists them (only the permissions the stand-ins check). A role not in this table
- * and not declared as a custom role grants nothing here, so a typo in a role fails locally too.
- * https://cloud.google.com/iam/docs/roles-permissions
+ * Permissions of the predefined roles, from the one table the component's grants are declared
+ * with (components/grants.ts, which cites Google's roles reference). A role in neither that table
+ * nor a declared custom role grants nothing here, so a typo in a role fails locally too.
  */
-export const PREDEFINED_ROLES: Readonly<Record<string, readonly string[]>> = {
-  "roles/storage.objectViewer": ["storage.objects.get", "storage.objects.list"],
-  "roles/storage.objectAdmin": ["storage.objects.get", "storage.objects.list", "storage.objects.create", "storage.objects.delete"],
-  "roles/secretmanager.secretAccessor": ["secretmanager.versions.access"],
-  "roles/pubsub.publisher": ["pubsub.topics.publish"],
-  "roles/run.invoker": ["run.routes.invoke"],
-  "roles/logging.logWriter": ["logging.logEntries.create"],
-  "roles/monitoring.metricWriter": ["monitoring.timeSeries.create"],
-  // Includes compute.zoneOperations.get, but a grant on an instance reaches only that instance:
-  // zone operations are children of the project, so waiting on one needs a project-level grant.
-  "roles/compute.instanceAdmin.v1": [
-    "compute.instances.get", "compute.instances.start", "compute.instances.resume", "compute.instances.stop", "compute.instances.suspend",
-    "compute.instances.setScheduling", "compute.instances.setLabels", "compute.instances.setMetadata", "compute.instances.delete", "compute.zoneOperations.get",
-  ],
-};
+export const PREDEFINED_ROLES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  Object.entries(ROLE_PERMISSIONS).filter(([role]) => role.startsWith("roles/")),
+);
 
 /** The answer to "may this request do that?": the caller's identity, or Google's refusal. */
 export type AccessDecision = { allowed: true; identity: string } | { allowed: false; status: 401 | 403; message: string };

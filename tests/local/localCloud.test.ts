@@ -59,6 +59,8 @@ describe("LocalCloud evaluating BudgetModel", () => {
     const fn = cloud.functions[0];
     expect(cloud.policy.allows(restarter(), "compute.instances.start", cloud.instances[0].id)).toBe(true);
     expect(cloud.policy.allows(restarter(), "compute.instances.get", cloud.instances[0].id)).toBe(true);
+    expect(cloud.policy.allows(restarter(), "compute.zoneOperations.get", "projects/proj-a/zones/us-central1-a/operations/operation-1")).toBe(true);
+    expect(cloud.policy.allows(restarter(), "compute.instances.setMetadata", cloud.instances[0].id)).toBe(false);
     expect(fn.trigger?.topic).toBe(readInstanceMetadata(cloud.instances[0].metadata).topic);
     expect(cloud.policy.allows(fn.trigger?.serviceAccount as string, "run.routes.invoke", `projects/proj-a/locations/us-central1/services/${fn.name}`)).toBe(true);
     expect(cloud.policy.allows(restarter(), "secretmanager.versions.access", `${readInstanceMetadata(cloud.instances[0].metadata).passwordSecret}/versions/latest`)).toBe(false);

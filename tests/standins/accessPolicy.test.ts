@@ -26,7 +26,9 @@ describe("IAM in the stand-ins", () => {
     policy.setParent("projects/_/buckets/bucket-a", "projects/proj-a");
     policy.grant("projects/_/buckets/bucket-a", "roles/storage.objectViewer", `serviceAccount:${VM}`);
     policy.grant("projects/proj-a/secrets/pw", "roles/secretmanager.secretAccessor", `serviceAccount:${VM}`);
-    policy.grant(INSTANCE, "roles/compute.instanceAdmin.v1", `serviceAccount:${RESTARTER}`);
+    // What roles/compute.instanceAdmin.v1 would give: it lists compute.zoneOperations.get too.
+    policy.defineRole("projects/proj-a/roles/instanceAdmin", ["compute.instances.get", "compute.instances.start", "compute.zoneOperations.get"]);
+    policy.grant(INSTANCE, "projects/proj-a/roles/instanceAdmin", `serviceAccount:${RESTARTER}`);
     standIns = await startStandIns({ bucketsDir: root, secrets: { "projects/proj-a/secrets/pw": "hunter2hunter2" }, access: policy });
     compute = await startComputeServer({ project: "proj-a", zone: "us-central1-a", instance: "vm-1", backend: new SimulatedInstance(), access: policy });
     // Each identity's token, fetched the way google-auth-library does on that machine.
