@@ -35,6 +35,8 @@ export interface MetadataServer {
   setPreempted(preempted: boolean): void;
   /** How many token requests were answered (tests use it to prove clients authenticated here). */
   readonly tokenRequests: number;
+  /** How many `wait_for_change` requests are waiting now (tests await a watcher instead of sleeping). */
+  readonly watching: number;
   close(): Promise<void>;
 }
 
@@ -155,6 +157,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     get tokenRequests() {
       return tokenRequests;
+    },
+    get watching() {
+      return watchers.size;
     },
     close: () => {
       for (const wake of [...watchers]) wake();

@@ -12,6 +12,7 @@ import { startPubSubServer, type PublishedMessage } from "../../local/standins/p
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
 import type { LoopbackServer } from "../../local/standins/listen";
+import { waitFor } from "../support/waitFor";
 import { json, login } from "../support/runtimeServer";
 
 const run = promisify(execFile);
@@ -146,9 +147,9 @@ describe("VM boot under a fake metadata server", () => {
     metadata.setAttribute("budget-entrypoint", "Slow");
     await runBoot();
     const url = `http://127.0.0.1:${runtimePort}`;
-    while (!(await fetch(`${url}/`).then((r) => r.status === 200, () => false))) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => fetch(`${url}/`).then((r) => r.status === 200, () => false), { what: "the runtime to be ready" });
     const token = await login(url, "budget", PASSWORD);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the watcher is waiting on the metadata server
+    await waitFor(() => metadata.watching > 0, { what: "the preemption watcher to wait on the metadata server" });
     const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 2500 } }));
     await new Promise((resolve) => setTimeout(resolve, 200));
     metadata.setPreempted(true);
@@ -162,7 +163,7 @@ describe("VM boot under a fake metadata server", () => {
     const finished = await inFlight;
     expect(finished.status).toBe(200);
     expect(await finished.json()).toEqual({ slept: 2500 });
-    for (let i = 0; i < 40 && pubsub.published.length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => pubsub.published.length > 0, { what: "the preemption signal on the topic" });
     expect(pubsub.published).toEqual([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]);
     metadata.setPreempted(false);
     metadata.setAttribute("budget-predictor-object", objects.predictor);
