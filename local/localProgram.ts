@@ -108,7 +108,14 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
     const served: Array<{ resourceName: string; port: number; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
-    for (const [index, declared] of cloud.instances.entries()) {
+    // Ports follow the order the program declared its models in (instances register in any order).
+    const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+    const declaredOrder = (resourceName: string) => {
+      const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
+      return index === -1 ? Number.MAX_SAFE_INTEGER : index;
+    };
+    const instances = [...cloud.instances].sort((a, b) => declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName));
+    for (const [index, declared] of instances.entries()) {
       const port = basePort + index;
       const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project, zone: declared.zone, instanceName: declared.name, attributes: declared.metadata, externalIp: declared.externalIp });
       let failBoot: (error: Error) => void = () => {};
@@ -173,7 +180,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
 
     const models = served.map((s): LocalModel => {
       const url = `http://localhost:${s.port}`;
-      const model = s.resourceName.replace(/-instance$/, "");
+      const model = modelOf(s.resourceName);
       return {
         model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : s.resourceName,
         url,
