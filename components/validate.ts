@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
 
 export { schedulingFor } from "../contracts/scheduling";
@@ -86,7 +87,13 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     if (!LABEL.test(key)) problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
     if (typeof value === "string" && !/^[a-z0-9_-]{0,63}$/.test(value)) problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
   }
-  if (problems.length > 0) throw new Error(`BudgetModel "${name}": ${problems.join("; ")}`);
+  // One entry per problem, keyed by the property it names first, so `pulumi preview` points at each field.
+  if (problems.length > 0) {
+    throw new pulumi.InputPropertiesError({
+      message: `BudgetModel "${name}": ${problems.join("; ")}`,
+      errors: problems.map((reason) => ({ propertyPath: /^\w+/.exec(reason)?.[0] ?? "", reason })),
+    });
+  }
   return warnings;
 }
 
