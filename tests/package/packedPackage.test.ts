@@ -90,7 +90,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     expect(readdirSync(object("restarter-").file).sort()).toEqual(["index.js", "package.json"]);
     // The user's predictor was bundled at deploy time by the installed package.
     expect(await entries(object("predictor-").file)).toEqual(["manifest.json", "package.json", "predictor.cjs"]);
-  }, 60_000);
+  }, 180_000);
 
   it("type-checks a user's TypeScript program against the shipped declarations", async () => {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
@@ -99,7 +99,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     // …and the check has teeth: a wrong argument type is refused.
     writeFileSync(join(consumer, "wrong.ts"), readFileSync(join(consumer, "program.ts"), "utf8").replace('args.machineType ?? "e2-small"', "42"));
     await expect(run(process.execPath, [tsc, ...flags, "wrong.ts"], { cwd: consumer })).rejects.toMatchObject({ stdout: expect.stringMatching(/TS2322/) });
-  }, 60_000);
+  }, 180_000);
 
   it("serves a prediction with `npx budgetml serve`", async () => {
     const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };
