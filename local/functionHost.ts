@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
+import Module from "node:module";
+import { delimiter, dirname, join } from "node:path";
 import { packageRoot } from "../bundles/packageRoot";
 
 /** A deployed Cloud Function (2nd gen) as the local deployment runs it. */
@@ -47,7 +48,8 @@ export async function hostFunction(deployment: FunctionDeployment): Promise<Host
     env: {
       ...deployment.env,
       PATH: process.env.PATH ?? "",
-      NODE_PATH: join(packageRoot(), "node_modules"),
+      // Every node_modules folder above the package: installed, its dependencies may be hoisted.
+      NODE_PATH: (Module as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(packageRoot()).join(delimiter),
       PORT: String(port),
       FUNCTION_TARGET: deployment.entryPoint,
       FUNCTION_SIGNATURE_TYPE: "cloudevent",
