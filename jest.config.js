@@ -31,7 +31,7 @@ module.exports = {
       displayName: "shipped runtime bundle",
       testMatch: ["<rootDir>/tests/runtime/**/*.test.ts", "<rootDir>/tests/python/**/*.test.ts"],
       // In-process unit tests of the runtime's parts, not of a serve process: sources only.
-      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$", "/tests/python/vm/"],
+      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$", "/tests/python/vm/", "/tests/python/unit/"],
       setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
     },
   ],

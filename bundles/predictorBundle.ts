@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, extname, join, resolve } from "node:path";
 import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
+import { PREDICTOR_FILE_LOADERS } from "../runtime/predictor";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 import { buildPythonPredictorBundle, parsePipRequirements } from "./pythonPredictorBundle";
 
@@ -72,6 +73,7 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
       absWorkingDir: dirname(predictor),
       entryPoints: [predictor],
       outfile: join(work, "predictor.cjs"),
+      loader: PREDICTOR_FILE_LOADERS,
       external: Object.keys(dependencies).flatMap((name) => [name, `${name}/*`]),
     }).catch((error: { errors?: Array<{ text: string }> }) => {
       const first = error.errors?.[0]?.text ?? String(error);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createLogger, type Logger } from "./logger";
-import type { Predictor, PredictorClass } from "./predictor";
+import { PREDICTOR_FILE_LOADERS, type Predictor, type PredictorClass } from "./predictor";
 import { PythonPredictor } from "./python/pythonPredictor";
 import { storageClientOptions } from "../contracts/googleEndpoints";
 
@@ -58,6 +58,7 @@ async function compileTypeScript(file: string): Promise<Record<string, unknown>>
     entryPoints: [file],
     bundle: true,
     packages: "external",
+    loader: PREDICTOR_FILE_LOADERS,
     platform: "node",
     format: "cjs",
     target: "node20",

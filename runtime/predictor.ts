@@ -48,3 +48,10 @@ export interface Predictor<R extends PredictRequest = PredictRequest> {
 
 /** A predictor class as found in the user's module. */
 export type PredictorClass = new () => Predictor;
+
+/**
+ * Files a TypeScript/JavaScript predictor may import besides code, and how: a model file
+ * (`import model from "./model.onnx"`) becomes its bytes, a `Uint8Array`, inside the bundle — so
+ * the model travels with the predictor to the VM. Used by the loader and the predictor bundle.
+ */
+export const PREDICTOR_FILE_LOADERS = { ".onnx": "binary" } as const;

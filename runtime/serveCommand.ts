@@ -9,7 +9,8 @@ export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint
 
 Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_image; docs at /docs.
 
-  --predictor FILE   .ts/.js/.cjs/.mjs file or gs://bucket/object (env BUDGET_PREDICTOR_PATH)
+  --predictor FILE   .ts/.js/.cjs/.mjs/.py file or gs://bucket/object (env BUDGET_PREDICTOR_PATH;
+                     a .py one runs with BUDGET_PYTHON, else python3)
   --entrypoint NAME  exported class name (env BUDGET_PREDICTOR_ENTRYPOINT; default Predictor, else default export)
   --port N           port to listen on (env PORT; default 8080)
   --workers N        worker processes (env BUDGET_WORKERS; default one per core)

@@ -2,7 +2,7 @@ import * as gcpMetadata from "gcp-metadata";
 import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
 
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
-export interface BootConfig extends Omit<InstanceMetadata, "domain" | "runtimeObject"> {
+export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
   /** The public hostname Caddy serves and gets a certificate for. */
   hostname: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
@@ -12,7 +12,7 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain" | "runtimeOb
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
 export async function readBootConfig(): Promise<BootConfig> {
   const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<string, string>;
-  const { domain, runtimeObject: _fetchedByStartupScript, ...rest } = readInstanceMetadata(attributes);
+  const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
   return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "" };
 }

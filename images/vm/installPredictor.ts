@@ -8,6 +8,7 @@ import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
 import { storageClientOptions } from "../../contracts/googleEndpoints";
+import { retryWhileNotYetGranted } from "./retry";
 
 const run = promisify(execFile);
 
@@ -31,7 +32,7 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false });
+      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }

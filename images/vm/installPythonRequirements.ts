@@ -55,11 +55,16 @@ export async function installPythonRequirements(dir: string, log: (message: stri
   });
 }
 
-/** The runtime's environment for the installed predictor in `dir`: which file, and which Python. */
-export function installedPredictorEnv(dir: string): Record<string, string> {
+/**
+ * The runtime's environment for the installed predictor in `dir`: which file, and which Python —
+ * the predictor's virtual environment when it has requirements, else the boot's own
+ * `BUDGET_PYTHON` if set (the local deployment), else `python3`.
+ */
+export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   if (!existsSync(join(dir, PREDICTOR_FILES.python))) return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.javascript) };
   const venvPython = join(dir, PYTHON_VENV_DIR, "bin", "python");
-  return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(existsSync(venvPython) ? { BUDGET_PYTHON: venvPython } : {}) };
+  const python = existsSync(venvPython) ? venvPython : env.BUDGET_PYTHON;
+  return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(python ? { BUDGET_PYTHON: python } : {}) };
 }
 
 async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {

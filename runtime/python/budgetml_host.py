@@ -244,13 +244,11 @@ class Channel:
     async def receive(self):
         """The next (header, body), or None once the runtime has closed the channel."""
         try:
-            prefix = await self.reader.readexactly(PREFIX.size)
-            header_length, body_length = PREFIX.unpack(prefix)
-            header = await self.reader.readexactly(header_length)
-            body = await self.reader.readexactly(body_length) if body_length else b""
+            header_length, body_length = PREFIX.unpack(await self.reader.readexactly(PREFIX.size))
+            frame = await self.reader.readexactly(header_length + body_length)
         except (asyncio.IncompleteReadError, ConnectionError):
             return None
-        return json.loads(header), body
+        return json.loads(frame[:header_length]), frame[header_length:]
 
     def send(self, header, body=b""):
         encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -332,6 +330,12 @@ def main():
     # print() in a predictor must not land in the channel or block on a full pipe unseen: it goes
     # to stderr, which the runtime logs line by line.
     sys.stdout = sys.stderr
+    try:  # uvloop when installed, as uvicorn does
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     return asyncio.run(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 
 

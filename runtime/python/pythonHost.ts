@@ -33,6 +33,8 @@ export interface PythonHostOptions {
   entrypoint?: string;
   /** @default {@link pythonInterpreter} */
   python?: string;
+  /** The host script. @default {@link pythonHostScript} */
+  hostScript?: string;
   logger: Logger;
 }
 
@@ -76,9 +78,9 @@ export class PythonHost {
   /** Starts the process and waits for the predictor to load; rejects with the reason it did not. */
   static start(options: PythonHostOptions): Promise<PythonHost> {
     const python = options.python ?? pythonInterpreter();
-    const child = spawn(python, ["-u", pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
+    const child = spawn(python, ["-u", options.hostScript ?? pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
       stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
+      env: pythonEnv(process.env),
     });
     const channel = child.stdio[CHANNEL_FD] as Duplex;
     const recentOutput: string[] = [];
@@ -179,6 +181,16 @@ export class PythonHost {
     }
     this.pending.clear();
   }
+}
+
+/** The runtime's credentials: the predictor has no use for them, and a print of os.environ must not log them. */
+const CREDENTIALS = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"];
+
+/** The Python process's environment: the runtime's, less its credentials. */
+function pythonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy: NodeJS.ProcessEnv = { ...env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" };
+  for (const name of CREDENTIALS) delete copy[name];
+  return copy;
 }
 
 /** Calls `onLine` for every line a stream writes. */

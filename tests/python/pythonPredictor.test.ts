@@ -1,7 +1,9 @@
 // The runtime serving Python predictors over HTTP; run against the sources and against the shipped
 // runtime bundle's server.cjs (jest.config.js, tests/support/runtimeTarget.ts).
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { json, login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
 import { serveCommand } from "../support/runtimeTarget";
@@ -102,6 +104,12 @@ describe("a Python predictor served by the runtime", () => {
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
   });
 
+  it("keeps the runtime's credentials out of the Python process's environment", async () => {
+    const names = (await (await dict(runtime, token, { action: "environment" })).json()) as string[];
+    expect(names.filter((name) => ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"].includes(name))).toEqual([]);
+    expect(names).toContain("BUDGET_DRAIN_SECONDS"); // the rest of the environment is there
+  });
+
   it("logs what the predictor prints", async () => {
     expect((await dict(runtime, token, { action: "print" })).status).toBe(200);
     expect(await logLine(runtime, /hello from predict/)).toMatch(/"python":"stderr"/);
@@ -181,6 +189,37 @@ describe("Python predictors: plain def predict, load failures", () => {
     }, { what: "both workers to answer" });
     for (let i = 0; i < 4; i += 1) pids.add((await askPid()) as number);
     expect(pids.size).toBe(2);
+  });
+});
+
+describe("a Python process that dies", () => {
+  it("answers every in-flight prediction 500, predictions during the restart 503 with Retry-After, then serves again", async () => {
+    const markers = mkdtempSync(join(tmpdir(), "budgetml-restart-"));
+    const runtime = await startTestRuntime(join(FIXTURES, "slowRestart.py"), { env: { BUDGET_TEST_MARKERS: markers } });
+    try {
+      const token = await runtime.token();
+      const first = ((await (await dict(runtime, token, {})).json()) as { pid: number }).pid;
+      const slow = dict(runtime, token, { action: "sleep" });
+      await logLine(runtime, /sleeping until killed/);
+      expect((await dict(runtime, token, { action: "die" })).status).toBe(500);
+      const cutShort = await slow;
+      expect(cutShort.status).toBe(500);
+      expect(((await cutShort.json()) as { error: string }).error).toMatch(/exited \(SIGKILL\) during this prediction/);
+      // The new process is held in load() until the test releases it.
+      const during = await dict(runtime, token, {});
+      expect(during.status).toBe(503);
+      expect(during.headers.get("retry-after")).toBe("2");
+      expect(((await during.json()) as { error: string }).error).toBe("The Python predictor is restarting; retry shortly");
+      writeFileSync(join(markers, "release"), "");
+      const pid = await waitFor(async () => {
+        const response = await dict(runtime, token, {});
+        return response.status === 200 ? ((await response.json()) as { pid: number }).pid : undefined;
+      }, { what: "the restarted Python process to serve" });
+      expect(pid).not.toBe(first);
+    } finally {
+      await runtime.close();
+      rmSync(markers, { recursive: true, force: true });
+    }
   });
 });
 
