@@ -101,7 +101,13 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
     for (const [key, value] of Object.entries(config)) pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
     await options.program();
-    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    // Done when every registration has finished and none started meanwhile (a child may be
+    // declared in a callback that runs just after the registration it waited for).
+    for (let seen = -1; seen !== cloud.declared.length; ) {
+      seen = cloud.declared.length;
+      await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     report(`budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`);
 
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.

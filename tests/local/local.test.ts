@@ -116,7 +116,7 @@ describe("budgetml local", () => {
 
   it("fails, as the cloud would, when the program does not grant the VM its password secret", async () => {
     const local = budgetmlLocal(["--program", "tests/fixtures/programs/withoutPasswordGrant.ts", "--port", String(freePortBase())]);
-    expect(await local.exited).toBe(1);
+    expect({ code: await local.exited, stderr: local.stderr }).toMatchObject({ code: 1 });
     expect(local.stderr).toMatch(/Permission 'secretmanager\.versions\.access' denied on resource 'projects\/budgetml-local\/secrets\/budgetml-ungranted-[0-9a-f]+-password\/versions\/latest'.* for bm-ungranted-[0-9a-f]+@budgetml-local\.iam\.gserviceaccount\.com/);
     expect(local.stdout).not.toMatch(/password/);
   }, 120_000);
