@@ -7,6 +7,7 @@ import { buildRestarterSource } from "../bundles/restarterSource";
 import { buildRuntimeBundle } from "../bundles/runtimeBundle";
 import { enableApis } from "./apis";
 import type { ModelContext } from "./context";
+import { bundleIdOf } from "../images/vm/bundleId";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
@@ -219,7 +220,8 @@ export class BudgetModel extends pulumi.ComponentResource {
     // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
     if (args.waitForHealthy !== false && running) {
       const healthUrl = domainName ? pulumi.interpolate`http://${network.ipAddress}/` : pulumi.interpolate`${this.url}/`;
-      waitForHealth(ctx, healthUrl, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name]);
+      const expectedBundle = pulumi.all([storage.runtimeObject.name, storage.predictorObject.name]).apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
+      waitForHealth(ctx, healthUrl, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name], expectedBundle);
     }
 
     this.registerOutputs({

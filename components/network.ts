@@ -44,7 +44,8 @@ export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string>
       sourceRanges: ["0.0.0.0/0"],
       targetTags: [tag],
     },
-    childOptions(ctx),
+    // Moving to another `network` replaces the rule under the same name: delete the old one first.
+    childOptions(ctx, { deleteBeforeReplace: true }),
   );
   return { ipAddress, tag };
 }

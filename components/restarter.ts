@@ -61,9 +61,11 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
     ),
   ];
   const build = declareBuildIdentity(ctx, settings.bucket);
-  // Eventarc's and Pub/Sub's service agents are created lazily on a project's first trigger; a
-  // function created before they exist fails with a permission error (Eventarc troubleshooting:
-  // "Permission denied while using the Eventarc Service Agent"). Create them first.
+  // Eventarc's and Pub/Sub's service agents are created lazily on a project's first trigger, and a
+  // function created before their roles have propagated fails: "Permission denied while using the
+  // Eventarc Service Agent. If you recently started to use Eventarc, it may take a few minutes
+  // before all necessary permissions are propagated" (hashicorp/terraform-provider-google#25294).
+  // Create them first, and let the settle wait below cover their propagation too.
   const agents = ["eventarc.googleapis.com", "pubsub.googleapis.com"].map(
     (service) => new gcp.projects.ServiceIdentity(`${ctx.name}-agent-${service.split(".")[0]}`, { project: ctx.project, service }, childOptions(ctx)),
   );
@@ -73,7 +75,8 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       // No shell: node runs the wait on every OS Pulumi runs on.
       interpreter: ["node", "-e"],
       create: `setTimeout(() => {}, ${IAM_SETTLE_SECONDS * 1000})`,
-      triggers: [account.email, build.account.email],
+      // Waits again when the identities or what they are granted change (a budgetml upgrade).
+      triggers: [account.email, build.account.email, JSON.stringify({ restarter: GRANTS.restarter, build: GRANTS.build, CUSTOM_ROLES })],
     },
     { parent: ctx.parent, dependsOn: [...grants, ...build.grants, ...agents] },
   );
@@ -109,7 +112,7 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
           BUDGET_ZONE: ctx.zone,
           BUDGET_INSTANCE: settings.instance.name,
           BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
-          BUDGET_KEEP_RUNNING: String(settings.keepRunning),
+          BUDGET_RUNNING: String(settings.keepRunning),
         },
       },
       eventTrigger: {

@@ -51,6 +51,14 @@ export interface AppOptions {
   loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
+  /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
+  bundle?: string;
+  /**
+   * Which peer's `X-Forwarded-For` is believed (Express's `trust proxy`): the proxy in front of
+   * the runtime and nothing else, so the login limiter counts the real client's address.
+   * @default "loopback" (Caddy on the same machine)
+   */
+  trustedProxy?: string;
 }
 
 /** The app and the handles the server process needs to run and drain it. */
@@ -87,7 +95,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(() => admission.queued);
-  const health = new Health();
+  const health = new Health(options.bundle);
   const admission = new Admission(
     {
       maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
@@ -106,7 +114,9 @@ export function createApp(options: AppOptions): Runtime {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false); // answers are per-request predictions: hashing them for ETags is wasted work
-  app.set("trust proxy", "loopback"); // Caddy on the VM forwards the client's address.
+  // Only the proxy in front of us may say who the client is: Caddy on loopback, or — for a custom
+  // image under docker — Caddy as seen from inside the container (the docker bridge's gateway).
+  app.set("trust proxy", options.trustedProxy ?? "loopback");
   // Paths are case-sensitive, as on the predict lane (and in the seed): /PREDICT_DICT is no route.
   app.set("case sensitive routing", true);
   const logRequest = requestLog(logger, metrics);
@@ -114,8 +124,7 @@ export function createApp(options: AppOptions): Runtime {
 
   // Unauthenticated, so only the state: a load() failure's text (paths, bucket names) goes to the log.
   app.get("/", (_req, res) => {
-    const body = { status: health.state, predictor: predictorName, version: RUNTIME_VERSION };
-    res.status(health.state === "ready" ? 200 : 503).json(body);
+    res.status(health.state === "ready" ? 200 : 503).json(health.answer(predictorName, RUNTIME_VERSION));
   });
   app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));
   app.get("/metrics", requireToken, async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()));

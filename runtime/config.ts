@@ -15,6 +15,11 @@ export interface ServeConfig {
   workers: number;
   /** How long in-flight predictions may run after SIGTERM. @default 25 (a preempted VM gets ~30 s) */
   drainSeconds: number;
+  /**
+   * After SIGTERM, how long predictions are still served while the health check already says
+   * `draining`, so a health-checking proxy moves traffic elsewhere first. @default 0
+   */
+  handoffMs: number;
   /** How long a client may take to send its request headers. @default 10000 */
   headersTimeoutMs: number;
   app: Omit<AppOptions, "loadPredictor" | "logger">;
@@ -56,6 +61,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
     port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
     workers: int(flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS", flags.workers ?? env.BUDGET_WORKERS, cpus().length, 1, 64),
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
+    handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
     headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
@@ -69,8 +75,18 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
+      ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
       maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", env.BUDGET_MAX_QUEUE_WAIT_MS, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
       maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
     },
   };
+}
+
+/** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
+function trustedProxy(raw: string): string {
+  const named = new Set(["loopback", "linklocal", "uniquelocal"]);
+  const bad = raw.split(",").map((part) => part.trim()).filter((part) => !named.has(part) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part));
+  if (bad.length > 0) throw new UsageError(`BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback/linklocal/uniquelocal; got "${bad.join(", ")}"`);
+  return raw;
 }

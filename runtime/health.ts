@@ -1,10 +1,27 @@
 /** The runtime's life: `starting` → `ready` | `load_failed`; any → `draining` once told to stop. */
 export type HealthState = "starting" | "ready" | "load_failed" | "draining";
 
+/** What `GET /` answers. */
+export interface HealthAnswer {
+  status: HealthState;
+  predictor: string;
+  version: string;
+  /**
+   * Which bundles this process serves (`BUDGET_BUNDLE`, set by the VM's boot from the instance
+   * metadata; see images/vm/bundleId.ts). During a switch to new bundles the new runtime answers
+   * with the new id, so the deployment's health wait can tell the old runtime from the new one.
+   */
+  bundle?: string;
+}
+
 /** Tracks the server's state; the health route reports it and predict routes refuse unless ready. */
 export class Health {
   private current: HealthState = "starting";
   private failure: string | undefined;
+  private handingOff = false;
+
+  /** @param bundle the bundle id to report; absent when the runtime runs outside a deployment. */
+  constructor(private readonly bundle?: string) {}
 
   get state(): HealthState {
     return this.current;
@@ -13,6 +30,16 @@ export class Health {
   /** Why `load()` failed, while in `load_failed`. */
   get reason(): string | undefined {
     return this.failure;
+  }
+
+  /** The health answer's body (the load error goes to the log, not to anyone asking); 200 only when `ready`, else 503. */
+  answer(predictor: string, version: string): HealthAnswer {
+    return {
+      status: this.current,
+      predictor,
+      version,
+      ...(this.bundle ? { bundle: this.bundle } : {}),
+    };
   }
 
   ready(): void {
@@ -26,7 +53,24 @@ export class Health {
     }
   }
 
+  /** Whether predictions are admitted: when ready, and while handing off (see {@link handOff}). */
+  get admitsPredictions(): boolean {
+    return this.current === "ready" || (this.current === "draining" && this.handingOff);
+  }
+
+  /**
+   * The first phase of a drain behind a proxy that health-checks: the health answer says
+   * `draining` (503) at once, so the proxy moves new traffic to the runtime that replaces this
+   * one, while predictions that still arrive here are served, not refused. `draining()` ends it.
+   */
+  handOff(): void {
+    if (this.current !== "ready") return this.draining();
+    this.current = "draining";
+    this.handingOff = true;
+  }
+
   draining(): void {
     this.current = "draining";
+    this.handingOff = false;
   }
 }

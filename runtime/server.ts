@@ -53,6 +53,11 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
 
   const drain = () =>
     (draining ??= (async () => {
+      if (config.handoffMs > 0) {
+        // Behind Caddy during a switch to new bundles: let its health check move traffic first.
+        runtime.health.handOff();
+        await new Promise((resolve) => setTimeout(resolve, config.handoffMs));
+      }
       runtime.health.draining();
       runtime.logger.info({ inFlight: runtime.admission.inFlight }, "draining: refusing new predictions, finishing in-flight ones");
       const deadline = Date.now() + config.drainSeconds * 1000;

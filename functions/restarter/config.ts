@@ -15,8 +15,10 @@ export interface RestarterConfig {
   fallbackAfterMs: number;
   /** Return a switched instance to spot at its first stop after this long. @default 6 h */
   returnAfterMs: number;
-  /** false while the model is parked (`running: false`): the instance is meant to be stopped, leave it. @default true */
-  keepRunning: boolean;
+  /** `false` parks the model: the restarter never starts it. @default true */
+  running: boolean;
+  /** A stop someone asked for is left alone this long before the instance counts as down. @default 1200 s */
+  plannedStopGraceMs: number;
 }
 
 const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -54,9 +56,9 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
   const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
   const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
   const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
-  const keepRunningValue = env.BUDGET_KEEP_RUNNING ?? "true";
-  if (!["true", "false"].includes(keepRunningValue)) problems.push(`BUDGET_KEEP_RUNNING="${keepRunningValue}" must be true or false`);
-  const keepRunning = keepRunningValue !== "false";
+  const runningRaw = env.BUDGET_RUNNING ?? "true";
+  if (runningRaw !== "true" && runningRaw !== "false") problems.push(`BUDGET_RUNNING="${runningRaw}" must be true or false`);
+  const plannedStopGraceMs = number("BUDGET_PLANNED_STOP_GRACE_SECONDS", 1200, 0, 86_400) * 1000;
   if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
-  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs, keepRunning };
+  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs, running: runningRaw !== "false", plannedStopGraceMs };
 }

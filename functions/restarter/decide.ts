@@ -29,3 +29,18 @@ export function isTransient(error: { code?: number | string; reason?: string }):
     String(error.reason ?? error.code),
   );
 }
+
+/** Whether a stopped instance may be started: the restarter brings back preemptions, not planned stops. */
+export type StartPermission = "start" | "parked" | "planned_stop";
+
+/**
+ * A parked model (`running: false`) is never started. A stop someone asked for (an update that
+ * stops the VM, `gcloud … stop`) is left alone for `graceMs` — whoever stopped it starts it again
+ * (the provider does after its update) — and only then counts as "should be running and is not".
+ * A preemption, a host error, or a cause the restarter cannot read: start.
+ */
+export function mayStart(policy: { running: boolean; graceMs: number }, stop: { cause: string; at?: number }, now: number): StartPermission {
+  if (!policy.running) return "parked";
+  if (stop.cause === "planned" && stop.at !== undefined && now - stop.at < policy.graceMs) return "planned_stop";
+  return "start";
+}

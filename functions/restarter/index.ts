@@ -19,7 +19,6 @@ interface PubSubEvent {
 functions.cloudEvent<PubSubEvent>("restartInstance", async (event: CloudEvent<PubSubEvent>) => {
   const trigger = event.data?.message?.attributes?.reason ?? "tick";
   logger.info({ trigger, eventId: event.id }, `restarter: triggered by ${trigger}`);
-  // A parked model (`running: false`) is stopped on purpose: its shutdown signal must not start it.
-  if (!config.keepRunning) return void logger.info({ trigger, instance: config.instance }, "restarter: model is parked (running: false); leaving the instance stopped");
+  // A parked model (`running: false`) and a planned stop are left alone there (see mayStart).
   await keepInstanceRunning(clients, config, logger);
 });

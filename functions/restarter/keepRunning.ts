@@ -2,13 +2,14 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../../runtime/logger";
 import type { ComputeClients } from "./computeClients";
 import type { RestarterConfig } from "./config";
-import { decide, isTransient } from "./decide";
+import { decide, isTransient, mayStart } from "./decide";
+import { lastStopCause } from "./stopCause";
 import { applyChange, FALLBACK_LABEL, provisioningChange } from "./spotFallback";
 
 /** What one invocation saw, did, and how long it took. */
 export interface RestartOutcome {
   saw: string;
-  did: "nothing" | "started" | "resumed" | "gave_up" | "failed_permanently";
+  did: "nothing" | "started" | "resumed" | "gave_up" | "failed_permanently" | "parked" | "left_stopped";
   /** Set when this invocation switched the instance's provisioning (the spot-capacity fallback). */
   switched?: "to_standard" | "to_spot";
   attempts: number;
@@ -53,6 +54,8 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
     const line = { ...outcome, instance: config.instance, zone: config.zone };
     if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
     else if (did === "gave_up") logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
+    else if (did === "parked") logger.info(line, `restarter: ${config.instance} is parked (running: false); left ${saw}`);
+    else if (did === "left_stopped") logger.info(line, `restarter: ${config.instance} was stopped on purpose (a stop operation, not a preemption); left ${saw}`);
     else logger.info(line, `restarter: ${config.instance} was ${saw}, ${did}`);
     return outcome;
   };
@@ -70,6 +73,13 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
     saw = instance.status ?? "UNKNOWN";
     const action = decide(saw);
     if (action === "none") return finish("nothing");
+    if (!config.running) return finish("parked");
+    if (action !== "wait" && attempts === 0 && !switched) {
+      // Only a preemption (or a VM that should be running and is not) is brought back.
+      const stop = await lastStopCause(clients, target, String(instance.id));
+      if (stop.error) logger.warn({ instance: config.instance, error: stop.error }, `restarter: cannot read why ${config.instance} stopped (${stop.error}); starting it`);
+      if (mayStart({ running: config.running, graceMs: config.plannedStopGraceMs }, stop, Date.now()) === "planned_stop") return finish("left_stopped");
+    }
     if (action === "wait") {
       if (Date.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw}`);
       await sleep(pollMs);

@@ -1,17 +1,24 @@
 // The VM's boot logic (bundled into boot.cjs beside server.cjs in the runtime bundle):
-//   node boot.cjs boot       install what changed, read the secrets, start the services
-//   node boot.cjs shutdown   signal the restart topic, then let the runtime drain
-//   node boot.cjs watch      wait for the advance preemption notice, then do what shutdown does
+//   node boot.cjs boot       install what changed, read the secrets, roll the runtime out to it
+//   node boot.cjs shutdown   on a preemption, signal the restart topic; then let the runtime drain
+//   node boot.cjs watch      wait for the advance preemption notice (then do what shutdown does),
+//                            and for new bundles named in the metadata (then roll out to them)
 // Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
 import { join, resolve } from "node:path";
-import { readBootConfig } from "./bootConfig";
+import * as gcpMetadata from "gcp-metadata";
+import { readBootConfig, type BootConfig } from "./bootConfig";
+import { bundleIdOf } from "./bundleId";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
-import { RUNTIME_PORT } from "./renderConfig";
+import { installRuntime } from "./installRuntime";
+import { DOCKER_BRIDGE_GATEWAY } from "./renderImage";
+import { retryWhileNotYetGranted } from "./retry";
+import { rollOut, withBootLock } from "./rollout";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
+import { followBundles } from "./watchBundles";
 import { waitForPreemptionNotice } from "./watchPreemption";
 
 /** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
@@ -35,55 +42,90 @@ export function endpointOverrides(env: NodeJS.ProcessEnv = process.env): Record<
 }
 
 function serviceManager(): ServiceManager {
-  return process.env.BUDGET_SERVICE_MANAGER === "process" ? processes : systemd;
+  return process.env.BUDGET_SERVICE_MANAGER === "process" ? processes() : systemd;
 }
 
 export async function boot(): Promise<void> {
-  const started = Date.now();
-  const { root, home } = bootPaths();
-  const config = await readBootConfig();
-  const predictorDir = await installPredictor(home, config.bucket, config.predictorObject, log);
-  const [password, signingKey] = await readSecrets([config.passwordSecret, config.tokenSecret]);
-  await serviceManager().start({
-    root,
-    home,
-    server: join(__dirname, "server.cjs"),
-    boot: join(__dirname, "boot.cjs"),
-    hostname: config.hostname,
-    image: config.image,
-    acmeEmail: config.acmeEmail,
-    healthIp: config.healthIp,
-    endpoints: endpointOverrides(),
-    env: {
-      BUDGET_USERNAME: config.username,
-      BUDGET_PWD: password,
-      BUDGET_TOKEN: signingKey,
-      ...installedPredictorEnv(predictorDir),
-      BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
-      PORT: process.env.BUDGET_RUNTIME_PORT ?? String(RUNTIME_PORT),
-      BUDGET_HOST: "127.0.0.1",
-    },
-  });
-  log(`runtime started for https://${config.hostname} in ${Date.now() - started} ms`);
+  const { root } = bootPaths();
+  // The startup script's boot and one the watcher starts for new bundles may overlap: one at a time.
+  await withBootLock(root, bootLocked);
 }
 
-export async function shutdown(): Promise<void> {
-  const { home } = bootPaths();
+async function bootLocked(): Promise<void> {
+  const started = Date.now();
+  const { root, home } = bootPaths();
+  const manager = serviceManager();
+  const config = await readBootConfig();
+  const predictorDir = config.image ? undefined : await installPredictor(home, config.bucket, config.predictorObject, log);
+  const [password, signingKey] = await retryWhileNotYetGranted("reading the secrets", () => readSecrets([config.passwordSecret, config.tokenSecret]), log);
+  const outcome = await rollOut(
+    manager,
+    {
+      root,
+      home,
+      bundle: bundleIdOf(config),
+      hostname: config.hostname,
+      server: join(__dirname, "server.cjs"),
+      image: config.image,
+      acmeEmail: config.acmeEmail,
+      healthIp: config.healthIp,
+      env: runtimeEnv(config, { password, signingKey, predictorDir }),
+    },
+    log,
+  );
+  await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
+  log(`runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`);
+}
+
+/**
+ * The runtime's environment. A custom image keeps its own predictor path (its Dockerfile's ENV),
+ * listens on all of the container's interfaces, and trusts `X-Forwarded-For` from Caddy as the
+ * container sees it: the docker bridge's gateway, and nothing else.
+ */
+export function runtimeEnv(config: BootConfig, values: { password: string; signingKey: string; predictorDir?: string }): Record<string, string> {
+  const common = { BUDGET_USERNAME: config.username, BUDGET_PWD: values.password, BUDGET_TOKEN: values.signingKey };
+  if (config.image) {
+    return { ...common, ...(config.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint } : {}), BUDGET_HOST: "0.0.0.0", BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY };
+  }
+  return { ...common, ...installedPredictorEnv(values.predictorDir ?? ""), BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint, BUDGET_HOST: "127.0.0.1" };
+}
+
+/**
+ * Shutdown: Google runs the shutdown script on every stop — a preemption, but also a stop for an
+ * update or a parked model. Only a preemption signals the restart topic (`instance/preempted` is
+ * TRUE then: https://cloud.google.com/compute/docs/instances/preemptible#detecting_if_an_instance_was_preempted),
+ * so a planned stop never makes the restarter start the VM mid-update.
+ */
+export async function shutdown(preempted?: boolean): Promise<void> {
+  const { root, home } = bootPaths();
   const config = await readBootConfig().catch(() => undefined);
+  const wasPreempted = preempted ?? (await gcpMetadata.instance("preempted").then((value) => String(value) === "TRUE", () => false));
   // Signal first: the restarter can then start the VM the moment it is TERMINATED.
-  if (config?.topic) await signalTopic(config.topic, "preempted").then(() => log(`signalled ${config.topic}`), (error: Error) => log(`could not signal the restart topic: ${error.message}`));
-  await serviceManager().stop({ home });
+  if (!wasPreempted) log("planned stop (not a preemption): the restart topic is not signalled");
+  else if (config?.topic) await signalTopic(config.topic, "preempted").then(() => log(`signalled ${config.topic}`), (error: Error) => log(`could not signal the restart topic: ${error.message}`));
+  await serviceManager().stopAll({ root, home });
   log("runtime stopped");
 }
 
-/** Issue 7: on Google's advance notice, drain and signal the restart topic before the 30 s window. */
+/**
+ * The watcher: Google's advance preemption notice → drain and signal before the 30 s window; new
+ * bundles in the metadata → fetch the runtime bundle they name and run its boot, which rolls out.
+ */
 export async function watch(): Promise<void> {
-  await waitForPreemptionNotice(log);
-  log("preemption notice: draining the runtime and signalling the restart topic");
-  await shutdown();
+  const { root, home } = bootPaths();
+  const preemption = waitForPreemptionNotice(log).then(async () => {
+    log("preemption notice: draining the runtime and signalling the restart topic");
+    await shutdown(true);
+  });
+  const bundles = followBundles(async (attributes) => {
+    const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
+    await serviceManager().runBoot({ root, home }, bootFile);
+  }, log);
+  await Promise.race([preemption, bundles]);
+  process.exit(0);
 }
 
-const commands: Record<string, () => Promise<void>> = { boot, shutdown, watch };
+const commands: Record<string, () => Promise<void>> = { boot, shutdown: () => shutdown(), watch };
 
 if (require.main === module) {
   const command = commands[process.argv[2] ?? ""];

@@ -3,6 +3,7 @@ import * as gcpMetadata from "gcp-metadata";
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
 export interface BootConfig {
   bucket: string;
+  runtimeObject: string;
   predictorObject: string;
   entrypoint: string;
   username: string;
@@ -30,6 +31,7 @@ export async function readBootConfig(): Promise<BootConfig> {
   const hostname = domain || `${externalIp.replace(/\./g, "-")}.sslip.io`;
   return {
     bucket: attributes["budget-bucket"],
+    runtimeObject: attributes["budget-runtime-object"] ?? "",
     predictorObject: attributes["budget-predictor-object"],
     entrypoint: attributes["budget-entrypoint"] ?? "",
     username: attributes["budget-username"],

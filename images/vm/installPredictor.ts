@@ -7,6 +7,7 @@ import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
+import { retryWhileNotYetGranted } from "./retry";
 
 const run = promisify(execFile);
 
@@ -30,7 +31,7 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false });
+      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }

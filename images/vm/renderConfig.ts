@@ -13,7 +13,13 @@ export function renderEnvFile(values: Record<string, string>): string {
 
 export interface CaddyOptions {
   hostname: string;
-  upstreamPort: number;
+  /**
+   * The runtime's ports, in order of preference. With two (the VM's two slots), Caddy sends each
+   * request to the first one whose health check passes: a switch to new bundles needs no Caddy
+   * reload — the new runtime turns healthy, the old one's health turns `draining` — so client
+   * connections to Caddy are never closed by a reload mid-request.
+   */
+  upstreamPorts: number[];
   /**
    * Caddy's admin API on a unix socket instead of localhost:2019, where every local user — a
    * compromised predictor included — could rewrite the public front or read its TLS keys. Caddy
@@ -43,7 +49,9 @@ export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
 /**
  * Caddy in front of the runtime: automatic HTTPS for the hostname (Let's Encrypt; HTTP redirects to
  * HTTPS), and active health checks on the runtime's `GET /`, so a runtime that is starting, draining
- * or failed to load is reported as unavailable instead of being sent traffic. Idle upstream
+ * or failed to load is reported as unavailable instead of being sent traffic. Checked every second:
+ * at boot Caddy's first check finds the runtime still loading, and with a longer interval the
+ * endpoint stays "no upstreams" that much longer after the runtime is ready. Idle upstream
  * connections are dropped after 30 s (Caddy's default is 2 minutes): shorter than the runtime's
  * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
  * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
@@ -61,7 +69,8 @@ export function renderCaddyfile(options: CaddyOptions): string {
     options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
     options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
-  const upstream = `127.0.0.1:${options.upstreamPort}`;
+  // The health check on the bare IP goes to whichever slot serves, as the main site does.
+  const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
   return [
     "{",
     ...global,
@@ -70,8 +79,11 @@ export function renderCaddyfile(options: CaddyOptions): string {
     `${options.hostname} {`,
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
+    "\t\tlb_policy first",
+    // A slot that is not listening (yet) is skipped: the request goes to the other one.
+    "\t\tlb_try_duration 5s",
     "\t\thealth_uri /",
-    "\t\thealth_interval 5s",
+    "\t\thealth_interval 1s",
     "\t\thealth_timeout 3s",
     "\t\ttransport http {",
     "\t\t\tkeepalive 30s",
@@ -114,6 +126,9 @@ ExecStart=${options.node} ${options.server} serve
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
+# SIGTERM to the main process only: it drains its workers itself. With the default (control-group)
+# every worker got a second SIGTERM from it, which killed them mid-prediction.
+KillMode=mixed
 TimeoutStopSec=28
 User=budgetml
 NoNewPrivileges=true
@@ -123,31 +138,15 @@ WantedBy=multi-user.target
 `;
 }
 
-/** The unit for a custom image built FROM the runtime's base image (docker on the VM). */
-export function renderImageUnit(options: { image: string; envFile: string; port: number }): string {
-  return `[Unit]
-Description=budgetml runtime (image ${options.image})
-After=docker.service network-online.target
-Requires=docker.service
-
-[Service]
-Type=simple
-ExecStartPre=-/usr/bin/docker rm -f budgetml
-ExecStart=/usr/bin/docker run --rm --name budgetml -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} -e BUDGET_HOST=0.0.0.0 ${options.image}
-ExecStop=/usr/bin/docker stop --time 25 budgetml
-Restart=on-failure
-RestartSec=2
-TimeoutStopSec=28
-
-[Install]
-WantedBy=multi-user.target
-`;
+/** `Environment=` lines for a unit, quoted and escaped for systemd (`%` is a specifier there). */
+export function renderUnitEnvironment(env: Record<string, string>): string {
+  return Object.entries(env).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
 }
 
 /** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */
 export function renderWatcherUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
   // Endpoint overrides (tests and the local cloud only) reach the watcher as the boot had them.
-  const environment = Object.entries(options.env ?? {}).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
+  const environment = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
 Description=budgetml preemption-notice watcher
 After=network-online.target

@@ -1,40 +1,75 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { renderCaddyfile, renderEnvFile, renderImageUnit, renderRuntimeUnit, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
+import { renderCaddyfile, renderEnvFile, renderRuntimeUnit, renderUnitEnvironment, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
+import { CREDENTIAL_HELPER, renderCredentialHelper, renderDockerConfig, renderDockerEnvFile, renderImageSlotUnit } from "./renderImage";
 
 const run = promisify(execFile);
 
-/** What to run: the runtime (or a custom image) with its environment, fronted for `hostname`. */
-export interface RuntimeSpec {
+/** The runtime runs in one of two slots; a switch to new bundles starts the other one. */
+export type Slot = "a" | "b";
+
+/** Where things live: `root` is `/` on a VM, a temporary folder under tests and locally (always absolute). */
+export interface Paths {
   root: string;
   home: string;
-  server: string;
-  /** boot.cjs, which also runs the preemption-notice watcher (`boot.cjs watch`). */
-  boot: string;
-  env: Record<string, string>;
+}
+
+/** What the front (Caddy) serves: the public hostname, and its certificate and health-check settings. */
+export interface FrontSpec {
   hostname: string;
-  image: string;
-  /** Google endpoint overrides the boot itself ran with (tests, the local cloud; none on a VM), for the watcher. */
-  endpoints?: Record<string, string>;
-  /** For Caddy: the certificate authorities' contact email, and the IP answering health over HTTP (custom domain). */
+  /** Email for the certificate authorities; empty when not given. */
   acmeEmail?: string;
+  /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp?: string;
 }
 
-/** One file the systemd variant writes: an absolute path, its content and its mode. */
-export interface SystemFile {
-  path: string;
-  content: string;
-  mode: number;
+/** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
+export interface SlotSpec extends Paths {
+  slot: Slot;
+  port: number;
+  server: string;
+  image: string;
+  env: Record<string, string>;
 }
 
-/** Starts the runtime and its HTTPS front; stops the runtime (SIGTERM, so it drains). */
+/**
+ * Runs the runtime's slots, the front that routes to one of them, and the watcher. A front that
+ * can switch upstreams while both slots run (`overlaps`) gives switches without downtime.
+ */
 export interface ServiceManager {
-  start(spec: RuntimeSpec): Promise<void>;
-  stop(spec: Pick<RuntimeSpec, "home">): Promise<void>;
+  /** Whether old and new runtimes can run side by side behind the front during a switch. */
+  readonly overlaps: boolean;
+  /** The port a slot's runtime should listen on. */
+  portFor(paths: Paths, slot: Slot): Promise<number>;
+  /** (Re)starts the slot with this spec; enabled, so it starts by itself at the next boot. */
+  startSlot(spec: SlotSpec): Promise<void>;
+  /** Starts the slot if it is not running (after a reboot); leaves a running one alone. */
+  ensureSlot(spec: SlotSpec): Promise<void>;
+  /** SIGTERM (the runtime drains), wait for it to end, and keep it from starting at boot. */
+  stopSlot(paths: Paths, slot: Slot): Promise<void>;
+  /**
+   * Makes sure the front (Caddy) runs for `hostname` in front of both slots, and records `slot` as
+   * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
+   * needs no change to Caddy.
+   */
+  routeTo(paths: Paths, front: FrontSpec, slot: Slot, port: number): Promise<void>;
+  /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
+  readonly handoffMs: number;
+  /** How long the front takes to notice a runtime turned healthy (its health-check period, with margin). */
+  readonly noticeMs: number;
+  /**
+   * Keeps the watcher (`boot.cjs watch`) running on this boot.cjs, restarted only when it changed;
+   * `endpoints` are the Google endpoint overrides the boot ran with (tests, the local cloud).
+   */
+  ensureWatcher(paths: Paths, boot: string, endpoints: Record<string, string>): Promise<void>;
+  /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
+  runBoot(paths: Paths, boot: string): Promise<void>;
+  /** Shutdown: stops both slots (they drain). */
+  stopAll(paths: Paths): Promise<void>;
 }
 
 /** Writes a file atomically (temp + rename); returns whether its content changed. */
@@ -46,82 +81,236 @@ export async function writeIfChanged(file: string, content: string, mode = 0o644
   return true;
 }
 
+const SLOT_PORTS: Record<Slot, number> = { a: RUNTIME_PORT + 1, b: RUNTIME_PORT + 2 };
+/**
+ * Caddy checks each slot's health every second (renderCaddyfile): a runtime handing off keeps
+ * serving for three checks' worth after its health turns `draining`, so no request that Caddy
+ * sent it before noticing is refused.
+ */
+const HANDOFF_MS = 3000;
+/** Two of Caddy's 1 s health checks: by then it has seen a new runtime answer `ready`. */
+const NOTICE_MS = 2000;
+const unit = (slot: Slot) => `budgetml-${slot}.service`;
+
+/** One file the systemd variant writes: an absolute path, its content and its mode. */
+export interface SystemFile {
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/** Everything the systemd variant needs to render one slot, the front and the watcher. */
+export interface SystemdSpec extends Paths, FrontSpec {
+  slot: Slot;
+  port: number;
+  server: string;
+  image: string;
+  env: Record<string, string>;
+  /** boot.cjs, which runs the watcher (`boot.cjs watch`). */
+  boot: string;
+  endpoints?: Record<string, string>;
+}
+
 /**
  * Every file the systemd variant writes, rendered for `spec.root` (`/` on a VM) with `node` as the
  * interpreter. Paths — of the files and inside them — are absolute whatever the root: systemd
  * ignores a relative `EnvironmentFile=`, and the runtime resolves a relative predictor path against
  * its working directory.
  */
-export function renderSystemdFiles(spec: RuntimeSpec, node: string): Record<"env" | "runtime" | "watcher" | "caddy", SystemFile> {
+export function renderSystemdFiles(spec: SystemdSpec, node: string): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
   const root = resolve(spec.root || "/");
-  const envFile = join(root, "etc", "budgetml", "runtime.env");
+  const etc = join(root, "etc", "budgetml");
+  const envFile = join(etc, `runtime-${spec.slot}.env`);
   const units = join(root, "etc", "systemd", "system");
   return {
-    env: { path: envFile, content: renderEnvFile(spec.env), mode: 0o600 },
+    env: { path: envFile, content: spec.image ? renderDockerEnvFile(spec.env) : renderEnvFile(spec.env), mode: 0o600 },
     runtime: {
-      path: join(units, "budgetml.service"),
+      path: join(units, unit(spec.slot)),
       content: spec.image
-        ? renderImageUnit({ image: spec.image, envFile, port: RUNTIME_PORT })
+        ? renderImageSlotUnit({ slot: spec.slot, image: spec.image, envFile, port: spec.port, dockerConfig: join(etc, "docker") })
         : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
       mode: 0o644,
     },
     watcher: { path: join(units, "budgetml-preemption.service"), content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }), mode: 0o644 },
-    caddy: { path: join(root, "etc", "caddy", "Caddyfile"), content: renderCaddyfile({ hostname: spec.hostname, upstreamPort: RUNTIME_PORT, acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }), mode: 0o644 },
+    rollout: { path: join(units, "budgetml-rollout.service"), content: renderRolloutUnit({ node, boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"), env: spec.endpoints ?? {} }), mode: 0o644 },
+    caddy: {
+      path: join(root, "etc", "caddy", "Caddyfile"),
+      content: renderCaddyfile({ hostname: spec.hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b], acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }),
+      mode: 0o644,
+    },
   };
 }
 
 /**
- * The VM: systemd runs the runtime as an unprivileged user and restarts it on failure; Caddy
- * fronts it. Units are enabled, so on later boots both start before the (slower) startup script.
- * A service is restarted only when its configuration changed.
+ * The VM: systemd runs each slot as an unprivileged user (or a custom image under docker) and
+ * restarts it on failure; Caddy fronts both slots and sends traffic to the healthy one, so a switch
+ * to new bundles never reloads it.
  */
 export const systemd: ServiceManager = {
-  async start(spec) {
-    const files = renderSystemdFiles(spec, process.execPath);
-    const written = new Map<string, boolean>();
-    for (const file of Object.values(files)) written.set(file.path, await writeIfChanged(file.path, file.content, file.mode));
-    const runtimeChanged = written.get(files.env.path) || written.get(files.runtime.path);
+  overlaps: true,
+  handoffMs: HANDOFF_MS,
+  noticeMs: NOTICE_MS,
+  async portFor(_paths, slot) {
+    return SLOT_PORTS[slot];
+  },
+  async startSlot(spec) {
+    const files = renderSystemdFiles({ ...spec, hostname: "", boot: "" }, process.execPath);
+    if (spec.image) {
+      const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
+      await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
+      await writeIfChanged(join(resolve(spec.root || "/"), "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`), renderCredentialHelper(), 0o755);
+    }
+    for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
     await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
     await run("systemctl", ["daemon-reload"]);
-    await run("systemctl", ["enable", "budgetml.service", "budgetml-preemption.service", "caddy.service"]);
-    await run("systemctl", ["restart", "budgetml-preemption.service"]);
-    await run("systemctl", [runtimeChanged ? "restart" : "start", "budgetml.service"]);
-    await run("systemctl", [written.get(files.caddy.path) ? "reload-or-restart" : "start", "caddy.service"]);
+    await run("systemctl", ["enable", unit(spec.slot)]);
+    await run("systemctl", ["restart", unit(spec.slot)]);
   },
-  async stop() {
-    await run("systemctl", ["stop", "budgetml.service"]);
+  async ensureSlot(spec) {
+    await run("systemctl", ["start", unit(spec.slot)]);
+  },
+  async stopSlot(_paths, slot) {
+    await run("systemctl", ["disable", "--now", unit(slot)]);
+  },
+  async routeTo(paths, front) {
+    const { caddy } = renderSystemdFiles({ ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" }, process.execPath);
+    // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
+    const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
+    await run("systemctl", ["enable", "caddy.service"]);
+    // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
+    // Debian's package started on a first boot listens on its default one instead: restart it then.
+    if (!changed) await run("systemctl", ["start", "caddy.service"]);
+    else await run("systemctl", ["reload-or-restart", "caddy.service"]).catch(() => run("systemctl", ["restart", "caddy.service"]));
+  },
+  async ensureWatcher(paths, boot, endpoints) {
+    const files = renderSystemdFiles({ ...paths, hostname: "", slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot, endpoints }, process.execPath);
+    const changed = await writeIfChanged(files.watcher.path, files.watcher.content, files.watcher.mode);
+    await writeIfChanged(files.rollout.path, files.rollout.content, files.rollout.mode);
+    await run("systemctl", ["daemon-reload"]);
+    await run("systemctl", ["enable", "budgetml-preemption.service"]);
+    await run("systemctl", [changed ? "restart" : "start", "budgetml-preemption.service"]);
+  },
+  async runBoot() {
+    // A unit of its own: the boot restarts the watcher when its code changed, which must not end
+    // the boot that the watcher started.
+    await run("systemctl", ["start", "budgetml-rollout.service"]);
+  },
+  async stopAll() {
+    await run("systemctl", ["stop", unit("a"), unit("b")]);
   },
 };
 
+/** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
+export function renderRolloutUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+  // The endpoint overrides the watcher has (tests, the local cloud): the boot it starts needs them too.
+  const inherited = renderUnitEnvironment(options.env ?? {});
+  return `[Unit]
+Description=budgetml roll-out of new bundles
+After=network-online.target
+
+[Service]
+Type=oneshot
+${inherited}ExecStart=${options.node} ${options.boot} boot
+TimeoutStartSec=1200
+`;
+}
+
 /**
- * Tests and the local deployment: the runtime as a detached child process (its pid in
- * `home/runtime.pid`, its log in `home/runtime.log`), no Caddy. The same boot path as the VM up to
- * the last step.
+ * Tests and the local deployment: each slot's runtime as a detached child process (pid in
+ * `home/runtime-<slot>.pid`, and the serving one's in `home/runtime.pid`; logs in
+ * `home/runtime.log`). With `BUDGET_FRONT=caddy`, a real Caddy (plain HTTP) fronts the slots on
+ * `BUDGET_RUNTIME_PORT` and switches overlap as on the VM; without it the runtime listens on that
+ * port itself, so a switch stops the old runtime before the new one starts.
  */
-export const processes: ServiceManager = {
-  async start(spec) {
-    await processes.stop(spec);
-    const log = openSync(join(spec.home, "runtime.log"), "a");
-    const launch = (name: string, args: string[], env: NodeJS.ProcessEnv) => {
-      // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
-      const child = spawn(process.execPath, args, { env, stdio: ["ignore", log, log] });
-      child.unref();
-      return writeFile(join(spec.home, `${name}.pid`), String(child.pid));
-    };
-    await launch("runtime", [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
-    // The watcher talks to the same (stand-in) endpoints as this boot did.
-    await launch("watcher", [spec.boot, "watch"], process.env);
-  },
-  async stop(spec) {
-    const watcher = readPid(join(spec.home, "watcher.pid"));
-    if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
-    const runtime = readPid(join(spec.home, "runtime.pid"));
-    if (runtime) await terminate(runtime, 28_000);
-  },
-};
+export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
+  const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
+  const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
+  const launch = async (paths: Paths, name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => {
+    await mkdir(paths.home, { recursive: true });
+    const log = openSync(join(paths.home, "runtime.log"), "a");
+    // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
+    const child = spawn(command, args, { env, stdio: ["ignore", log, log] });
+    child.unref();
+    await writeFile(pidFile(paths, name), String(child.pid));
+    return child.pid as number;
+  };
+  const caddyEnv = (paths: Paths) => ({ PATH: process.env.PATH, HOME: paths.home, XDG_DATA_HOME: join(paths.home, "caddy"), XDG_CONFIG_HOME: join(paths.home, "caddy") });
+  /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
+  const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
+    const file = join(paths.home, "slot-ports.json");
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<Slot, number>;
+    const ports = { a: await freePort(), b: await freePort() };
+    await writeIfChanged(file, JSON.stringify(ports));
+    return ports;
+  };
+  const manager: ServiceManager = {
+    overlaps: front,
+    handoffMs: front ? HANDOFF_MS : 0,
+    noticeMs: front ? NOTICE_MS : 0,
+    async portFor(paths, slot) {
+      return front ? (await slotPorts(paths))[slot] : frontPort;
+    },
+    async startSlot(spec) {
+      await manager.stopSlot(spec, spec.slot);
+      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
+    },
+    async ensureSlot(spec) {
+      if (!alive(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
+    },
+    async stopSlot(paths, slot) {
+      const pid = readPid(pidFile(paths, `runtime-${slot}`));
+      if (pid) await terminate(pid, 28_000);
+    },
+    async routeTo(paths, _front, slot) {
+      // runtime.pid names the serving runtime (the local deployment watches it).
+      await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
+      if (!front) return;
+      const ports = await slotPorts(paths);
+      const config = join(paths.home, "Caddyfile");
+      await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }));
+      if (alive(readPid(pidFile(paths, "caddy")))) return;
+      await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
+      await waitForPort(frontPort, 10_000);
+    },
+    async ensureWatcher(paths, boot) {
+      // process.env already holds the endpoint overrides: the watcher inherits them.
+      const running = readPid(pidFile(paths, "watcher"));
+      const runningBoot = existsSync(join(paths.home, "watcher.boot")) ? readFileSync(join(paths.home, "watcher.boot"), "utf8") : "";
+      if (alive(running) && runningBoot === boot) return;
+      if (running && running !== process.pid) await terminate(running, 1000);
+      // The watcher talks to the same (stand-in) endpoints as this boot did.
+      await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
+      await writeFile(join(paths.home, "watcher.boot"), boot);
+    },
+    async runBoot(paths, boot) {
+      const log = openSync(join(paths.home, "runtime.log"), "a");
+      const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
+    },
+    async stopAll(paths) {
+      const watcher = readPid(pidFile(paths, "watcher"));
+      if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
+      await Promise.all((["a", "b"] as const).map((slot) => manager.stopSlot(paths, slot)));
+      const caddy = readPid(pidFile(paths, "caddy"));
+      if (caddy) await terminate(caddy, 5000);
+    },
+  };
+  return manager;
+}
 
 function readPid(file: string): number | undefined {
   return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
@@ -131,13 +320,32 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
   } catch {
     return; // already gone
   }
-  for (let waited = 0; waited < graceMs; waited += 100) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let waited = 0; waited < graceMs; waited += 50) {
+    if (!alive(pid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
   process.kill(pid, "SIGKILL");
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      }).on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }

@@ -94,6 +94,25 @@ install_packages() {
   apt_get install -y "${missing[@]}" || fail "could not install ${missing[*]}"
 }
 
+# Right after `pulumi up` the VM's grant on the bucket may not have propagated yet (IAM: usually
+# within 2 minutes, up to 7 — https://cloud.google.com/iam/docs/access-change-propagation): a 403
+# or 404 is retried with backoff for BUDGET_BOOT_RETRY_SECONDS (420); anything else fails at once.
+download_retrying() {
+  local url="$1" out="$2" deadline=$((SECONDS + ${BUDGET_BOOT_RETRY_SECONDS:-420})) delay=1 status
+  while :; do
+    status="$(curl -sS --retry 5 -o "$out" -w '%{http_code}' -H "Authorization: Bearer $(access_token)" "$url")" || return 1
+    case "$status" in
+      200) return 0 ;;
+      403|404)
+        [ $((SECONDS + delay)) -le "$deadline" ] || { log "$url: still $status"; return 1; }
+        log "$url: $status; retrying in $delay s (grants and new objects can take minutes to appear)"
+        sleep "$delay"
+        delay=$((delay * 2 > 30 ? 30 : delay * 2)) ;;
+      *) log "$url: HTTP $status"; return 1 ;;
+    esac
+  done
+}
+
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
 # bundle finds it there and skips the download; a half-finished download never takes the name.
 fetch_runtime() {
@@ -104,8 +123,7 @@ fetch_runtime() {
     log "fetching runtime $object from gs://$bucket"
     local partial="$target.partial.$$"
     rm -rf "$partial" && mkdir -p "$partial"
-    curl -fsS --retry 5 -H "Authorization: Bearer $(access_token)" \
-      "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" -o "$partial/bundle.tgz" || fail "could not download gs://$bucket/$object"
+    download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$partial/bundle.tgz" || fail "could not download gs://$bucket/$object"
     tar -xzf "$partial/bundle.tgz" -C "$partial" || fail "gs://$bucket/$object is not a valid runtime bundle"
     rm -f "$partial/bundle.tgz"
     [ -f "$partial/boot.cjs" ] || fail "gs://$bucket/$object has no boot.cjs"

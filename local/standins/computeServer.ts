@@ -21,6 +21,10 @@ export interface InstanceBackend {
   facts(): InstanceFacts;
   start(): void;
   resume(): void;
+  /** A stop someone asked for (`instances.stop`); absent → the stand-in refuses stop calls. */
+  stop?(): void;
+  /** System events Google records as operations on the instance, e.g. `compute.instances.preempted`. */
+  systemEvents?(): Array<{ operationType: string; at: string }>;
 }
 
 /** A failure to inject into the next start/resume: an HTTP error, or an operation that ends in error. */
@@ -34,13 +38,15 @@ export interface ComputeServer {
   /** Failures the next start/resume requests meet, in order. */
   readonly failures: InjectedFailure[];
   /** Every start/resume request received, deduplicated or not. */
-  readonly requests: Array<{ method: "start" | "resume"; requestId: string | undefined; at: number }>;
+  readonly requests: Array<{ method: "start" | "resume" | "stop"; requestId: string | undefined; at: number }>;
   /** How many times the backend was actually started or resumed. */
   readonly effectiveStarts: number;
   close(): Promise<void>;
 }
 
-const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume|setScheduling|setLabels))?$/;
+const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume|stop|setScheduling|setLabels))?$/;
+const OPERATIONS_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations$/;
+const INSTANCE_ID = "4242424242424242";
 const OPERATION_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+?)(\/wait)?$/;
 
 interface Operation {
@@ -50,6 +56,7 @@ interface Operation {
   zone: string;
   operationType: string;
   targetLink: string;
+  targetId?: string;
   status: "PENDING" | "RUNNING" | "DONE";
   progress: number;
   insertTime: string;
@@ -97,7 +104,7 @@ export async function startComputeServer(options: {
   }
   const fail = (res: ServerResponse, code: number, reason: string, message: string) => googleError(res, code, message, reason);
 
-  function mutate(method: "start" | "resume", requestId: string | undefined, res: ServerResponse) {
+  function mutate(method: "start" | "resume" | "stop", requestId: string | undefined, res: ServerResponse) {
     requests.push({ method, requestId, at: Date.now() });
     const previous = requestId ? byRequestId.get(requestId) : undefined;
     if (previous) return send(res, 200, view(previous));
@@ -107,7 +114,7 @@ export async function startComputeServer(options: {
       return fail(res, injected.http, injected.reason ?? reasons[injected.http], `Injected ${injected.http} for ${method}`);
     }
     const { status } = backend.facts();
-    const startable = method === "start" ? ["TERMINATED", "STOPPED"] : ["SUSPENDED"];
+    const startable = method === "start" ? ["TERMINATED", "STOPPED"] : method === "stop" ? ["RUNNING", "PROVISIONING", "STAGING"] : ["SUSPENDED"];
     if (status === "STOPPING" || status === "SUSPENDING") {
       return fail(res, 400, "resourceNotReady", `The resource '${selfLink()}' is not ready`);
     }
@@ -118,6 +125,7 @@ export async function startComputeServer(options: {
       zone: `projects/${project}/zones/${zone}`,
       operationType: method,
       targetLink: selfLink(),
+      targetId: INSTANCE_ID,
       status: "DONE",
       progress: 100,
       insertTime: new Date().toISOString(),
@@ -128,8 +136,9 @@ export async function startComputeServer(options: {
       const code = injected && "operationError" in injected ? injected.operationError : "ZONE_RESOURCE_POOL_EXHAUSTED";
       operation.error = { errors: [{ code, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` }] };
     } else if (startable.includes(status)) {
-      effectiveStarts += 1;
+      if (method !== "stop") effectiveStarts += 1;
       if (method === "start") backend.start();
+      else if (method === "stop") backend.stop?.();
       else backend.resume();
     }
     operations.set(operation.name, operation);
@@ -150,7 +159,7 @@ export async function startComputeServer(options: {
   function mutateSettings(verb: string, res: ServerResponse) {
     const operation: Operation = {
       kind: "compute#operation", id: String(Date.now()), name: `operation-${randomUUID()}`, zone: `projects/${project}/zones/${zone}`,
-      operationType: verb, targetLink: selfLink(), status: "DONE", progress: 100, insertTime: new Date().toISOString(), endTime: new Date().toISOString(),
+      operationType: verb, targetLink: selfLink(), targetId: INSTANCE_ID, status: "DONE", progress: 100, insertTime: new Date().toISOString(), endTime: new Date().toISOString(),
     };
     operations.set(operation.name, operation);
     send(res, 200, operation);
@@ -167,7 +176,7 @@ export async function startComputeServer(options: {
       }
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
-        return send(res, 200, { kind: "compute#instance", id: "4242424242424242", name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
+        return send(res, 200, { kind: "compute#instance", id: INSTANCE_ID, name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
       }
       if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
         let body = "";
@@ -188,10 +197,24 @@ export async function startComputeServer(options: {
           mutateSettings(verb, res);
         });
       }
-      if ((verb === "start" || verb === "resume") && req.method === "POST") {
+      if (verb === "stop" && !backend.stop) return fail(res, 400, "unsupported", "This stand-in's instance cannot be stopped through the API");
+      if ((verb === "start" || verb === "resume" || verb === "stop") && req.method === "POST") {
         req.resume();
         return void req.on("end", () => mutate(verb, url.searchParams.get("requestId") ?? undefined, res));
       }
+    }
+    const listMatch = OPERATIONS_PATH.exec(url.pathname);
+    if (listMatch && req.method === "GET") {
+      // zoneOperations.list, with the one filter the restarter uses: targetId = "<id>".
+      const filter = url.searchParams.get("filter") ?? "";
+      const wanted = /^targetId\s*=\s*"?(\d+)"?$/.exec(filter.trim());
+      if (filter && !wanted) return fail(res, 400, "invalid", `Invalid value for field 'filter': '${filter}'.`);
+      const events = (backend.systemEvents?.() ?? []).map((event, index) => ({
+        kind: "compute#operation", id: `system-${index}`, name: `systemevent-${Date.parse(event.at)}-${index}`, zone: `projects/${project}/zones/${zone}`,
+        operationType: event.operationType, targetLink: selfLink(), targetId: INSTANCE_ID, status: "DONE", progress: 100, insertTime: event.at, endTime: event.at,
+      }));
+      const items = [...operations.values(), ...events].filter((operation) => !wanted || operation.targetId === wanted[1]);
+      return send(res, 200, { kind: "compute#operationList", id: `projects/${project}/zones/${zone}/operations`, items, selfLink: `${selfLink().replace(/\/instances\/.*/, "")}/operations` });
     }
     const operationMatch = OPERATION_PATH.exec(url.pathname);
     if (operationMatch) {
@@ -225,8 +248,13 @@ export class SimulatedInstance implements InstanceBackend {
   private status: InstanceStatus = "RUNNING";
   private lastStop: string | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly events: Array<{ operationType: string; at: string }> = [];
 
   constructor(private readonly stepMs = 50) {}
+
+  systemEvents() {
+    return [...this.events];
+  }
 
   facts(): InstanceFacts {
     return { status: this.status, ...(this.lastStop ? { lastStopTimestamp: this.lastStop } : {}) };
@@ -234,6 +262,7 @@ export class SimulatedInstance implements InstanceBackend {
 
   /** Google preempts the instance. */
   preempt(): void {
+    this.events.push({ operationType: "compute.instances.preempted", at: new Date().toISOString() });
     this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = new Date().toISOString()));
   }
 
@@ -246,6 +275,11 @@ export class SimulatedInstance implements InstanceBackend {
 
   start(): void {
     this.steps(["PROVISIONING", "STAGING", "RUNNING"]);
+  }
+
+  /** A stop someone asked for (the API's `stop`). */
+  stop(): void {
+    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = new Date().toISOString()));
   }
 
   resume(): void {

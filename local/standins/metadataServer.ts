@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { listenOnLoopback } from "./listen";
 
@@ -57,11 +58,10 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     serviceAccountEmail: options.serviceAccountEmail ?? "budgetml-vm@budgetml-local.iam.gserviceaccount.com",
     preempted: false,
   };
-  let version = 0;
   let tokenRequests = 0;
+  let closing = false;
   const watchers = new Set<() => void>();
   const changed = () => {
-    version += 1;
     for (const wake of [...watchers]) wake();
   };
 
@@ -113,27 +113,39 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     }
     const path = url.pathname.startsWith(PREFIX) ? url.pathname.slice(PREFIX.length) : "";
     const recursive = url.searchParams.get("recursive") === "true";
+    const current = () => (path === "" ? "instance/\nproject/\n" : lookup(path, recursive));
+    // Google's ETag is a hash of the content at the path: a watcher of one key is not woken by
+    // changes elsewhere, and `last_etag` tells a caller whether what it holds is stale.
+    const etagOf = (value: string | object) => createHash("sha256").update(typeof value === "string" ? value : JSON.stringify(value)).digest("hex").slice(0, 16);
     const respond = () => {
-      const value = path === "" ? "instance/\nproject/\n" : lookup(path, recursive);
+      const value = current();
       if (value === undefined) return send(res, 404, `metadata key ${path} not found\n`);
-      send(res, 200, value, String(version));
+      send(res, 200, value, etagOf(value));
     };
     if (url.searchParams.get("wait_for_change") !== "true") return respond();
 
-    // wait_for_change: answer at once when the caller's etag is stale, else when anything changes.
+    // wait_for_change: answer at once when the caller's etag is stale, else when the content at
+    // this path changes, or with the unchanged content when timeout_sec runs out.
+    const initial = current();
+    if (initial === undefined) return respond();
     const lastEtag = url.searchParams.get("last_etag");
-    if (lastEtag !== null && lastEtag !== String(version)) return respond();
+    const waitingOn = lastEtag ?? etagOf(initial);
+    if (etagOf(initial) !== waitingOn) return respond();
     const timeoutSeconds = Math.min(Number(url.searchParams.get("timeout_sec") ?? MAX_WAIT_SECONDS) || MAX_WAIT_SECONDS, MAX_WAIT_SECONDS);
     const finish = () => {
       clearTimeout(timer);
-      watchers.delete(finish);
+      watchers.delete(onChange);
       if (!res.writableEnded) respond();
     };
+    const onChange = () => {
+      const value = current();
+      if (closing || value === undefined || etagOf(value) !== waitingOn) finish();
+    };
     const timer = setTimeout(finish, timeoutSeconds * 1000);
-    watchers.add(finish);
+    watchers.add(onChange);
     req.on("close", () => {
       clearTimeout(timer);
-      watchers.delete(finish);
+      watchers.delete(onChange);
     });
   }
 
@@ -154,6 +166,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       return tokenRequests;
     },
     close: () => {
+      closing = true;
       for (const wake of [...watchers]) wake();
       return server.close();
     },

@@ -82,8 +82,8 @@ export class PredictionGate {
   }
 
   private refuseUnlessReady(release?: () => void): void {
+    if (this.health.admitsPredictions) return;
     const { state, reason } = this.health;
-    if (state === "ready") return;
     release?.();
     this.metrics.rejected.inc({ reason: "not_ready" });
     const message =

@@ -24,7 +24,7 @@ describe("Caddy's admin API", () => {
     chmodSync(dir, 0o755); // so the only thing keeping another user out is the socket itself
     const socket = join(dir, "admin.sock");
     const config = join(dir, "Caddyfile");
-    writeFileSync(config, renderCaddyfile({ hostname: "localhost", upstreamPort: await freePort(), tlsInternal: true, httpPort: await freePort(), httpsPort: await freePort(), adminSocket: socket }));
+    writeFileSync(config, renderCaddyfile({ hostname: "localhost", upstreamPorts: [await freePort()], tlsInternal: true, httpPort: await freePort(), httpsPort: await freePort(), adminSocket: socket }));
     const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
     // systemd's default UMask=0022, as caddy.service runs under it.
     const caddy = spawn("sh", ["-c", `umask 022; exec caddy run --config ${config} --adapter caddyfile`], { env, stdio: ["ignore", "ignore", "pipe"] });

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from "node:path";
 import { bootPaths, endpointOverrides } from "../../images/vm/boot";
-import { renderSystemdFiles, type RuntimeSpec } from "../../images/vm/services";
+import { renderSystemdFiles, type SystemdSpec } from "../../images/vm/services";
 
 // On a VM the boot runs with no BUDGET_ROOT. Every path it derives — the files it writes and the
 // paths written into them — must be absolute: systemd ignores a relative EnvironmentFile= (the
@@ -35,12 +35,14 @@ describe("the VM's files have absolute paths whatever the root", () => {
     expect(endpointOverrides(vmEnv)).toEqual({});
   });
 
-  function vmSpec(overrides: Partial<RuntimeSpec> = {}): RuntimeSpec {
+  function vmSpec(overrides: Partial<SystemdSpec> = {}): SystemdSpec {
     const { root, home } = bootPaths(vmEnv);
     const runtime = join(home, "runtime", "runtime-0123abcd");
     return {
       root,
       home,
+      slot: "a",
+      port: 8081,
       server: join(runtime, "server.cjs"),
       boot: join(runtime, "boot.cjs"),
       hostname: "34-1-2-3.sslip.io",
@@ -57,7 +59,7 @@ describe("the VM's files have absolute paths whatever the root", () => {
   ])("renders every unit and env file for %s with absolute paths only", (_case, spec) => {
     const files = renderSystemdFiles(spec, "/usr/local/lib/nodejs/node-v26.1.0-linux-x64/bin/node");
     expect(Object.values(files).map((file) => file.path).sort()).toEqual(
-      ["/etc/budgetml/runtime.env", "/etc/caddy/Caddyfile", "/etc/systemd/system/budgetml-preemption.service", "/etc/systemd/system/budgetml.service"],
+      ["/etc/budgetml/runtime-a.env", "/etc/caddy/Caddyfile", "/etc/systemd/system/budgetml-a.service", "/etc/systemd/system/budgetml-preemption.service", "/etc/systemd/system/budgetml-rollout.service"],
     );
     let checked = 0;
     for (const file of Object.values(files)) {
@@ -68,13 +70,15 @@ describe("the VM's files have absolute paths whatever the root", () => {
     }
     expect(checked).toBeGreaterThanOrEqual(spec.image ? 3 : 6);
     expect(files.env.mode).toBe(0o600); // the password and the signing key are in it
-    expect(files.runtime.content).toContain(spec.image ? "--env-file /etc/budgetml/runtime.env" : "\nEnvironmentFile=/etc/budgetml/runtime.env\n");
+    expect(files.runtime.content).toContain(spec.image ? "--env-file /etc/budgetml/runtime-a.env" : "\nEnvironmentFile=/etc/budgetml/runtime-a.env\n");
   });
 
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {
     const files = renderSystemdFiles(vmSpec({ endpoints: { GCE_METADATA_HOST: "127.0.0.1:4242", PUBSUB_ENDPOINT: 'http://127.0.0.1:1/"%' } }), "/usr/bin/node");
     expect(files.watcher.content).toMatch(/^Environment="GCE_METADATA_HOST=127\.0\.0\.1:4242"$/m);
     expect(files.watcher.content).toContain('Environment="PUBSUB_ENDPOINT=http://127.0.0.1:1/\\"%%"');
+    // The roll-out the watcher starts runs against the same endpoints.
+    expect(files.rollout.content).toMatch(/^Environment="GCE_METADATA_HOST=127\.0\.0\.1:4242"$/m);
     expect(renderSystemdFiles(vmSpec(), "/usr/bin/node").watcher.content).not.toMatch(/^Environment=/m);
   });
 });

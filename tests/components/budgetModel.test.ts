@@ -233,9 +233,10 @@ describe("what Google requires of a real `pulumi up`", () => {
     for (const [type, role] of needed) expect([role, includesUrnOf(instance.dependsOn, m.child(type, role))]).toEqual([role, true]);
   });
 
-  it("replaces the fixed-name instance and address by deleting the old one first", () => {
+  it("replaces the fixed-name instance, address and firewall rule by deleting the old one first", () => {
     expect(instanceOf().deleteBeforeReplace).toBe(true);
     expect(m.child("gcp:compute/address:Address", "address").deleteBeforeReplace).toBe(true);
+    expect(m.child("gcp:compute/firewall:Firewall", "firewall").deleteBeforeReplace).toBe(true);
   });
 
   it("enables Resource Manager and leaves empty metadata out", () => {
@@ -248,7 +249,7 @@ describe("what Google requires of a real `pulumi up`", () => {
 
   it("serves by default: desired RUNNING, the restarter keeps it up, the schedule ticks", () => {
     expect(instanceOf().inputs.desiredStatus).toBe("RUNNING");
-    expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_KEEP_RUNNING).toBe("true");
+    expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_RUNNING).toBe("true");
     expect(m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(false);
   });
 
@@ -264,7 +265,7 @@ describe("BudgetModel options from issue 11", () => {
   it("parks the model with running: false: VM stopped, restarter stands down, no compute cost", async () => {
     const { model, child, children } = await deploy("parked", { running: false });
     expect(child("gcp:compute/instance:Instance", "instance").inputs.desiredStatus).toBe("TERMINATED");
-    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_KEEP_RUNNING).toBe("false");
+    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_RUNNING).toBe("false");
     expect(child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(true);
     expect(children.some((c) => c.name === "parked-wait-healthy")).toBe(false);
     const cost = await value(model.monthlyCost);

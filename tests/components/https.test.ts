@@ -46,9 +46,9 @@ function healthWait(url: string, seconds: number) {
 
 describe("HTTPS on the VM: certificate authorities and the health check through the IP", () => {
   it("asks Let's Encrypt, then ZeroSSL, with the given email", async () => {
-    const config = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPort: 8080, acmeEmail: "ops@example.com" }));
+    const config = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPorts: [8080], acmeEmail: "ops@example.com" }));
     expect(config.apps.tls.automation.policies).toEqual([{ issuers: [{ module: "acme", email: "ops@example.com" }, { module: "zerossl", email: "ops@example.com" }] }]);
-    const anonymous = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPort: 8080 }));
+    const anonymous = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPorts: [8080] }));
     expect(anonymous.apps.tls.automation.policies[0].issuers.map((i: { module: string }) => i.module)).toEqual(["acme", "zerossl"]);
   });
 
@@ -62,7 +62,7 @@ describe("HTTPS on the VM: certificate authorities and the health check through 
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
     // tls internal: no certificate authority is contacted from the test machine.
-    const caddyfile = renderCaddyfile({ hostname: "api.example.com", upstreamPort: (runtime.address() as AddressInfo).port, healthIp: "127.0.0.1", tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") });
+    const caddyfile = renderCaddyfile({ hostname: "api.example.com", upstreamPorts: [(runtime.address() as AddressInfo).port], healthIp: "127.0.0.1", tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") });
     writeFileSync(join(dir, "Caddyfile"), caddyfile);
     let caddy: ChildProcess | undefined;
     try {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 
-// A parked model (`running: false`) gets BUDGET_KEEP_RUNNING=false in the restarter's environment
+// A parked model (`running: false`) gets BUDGET_RUNNING=false in the restarter's environment
 // (pinned in budgetModel.test.ts). Here the real function module, under the functions framework's
 // test server, receives the stop's shutdown signal and must leave the stopped instance alone.
 let metadata: MetadataServer;
@@ -22,7 +22,7 @@ beforeAll(async () => {
     BUDGET_ZONE: "us-central1-a",
     BUDGET_INSTANCE: "parked-vm",
     BUDGET_COMPUTE_ENDPOINT: compute.url,
-    BUDGET_KEEP_RUNNING: "false",
+    BUDGET_RUNNING: "false",
     BUDGET_LOG_LEVEL: "silent",
   });
   require("../../functions/restarter/index");

@@ -90,7 +90,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     expect(readdirSync(object("restarter-").file).sort()).toEqual(["index.js", "package.json"]);
     // The user's predictor was bundled at deploy time by the installed package.
     expect(await entries(object("predictor-").file)).toEqual(["manifest.json", "package.json", "predictor.cjs"]);
-  }, 60_000);
+  }, 180_000);
 
   it("type-checks a user's TypeScript program against the shipped declarations", async () => {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
@@ -99,7 +99,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     // …and the check has teeth: a wrong argument type is refused.
     writeFileSync(join(consumer, "wrong.ts"), readFileSync(join(consumer, "program.ts"), "utf8").replace('args.machineType ?? "e2-small"', "42"));
     await expect(run(process.execPath, [tsc, ...flags, "wrong.ts"], { cwd: consumer })).rejects.toMatchObject({ stdout: expect.stringMatching(/TS2322/) });
-  }, 60_000);
+  }, 180_000);
 
   it("serves a prediction with `npx budgetml serve`", async () => {
     const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };
@@ -138,4 +138,37 @@ describe("the packed npm package, installed into an empty folder", () => {
     expect(leftovers).toEqual([]);
     await expect(fetch(`${base}/`)).rejects.toThrow();
   }, 180_000);
+});
+
+// In this file so that its build (prestart) never runs beside `npm pack`'s.
+describe("npm start in the checkout", () => {
+  it("serves the example, and SIGTERM to npm (not only Ctrl-C) leaves nothing running", async () => {
+    const port = await freePort();
+    const child = spawn("npm", ["start", "--", "--port", String(port)], { cwd: ROOT, env: process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    children.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const password = await waitFor(() => /password: (\S+)/.exec(stdout)?.[1], { timeoutMs: 120_000, what: "npm start to serve" });
+    const root = /working in (\S+)/.exec(stderr)![1];
+    const base = `http://127.0.0.1:${port}`;
+    const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "I love this" } }));
+    expect(await response.json()).toMatchObject({ label: "positive" });
+
+    process.kill(child.pid!, "SIGTERM"); // npm alone, as a supervisor or `kill` would
+    await exited;
+    await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
+    const leftovers = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmdline.includes(root) || cmdline.includes(`--port\0${port}`);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
+    await expect(fetch(`${base}/`)).rejects.toThrow();
+  }, 240_000);
 });

@@ -228,3 +228,62 @@ describe("operations that take time, as Google's do", () => {
     }
   });
 });
+
+describe("planned stops and parked models (only a preemption brings the VM back)", () => {
+  const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
+  const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
+  const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
+  const { mayStart } = require("../../functions/restarter/decide") as typeof import("../../functions/restarter/decide");
+
+  it("leaves a VM stopped by a stop operation (an update, gcloud) alone within the grace window, and starts it after", async () => {
+    const vm = new SimulatedInstance(10);
+    const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "planned-vm", backend: vm });
+    const clients = createComputeClients(new URL(stand.url));
+    const config = (grace: string) => readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "planned-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_PLANNED_STOP_GRACE_SECONDS: grace });
+    try {
+      // What `pulumi up` does with allowStoppingForUpdate: instances.stop, through the real client.
+      const [operation] = await clients.instances.stop({ project: PROJECT, zone: ZONE, instance: "planned-vm" });
+      expect(operation.latestResponse).toMatchObject({ operationType: "stop" });
+      await until(() => vm.facts().status === "TERMINATED");
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }))).toMatchObject({ did: "left_stopped", saw: "TERMINATED" });
+      expect(stand.effectiveStarts).toBe(0);
+      // Past the grace window the VM "should be running and is not": started.
+      expect(await keepInstanceRunning(clients, config("0"), createLogger({ level: "silent" }))).toMatchObject({ did: "started" });
+      await until(() => vm.facts().status === "RUNNING");
+      // A preemption after that planned stop is the newest stop: started at once, grace or not.
+      vm.preempt();
+      await until(() => vm.facts().status === "TERMINATED");
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }))).toMatchObject({ did: "started" });
+      expect(stand.effectiveStarts).toBe(2);
+    } finally {
+      vm.dispose();
+      await stand.close();
+    }
+  });
+
+  it("never starts a parked model (BUDGET_RUNNING=false), whatever stopped it", async () => {
+    const vm = new SimulatedInstance(10);
+    const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "parked-vm", backend: vm });
+    const clients = createComputeClients(new URL(stand.url));
+    try {
+      vm.preempt();
+      await until(() => vm.facts().status === "TERMINATED");
+      const parked = readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "parked-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RUNNING: "false" });
+      expect(await keepInstanceRunning(clients, parked, createLogger({ level: "silent" }))).toMatchObject({ did: "parked" });
+      expect(stand.requests).toEqual([]);
+    } finally {
+      vm.dispose();
+      await stand.close();
+    }
+  });
+
+  it("decides from the policy alone, and refuses a malformed BUDGET_RUNNING", () => {
+    const now = Date.now();
+    expect(mayStart({ running: false, graceMs: 0 }, { cause: "preempted", at: now }, now)).toBe("parked");
+    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "planned", at: now - 1000 }, now)).toBe("planned_stop");
+    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "planned", at: now - 61_000 }, now)).toBe("start");
+    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "preempted", at: now }, now)).toBe("start");
+    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "unknown" }, now)).toBe("start");
+    expect(() => readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "x-vm", BUDGET_RUNNING: "no" })).toThrow('BUDGET_RUNNING="no" must be true or false');
+  });
+});

@@ -1,5 +1,5 @@
 import { SignJWT } from "jose";
-import { login, PASSWORD, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
+import { login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 describe("POST /token and bearer auth", () => {
@@ -81,6 +81,16 @@ describe("POST /token and bearer auth", () => {
       const response = await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
       expect(response.status).toBe(401);
     }
+  });
+
+  it("refuses a correctly signed token that has expired", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(USERNAME).setIssuedAt(now - 7200).setExpirationTime(now - 3600)
+      .sign(new TextEncoder().encode(SIGNING_KEY));
+    const response = await fetch(`${server.url}/predict_dict`, json(expired, { payload: {} }));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe("Bearer");
+    expect((await fetch(`${server.url}/predict_dict`, json(await server.token(), { payload: {} }))).status).toBe(200);
   });
 
   it("lets a valid token through", async () => {

@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_proces
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { waitFor } from "../support/waitFor";
 
 const run = promisify(execFile);
 
@@ -62,17 +63,6 @@ cp /etc/resolv.conf "$merged/etc/resolv.conf"
 exec chroot "$merged" /lib/systemd/systemd --system
 `;
 
-/** Waits for `check` to return a value (not undefined), polling every `everyMs`, failing after `deadlineMs` with `what`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, deadlineMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
 function childOf(pid: number): number | undefined {
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
@@ -98,18 +88,17 @@ export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_
   void exited.then(() => (gone = true));
 
   const pid = await waitFor(
-    "systemd to start",
     () => {
-      if (gone) throw new Error(`the root did not boot: ${console.trim()}`);
+      if (gone) return -1;
       const child = unshare.pid ? childOf(unshare.pid) : undefined;
       return child && readFileSync(`/proc/${child}/comm`, "utf8").trim() === "systemd" ? child : undefined;
     },
-    deadlineMs,
-    20,
+    { timeoutMs: deadlineMs, what: "systemd to start" },
   ).catch((error: Error) => {
     unshare.kill("SIGKILL");
     throw error;
   });
+  if (pid === -1) throw new Error(`the root did not boot: ${console.trim()}`);
 
   const exec: DebianVm["exec"] = (command, options = {}) =>
     new Promise((resolve) => {
@@ -140,18 +129,17 @@ export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_
 
   // An event, not a sleep: systemctl answers when the boot transaction has finished.
   const state = await waitFor(
-    "systemd to accept commands",
     async () => {
-      if (gone) throw new Error(`systemd exited during boot: ${console.trim()}`);
+      if (gone) return "exited";
       const { stdout } = await exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: deadlineMs });
       return ["running", "degraded"].includes(stdout.trim()) ? stdout.trim() : undefined;
     },
-    deadlineMs,
-    200,
+    { timeoutMs: deadlineMs, intervalMs: 200, what: "systemd to report the system up" },
   ).catch(async (error: Error) => {
     await powerOff();
     throw error;
   });
+  if (state === "exited") throw new Error(`systemd exited during boot: ${console.trim()}`);
   if (state === "degraded") {
     const failed = await exec(["systemctl", "list-units", "--failed", "--no-legend", "--plain"]);
     process.stderr.write(`debian-vm: booted degraded: ${failed.stdout.trim()}\n`);
