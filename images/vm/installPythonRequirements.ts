@@ -100,7 +100,8 @@ async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   }
 }
 
-async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {
+/** Gives `dir` and everything in it to `user`, so a step run as that user can write there. */
+export async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     await chown(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), uid, gid);
