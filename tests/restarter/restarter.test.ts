@@ -217,7 +217,7 @@ describe("operations that take time, as Google's do", () => {
     try {
       vm.set("TERMINATED");
       const started = Date.now();
-      const outcomes = await Promise.all([0, 1].map(() => keepInstanceRunning(clients, config, createLogger({ level: "silent" }))));
+      const outcomes = await Promise.all([0, 1].map(() => keepInstanceRunning(clients, config, createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" }))));
       expect(Date.now() - started).toBeGreaterThanOrEqual(290); // both waited for the operation to finish
       expect(outcomes.map((o) => o.did).sort()).toEqual(["started", "started"]);
       expect(stand.effectiveStarts).toBe(1);
