@@ -44,6 +44,7 @@ export async function installPythonRequirements(dir: string, log: (message: stri
   log(`installing Python requirements ${requirements.join(", ")}`);
   if (user) await chownTree(dir, user);
   const as = { ...user, maxBuffer: 16 << 20, cwd: dir, env: { ...process.env, HOME: dir, PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" } };
+  await ensureVenvSupport(python, log);
   const venv = join(dir, PYTHON_VENV_DIR);
   await run(python, ["-m", "venv", venv], as).catch((error: { stderr?: string; message: string }) => {
     const reason = (error.stderr || error.message).trim().split("\n").slice(-2).join(" ");
@@ -65,6 +66,38 @@ export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = proc
   const venvPython = join(dir, PYTHON_VENV_DIR, "bin", "python");
   const python = existsSync(venvPython) ? venvPython : env.BUDGET_PYTHON;
   return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(python ? { BUDGET_PYTHON: python } : {}) };
+}
+
+/**
+ * Debian's python3 leaves `venv`'s pip bootstrap (ensurepip) to the python3-venv package, which
+ * Google's Debian images do not install. On a VM (root, no test root) it is installed here, once
+ * per disk; elsewhere the error says what to install.
+ */
+async function ensureVenvSupport(python: string, log: (message: string) => void): Promise<void> {
+  const hasVenv = () => run(python, ["-c", "import ensurepip, venv"]).then(() => true, () => false);
+  if (await hasVenv()) return;
+  if (process.getuid?.() !== 0 || process.env.BUDGET_ROOT) return; // the venv step reports it
+  log("installing python3-venv");
+  await aptGet(["update"]);
+  await aptGet(["install", "-y", "--no-install-recommends", "python3-venv"]);
+}
+
+/**
+ * apt-get, retried while another apt holds its locks (on a first boot, the image's own package
+ * jobs; `apt-get update` does not honour DPkg::Lock::Timeout for the lists lock), as startup.sh does.
+ */
+async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await run("apt-get", ["-qq", "-o", `DPkg::Lock::Timeout=${waitMs / 1000}`, ...args], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, maxBuffer: 16 << 20 });
+      return;
+    } catch (error) {
+      const output = String((error as { stderr?: string }).stderr ?? error);
+      if (!output.includes("Could not get lock") || Date.now() > deadline) throw new Error(`apt-get ${args.join(" ")} failed: ${output.trim().split("\n").slice(-2).join(" ")}`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
 }
 
 /** Gives `dir` and everything in it to `user`, so a step run as that user can write there. */

@@ -92,7 +92,16 @@ export class PythonHost {
       });
     logLines(child.stdout, "stdout");
     logLines(child.stderr, "stderr");
-    const exited = new Promise<HostExit>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<HostExit>((resolve) =>
+      child.once("exit", (code, signal) => {
+        // Answers written just before the exit may still be in the channel: read them first, but
+        // never wait long on it — a process the predictor started may hold the channel open.
+        const ended = () => resolve({ code, signal });
+        if (channel.destroyed || channel.readableEnded) return ended();
+        const timer = setTimeout(ended, 200);
+        channel.once("close", () => (clearTimeout(timer), ended()));
+      }),
+    );
 
     return new Promise<PythonHost>((resolve, reject) => {
       let host: PythonHost | undefined;

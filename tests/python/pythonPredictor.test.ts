@@ -125,6 +125,17 @@ describe("a Python predictor served by the runtime", () => {
     expect(after.status).toBe(200);
     expect(((await after.json()) as { pid: number }).pid).not.toBe(before);
   });
+
+  it("answers the prediction of a process that dies even when a process it started keeps its pipes open", async () => {
+    const dying = await dict(runtime, token, { action: "die_leaving_child" });
+    const orphan = Number(/left child (\d+)/.exec(await logLine(runtime, /left child \d+/))?.[1]);
+    try {
+      expect(dying.status).toBe(500);
+      await waitFor(async () => (await dict(runtime, token, { action: "pid" })).status === 200, { what: "a new Python process" });
+    } finally {
+      process.kill(orphan, "SIGKILL");
+    }
+  });
 });
 
 describe("Python predictors: plain def predict, load failures", () => {

@@ -23,7 +23,7 @@ export const ROOT = join(__dirname, "..", "..");
 export const PASSWORD = "password-from-secret-manager";
 
 /** A predictor to bundle for a test VM: a file and its entrypoint. */
-export type PredictorSource = { file: string; entrypoint?: string };
+export type PredictorSource = { file: string; entrypoint?: string; requirements?: string[] };
 
 /**
  * A VM under stand-ins: the bundles built as `pulumi up` builds them and put in a bucket
@@ -63,7 +63,7 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
   copyFileSync(runtime.file, join(bucketDir, runtime.objectName));
   const objects: Record<string, string> = {};
   for (const [name, source] of Object.entries(predictors)) {
-    const bundle = await buildPredictorBundle({ predictor: source.file, entrypoint: source.entrypoint, outDir: join(work, "build", name) });
+    const bundle = await buildPredictorBundle({ predictor: source.file, entrypoint: source.entrypoint, requirements: source.requirements, outDir: join(work, "build", name) });
     copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects[name] = bundle.objectName;
   }
