@@ -85,13 +85,17 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
 
     const username = "budget";
     const password = randomBytes(12).toString("base64url");
-    const secrets = await startSecretManagerServer({ [`projects/${PROJECT}/secrets/password`]: password, [`projects/${PROJECT}/secrets/signing-key`]: randomBytes(32).toString("hex") });
+    // The "VM"'s service-account token, new each run: only a process that got it from the metadata
+    // stand-in (the boot does, through Google's client) can read the secrets.
+    const accessToken = randomBytes(24).toString("base64url");
+    const secrets = await startSecretManagerServer({ [`projects/${PROJECT}/secrets/password`]: password, [`projects/${PROJECT}/secrets/signing-key`]: randomBytes(32).toString("hex") }, { accessToken });
     const storage = await startStorageServer(join(root, "buckets"));
     // The restart topic: the VM's shutdown script (and preemption watcher) publish here, and each
     // message runs the restarter, as the topic's trigger does in the cloud.
     let onSignal = () => {};
     const pubsub = await startPubSubServer(() => onSignal());
     const metadata = await startMetadataServer({
+      accessToken,
       projectId: PROJECT,
       zone: ZONE,
       instanceName: INSTANCE,

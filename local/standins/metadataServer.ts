@@ -34,6 +34,8 @@ export interface MetadataServer {
   setPreempted(preempted: boolean): void;
   /** How many token requests were answered (tests use it to prove clients authenticated here). */
   readonly tokenRequests: number;
+  /** The service-account access token this stand-in issues (other stand-ins accept only it). */
+  readonly accessToken: string;
   close(): Promise<void>;
 }
 
@@ -164,6 +166,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     get tokenRequests() {
       return tokenRequests;
+    },
+    get accessToken() {
+      return state.accessToken;
     },
     close: () => {
       closing = true;

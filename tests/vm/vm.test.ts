@@ -15,6 +15,9 @@ import { waitFor } from "../support/waitFor";
 import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
 import { startNodeMirror, type NodeMirror } from "./nodeMirror";
 
+/** The token the metadata stand-in issues to the "VM"; the Secret Manager stand-in accepts only it. */
+const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
+
 // The VM's boot for real: a Debian 12 root (as on a fresh GCE VM: no Node.js, no Caddy) boots
 // with systemd as PID 1, and the VM's own startup.sh runs in it as root against the local cloud
 // (the stand-ins `budgetml local` runs). Everything is checked from outside, through Caddy over
@@ -79,9 +82,10 @@ const measured: Record<string, string> = {};
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY });
+    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, { accessToken: VM_ACCESS_TOKEN });
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
+      accessToken: VM_ACCESS_TOKEN,
       attributes: {
         "budget-bucket": "model-bucket",
         "budget-runtime-object": runtime.objectName,
