@@ -325,7 +325,11 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
     if (!isRunning(pid)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  process.kill(pid, "SIGKILL");
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // it exited between the last check and now
+  }
 }
 
 async function freePort(): Promise<number> {
