@@ -7,6 +7,7 @@
 
 export type { Payload, PredictRequest, PredictResult, Predictor, PredictorClass, UploadFile } from "./runtime/predictor";
 export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
+export type { Provisioning } from "./contracts/scheduling";
 export type { CostEstimate } from "./components/pricing";
 export type { DnsRecord } from "./components/network";
 export { launchLocal, type LocalDeployment, type LocalOptions } from "./local/launchLocal";

@@ -15,91 +15,93 @@ import { declareNetwork, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
+import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import type { Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import { publicHostname, resourceSlug, validateArgs } from "./validate";
+import { resourceSlug, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
   /** Path of the predictor file (.ts, .js, .cjs or .mjs exporting the predictor class, or .py defining it). */
-  predictor: string;
+  readonly predictor: string;
   /** Name of the exported predictor class. @default "Predictor", else the default export */
-  entrypoint?: string;
+  readonly entrypoint?: string;
   /**
    * npm packages the predictor needs on the VM, as names with optional versions
    * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. For a .py
    * predictor, pip requirements (`["scikit-learn==1.5.2"]`), installed into a virtual environment.
    * @default none
    */
-  requirements?: string[];
+  readonly requirements?: string[];
   /** Path of a package.json whose `dependencies` are the requirements (for a .py predictor: a requirements.txt), instead of `requirements`. @default none */
-  requirementsFile?: string;
+  readonly requirementsFile?: string;
   /** Google Cloud project. @default the `gcp:project` stack config */
-  project?: string;
+  readonly project?: string;
   /** Region of the bucket, address and restarter. @default the zone's region, else `gcp:region` */
-  region?: string;
+  readonly region?: string;
   /** Zone of the VM. @default the `gcp:zone` stack config */
-  zone?: string;
+  readonly zone?: string;
   /** Machine type. @default "e2-small" (2 shared vCPUs, 2 GB) */
-  machineType?: string;
+  readonly machineType?: string;
   /** Boot disk size in GB. @default 20 */
-  diskSizeGb?: number;
+  readonly diskSizeGb?: number;
   /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
-  provisioning?: string;
+  readonly provisioning?: Provisioning;
   /**
    * Domain for the HTTPS endpoint; create the A record the `dnsRecord` output names. Until it
    * resolves, `pulumi up` checks the runtime through the IP and the certificate waits for DNS.
    * @default none: `<ip-with-dashes>.sslip.io`
    */
-  domain?: string;
+  readonly domain?: string;
   /** Subdomain of `domain` for the endpoint. @default none: the domain itself */
-  subdomain?: string;
+  readonly subdomain?: string;
   /** Login name. @default "budget" */
-  username?: pulumi.Input<string>;
+  readonly username?: pulumi.Input<string>;
   /** Password (at least 12 characters); kept as a Pulumi secret. @default a random 24-character password */
-  password?: pulumi.Input<string>;
+  readonly password?: pulumi.Input<string>;
   /** An existing external IP address to use instead of reserving one. @default a new static address */
-  staticIp?: pulumi.Input<string>;
+  readonly staticIp?: pulumi.Input<string>;
   /** Cron schedule (UTC) of the restarter's safety-net tick. @default "* * * * *" (every minute) */
-  schedule?: string;
+  readonly schedule?: string;
   /**
    * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
    * restarter starts it as standard (on demand) instead; it returns to spot at a later stop after
    * 6 hours. 0 turns the fallback off. @default 10
    */
-  spotFallbackMinutes?: number;
+  readonly spotFallbackMinutes?: number;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
-  image?: string;
+  readonly image?: string;
   /**
    * Whether the model serves. `false` parks it: the VM is stopped (no compute cost), the restarter
    * leaves it stopped and its schedule is paused; disk, address and bundles stay, so `true` brings
    * it back as it was. @default true
    */
-  running?: boolean;
+  readonly running?: boolean;
   /**
    * Email the certificate authorities (Let's Encrypt, then ZeroSSL) may use for expiry and
    * account notices. @default none: certificates are still issued, without notices
    */
-  acmeEmail?: string;
+  readonly acmeEmail?: string;
   /**
    * VPC network of the instance and its firewall rule: a name or `projects/P/global/networks/N`
    * (the project's `default` network may not exist under an organization policy). @default "default"
    */
-  network?: pulumi.Input<string>;
+  readonly network?: pulumi.Input<string>;
   /** Subnetwork of the instance, in its region (needs `network`). @default the network's subnetwork in the region (auto mode) */
-  subnetwork?: pulumi.Input<string>;
+  readonly subnetwork?: pulumi.Input<string>;
   /**
    * Cloud Run functions runtime of the restarter. Preview fails for a decommissioned runtime and
    * warns within 180 days of its decommission date. @default "nodejs24"
    */
-  functionRuntime?: string;
+  readonly functionRuntime?: string;
   /** Labels added to every labelled child. @default none (budgetml adds `budgetml-model`) */
-  labels?: Record<string, string>;
+  readonly labels?: Record<string, string>;
   /** Enable the Google APIs the deployment needs (never disabled on destroy). @default true */
-  enableApis?: boolean;
+  readonly enableApis?: boolean;
   /** Make `pulumi up` wait until the endpoint answers its health check. @default true */
-  waitForHealthy?: boolean;
+  readonly waitForHealthy?: boolean;
   /** How long to wait for the health check, in seconds. @default 900 */
-  healthTimeoutSeconds?: number;
+  readonly healthTimeoutSeconds?: number;
 }
 
 /**
@@ -130,6 +132,8 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly restarter: gcp.cloudfunctionsv2.Function;
   /** The VM. */
   public readonly instance: gcp.compute.Instance;
+  /** The bucket holding the predictor and runtime bundles. */
+  public readonly bucket: gcp.storage.Bucket;
 
   constructor(name: string, args: BudgetModelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("budgetml:index:BudgetModel", name, {}, opts);
@@ -142,7 +146,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     if (!project || !zone) {
       throw new Error(`BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`);
     }
-    const provisioning = (args.provisioning ?? "spot") as "spot" | "preemptible" | "standard";
+    const provisioning: Provisioning = args.provisioning ?? "spot";
     const machineType = args.machineType ?? "e2-small";
     const diskSizeGb = args.diskSizeGb ?? 20;
     const spotFallbackSeconds = provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? 10) * 60) : 0;
@@ -186,19 +190,19 @@ export class BudgetModel extends pulumi.ComponentResource {
       serviceAccountEmail: identity.vmAccount.email,
       ipAddress: network.ipAddress,
       tag: network.tag,
-      metadata: {
-        "budget-bucket": storage.bucket.name,
-        "budget-runtime-object": storage.runtimeObject.name,
-        "budget-predictor-object": storage.predictorObject.name,
-        "budget-entrypoint": args.entrypoint ?? "",
-        "budget-username": username,
-        "budget-password-secret": identity.passwordSecret.id,
-        "budget-token-secret": identity.signingKeySecret.id,
-        "budget-domain": args.domain ? publicHostname("", args.domain, args.subdomain) : "",
-        "budget-topic": topic.id,
-        "budget-image": args.image ?? "",
-        "budget-acme-email": args.acmeEmail ?? "",
-      },
+      metadata: instanceMetadata<pulumi.Input<string>>({
+        bucket: storage.bucket.name,
+        runtimeObject: storage.runtimeObject.name,
+        predictorObject: storage.predictorObject.name,
+        entrypoint: args.entrypoint ?? "",
+        username,
+        passwordSecret: identity.passwordSecret.id,
+        tokenSecret: identity.signingKeySecret.id,
+        domain: args.domain ? publicHostname("", args.domain, args.subdomain) : "",
+        topic: topic.id,
+        image: args.image ?? "",
+        acmeEmail: args.acmeEmail ?? "",
+      }),
     });
     const restarter = declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, runtime: functionRuntime, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds, keepRunning: running });
 
@@ -212,6 +216,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.password = identity.password;
     this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
     this.instance = instance;
+    this.bucket = storage.bucket;
     this.restarter = restarter.fn;
     const domainName = args.domain ? publicHostname("", args.domain, args.subdomain) : undefined;
     this.dnsRecord = network.ipAddress.apply((ip): DnsRecord | undefined => (domainName ? { name: domainName, type: "A", value: ip } : undefined));

@@ -6,6 +6,7 @@ import { packageRoot } from "../bundles/packageRoot";
 import { childOptions, type ModelContext } from "./context";
 import { FALLBACK_LABEL } from "../functions/restarter/spotFallback";
 import { schedulingFor } from "./validate";
+import { SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
 
 /** What the instance is told through its metadata (names only: no secret value). */
 export interface InstanceSettings {
@@ -56,7 +57,7 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       scheduling: schedulingFor(settings.provisioning),
       tags: [settings.tag],
       labels: ctx.labels,
-      metadata: metadataWithoutEmpty({ "startup-script": bootScript("startup.sh"), "shutdown-script": bootScript("shutdown.sh"), ...settings.metadata }),
+      metadata: metadataWithoutEmpty({ [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"), [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"), ...settings.metadata }),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",

@@ -2,9 +2,11 @@ import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
 
-export { schedulingFor } from "../functions/restarter/scheduling";
+export { schedulingFor } from "../contracts/scheduling";
+export { publicHostname } from "../contracts/instanceMetadata";
 
 /**
  * The args as validated at construction: plain values only (outputs are checked by Google), and
@@ -85,7 +87,13 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     if (!LABEL.test(key)) problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
     if (typeof value === "string" && !/^[a-z0-9_-]{0,63}$/.test(value)) problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
   }
-  if (problems.length > 0) throw new Error(`BudgetModel "${name}": ${problems.join("; ")}`);
+  // One entry per problem, keyed by the property it names first, so `pulumi preview` points at each field.
+  if (problems.length > 0) {
+    throw new pulumi.InputPropertiesError({
+      message: `BudgetModel "${name}": ${problems.join("; ")}`,
+      errors: problems.map((reason) => ({ propertyPath: /^\w+/.exec(reason)?.[0] ?? "", reason })),
+    });
+  }
   return warnings;
 }
 
@@ -95,8 +103,3 @@ export function resourceSlug(name: string, maxLength: number): string {
   return slug || "model";
 }
 
-/** The public hostname: the domain, or one derived from the IP (sslip.io resolves a-b-c-d.sslip.io to a.b.c.d). */
-export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
-  if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
-  return `${ip.replace(/\./g, "-")}.sslip.io`;
-}

@@ -1,29 +1,30 @@
 import { existsSync } from "node:fs";
-import { basename } from "node:path";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
-import { UsageError } from "../runtime/config";
-import { launchLocal } from "./launchLocal";
+import { parseNumberSetting, UsageError } from "../contracts/settings";
+import type { LocalModel } from "./localProgram";
+import { preemptOnTimer } from "./preemptOnTimer";
+import { resolveProgram, runProgramFile } from "./programFile";
 import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
-export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--port N] [--preempt-every SECONDS] [--json]
+export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [options]
+       budgetml local --program FILE [--config KEY=VALUE]... [options]
 
-Runs the whole deployment on this machine, no cloud account needed: the VM's boot path against
-local stand-ins of Google's services, and the restarter bringing the instance back when it dies.
+Runs the whole deployment on this machine, no cloud account needed: the component's own
+declarations evaluated by a local engine, the VM's boot path against local stand-ins of Google's
+services that enforce the declared permissions, and the restarter bringing the instance back.
 
+  PREDICTOR                a predictor file: runs one BudgetModel serving it
   --entrypoint NAME        exported predictor class (default Predictor, else the default export)
   --requirements PKG...    npm packages to install beside the predictor, as on the VM
-  --port N                 port of the endpoint (default 8080)
-  --preempt-every SECONDS  kill the instance on a timer to watch it come back
-  --json                   when ready, print JSON lines instead: one per model, then
-                           {"endpoints": {...}}, the environment a VM boots against this cloud with`;
-
-const positiveNumber = (flag: string, raw: string | undefined, max: number) => {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || value > max) throw new UsageError(`${flag} must be a number from 1 to ${max}, got "${raw}"`);
-  return value;
-};
+  --program FILE           a Pulumi program (.ts/.js, a folder, or its Pulumi.yaml): every
+                           BudgetModel it declares is served, on --port, --port+1, ...
+  --config KEY=VALUE       a stack config value for the program (repeatable), e.g. domain=x.com
+  --port N                 port of the (first) endpoint (default 8080)
+  --preempt-every SECONDS  kill the instance(s) on a timer to watch them come back
+  --json                   when ready, print one JSON line per model
+                           {"model","url","docsUrl","username","password"}, then one
+                           {"endpoints": {...}} line per model: the environment its VM boots with`;
 
 /** Fails at once, with the fix, when the endpoint's port is taken (rather than after a boot). */
 async function ensurePortFree(port: number): Promise<void> {
@@ -36,6 +37,17 @@ async function ensurePortFree(port: number): Promise<void> {
   });
 }
 
+/** `--config key=value` flags as config entries; a malformed one is a usage error. */
+function parseConfig(flags: string[] | undefined): Record<string, string> {
+  const config: Record<string, string> = {};
+  for (const flag of flags ?? []) {
+    const match = /^([A-Za-z0-9_.:-]+)=(.*)$/s.exec(flag);
+    if (!match) throw new UsageError(`--config expects KEY=VALUE, got "${flag}"`);
+    config[match[1]] = match[2];
+  }
+  return config;
+}
+
 /** `budgetml local`: serves until Ctrl-C / SIGTERM, then removes everything it started. */
 export async function runLocal(argv: string[]): Promise<number | undefined> {
   const { values, positionals } = parseArgs({
@@ -43,6 +55,8 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     options: {
       entrypoint: { type: "string" },
       requirements: { type: "string", multiple: true },
+      program: { type: "string" },
+      config: { type: "string", multiple: true },
       port: { type: "string" },
       "preempt-every": { type: "string" },
       json: { type: "boolean" },
@@ -55,43 +69,77 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     process.stdout.write(`${LOCAL_USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "missing PREDICTOR: budgetml local PREDICTOR (see --help)" : `expected one PREDICTOR, got ${positionals.length}: ${positionals.join(" ")}`);
-  const [predictor] = positionals;
-  if (!existsSync(predictor)) throw new UsageError(`predictor file not found: ${predictor}`);
-  const port = positiveNumber("--port", values.port, 65535);
-  if (port !== undefined && !Number.isInteger(port)) throw new UsageError(`--port must be a whole number, got "${values.port}"`);
-  const requirements = values.requirements?.flatMap((r) => r.split(/[\s,]+/)).filter(Boolean);
-  await ensurePortFree(port ?? 8080);
+  const port = parseNumberSetting("--port", values.port, 8080, { min: 1, max: 65535, integer: true });
+  const preemptEverySeconds = parseNumberSetting("--preempt-every", values["preempt-every"], 0, { min: 1, max: 86_400 }) || undefined;
+  let models: LocalModel[];
+  let stopAll: () => Promise<void>;
+  if (values.program !== undefined) {
+    if (positionals.length > 0) throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
+    if (values.entrypoint !== undefined || values.requirements !== undefined) throw new UsageError("--entrypoint and --requirements belong to the PREDICTOR form; a program sets them in its BudgetModel args");
+    const program = resolveProgram(values.program);
+    const config = parseConfig(values.config);
+    await ensurePortFree(port);
+    process.stderr.write(`budgetml local: running ${program.entry} and booting what it declares…\n`);
+    // Loaded once the flags are checked: the engine pulls in Pulumi and the Google provider (seconds).
+    const { launchLocalProgram } = await import("./localProgram.js");
+    const deployment = await launchLocalProgram({ program: () => runProgramFile(program.entry), project: program.project, config, port });
+    if (deployment.models.length === 0) {
+      await deployment.stop();
+      throw new UsageError(`${program.entry} declares no BudgetModel: nothing to serve`);
+    }
+    models = deployment.models;
+    stopAll = deployment.stop;
+  } else {
+    if (values.config !== undefined) throw new UsageError("--config belongs to --program");
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "missing PREDICTOR: budgetml local PREDICTOR, or --program FILE (see --help)" : `expected one PREDICTOR, got ${positionals.length}: ${positionals.join(" ")}`);
+    const [predictor] = positionals;
+    if (!existsSync(predictor)) throw new UsageError(`predictor file not found: ${predictor}`);
+    const requirements = values.requirements?.flatMap((r) => r.split(/[\s,]+/)).filter(Boolean);
+    await ensurePortFree(port);
+    process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
+    const { launchLocal } = await import("./launchLocal.js");
+    const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port });
+    models = [deployment];
+    stopAll = deployment.stop;
+  }
+  if (preemptEverySeconds) for (const model of models) preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
 
-  process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
-  const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port, preemptEverySeconds: positiveNumber("--preempt-every", values["preempt-every"], 86_400) });
   if (values.json) {
-    const model = { model: basename(predictor).replace(/\.[^.]+$/, ""), url: deployment.url, docsUrl: deployment.docsUrl, username: deployment.username, password: deployment.password };
-    process.stdout.write(`${JSON.stringify(model)}\n${JSON.stringify({ endpoints: deployment.endpoints })}\n`);
-  } else process.stdout.write(
-    [
-      `budgetml local: serving ${deployment.url}`,
-      `  docs:     ${deployment.docsUrl}`,
-      `  username: ${deployment.username}`,
-      `  password: ${deployment.password}`,
-      "",
-      "Try it:",
-      `  TOKEN=$(curl -s -X POST ${deployment.url}/token -d 'username=${deployment.username}&password=${deployment.password}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
-      `  curl -s -X POST ${deployment.url}/predict_dict -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"payload": {"text": "I love this"}}'`,
-      "",
-      "Ctrl-C stops everything.",
-      "",
-    ].join("\n"),
-  );
+    const lines = [
+      ...models.map(({ model, url, docsUrl, username, password }) => ({ model, url, docsUrl, username, password })),
+      ...models.map(({ endpoints }) => ({ endpoints })),
+    ];
+    process.stdout.write(lines.map((line) => `${JSON.stringify(line)}\n`).join(""));
+  } else {
+    for (const model of models) process.stdout.write(describe(model));
+    process.stdout.write("Ctrl-C stops everything.\n\n");
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
     process.stderr.write("budgetml local: stopping…\n");
-    deployment.stop().then(() => process.exit(0), () => process.exit(1));
+    stopAll().then(() => process.exit(0), () => process.exit(1));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   stopWhenNpmExits(stop);
   return undefined;
+}
+
+
+/** What a person reads: where the model is, how to log in, a first call to try. */
+function describe(model: LocalModel): string {
+  return [
+    `budgetml local: ${model.model} serving ${model.url}`,
+    `  docs:     ${model.docsUrl}`,
+    `  username: ${model.username}`,
+    `  password: ${model.password}`,
+    "",
+    "Try it:",
+    `  TOKEN=$(curl -s -X POST ${model.url}/token -d 'username=${model.username}&password=${model.password}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
+    `  curl -s -X POST ${model.url}/predict_dict -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"payload": {"text": "I love this"}}'`,
+    "",
+    "",
+  ].join("\n");
 }

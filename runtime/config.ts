@@ -1,10 +1,8 @@
 import { cpus } from "node:os";
+import { parseNumberSetting, UsageError } from "../contracts/settings";
 import { DEFAULTS, type AppOptions } from "./app";
 
-/** A configuration mistake: the CLI prints the message on one line and exits 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError } from "../contracts/settings";
 
 /** What one `serve` process needs, read from flags and the environment. */
 export interface ServeConfig {
@@ -47,12 +45,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   if (missing.length > 0) throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
   if ((env.BUDGET_TOKEN as string).length < 16) throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
 
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
-    if (raw === undefined || raw === "") return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
-    return value;
-  };
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => parseNumberSetting(name, raw, fallback, { min, max, integer: true });
 
   return {
     predictorPath,

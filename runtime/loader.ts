@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import { createLogger, type Logger } from "./logger";
 import { PREDICTOR_FILE_LOADERS, type Predictor, type PredictorClass } from "./predictor";
 import { PythonPredictor } from "./python/pythonPredictor";
+import { storageClientOptions } from "../contracts/googleEndpoints";
 
 /** The loaded predictor and the name it was found under. */
 export interface LoadedPredictor {
@@ -91,7 +92,7 @@ async function downloadFromBucket(location: string): Promise<string> {
   const { Storage } = await import("@google-cloud/storage");
   const target = join(await mkdtemp(join(tmpdir(), "budgetml-predictor-")), basename(object));
   try {
-    const [contents] = await new Storage().bucket(bucket).file(object).download();
+    const [contents] = await new Storage(storageClientOptions).bucket(bucket).file(object).download();
     await writeFile(target, contents);
   } catch (error) {
     throw new Error(`predictor ${location}: could not download it: ${(error as Error).message}`);

@@ -1,4 +1,5 @@
 import { InstancesClient, ZoneOperationsClient } from "@google-cloud/compute";
+import { gaxEndpointOptions } from "../../contracts/googleEndpoints";
 
 /** The two Compute clients the restarter uses, on Google's endpoint or on an override. */
 export interface ComputeClients {
@@ -11,8 +12,6 @@ export interface ComputeClients {
  * credentials: the function's service account in the cloud, the metadata stand-in locally.
  */
 export function createComputeClients(endpoint?: URL): ComputeClients {
-  const options = endpoint
-    ? { apiEndpoint: endpoint.hostname, port: Number(endpoint.port || (endpoint.protocol === "https:" ? 443 : 80)), protocol: endpoint.protocol.slice(0, -1) }
-    : {};
+  const options = gaxEndpointOptions(endpoint);
   return { instances: new InstancesClient(options), operations: new ZoneOperationsClient(options) };
 }

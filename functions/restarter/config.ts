@@ -1,3 +1,5 @@
+import { parseNumberSetting } from "../../contracts/settings";
+
 /** What the restarter keeps running, read from its environment at cold start. */
 export interface RestarterConfig {
   project: string;
@@ -47,9 +49,12 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
     }
   }
   const number = (name: string, fallback: number, min: number, max: number) => {
-    const value = Number(env[name] ?? fallback);
-    if (!Number.isFinite(value) || value < min || value > max) problems.push(`${name}="${env[name]}" must be a number from ${min} to ${max}`);
-    return value;
+    try {
+      return parseNumberSetting(name, env[name], fallback, { min, max });
+    } catch (error) {
+      problems.push((error as Error).message);
+      return fallback;
+    }
   };
   const budgetMs = number("BUDGET_RESTART_BUDGET_SECONDS", 50, 1, 3600) * 1000;
   const pollMs = number("BUDGET_RESTART_POLL_MS", 1000, 10, 60_000);

@@ -1,4 +1,4 @@
-import { schedulingFor } from "./scheduling";
+import { schedulingFor } from "../../contracts/scheduling";
 
 /** The label that marks an instance switched to standard provisioning, and since when (epoch s). */
 export const FALLBACK_LABEL = "budgetml-fallback-since";

@@ -7,6 +7,7 @@ import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { expectedHashPrefix, verifyBundleBytes } from "../../bundles/bundleName";
 import { installNpmRequirements } from "./installNpmRequirements";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
+import { storageClientOptions } from "../../contracts/googleEndpoints";
 import { retryWhileNotYetGranted } from "./retry";
 
 /**
@@ -34,7 +35,7 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
+      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }

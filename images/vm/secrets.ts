@@ -1,15 +1,15 @@
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import { ENDPOINT_VARIABLES, gaxEndpointOptions } from "../../contracts/googleEndpoints";
 
 /**
  * Reads the latest version of each secret with the VM's own service account (application default
  * credentials from the metadata server). `SECRET_MANAGER_ENDPOINT` (http://host:port) points the
  * client at a stand-in; the REST transport is used either way.
  */
-export async function readSecrets(names: string[], endpoint = process.env.SECRET_MANAGER_ENDPOINT): Promise<string[]> {
-  const url = endpoint ? new URL(endpoint) : undefined;
+export async function readSecrets(names: string[], endpoint = process.env[ENDPOINT_VARIABLES.secretManager]): Promise<string[]> {
   const client = new SecretManagerServiceClient({
     fallback: true,
-    ...(url ? { apiEndpoint: url.hostname, port: Number(url.port), protocol: url.protocol.slice(0, -1) } : {}),
+    ...gaxEndpointOptions(endpoint),
   } as ConstructorParameters<typeof SecretManagerServiceClient>[0]);
   try {
     return await Promise.all(

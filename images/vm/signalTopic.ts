@@ -1,18 +1,17 @@
 import { PubSub } from "@google-cloud/pubsub";
+import { ENDPOINT_VARIABLES, pubsubEndpointOptions } from "../../contracts/googleEndpoints";
 
 /**
  * Publishes one message to the restart topic (`projects/P/topics/T`) with the VM's own credentials.
  * `PUBSUB_ENDPOINT` (http://host:port) points the client's REST transport at a stand-in.
  */
-export async function signalTopic(topic: string, reason: string, endpoint = process.env.PUBSUB_ENDPOINT): Promise<string> {
+export async function signalTopic(topic: string, reason: string, endpoint = process.env[ENDPOINT_VARIABLES.pubsub]): Promise<string> {
   const [, project, name] = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic) ?? [];
   if (!project) throw new Error(`"${topic}" is not a topic name (projects/P/topics/T)`);
-  const url = endpoint ? new URL(endpoint) : undefined;
   const pubsub = new PubSub({
     projectId: project,
     fallback: true,
-    // PubSub reads host:port from apiEndpoint; emulatorMode false keeps real authentication on.
-    ...(url ? { apiEndpoint: url.host, protocol: url.protocol.slice(0, -1), emulatorMode: false } : {}),
+    ...pubsubEndpointOptions(endpoint),
   } as ConstructorParameters<typeof PubSub>[0]);
   try {
     return await pubsub.topic(name, { batching: { maxMessages: 1 } }).publishMessage({ data: Buffer.from(reason), attributes: { reason } });

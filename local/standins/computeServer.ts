@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { schedulingFor, schedulingRefusals, type Scheduling } from "../../functions/restarter/scheduling";
+import { schedulingFor, schedulingRefusals, type Scheduling } from "../../contracts/scheduling";
+import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
 /** Instance statuses, as the Compute API names them. */
@@ -80,6 +81,8 @@ export async function startComputeServer(options: {
   spotCapacity?: () => boolean;
   /** How long a start/resume operation stays RUNNING before it is DONE, as Google's do. @default 0 */
   operationMs?: number;
+  /** Who may call what. @default any authenticated caller */
+  access?: AccessPolicy;
   /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
   scheduling?: Scheduling;
 }): Promise<ComputeServer> {
@@ -166,14 +169,19 @@ export async function startComputeServer(options: {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse) {
-    if (!/^Bearer \S+/.test(req.headers.authorization ?? "")) return fail(res, 401, "required", "Request is missing required authentication credential.");
     const url = new URL(req.url ?? "/", "http://compute");
+    const allowed = (permission: string, resource: string) => {
+      const decision = (options.access ?? anyAuthenticatedCaller).check(req, permission, resource);
+      if (!decision.allowed) fail(res, decision.status, decision.status === 401 ? "required" : "forbidden", decision.message);
+      return decision.allowed;
+    };
     const instanceMatch = INSTANCE_PATH.exec(url.pathname);
     if (instanceMatch) {
       const [, p, z, name, verb] = instanceMatch;
       if (p !== project || z !== zone || name !== instance) {
         return fail(res, 404, "notFound", `The resource 'projects/${p}/zones/${z}/instances/${name}' was not found`);
       }
+      if (!allowed(`compute.instances.${verb ?? "get"}`, `projects/${p}/zones/${z}/instances/${name}`)) return;
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
         return send(res, 200, { kind: "compute#instance", id: INSTANCE_ID, name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
@@ -218,6 +226,7 @@ export async function startComputeServer(options: {
     }
     const operationMatch = OPERATION_PATH.exec(url.pathname);
     if (operationMatch) {
+      if (!allowed("compute.zoneOperations.get", `projects/${operationMatch[1]}/zones/${operationMatch[2]}/operations/${operationMatch[3]}`)) return;
       const operation = operations.get(operationMatch[3]);
       if (!operation) return fail(res, 404, "notFound", `The resource operation '${operationMatch[3]}' was not found`);
       // operations.wait answers when the operation is done (Google's returns after at most ~2 min).

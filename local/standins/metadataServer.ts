@@ -20,6 +20,8 @@ export interface MetadataServerOptions {
   accessToken?: string;
   /** @default "budgetml-vm@budgetml-local.iam.gserviceaccount.com" */
   serviceAccountEmail?: string;
+  /** A machine created without a service account: no token to hand out (404), as on Google. @default false */
+  noServiceAccount?: boolean;
 }
 
 /** A running metadata stand-in. */
@@ -36,6 +38,8 @@ export interface MetadataServer {
   readonly tokenRequests: number;
   /** The service-account access token this stand-in issues (other stand-ins accept only it). */
   readonly accessToken: string;
+  /** How many `wait_for_change` requests are waiting now (tests await a watcher instead of sleeping). */
+  readonly watching: number;
   close(): Promise<void>;
 }
 
@@ -74,6 +78,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       return recursive ? { ...state.attributes } : Object.keys(state.attributes).map((k) => `${k}\n`).join("");
     }
     if (path.startsWith(attributes)) return state.attributes[path.slice(attributes.length)];
+    if (path.startsWith("instance/service-accounts/") && options.noServiceAccount) return undefined;
     if (path === "instance/service-accounts/default/token") {
       tokenRequests += 1;
       return { access_token: state.accessToken, expires_in: 3599, token_type: "Bearer" };
@@ -169,6 +174,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     get accessToken() {
       return state.accessToken;
+    },
+    get watching() {
+      return watchers.size;
     },
     close: () => {
       closing = true;

@@ -158,7 +158,7 @@ describe("BudgetModel variations", () => {
     [{ zone: "europe-west1-b", region: "us-central1" }, /zone europe-west1-b is not in region us-central1/],
     [{ machineType: "big machine" }, /machineType: "big machine" is not a machine type/],
     [{ diskSizeGb: 5 }, /diskSizeGb: 5 must be a whole number of GB from 10 to 65536/],
-    [{ provisioning: "cheap" }, /provisioning: "cheap" must be "spot", "preemptible" or "standard"/],
+    [{ provisioning: "cheap" } as unknown as Partial<BudgetModelArgs> /* from JavaScript */, /provisioning: "cheap" must be "spot", "preemptible" or "standard"/],
     [{ schedule: "every minute" }, /schedule: "every minute" is not a 5-field cron expression/],
     [{ subdomain: "api" }, /subdomain needs domain/],
     [{ password: "short" }, /password must be at least 12 characters/],

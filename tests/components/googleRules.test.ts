@@ -1,6 +1,6 @@
 import { InstancesClient } from "@google-cloud/compute";
 import { checkFunctionRuntime, esbuildTargetFor, FUNCTION_RUNTIMES, RESTARTER_RUNTIME } from "../../functions/functionRuntimes";
-import { schedulingFor, schedulingRefusals, type Provisioning } from "../../functions/restarter/scheduling";
+import { schedulingFor, schedulingRefusals, type Provisioning } from "../../contracts/scheduling";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
 import { startMetadataServer } from "../../local/standins/metadataServer";
 import { validateArgs } from "../../components/validate";
@@ -40,7 +40,7 @@ describe("Cloud Run functions runtimes (functions/functionRuntimes.ts)", () => {
   });
 });
 
-describe("instance scheduling as the Compute API accepts it (functions/restarter/scheduling.ts)", () => {
+describe("instance scheduling as the Compute API accepts it (contracts/scheduling.ts)", () => {
   it.each<Provisioning>(["spot", "preemptible", "standard"])("declares %s scheduling that Google accepts", (provisioning) => {
     expect(schedulingRefusals(schedulingFor(provisioning))).toEqual([]);
   });

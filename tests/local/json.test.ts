@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { json, login } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -20,10 +21,13 @@ describe("budgetml local --json", () => {
     child.stderr.on("data", (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     try {
-      while (stdout.split("\n").filter(Boolean).length < 2) {
-        if (child.exitCode !== null) throw new Error(`budgetml local exited: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`budgetml local exited: ${stderr}`);
+          return stdout.split("\n").filter(Boolean).length >= 2;
+        },
+        { timeoutMs: 110_000, intervalMs: 100, what: "the two JSON lines" },
+      );
       const [modelLine, endpointsLine, ...rest] = stdout.trim().split("\n");
       expect(rest).toEqual([]);
       const model = JSON.parse(modelLine) as { model: string; url: string; docsUrl: string; username: string; password: string };
@@ -38,9 +42,13 @@ describe("budgetml local --json", () => {
       // What a VM's boot asks first: its metadata, with Google's header, and the bucket it names.
       const metadata = (path: string) => fetch(`http://${endpoints.GCE_METADATA_HOST}/computeMetadata/v1/${path}`, { headers: { "Metadata-Flavor": "Google" } });
       const bucket = await (await metadata("instance/attributes/budget-bucket")).text();
-      expect((await metadata("instance/attributes/budget-domain")).status).toBe(200);
+      // No domain declared: the key is left out, as the component declares it, and the VM derives its hostname.
+      expect((await metadata("instance/attributes/budget-domain")).status).toBe(404);
+      // The VM's own token: the storage stand-in serves the bundle to the account granted on the bucket.
+      const { access_token: vmToken } = (await (await metadata("instance/service-accounts/default/token")).json()) as { access_token: string };
       const runtimeObject = await (await metadata("instance/attributes/budget-runtime-object")).text();
-      const bundle = await fetch(`${endpoints.STORAGE_EMULATOR_HOST}/storage/v1/b/${bucket}/o/${runtimeObject}?alt=media`, { headers: { authorization: "Bearer local-metadata-token" } });
+      const bundle = await fetch(`${endpoints.STORAGE_EMULATOR_HOST}/storage/v1/b/${bucket}/o/${runtimeObject}?alt=media`, { headers: { authorization: `Bearer ${vmToken}` } });
+      expect((await fetch(`${endpoints.STORAGE_EMULATOR_HOST}/storage/v1/b/${bucket}/o/${runtimeObject}?alt=media`, { headers: { authorization: "Bearer forged" } })).status).toBe(401);
       expect(bundle.status).toBe(200);
       expect([...new Uint8Array(await bundle.arrayBuffer()).slice(0, 2)]).toEqual([0x1f, 0x8b]); // the gzipped tarball startup.sh fetches
       expect(stdout).not.toContain("Try it"); // the human text is not mixed in

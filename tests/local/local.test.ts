@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { json, login } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
 /** Processes whose command line mentions this deployment's working folder (runtime, watcher). */
@@ -14,32 +15,43 @@ const processesUnder = (folder: string) => {
   }
 };
 
+/** `budgetml local ARGS` from the sources, its output collected as it comes. */
+function budgetmlLocal(args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run = { child, stdout: "", stderr: "", exited: new Promise<number | null>((resolve) => child.on("exit", resolve)) };
+  child.stdout!.on("data", (d) => (run.stdout += d));
+  child.stderr!.on("data", (d) => (run.stderr += d));
+  /** Waits until `pattern` shows in stdout/stderr; fails at once if the command exits first. */
+  const waitForOutput = (stream: "stdout" | "stderr", pattern: RegExp, timeoutMs = 120_000) =>
+    waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`budgetml local exited ${child.exitCode}: ${run.stderr}`);
+        return pattern.exec(run[stream]);
+      },
+      { timeoutMs, intervalMs: 100, what: `${pattern} in budgetml local's ${stream}` },
+    );
+  return { ...run, get stdout() { return run.stdout; }, get stderr() { return run.stderr; }, waitForOutput };
+}
+
+const freePortBase = () => 20000 + Math.floor(Math.random() * 20000);
+
 // The whole local deployment as a user runs it: `budgetml local`, real processes end to end.
 describe("budgetml local", () => {
   it("serves all three endpoints, comes back after preemptions, and leaves nothing behind", async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", "tests/fixtures/allEndpoints.ts", "--port", String(port), "--preempt-every", "4"], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
+    const port = freePortBase();
+    const local = budgetmlLocal(["tests/fixtures/allEndpoints.ts", "--port", String(port), "--preempt-every", "4"]);
     let folder = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     try {
-      while (!/password: (\S+)/.test(stdout)) {
-        if (child.exitCode !== null) throw new Error(`budgetml local exited: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const password = /password: (\S+)/.exec(stdout)![1];
-      folder = /working in (\S+)/.exec(stderr)![1];
+      const password = (await local.waitForOutput("stdout", /password: (\S+)/))[1];
+      folder = /working in (\S+)/.exec(local.stderr)![1];
       expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
       const url = `http://127.0.0.1:${port}`;
       const token = await login(url, "budget", password);
-      expect(stdout).toContain(`curl -s -X POST http://localhost:${port}/predict_dict`);
+      expect(local.stdout).toContain(`curl -s -X POST http://localhost:${port}/predict_dict`);
 
       const dict = await fetch(`${url}/predict_dict`, json(token, { payload: { a: 1 } }));
       expect(await dict.json()).toEqual({ kind: "dict", payload: { a: 1 } });
@@ -53,44 +65,81 @@ describe("budgetml local", () => {
       // Keep predicting through a preemption; count what failed while the instance was down.
       let failed = 0;
       let succeeded = 0;
-      while (!/back after [\d.]+ s/.test(stderr)) {
-        if (child.exitCode !== null) throw new Error(`budgetml local exited: ${stderr}`);
-        const ok = await login(url, "budget", password)
-          .then((fresh) => fetch(`${url}/predict_dict`, json(fresh, { payload: {} })))
-          .then((r) => r.status === 200, () => false);
-        if (ok) succeeded += 1;
-        else failed += 1;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(stderr).toMatch(/preempting the instance/);
+      await waitFor(
+        async () => {
+          if (local.child.exitCode !== null) throw new Error(`budgetml local exited: ${local.stderr}`);
+          const ok = await login(url, "budget", password)
+            .then((fresh) => fetch(`${url}/predict_dict`, json(fresh, { payload: {} })))
+            .then((r) => r.status === 200, () => false);
+          if (ok) succeeded += 1;
+          else failed += 1;
+          return /back after [\d.]+ s/.test(local.stderr);
+        },
+        { timeoutMs: 60_000, intervalMs: 100, what: "the instance to come back after a preemption" },
+      );
+      expect(local.stderr).toMatch(/preempting allEndpoints's instance/);
       expect(failed).toBeGreaterThan(0); // the outage was real
       expect(succeeded).toBeGreaterThan(0);
       const fresh = await login(url, "budget", password);
       expect((await fetch(`${url}/predict_dict`, json(fresh, { payload: { after: true } }))).status).toBe(200);
     } finally {
-      child.kill("SIGINT");
+      local.child.kill("SIGINT");
     }
-    expect(await exited).toBe(0);
+    expect(await local.exited).toBe(0);
     expect(await fetch(`http://127.0.0.1:${port}/`).then(() => "open", () => "closed")).toBe("closed");
     expect(processesUnder(folder)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
+  }, 120_000);
+
+  it("runs a user's Pulumi program: each BudgetModel on its own port, config from --config, one JSON line per model", async () => {
+    const port = freePortBase();
+    const local = budgetmlLocal(["--program", "tests/fixtures/programs/twoModels", "--port", String(port), "--config", "firstUser=alice", "--json"]);
+    try {
+      await local.waitForOutput("stdout", /(.*\n){4}/); // two model lines, two endpoints lines
+      const lines = local.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>);
+      expect(lines.slice(0, 2).map((line) => Object.keys(line).sort())).toEqual([0, 1].map(() => ["docsUrl", "model", "password", "url", "username"]));
+      const [first, second] = lines;
+      expect(first).toMatchObject({ model: "first", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "alice" });
+      expect(second).toMatchObject({ model: "second", url: `http://localhost:${port + 1}`, username: "budget" });
+      expect(first.password).not.toBe(second.password);
+      expect(lines[2]).toHaveProperty(["endpoints", "GCE_METADATA_HOST"]);
+      for (const [model, modelPort] of [[first, port], [second, port + 1]] as const) {
+        const token = await login(`http://127.0.0.1:${modelPort}`, model.username, model.password);
+        const answer = await fetch(`http://127.0.0.1:${modelPort}/predict_dict`, json(token, { payload: { model: model.model } }));
+        expect(await answer.json()).toEqual({ kind: "dict", payload: { model: model.model } });
+      }
+    } finally {
+      local.child.kill("SIGINT");
+    }
+    expect(await local.exited).toBe(0);
+  }, 150_000);
+
+  it("fails, as the cloud would, when the program does not grant the VM its password secret", async () => {
+    const local = budgetmlLocal(["--program", "tests/fixtures/programs/withoutPasswordGrant.ts", "--port", String(freePortBase())]);
+    expect({ code: await local.exited, stderr: local.stderr }).toMatchObject({ code: 1 });
+    expect(local.stderr).toMatch(/Permission 'secretmanager\.versions\.access' denied on resource 'projects\/budgetml-local\/secrets\/budgetml-ungranted-[0-9a-f]+-password\/versions\/latest'.* for bm-ungranted-[0-9a-f]+@budgetml-local\.iam\.gserviceaccount\.com/);
+    expect(local.stdout).not.toMatch(/password/);
   }, 120_000);
 
   it.each([
     [[], /missing PREDICTOR/],
     [["nope.ts"], /predictor file not found: nope\.ts/],
     [["examples/sentiment/predictor.ts", "--preempt-every", "soon"], /--preempt-every must be a number from 1 to 86400, got "soon"/],
+    [["examples/sentiment/predictor.ts", "--port", "80.5"], /--port must be a whole number from 1 to 65535, got "80.5"/],
     [["examples/sentiment/predictor.ts", "--bogus"], /Unknown option '--bogus'/],
     [["examples/sentiment/predictor.ts", "--port", "BUSY"], /port \d+ is already in use: pass --port with a free one/],
+    [["--program", "nowhere"], /program not found: nowhere/],
+    [["--program", "tests/fixtures"], /no program in tests\/fixtures: expected index\.ts or index\.js/],
+    [["--program", "tests/fixtures/programs/twoModels", "--config", "novalue"], /--config expects KEY=VALUE, got "novalue"/],
+    [["--program", "tests/fixtures/programs/twoModels", "examples/sentiment/predictor.ts"], /--program runs the program's own models/],
+    [["examples/sentiment/predictor.ts", "--config", "a=b"], /--config belongs to --program/],
   ])("rejects %j with one line and exit 2", async (args, message) => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
     args = args.map((arg) => (arg === "BUSY" ? String((busy.address() as AddressInfo).port) : arg));
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(2);
-    expect(stderr).toMatch(message);
+    const local = budgetmlLocal(args);
+    expect(await local.exited).toBe(2);
+    expect(local.stderr).toMatch(message);
     busy.close();
   });
 });

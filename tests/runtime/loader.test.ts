@@ -1,9 +1,11 @@
+import * as gcpMetadata from "gcp-metadata";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { startStorageServer } from "../../local/standins/storageServer";
 import { loadPredictor } from "../../runtime/loader";
+import { startMetadataServer } from "../../local/standins/metadataServer";
 
 const fixture = (name: string) => join(__dirname, "..", "fixtures", name);
 const example = (name: string) => join(__dirname, "..", "..", "examples", name, "predictor.ts");
@@ -60,17 +62,23 @@ describe("loading from a bucket", () => {
     mkdirSync(join(root, "models"));
     copyFileSync(fixture("slowPredictor.cjs"), join(root, "models", "slow.cjs"));
     const storage = await startStorageServer(root);
-    const saved = process.env.STORAGE_EMULATOR_HOST;
+    // The VM's credentials come from its metadata server: the storage stand-in wants a token.
+    const metadata = await startMetadataServer();
+    const saved = { storage: process.env.STORAGE_EMULATOR_HOST, metadata: process.env.GCE_METADATA_HOST };
     process.env.STORAGE_EMULATOR_HOST = storage.url;
+    process.env.GCE_METADATA_HOST = metadata.host;
+    gcpMetadata.resetIsAvailableCache();
     try {
       const { instance, name } = await loadPredictor("gs://models/slow.cjs", "Slow");
       expect(name).toBe("slow.cjs:Slow");
       expect(await instance.predict({ payload: { ms: 1 } })).toEqual({ slept: 1 });
       await expect(loadPredictor("gs://models/absent.cjs")).rejects.toThrow(/predictor gs:\/\/models\/absent\.cjs: could not download it/);
     } finally {
-      if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
-      else process.env.STORAGE_EMULATOR_HOST = saved;
-      await storage.close();
+      for (const [name, value] of [["STORAGE_EMULATOR_HOST", saved.storage], ["GCE_METADATA_HOST", saved.metadata]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await Promise.all([storage.close(), metadata.close()]);
       rmSync(root, { recursive: true, force: true });
     }
   });

@@ -1,5 +1,6 @@
 import * as gcpMetadata from "gcp-metadata";
 import { GoogleAuth } from "google-auth-library";
+import { waitFor } from "../support/waitFor";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 
 // The real Google clients, pointed at the stand-in the way they are on a VM: GCE_METADATA_HOST.
@@ -38,7 +39,8 @@ describe("metadata stand-in, through gcp-metadata and google-auth-library", () =
   it("wakes a wait_for_change watcher when the instance is preempted", async () => {
     expect(await gcpMetadata.instance("preempted")).toBe("FALSE");
     const watching = gcpMetadata.instance({ property: "preempted", params: { wait_for_change: "true" } });
-    setTimeout(() => server.setPreempted(true), 50);
+    await waitFor(() => server.watching > 0, { what: "the watcher to wait on the stand-in" });
+    server.setPreempted(true);
     expect(await watching).toBe("TRUE");
   });
 

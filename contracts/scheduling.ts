@@ -1,3 +1,6 @@
+// The contract between the component that creates the instance, the restarter that may switch
+// its provisioning, and the Compute stand-in that starts it: the scheduling block per model.
+
 /** How an instance is provisioned. */
 export type Provisioning = "spot" | "preemptible" | "standard";
 

@@ -1,0 +1,229 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
+import { METADATA_KEYS, SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
+import { BootedInstance } from "./bootedInstance";
+import { hostFunction, type HostedFunction } from "./functionHost";
+import { LocalCloud, type DeclaredFunction } from "./localCloud";
+import { startSchedule } from "./schedulerClock";
+import { startComputeFront } from "./standins/computeFront";
+import { startComputeServer } from "./standins/computeServer";
+import { startStandIns } from "./standins/startStandIns";
+
+/** The type token of the component whose instances the local deployment serves. */
+const MODEL_TYPE = "budgetml:index:BudgetModel";
+
+/** Options of {@link launchLocalProgram}. */
+export interface LocalProgramOptions {
+  /** Declares the resources (e.g. `new BudgetModel(...)`), as a Pulumi program's main does. */
+  program: () => unknown;
+  /** Pulumi project name (config keys without a namespace belong to it). @default "budgetml-local" */
+  project?: string;
+  /** Config values (`namespace:key` or `key`), as `pulumi config set` would hold them. @default gcp:project and gcp:zone for a local project */
+  config?: Record<string, string>;
+  /** Port of the first model's endpoint; the next models get the following ports. @default 8080 */
+  port?: number;
+  /** Real seconds per minute of the scheduler jobs' cron (sped up). @default 1 */
+  secondsPerScheduleMinute?: number;
+  /** Where progress lines go (never secrets). @default stderr */
+  report?: (line: string) => void;
+}
+
+/** One served model. */
+export interface LocalModel {
+  model: string;
+  url: string;
+  docsUrl: string;
+  username: string;
+  password: string;
+  /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
+  endpoints: Record<string, string>;
+  /** Preempts the instance now; resolves with the outage in ms once it is serving again. */
+  preempt(): Promise<number>;
+}
+
+/** A running local deployment of a program. */
+export interface LocalProgramDeployment {
+  models: LocalModel[];
+  /** Every resource the program declared, `type name`. */
+  declared: string[];
+  stop(): Promise<void>;
+}
+
+/** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
+const START_OPERATION_MS = 200;
+
+/** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
+const LOCAL_RESTARTER_TIMING = { BUDGET_RESTART_POLL_MS: "200", BUDGET_RESTART_BACKOFF_MS: "500", BUDGET_RESTART_BUDGET_SECONDS: "20" };
+
+/**
+ * Runs a Pulumi program on this machine: Pulumi's mock engine evaluates it, and {@link LocalCloud}
+ * materialises each declared resource. Then every declared instance boots with the metadata it
+ * declared (its startup script included) against the stand-ins, as its own service account; every
+ * declared function runs from the source archive it declared, with the environment it declared,
+ * as its own service account, triggered by its topic; every scheduler job ticks by its cron, sped
+ * up. The stand-ins enforce the IAM grants the program declared, so a missing grant fails here as
+ * it would in the cloud. Does not change `process.env`.
+ */
+export async function launchLocalProgram(options: LocalProgramOptions): Promise<LocalProgramDeployment> {
+  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const root = mkdtempSync(join(tmpdir(), "budgetml-local-"));
+  report(`budgetml local: working in ${root} (removed on exit)`);
+  const cleanups: Array<() => unknown> = [() => rmSync(root, { recursive: true, force: true })];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  };
+  try {
+    const cloud = new LocalCloud(join(root, "buckets"));
+    mkdirSync(cloud.bucketsDir, { recursive: true });
+    const functions: Array<{ declared: DeclaredFunction; hosted: HostedFunction }> = [];
+    const deliver = (topic: string, message: { data: string; attributes: Record<string, string> }) => {
+      for (const { declared, hosted } of functions) {
+        if (declared.trigger?.topic !== topic) continue;
+        // Eventarc pushes to the function's service as the trigger's account, which needs run.invoker there.
+        const service = `projects/${declared.project}/locations/${declared.location}/services/${declared.name}`;
+        const invoker = declared.trigger.serviceAccount;
+        if (!invoker || !cloud.policy.allows(invoker, "run.routes.invoke", service)) {
+          report(`budgetml local: Eventarc cannot deliver ${topic} to ${declared.name}: ${invoker ?? "no trigger service account"} lacks run.routes.invoke on ${service}`);
+          continue;
+        }
+        hosted.deliver(topic, message).catch((error: Error) => report(`budgetml local: delivery to ${declared.name} failed: ${error.message}`));
+      }
+    };
+    const standIns = await startStandIns({ bucketsDir: cloud.bucketsDir, secrets: cloud.secrets, access: cloud.policy, onPublish: (m) => deliver(m.topic, m) });
+    cleanups.push(() => standIns.close());
+
+    // Evaluate the program under the mock engine: every resource it declares reaches `cloud`.
+    const project = options.project ?? "budgetml-local";
+    await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
+    const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
+    for (const [key, value] of Object.entries(config)) pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
+    await options.program();
+    // Done when every registration has finished and none started meanwhile (a child may be
+    // declared in a callback that runs just after the registration it waited for).
+    for (let seen = -1; seen !== cloud.declared.length; ) {
+      seen = cloud.declared.length;
+      await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    report(`budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`);
+
+    // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
+    const basePort = options.port ?? 8080;
+    const backends = new Map<string, string>();
+    const served: Array<{ resourceName: string; port: number; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
+    // Ports follow the order the program declared its models in (instances register in any order).
+    const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+    const declaredOrder = (resourceName: string) => {
+      const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
+      return index === -1 ? Number.MAX_SAFE_INTEGER : index;
+    };
+    const instances = [...cloud.instances].sort((a, b) => declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName));
+    for (const [index, declared] of instances.entries()) {
+      const port = basePort + index;
+      const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project, zone: declared.zone, instanceName: declared.name, attributes: declared.metadata, externalIp: declared.externalIp });
+      let failBoot: (error: Error) => void = () => {};
+      const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
+      bootFailed.catch(() => {}); // only the first boot's failure fails the launch
+      const vmRoot = join(root, "vm", declared.name);
+      mkdirSync(vmRoot, { recursive: true });
+      const script = (key: string) => {
+        const file = join(vmRoot, `${key}.sh`);
+        writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
+        return file;
+      };
+      const instance = new BootedInstance({
+        startupScript: script(STARTUP_SCRIPT_KEY),
+        shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
+        root: vmRoot,
+        env: { PATH: process.env.PATH ?? "", BUDGET_ROOT: vmRoot, BUDGET_SERVICE_MANAGER: "process", BUDGET_RUNTIME_PORT: String(port), ...standIns.environment(metadata) },
+        onBootFailed: (stderr) => {
+          report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
+          failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
+        },
+      });
+      cleanups.push(() => instance.stop());
+      const compute = await startComputeServer({ project: declared.project, zone: declared.zone, instance: declared.name, backend: instance, access: cloud.policy, scheduling: declared.scheduling, operationMs: START_OPERATION_MS });
+      cleanups.push(() => compute.close());
+      backends.set(declared.id, compute.url);
+      const username = declared.metadata[METADATA_KEYS.username] ?? "";
+      const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
+      served.push({ resourceName: declared.resourceName, port, username, password, endpoints: standIns.environment(metadata), instance, bootFailed });
+    }
+    const computeFront = await startComputeFront(backends);
+    cleanups.push(() => computeFront.close());
+
+    // Functions: from their uploaded source, as their own service account.
+    for (const declared of cloud.functions) {
+      const sourceDir = cloud.archives.get(`${declared.source.bucket}/${declared.source.object}`);
+      if (!sourceDir) throw new Error(`function ${declared.name}: its source gs://${declared.source.bucket}/${declared.source.object} was not uploaded by the program`);
+      const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project });
+      const hosted = await hostFunction({
+        name: declared.name,
+        sourceDir,
+        entryPoint: declared.entryPoint,
+        env: { ...declared.env, ...LOCAL_RESTARTER_TIMING, [ENDPOINT_VARIABLES.metadata]: metadata.host, [ENDPOINT_VARIABLES.compute]: computeFront.url },
+        log: (line) => (/"level":(50|60)|Error/.test(line) ? report(`budgetml local: ${declared.name}: ${line}`) : undefined),
+      });
+      cleanups.push(() => hosted.stop());
+      functions.push({ declared, hosted });
+    }
+
+    // Scheduler jobs publish as Cloud Scheduler's own service agent, which may publish to any topic of the project.
+    const tick = () => {
+      for (const job of cloud.jobs) deliver(job.topic, { data: job.data, attributes: job.attributes });
+    };
+    for (const job of cloud.jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => deliver(job.topic, { data: job.data, attributes: job.attributes })));
+
+    // Instances start TERMINATED here: the first start goes through the restarter too.
+    tick();
+    const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
+    // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
+    const giveUp = new AbortController();
+    await Promise.all(served.map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed]))).finally(() => giveUp.abort());
+
+    const models = served.map((s): LocalModel => {
+      const url = `http://localhost:${s.port}`;
+      const model = modelOf(s.resourceName);
+      return {
+        model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : s.resourceName,
+        url,
+        docsUrl: `${url}/docs`,
+        username: s.username,
+        password: s.password,
+        endpoints: s.endpoints,
+        async preempt() {
+          const killedAt = Date.now();
+          await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
+          await ready(s.port);
+          return Date.now() - killedAt;
+        },
+      };
+    });
+    return { models, declared: cloud.declared, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The line of a failed boot's log that says why, with Google's message pulled out of an error body. */
+function bootFailureSummary(stderr: string): string {
+  const lines = stderr.trim().split("\n");
+  const failed = lines.filter((line) => /FAILED/.test(line)).pop() ?? lines.pop() ?? "no output";
+  const googleMessage = /"message":"((?:[^"\\]|\\.)*)"/.exec(failed)?.[1];
+  return googleMessage ? `${failed.slice(0, failed.indexOf("{")).trim()} ${googleMessage}` : failed;
+}
+
+/** Resolves when `url` answers 200; rejects after `timeoutMs`; stops quietly once `signal` aborts. */
+async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (signal?.aborted) return;
+    if (await fetch(url).then((r) => r.status === 200, () => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the local instance did not become ready at ${url} within ${timeoutMs / 1000} s`);
+}
