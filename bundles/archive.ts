@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { bundleObjectName } from "./bundleName";
 import { create } from "tar";
 
 /** A built archive, named by its content so an unchanged input uploads (and changes) nothing. */
@@ -35,7 +36,7 @@ export async function packDeterministic(kind: string, dir: string, files: string
   const bytes = gzipSync(Buffer.concat(chunks), { level: 9 });
   bytes[GZIP_OS_BYTE] = GZIP_OS_UNKNOWN;
   const sha256 = createHash("sha256").update(bytes).digest("hex");
-  const objectName = `${kind}-${sha256.slice(0, 16)}.tgz`;
+  const objectName = bundleObjectName(kind, sha256);
   await mkdir(outDir, { recursive: true });
   const file = join(outDir, objectName);
   await writeFile(file, bytes);

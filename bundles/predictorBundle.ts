@@ -1,12 +1,17 @@
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
 import { PREDICTOR_FILE_LOADERS } from "../runtime/predictor";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
+import { PREDICTOR_FILES } from "./predictorFiles";
 import { buildPythonPredictorBundle, parsePipRequirements } from "./pythonPredictorBundle";
+
+const run = promisify(execFile);
 
 /** What to bundle. */
 export interface PredictorBundleOptions {
@@ -21,6 +26,13 @@ export interface PredictorBundleOptions {
    * requirements (`["scikit-learn==1.5.2"]`) or the path of a requirements.txt. @default none
    */
   requirements?: string[] | string;
+  /**
+   * npm requirements whose install scripts may run on the VM (e.g. `["sharp"]` if it must build).
+   * Every other package is installed with its scripts off: a package's install script runs with
+   * the installing user's rights, and a compromised dependency would get them. Scripts run as the
+   * runtime's unprivileged user either way. @default none
+   */
+  allowScripts?: string[];
   /** Where the .tgz is written. */
   outDir: string;
 }
@@ -79,12 +91,41 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
       const first = error.errors?.[0]?.text ?? String(error);
       throw new Error(`predictor: cannot bundle ${options.predictor}: ${first}${/Could not resolve "([^"]+)"/.test(first) ? " (add the package to requirements, or install it)" : ""}`);
     });
-    const manifest = { entrypoint: options.entrypoint ?? "", requirements: dependencies };
-    await writeFile(join(work, "package.json"), `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`);
-    await writeFile(join(work, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    const allowScripts = checkAllowScripts(options.allowScripts, dependencies);
+    const manifest = { entrypoint: options.entrypoint ?? "", requirements: dependencies, ...(allowScripts.length > 0 ? { allowScripts } : {}) };
+    await writeFile(join(work, PREDICTOR_FILES.npmManifest), `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`);
+    await writeFile(join(work, PREDICTOR_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
+    const files: string[] = [PREDICTOR_FILES.javascript, PREDICTOR_FILES.npmManifest, PREDICTOR_FILES.manifest];
+    if (Object.keys(dependencies).length > 0) {
+      await lockRequirements(work, typeof options.requirements === "string" ? options.requirements : undefined);
+      files.push(PREDICTOR_FILES.npmLock);
+    }
     await mkdir(options.outDir, { recursive: true });
-    return await packDeterministic("predictor", work, ["predictor.cjs", "package.json", "manifest.json"], options.outDir);
+    return await packDeterministic("predictor", work, files, options.outDir);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function checkAllowScripts(allowScripts: string[] | undefined, dependencies: Record<string, string>): string[] {
+  const unknown = (allowScripts ?? []).filter((name) => !(name in dependencies));
+  if (unknown.length > 0) throw new Error(`allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements`);
+  return [...new Set(allowScripts ?? [])].sort();
+}
+
+/**
+ * Pins the requirements in `work/package-lock.json`, here, where `pulumi up` runs: the VM then
+ * installs exactly these versions, checked against their integrity hashes, with `npm ci`. A
+ * package-lock.json beside the user's requirements package.json is used as it is (npm ci refuses
+ * it on the VM if it does not match); otherwise npm resolves one, without running any scripts.
+ */
+async function lockRequirements(work: string, requirementsFile: string | undefined): Promise<void> {
+  const beside = requirementsFile ? join(dirname(resolve(requirementsFile)), PREDICTOR_FILES.npmLock) : undefined;
+  if (beside && existsSync(beside)) {
+    await copyFile(beside, join(work, PREDICTOR_FILES.npmLock));
+    return;
+  }
+  await run("npm", ["install", "--package-lock-only", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: work, maxBuffer: 16 << 20 }).catch((error: { stderr?: string; message: string }) => {
+    throw new Error(`requirements: npm could not resolve them: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
+  });
 }

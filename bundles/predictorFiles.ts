@@ -7,11 +7,13 @@ export const PREDICTOR_FILES = {
   javascript: "predictor.cjs",
   /** Its npm requirements, as `dependencies`. */
   npmManifest: "package.json",
+  /** Their exact versions and integrity hashes, resolved where `pulumi up` runs; the VM installs with `npm ci`. */
+  npmLock: "package-lock.json",
   /** A Python predictor, the user's file as is. */
   python: "predictor.py",
   /** Its pip requirements, one specifier per line (may be empty). */
   pythonRequirements: "requirements.txt",
-  /** `{ entrypoint, language, requirements }`. */
+  /** `{ entrypoint, language, requirements, allowScripts? }`. */
   manifest: "manifest.json",
 } as const;
 

@@ -21,11 +21,13 @@ export const CUSTOM_ROLES = {
   /**
    * On the project: zone operations are project-level resources, so an instance-level grant cannot
    * let the restarter wait on its own start (Compute IAM: `compute.zoneOperations.get` is checked
-   * on the project). Without it every successful start would look like a failure.
+   * on the project). Without it every successful start would look like a failure. `list` tells
+   * the restarter why the instance last stopped (a preemption, or a stop someone asked for), so a
+   * planned stop is not undone (functions/restarter/stopCause.ts).
    */
   restarterOperations: {
     title: "budgetml restarter (zone operations)",
-    permissions: ["compute.zoneOperations.get"],
+    permissions: ["compute.zoneOperations.get", "compute.zoneOperations.list"],
   },
 } as const;
 

@@ -22,7 +22,7 @@ export class Abandoned extends HttpError {
 
 interface Waiter {
   grant: () => void;
-  leave: () => void;
+  leave: (why: HttpError) => void;
 }
 
 // Weight of the newest hold time in the running average: recent enough to follow a model whose
@@ -74,28 +74,46 @@ export class Admission {
       return this.releaser();
     }
     const waitMs = this.expectedWaitMs;
-    if (this.waiting.size >= this.limits.maxQueued || waitMs > this.limits.maxQueueWaitMs) {
-      this.onRejected();
-      // Tell the client to come back when the queue should have room, in whole seconds.
-      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
-      throw new HttpError(503, "Server busy: too many predictions in progress; retry shortly", { "Retry-After": String(retryAfter) }, { status: "overloaded" });
-    }
+    if (this.waiting.size >= this.limits.maxQueued || waitMs > this.limits.maxQueueWaitMs) throw this.overloaded(waitMs);
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => waiter.leave();
+      const onAbort = () => waiter.leave(new Abandoned());
       const waiter: Waiter = {
         grant: () => {
           abandoned?.removeEventListener("abort", onAbort);
           resolve();
         },
-        leave: () => {
+        leave: (why) => {
+          abandoned?.removeEventListener("abort", onAbort);
           this.waiting.delete(waiter);
-          reject(new Abandoned());
+          reject(why);
         },
       };
       this.waiting.add(waiter);
       abandoned?.addEventListener("abort", onAbort, { once: true });
     });
     return this.releaser();
+  }
+
+  /**
+   * Refuses the newest waiters whose expected wait, by what is known now, passes the bound. Until
+   * the first prediction finishes nothing is known, so a cold burst queues up to `maxQueued`; this
+   * sends back the part of it that would wait too long as soon as the model's speed is measured.
+   */
+  private shedQueueTail(): void {
+    const averageMs = this.averageHoldMs as number;
+    if (((this.waiting.size - 1) / this.limits.maxInFlight) * averageMs <= this.limits.maxQueueWaitMs) return;
+    const waiters = [...this.waiting];
+    // After this release hands its slot on, waiter i (from 0) expects (i / slots) × average.
+    for (let i = waiters.length - 1; i >= 0 && (i / this.limits.maxInFlight) * averageMs > this.limits.maxQueueWaitMs; i -= 1) {
+      waiters[i].leave(this.overloaded((i / this.limits.maxInFlight) * averageMs));
+    }
+  }
+
+  private overloaded(waitMs: number): HttpError {
+    this.onRejected();
+    // Tell the client to come back when the queue should have room, in whole seconds.
+    const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+    return new HttpError(503, "Server busy: too many predictions in progress; retry shortly", { "Retry-After": String(retryAfter) }, { status: "overloaded" });
   }
 
   private releaser(): () => void {
@@ -106,6 +124,7 @@ export class Admission {
       released = true;
       const heldMs = performance.now() - heldSince;
       this.averageHoldMs = this.averageHoldMs === undefined ? heldMs : this.averageHoldMs + SMOOTHING * (heldMs - this.averageHoldMs);
+      this.shedQueueTail();
       // The slot passes straight to the longest waiter (a Set iterates in insertion order).
       const next = this.waiting.values().next();
       if (next.done) {

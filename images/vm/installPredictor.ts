@@ -1,16 +1,14 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
+import { expectedHashPrefix, verifyBundleBytes } from "../../bundles/bundleName";
+import { installNpmRequirements } from "./installNpmRequirements";
 import { installPythonRequirements, pipUser } from "./installPythonRequirements";
 import { storageClientOptions } from "../../contracts/googleEndpoints";
 import { retryWhileNotYetGranted } from "./retry";
-
-const run = promisify(execFile);
 
 /**
  * Installs the predictor bundle into `home/predictors/<object>` and returns that folder. The folder
@@ -25,6 +23,11 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`predictor ${object} already installed`);
     return target;
   }
+  try {
+    expectedHashPrefix(object); // before downloading: only a content-addressed name can be checked
+  } catch (error) {
+    throw new Error(`gs://${bucket}/${(error as Error).message}`);
+  }
   const partial = `${target}.partial`;
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
@@ -35,6 +38,11 @@ export async function installPredictor(home: string, bucket: string, object: str
       await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
+    }
+    try {
+      verifyBundleBytes(object, await readFile(archive));
+    } catch (error) {
+      throw new Error(`gs://${bucket}/${(error as Error).message}`);
     }
     try {
       await extract({ file: archive, cwd: partial, strict: true });
@@ -48,13 +56,7 @@ export async function installPredictor(home: string, bucket: string, object: str
       return target;
     }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
-    const { dependencies = {} } = JSON.parse(await readFile(join(partial, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-    if (Object.keys(dependencies).length > 0) {
-      log(`installing ${Object.keys(dependencies).join(", ")}`);
-      await run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock"], { cwd: partial, maxBuffer: 16 << 20 }).catch((error: { stderr?: string }) => {
-        throw new Error(`npm install failed: ${(error.stderr ?? String(error)).trim().split("\n").slice(-3).join(" ")}`);
-      });
-    }
+    await installNpmRequirements(partial, log, await pipUser());
     await rename(partial, target);
     return target;
   } catch (error) {

@@ -67,7 +67,8 @@ export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = proc
   return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(python ? { BUDGET_PYTHON: python } : {}) };
 }
 
-async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {
+/** Gives `dir` and everything in it to `user`, so a step run as that user can write there. */
+export async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     await chown(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), uid, gid);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { HealthAnswer } from "../../runtime/health";
-import type { FrontSpec, Paths, ServiceManager, Slot } from "./services";
+import { isRunning, type FrontSpec, type Paths, type ServiceManager, type Slot } from "./services";
 
 /** What should be serving: the bundle id, and what the runtime runs with. */
 export interface Wanted extends Paths, FrontSpec {
@@ -56,7 +56,7 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
     const answer = await waitUntilServing(port, wanted.bundle, READY_TIMEOUT_MS);
     if (answer.status !== "ready") {
       await manager.stopSlot(wanted, slot);
-      throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : ""}); still serving ${serving.bundle}`);
+      throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : "; the runtime's log says why"}); still serving ${serving.bundle}`);
     }
     // Caddy learns of a healthy runtime only from its own periodic check: until it has seen the new
     // one healthy, turning the old one unhealthy would leave it no upstream for a moment.
@@ -131,21 +131,11 @@ async function lock(root: string): Promise<() => Promise<void>> {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         const owner = Number(await readFile(file, "utf8").catch(() => "0"));
-        if (!isAlive(owner)) await rm(file, { force: true });
+        if (!isRunning(owner)) await rm(file, { force: true });
         else await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
   } finally {
     await rm(mine, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -255,7 +255,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
     },
     async ensureSlot(spec) {
-      if (!alive(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
+      if (!isRunning(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
     },
     async stopSlot(paths, slot) {
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
@@ -268,7 +268,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const ports = await slotPorts(paths);
       const config = join(paths.home, "Caddyfile");
       await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }));
-      if (alive(readPid(pidFile(paths, "caddy")))) return;
+      if (isRunning(readPid(pidFile(paths, "caddy")))) return;
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
     },
@@ -276,7 +276,7 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       // process.env already holds the endpoint overrides: the watcher inherits them.
       const running = readPid(pidFile(paths, "watcher"));
       const runningBoot = existsSync(join(paths.home, "watcher.boot")) ? readFileSync(join(paths.home, "watcher.boot"), "utf8") : "";
-      if (alive(running) && runningBoot === boot) return;
+      if (isRunning(running) && runningBoot === boot) return;
       if (running && running !== process.pid) await terminate(running, 1000);
       // The watcher talks to the same (stand-in) endpoints as this boot did.
       await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
@@ -303,7 +303,8 @@ function readPid(file: string): number | undefined {
   return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
 }
 
-function alive(pid: number | undefined): boolean {
+/** Whether a process with this pid exists. */
+export function isRunning(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -321,10 +322,14 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
     return; // already gone
   }
   for (let waited = 0; waited < graceMs; waited += 50) {
-    if (!alive(pid)) return;
+    if (!isRunning(pid)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  process.kill(pid, "SIGKILL");
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // it exited between the last check and now
+  }
 }
 
 async function freePort(): Promise<number> {

@@ -113,6 +113,16 @@ download_retrying() {
   done
 }
 
+# True when FILE's sha256 starts with the 16 hex digits in its content-addressed name OBJECT
+# (<kind>-<16 hex>.tgz, see bundles/bundleName.ts): what was downloaded is what was uploaded.
+verify_bundle() {
+  local file="$1" object="$2" expected digest
+  [[ "$object" =~ ^(runtime|predictor)-([0-9a-f]{16})\.tgz$ ]] || return 1
+  expected="${BASH_REMATCH[2]}"
+  digest="$(sha256sum "$file" | cut -d' ' -f1)"
+  [ "${digest:0:16}" = "$expected" ]
+}
+
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
 # bundle finds it there and skips the download; a half-finished download never takes the name.
 fetch_runtime() {
@@ -124,6 +134,7 @@ fetch_runtime() {
     local partial="$target.partial.$$"
     rm -rf "$partial" && mkdir -p "$partial"
     download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$partial/bundle.tgz" || fail "could not download gs://$bucket/$object"
+    verify_bundle "$partial/bundle.tgz" "$object" || fail "gs://$bucket/$object does not match its name: its sha256 is $(sha256sum "$partial/bundle.tgz" | cut -d' ' -f1)"
     tar -xzf "$partial/bundle.tgz" -C "$partial" || fail "gs://$bucket/$object is not a valid runtime bundle"
     rm -f "$partial/bundle.tgz"
     [ -f "$partial/boot.cjs" ] || fail "gs://$bucket/$object has no boot.cjs"

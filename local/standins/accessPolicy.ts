@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { ROLE_PERMISSIONS } from "../../components/grants";
 
@@ -27,8 +27,25 @@ export const anyAuthenticatedCaller: AccessPolicy = {
   },
 };
 
+/**
+ * Only `token` is accepted (compared in constant time): a stand-in serving one machine whose token
+ * is known, as Google answers a token it did not issue with 401.
+ */
+export function onlyToken(token: string): AccessPolicy {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return {
+    check(req) {
+      const given = Buffer.from(req.headers.authorization ?? "");
+      if (given.length === 0) return unauthenticated();
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalidCredentials();
+      return { allowed: true, identity: "the machine's account" };
+    },
+  };
+}
+
 const bearer = (req: IncomingMessage) => /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
-const unauthenticated = (): AccessDecision => ({ allowed: false, status: 401, message: "Request is missing required authentication credential. Expected OAuth 2 access token." });
+const unauthenticated = (): AccessDecision => ({ allowed: false, status: 401, message: "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential." });
+const invalidCredentials = (): AccessDecision => ({ allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential." });
 
 /**
  * IAM as the local deployment enforces it: each service account gets its own token from the
@@ -82,7 +99,7 @@ export class IamPolicy implements AccessPolicy {
     const token = bearer(req);
     if (!token) return unauthenticated();
     const identity = this.tokens.get(token);
-    if (!identity) return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token." };
+    if (!identity) return invalidCredentials();
     if (this.allows(identity, permission, resource)) return { allowed: true, identity };
     // Google's wording; the identity is added because locally there is no audit log to look it up in.
     return { allowed: false, status: 403, message: `Permission '${permission}' denied on resource '${resource}' (or it may not exist) for ${identity}.` };

@@ -38,6 +38,8 @@ export interface MetadataServer {
   readonly tokenRequests: number;
   /** How many `wait_for_change` requests are waiting now (tests await a watcher instead of sleeping). */
   readonly watching: number;
+  /** The service-account access token this stand-in issues (other stand-ins accept only it). */
+  readonly accessToken: string;
   close(): Promise<void>;
 }
 
@@ -172,6 +174,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     get watching() {
       return watchers.size;
+    },
+    get accessToken() {
+      return state.accessToken;
     },
     close: () => {
       closing = true;

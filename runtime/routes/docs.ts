@@ -90,12 +90,27 @@ const PAGE = `<!doctype html>
 <script src="docs/assets/swagger-ui-standalone-preset.js"></script>
 <script src="docs/init.js"></script></body></html>`;
 
-// Served as a file rather than inline so a strict Content-Security-Policy can forbid inline scripts.
-const INIT = `window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagger-ui", presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout", persistAuthorization: true });`;
+// Served as a file rather than inline so the Content-Security-Policy can forbid inline scripts.
+// The token Authorize obtains stays in the page's memory: persisted, it would sit in localStorage
+// for any script on this origin to read, long after the tab is closed.
+const INIT = `window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagger-ui", presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout", persistAuthorization: false });`;
+
+/**
+ * Everything the docs page loads comes from this server; no other site may frame it (clickjacking
+ * the Authorize form); Swagger UI's icons are inline SVG data URIs. Browsers must not guess types.
+ */
+export const DOCS_SECURITY_HEADERS = {
+  "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "X-Content-Type-Options": "nosniff",
+};
 
 /** `/openapi.json`, and Swagger UI at `/docs` with its assets served from this machine (no CDN). */
 export function docsRoutes(version: string): Router {
   const router = Router({ caseSensitive: true });
+  router.use(["/docs", "/openapi.json"], (_req, res, next) => {
+    res.set(DOCS_SECURITY_HEADERS);
+    next();
+  });
   const document = JSON.stringify(openApiDocument(version));
   const assets = swaggerUiAssetDir();
   router.get("/openapi.json", (_req, res) => void res.type("application/json").send(document));

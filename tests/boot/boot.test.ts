@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,12 +63,21 @@ describe("VM boot under a fake metadata server", () => {
     await expect(vm.boot()).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FAILED: instance metadata is missing budget-password-secret/) });
     vm.metadata.setAttribute("budget-password-secret", "projects/p/secrets/pw");
 
+    vm.metadata.setAttribute("budget-predictor-object", vm.bad.notATarball);
+    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringContaining(`FAILED: gs://model-bucket/${vm.bad.notATarball} is not a valid predictor bundle`) });
+    // Integrity: a bundle whose bytes do not hash to its name is refused before it is unpacked.
+    vm.metadata.setAttribute("budget-predictor-object", vm.bad.tamperedPredictor);
+    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
     vm.metadata.setAttribute("budget-predictor-object", "predictor-corrupt.tgz");
-    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a valid predictor bundle/) });
-    vm.metadata.setAttribute("budget-predictor-object", "predictor-absent.tgz");
+    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a bundle name/) });
+    vm.metadata.setAttribute("budget-runtime-object", vm.bad.tamperedRuntime);
+    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
+    expect(existsSync(join(vm.home, "runtime", "runtime-0123456789abcdef", "boot.cjs"))).toBe(false);
+    vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+    vm.metadata.setAttribute("budget-predictor-object", "predictor-ffffffffffffffff.tgz");
     // A 404 is retried (BUDGET_BOOT_RETRY_SECONDS, 3 s here) before the boot gives up.
     await expect(vm.boot()).rejects.toMatchObject({
-      stderr: expect.stringMatching(/predictor-absent\.tgz: 404 not found; retrying[\s\S]*FAILED: could not download gs:\/\/model-bucket\/predictor-absent\.tgz/),
+      stderr: expect.stringMatching(/predictor-ffffffffffffffff\.tgz: 404 not found; retrying[\s\S]*FAILED: could not download gs:\/\/model-bucket\/predictor-ffffffffffffffff\.tgz/),
     });
     const leftovers = readdirSync(join(vm.home, "predictors")).filter((name) => !Object.values(vm.objects).some((object) => name.startsWith(object.replace(".tgz", ""))));
     expect(leftovers).toEqual([]);
@@ -79,15 +88,21 @@ describe("VM boot under a fake metadata server", () => {
   }, 60_000);
 
   it("retries a bundle that is not there yet (403/404 while grants propagate) instead of failing the boot", async () => {
-    const late = "predictor-late.tgz";
+    // A bundle not installed yet (names are content-addressed: it must be a real bundle's), taken
+    // out of the bucket until the boot has met its first 404.
+    const late = vm.objects.slow;
+    const aside = join(vm.work, late);
+    renameSync(join(vm.bucketDir, late), aside);
     vm.metadata.setAttribute("budget-predictor-object", late);
+    vm.metadata.setAttribute("budget-entrypoint", "Slow");
     const booting = vm.bootWatched({ BUDGET_BOOT_RETRY_SECONDS: "60" });
-    // The object appears once the boot has met its first 404.
-    await waitFor(() => /predictor-late\.tgz: 404 not found; retrying/.test(booting.stderr()), { timeoutMs: 20_000, what: "the boot's first 404" });
-    copyFileSync(join(vm.bucketDir, vm.objects.sentiment), join(vm.bucketDir, late));
+    await waitFor(() => booting.stderr().includes(`${late}: 404 not found; retrying`), { timeoutMs: 20_000, what: "the boot's first 404" });
+    renameSync(aside, join(vm.bucketDir, late));
     expect(await booting.done).toBe(0);
     expect(booting.stderr()).not.toMatch(/FAILED/);
-    expect(await predicts()).toMatchObject({ label: "positive" });
+    await waitForHealth(vm.url, { bundle: bundleOf("slow"), status: "ready" });
+    expect(await predicts()).toMatchObject({ slept: 0 });
+    vm.metadata.setAttribute("budget-entrypoint", "");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
     await waitForHealth(vm.url, { bundle: bundleOf("sentiment"), status: "ready" });
   }, 60_000);

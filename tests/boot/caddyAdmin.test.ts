@@ -1,20 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
+import { freePort } from "../support/freePort";
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 // Debian's caddy, configured as the VM configures it: its admin API must not be a TCP port any
 // local user can reach (a compromised predictor could rewrite the public front or read TLS keys).

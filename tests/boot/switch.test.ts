@@ -109,7 +109,7 @@ describe("switching a running VM to new bundles", () => {
     const load = startLoad(vm.url, token, 2);
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.broken);
-    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed; [^)]*\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
+    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed[^)]*\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
       timeoutMs: 60_000,
       what: "the failed switch in the log",
     });

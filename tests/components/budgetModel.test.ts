@@ -210,7 +210,7 @@ describe("what Google requires of a real `pulumi up`", () => {
     const onInstance = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs;
     const onProject = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarteroperations").inputs;
     expect([...onInstance.permissions].sort()).toEqual(["compute.instances.get", "compute.instances.resume", "compute.instances.setLabels", "compute.instances.setScheduling", "compute.instances.start"]);
-    expect(onProject.permissions).toEqual(["compute.zoneOperations.get"]);
+    expect(onProject.permissions).toEqual(["compute.zoneOperations.get", "compute.zoneOperations.list"]);
     expect(onInstance.roleId).toMatch(/^[a-zA-Z0-9_.]{3,64}$/); // Google's pattern for role ids: no dashes
     const restarter = m.child("gcp:serviceaccount/account:Account", "restarter-account").inputs;
     const projectGrant = m.children.find((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === `serviceAccount:${restarter.accountId}@proj.iam.gserviceaccount.com`);

@@ -209,7 +209,7 @@ describe("operations that take time, as Google's do", () => {
   it("waits on a RUNNING start operation through zoneOperations.wait, and a concurrent invocation replaying it starts nothing more", async () => {
     const vm = new SimulatedInstance(20);
     const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "slow-ops-vm", backend: vm, operationMs: 300 });
-    const config = readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "slow-ops-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "5" });
+    const config = readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "slow-ops-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "30" });
     const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
     const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
     const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
@@ -217,7 +217,7 @@ describe("operations that take time, as Google's do", () => {
     try {
       vm.set("TERMINATED");
       const started = Date.now();
-      const outcomes = await Promise.all([0, 1].map(() => keepInstanceRunning(clients, config, createLogger({ level: "silent" }))));
+      const outcomes = await Promise.all([0, 1].map(() => keepInstanceRunning(clients, config, createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" }))));
       expect(Date.now() - started).toBeGreaterThanOrEqual(290); // both waited for the operation to finish
       expect(outcomes.map((o) => o.did).sort()).toEqual(["started", "started"]);
       expect(stand.effectiveStarts).toBe(1);

@@ -21,7 +21,12 @@ describe("interactive docs in a real browser", () => {
 
   it("renders every endpoint, logs in with Authorize and runs a prediction", async () => {
     const page = await browser.newPage();
-    await page.goto(`${server.url}/docs`);
+    // The page must work under its own Content-Security-Policy: chromium reports each violation.
+    const violations: string[] = [];
+    page.on("console", (message) => void (/Content Security Policy/i.test(message.text()) && violations.push(message.text())));
+    const docs = await page.goto(`${server.url}/docs`);
+    expect(docs?.headers()["content-security-policy"]).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
+    expect(docs?.headers()["x-content-type-options"]).toBe("nosniff");
     await page.waitForSelector(".opblock-summary-path");
     const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.getAttribute("data-path")));
     expect(paths).toEqual(expect.arrayContaining(["/", "/token", "/predict", "/predict_dict", "/predict_image"]));
@@ -32,6 +37,8 @@ describe("interactive docs in a real browser", () => {
     await page.click(".auth-btn-wrapper button.authorize");
     await page.waitForSelector("text=Logout");
     await page.click(".btn-done");
+    // The token lives in the page's memory only, never in the browser's storage.
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toMatch(/eyJ|access_token|authorized/);
 
     await page.click("#operations-default-post_predict_dict .opblock-summary");
     await page.click("#operations-default-post_predict_dict .try-out__btn");
@@ -46,5 +53,6 @@ describe("interactive docs in a real browser", () => {
     await page.click("#operations-default-post_predict_image .opblock-summary");
     await page.click("#operations-default-post_predict_image .try-out__btn");
     expect(await page.$$('#operations-default-post_predict_image input[type="file"]')).toHaveLength(1);
+    expect(violations).toEqual([]);
   }, 60_000);
 });

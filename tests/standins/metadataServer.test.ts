@@ -49,3 +49,40 @@ describe("metadata stand-in, through gcp-metadata and google-auth-library", () =
     expect(response.status).toBe(403);
   });
 });
+
+// Google's wait_for_change: the ETag is the content's, a watcher of one path is woken only by a
+// change at that path, and a stale last_etag answers at once (so no change between waits is lost).
+describe("metadata stand-in wait_for_change, as Google's", () => {
+  let server: MetadataServer;
+  beforeEach(async () => {
+    server = await startMetadataServer({ attributes: { "budget-predictor-object": "predictor-1.tgz" } });
+  });
+  afterEach(() => server.close());
+
+  const attributes = (params = "") =>
+    fetch(`${server.url}/computeMetadata/v1/instance/attributes/?recursive=true${params}`, { headers: { "Metadata-Flavor": "Google" } });
+
+  it("answers a stale last_etag at once, and wakes an attribute watcher on an attribute change only", async () => {
+    const first = await attributes();
+    const etag = first.headers.get("etag") as string;
+    expect(etag).toMatch(/^[0-9a-f]{16}$/);
+    expect((await attributes()).headers.get("etag")).toBe(etag); // same content, same ETag
+
+    let woken = false;
+    const waiting = attributes(`&wait_for_change=true&last_etag=${etag}&timeout_sec=30`).then(async (response) => {
+      woken = true;
+      return { etag: response.headers.get("etag"), body: await response.json() };
+    });
+    server.setPreempted(true); // another path: must not wake this watcher
+    const stillWaiting = await Promise.race([waiting.then(() => false), fetch(`${server.url}/computeMetadata/v1/instance/preempted`, { headers: { "Metadata-Flavor": "Google" } }).then(() => !woken)]);
+    expect(stillWaiting).toBe(true);
+    server.setAttribute("budget-predictor-object", "predictor-2.tgz");
+    const changed = await waiting;
+    expect(changed.body).toEqual({ "budget-predictor-object": "predictor-2.tgz" });
+    expect(changed.etag).not.toBe(etag);
+
+    // A caller still holding the old ETag learns of the change at once, without waiting.
+    const stale = await attributes(`&wait_for_change=true&last_etag=${etag}&timeout_sec=30`);
+    expect(await stale.json()).toEqual({ "budget-predictor-object": "predictor-2.tgz" });
+  });
+});

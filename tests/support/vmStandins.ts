@@ -1,9 +1,10 @@
 import { execFile, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { bundleObjectName } from "../../bundles/bundleName";
 import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { buildRuntimeBundle } from "../../bundles/runtimeBundle";
 import type { LoopbackServer } from "../../local/standins/listen";
@@ -11,19 +12,14 @@ import { startMetadataServer, type MetadataServer } from "../../local/standins/m
 import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { startStorageServer } from "../../local/standins/storageServer";
+import { freePort } from "./freePort";
 import { waitFor } from "./waitFor";
+
+export { freePort };
 
 const run = promisify(execFile);
 export const ROOT = join(__dirname, "..", "..");
 export const PASSWORD = "password-from-secret-manager";
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A predictor to bundle for a test VM: a file and its entrypoint. */
 export type PredictorSource = { file: string; entrypoint?: string };
@@ -46,6 +42,10 @@ export interface TestVm {
   pubsub: LoopbackServer & { published: PublishedMessage[] };
   objects: Record<string, string>;
   runtimeObject: string;
+  /** Bundles in the bucket that must be refused: bytes that are no tarball under the name their
+   * hash gives (only extraction can refuse them), and real bundles under names whose hash they do
+   * not have (as if swapped in the bucket). */
+  bad: { notATarball: string; tamperedPredictor: string; tamperedRuntime: string };
   boot(extraEnv?: Record<string, string>): Promise<{ stdout: string; stderr: string }>;
   /** startup.sh with its stderr readable while it runs. */
   bootWatched(extraEnv?: Record<string, string>): { stderr(): string; done: Promise<number | null> };
@@ -66,13 +66,24 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
     copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects[name] = bundle.objectName;
   }
-  writeFileSync(join(bucketDir, "predictor-corrupt.tgz"), "this is not a tarball");
+  const notATarball = Buffer.from("this is not a tarball");
+  const bad = {
+    notATarball: bundleObjectName("predictor", createHash("sha256").update(notATarball).digest("hex")),
+    tamperedPredictor: "predictor-0123456789abcdef.tgz",
+    tamperedRuntime: "runtime-0123456789abcdef.tgz",
+  };
+  writeFileSync(join(bucketDir, bad.notATarball), notATarball);
+  copyFileSync(join(bucketDir, objects[Object.keys(objects)[0]]), join(bucketDir, bad.tamperedPredictor));
+  copyFileSync(runtime.file, join(bucketDir, bad.tamperedRuntime));
   const pubsub = await startPubSubServer();
   const storage = await startStorageServer(join(work, "buckets"));
-  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) });
+  // The VM's service-account token: the Secret Manager stand-in answers only its holder.
+  const accessToken = randomBytes(18).toString("base64url");
+  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, { accessToken });
   const port = await freePort();
   const [first] = Object.entries(predictors);
   const metadata = await startMetadataServer({
+    accessToken,
     attributes: {
       "budget-bucket": "model-bucket",
       "budget-runtime-object": runtime.objectName,
@@ -110,6 +121,7 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
     pubsub,
     objects,
     runtimeObject: runtime.objectName,
+    bad,
     boot: (extraEnv) => script("startup", extraEnv),
     bootWatched(extraEnv = {}) {
       let stderr = "";

@@ -9,4 +9,4 @@ class Slow {
     return { slept: ms };
   }
 }
-module.exports = { Slow };
+module.exports = { Slow, Predictor: Slow }; // Predictor: the default entrypoint, so a bundle switch changes one key

@@ -15,6 +15,9 @@ import { waitFor } from "../support/waitFor";
 import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
 import { startNodeMirror, type NodeMirror } from "./nodeMirror";
 
+/** The token the metadata stand-in issues to the "VM"; the Secret Manager stand-in accepts only it. */
+const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
+
 // The VM's boot for real: a Debian 12 root (as on a fresh GCE VM: no Node.js, no Caddy) boots
 // with systemd as PID 1, and the VM's own startup.sh runs in it as root against the local cloud
 // (the stand-ins `budgetml local` runs). Everything is checked from outside, through Caddy over
@@ -79,9 +82,10 @@ const measured: Record<string, string> = {};
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY });
+    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, { accessToken: VM_ACCESS_TOKEN });
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
+      accessToken: VM_ACCESS_TOKEN,
       attributes: {
         "budget-bucket": "model-bucket",
         "budget-runtime-object": runtime.objectName,
@@ -145,6 +149,26 @@ const measured: Record<string, string> = {};
   async function servingOverHttps(deadlineMs = 120_000): Promise<void> {
     await waitFor(() => existsSync(join((vm as DebianVm).fs, CADDY_CA)), { timeoutMs: deadlineMs, intervalMs: 100, what: "the Caddy CA" });
     await waitFor(() => request("/").then(async (r) => r.status === 200 && ((await r.json()) as { status: string }).status === "ready"), { timeoutMs: deadlineMs, intervalMs: 100, what: "the runtime to serve through Caddy" });
+  }
+
+  /** The runtime's units: one per blue/green slot. */
+  const RUNTIME_UNITS = ["budgetml-a.service", "budgetml-b.service"];
+
+  /** The runtime unit(s) running now. */
+  async function runningRuntimeUnits(): Promise<string[]> {
+    const { stdout } = await (vm as DebianVm).exec(["systemctl", "list-units", ...RUNTIME_UNITS, "--state=running", "--plain", "--no-legend"]);
+    return stdout.split("\n").map((line) => line.split(/\s+/)[0]).filter(Boolean);
+  }
+
+  /** Whether no runtime slot is running. */
+  async function runtimeStopped(): Promise<boolean> {
+    const { stdout } = await (vm as DebianVm).exec(["systemctl", "is-active", ...RUNTIME_UNITS]);
+    return stdout.trim().split("\n").every((state) => state === "inactive");
+  }
+
+  /** The runtime's journal (every slot), as plain lines. */
+  async function runtimeJournal(lines = 1000): Promise<string> {
+    return (await (vm as DebianVm).exec(["journalctl", ...RUNTIME_UNITS.flatMap((unit) => ["-u", unit]), "-o", "cat", "--no-pager", "-n", String(lines)])).stdout;
   }
 
   async function unitState(unit: string) {
@@ -232,11 +256,13 @@ const measured: Record<string, string> = {};
 
   it("runs the runtime as its unprivileged user, logs with Cloud Logging severities, and never logs a secret", async () => {
     const live = vm as DebianVm;
-    const main = (await live.exec(["systemctl", "show", "-p", "MainPID", "--value", "budgetml-a.service"])).stdout.trim();
+    const [serving, ...others] = await runningRuntimeUnits();
+    expect(others).toEqual([]);
+    const main = (await live.exec(["systemctl", "show", "-p", "MainPID", "--value", serving])).stdout.trim();
     expect(Number(main)).toBeGreaterThan(0);
     expect((await live.exec(["ps", "-o", "user=", "-p", main])).stdout.trim()).toBe("budgetml");
     expect((await live.exec(["stat", "-c", "%a %U", "/etc/budgetml/runtime-a.env"])).stdout.trim()).toBe("600 root");
-    const lines = (await live.exec(["journalctl", "-u", "budgetml-a.service", "-o", "cat", "--no-pager"])).stdout.split("\n").filter((line) => line.startsWith("{"));
+    const lines = (await runtimeJournal()).split("\n").filter((line) => line.startsWith("{"));
     expect(lines.length).toBeGreaterThan(0);
     const severities = new Set(lines.map((line) => (JSON.parse(line) as { severity?: string }).severity));
     expect([...severities].every((s) => ["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"].includes(String(s)))).toBe(true);
@@ -266,6 +292,39 @@ const measured: Record<string, string> = {};
     expect(await (await predictDict(access_token, { text: "awful" })).json()).toMatchObject({ label: "negative" });
   }, 10 * 60_000);
 
+  it("switches to new bundles named in the instance metadata without a failed request", async () => {
+    const { access_token } = (await (await token()).json()) as { access_token: string };
+    const failures: string[] = [];
+    let answered = 0;
+    let switched = false;
+    let stop = false;
+    // Clients keep predicting through Caddy, one request after another, for the whole switch.
+    const clients = (async () => {
+      while (!stop) {
+        const answer = await predictDict(access_token, { text: "I love this", ms: 0, id: "switch" }).then(
+          async (r) => ({ status: r.status, body: await r.text() }),
+          (error: Error) => ({ status: 0, body: error.message }),
+        );
+        answered += 1;
+        if (answer.status !== 200) failures.push(`${answer.status} ${answer.body}`);
+        else if (answer.body.includes('"slept"')) switched = true;
+      }
+    })();
+    const [before] = await runningRuntimeUnits();
+    const changed = Date.now();
+    metadata.setAttribute("budget-predictor-object", objects.slow); // as `pulumi up` with a new predictor does
+    try {
+      await waitFor(() => switched, { timeoutMs: 5 * 60_000, intervalMs: 100, what: "the new predictor to answer through Caddy" });
+      measured["bundle switch, metadata change to the new predictor answering"] = `${Date.now() - changed} ms, ${answered} requests, ${failures.length} failed`;
+      await waitFor(async () => (await runningRuntimeUnits()).join() !== before && (await runningRuntimeUnits()).length === 1, { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the old slot to drain and stop" });
+    } finally {
+      stop = true;
+      await clients;
+    }
+    expect(failures).toEqual([]);
+    expect(answered).toBeGreaterThan(10);
+  }, 10 * 60_000);
+
   /** Boots the slow predictor (its prediction takes `payload.ms`) and starts one prediction through Caddy. */
   async function slowPredictionInFlight(ms: number) {
     metadata.setAttribute("budget-predictor-object", objects.slow);
@@ -280,7 +339,7 @@ const measured: Record<string, string> = {};
       early ??= `answered ${answer.status} ${await answer.clone().text()}`;
       return answer;
     });
-    await waitFor(async () => early || (await vm!.exec(["journalctl", "-u", "budgetml-a.service", "-o", "cat", "--no-pager", "-n", "200"])).stdout.includes(`prediction ${id} started`), { timeoutMs: 60_000, intervalMs: 100, what: "the prediction to start in the runtime" });
+    await waitFor(async () => early || (await runtimeJournal(200)).includes(`prediction ${id} started`), { timeoutMs: 60_000, intervalMs: 100, what: "the prediction to start in the runtime" });
     if (early) throw new Error(`the prediction ended before it was seen starting: ${early}`);
     return { inFlight }; // still running: the caller awaits it
   }
@@ -302,7 +361,7 @@ const measured: Record<string, string> = {};
     expect(answer.status).toBe(200);
     expect(await answer.json()).toEqual({ slept: 8000 });
     expect(answeredAt).toBeLessThanOrEqual(shutdownEnded); // the runtime stopped only after answering
-    expect(await unitState("budgetml-a.service")).toBe("inactive");
+    expect(await runtimeStopped()).toBe(true);
     // The preemption watcher sees the same notice and may signal too: the restarter's request ids make that harmless.
     expect(pubsub.published.slice(signalled)).toEqual(expect.arrayContaining([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]));
   }, 5 * 60_000);
@@ -317,7 +376,7 @@ const measured: Record<string, string> = {};
       await waitFor(() => pubsub.published.length > signalled, { timeoutMs: PREEMPTION_WINDOW_MS, what: "the restart topic signal" });
       const answer = await inFlight;
       expect(answer.status).toBe(200);
-      await waitFor(async () => (await unitState("budgetml-a.service")) === "inactive", { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the runtime to stop" });
+      await waitFor(runtimeStopped, { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the runtime to stop" });
       measured["preemption notice to runtime stopped (in-flight 3 s prediction)"] = `${Date.now() - noticed} ms`;
       expect(Date.now() - noticed).toBeLessThan(PREEMPTION_WINDOW_MS);
       expect(pubsub.published[signalled]).toEqual({ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } });
@@ -325,10 +384,6 @@ const measured: Record<string, string> = {};
       metadata.setPreempted(false);
     }
   }, 5 * 60_000);
-
-  // A bundle update switching over without a failed request (issue 11, item 6) goes here once the
-  // live switchover lands: requests in a loop through Caddy while the metadata names a new bundle,
-  // every one answered 200, and the health then naming the new bundle.
 
   it("powers off", async () => {
     measured["final power-off"] = `${await (vm as DebianVm).powerOff()} ms`;

@@ -17,6 +17,9 @@ import { startStorageServer } from "../../../local/standins/storageServer";
 import { json, login } from "../../support/runtimeServer";
 import { waitFor } from "../../support/waitFor";
 
+/** The token the metadata stand-in issues to the "VM"; the Secret Manager stand-in accepts only it. */
+const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
+
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..", "..");
 const FIXTURES = join(__dirname, "..", "fixtures");
@@ -58,10 +61,11 @@ describe("VM boot with a Python predictor and pip requirements", () => {
     for (const bundle of [runtime, predictor]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     predictorObject = predictor.objectName;
     const storage = await startStorageServer(join(work, "buckets"));
-    const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) });
+    const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, { accessToken: VM_ACCESS_TOKEN });
     const pubsub = await startPubSubServer();
     runtimePort = await freePort();
     metadata = await startMetadataServer({
+      accessToken: VM_ACCESS_TOKEN,
       attributes: {
         "budget-bucket": "model-bucket",
         "budget-runtime-object": runtime.objectName,
