@@ -27,25 +27,8 @@ export const anyAuthenticatedCaller: AccessPolicy = {
   },
 };
 
-/**
- * Only `token` is accepted (compared in constant time): a stand-in serving one machine whose token
- * is known, as Google answers a token it did not issue with 401.
- */
-export function onlyToken(token: string): AccessPolicy {
-  const expected = Buffer.from(`Bearer ${token}`);
-  return {
-    check(req) {
-      const given = Buffer.from(req.headers.authorization ?? "");
-      if (given.length === 0) return unauthenticated();
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalidCredentials();
-      return { allowed: true, identity: "the machine's account" };
-    },
-  };
-}
-
 const bearer = (req: IncomingMessage) => /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
-const unauthenticated = (): AccessDecision => ({ allowed: false, status: 401, message: "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential." });
-const invalidCredentials = (): AccessDecision => ({ allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential." });
+const unauthenticated = (): AccessDecision => ({ allowed: false, status: 401, message: "Request is missing required authentication credential. Expected OAuth 2 access token." });
 
 /**
  * IAM as the local deployment enforces it: each service account gets its own token from the
@@ -99,7 +82,7 @@ export class IamPolicy implements AccessPolicy {
     const token = bearer(req);
     if (!token) return unauthenticated();
     const identity = this.tokens.get(token);
-    if (!identity) return invalidCredentials();
+    if (!identity) return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token." };
     if (this.allows(identity, permission, resource)) return { allowed: true, identity };
     // Google's wording; the identity is added because locally there is no audit log to look it up in.
     return { allowed: false, status: 403, message: `Permission '${permission}' denied on resource '${resource}' (or it may not exist) for ${identity}.` };
@@ -116,4 +99,23 @@ export class IamPolicy implements AccessPolicy {
     }
     return chain;
   }
+}
+
+/**
+ * Exactly one bearer token is accepted — the one a metadata stand-in issued to this run's "VM" —
+ * compared in constant time; any other local process with a made-up token gets Google's 401.
+ */
+export function onlyToken(accessToken: string): AccessPolicy {
+  const expected = Buffer.from(accessToken);
+  return {
+    check(req) {
+      const token = bearer(req);
+      if (!token) return unauthenticated();
+      const given = Buffer.from(token);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential." };
+      }
+      return { allowed: true, identity: "the VM" };
+    },
+  };
 }

@@ -36,10 +36,10 @@ export interface MetadataServer {
   setPreempted(preempted: boolean): void;
   /** How many token requests were answered (tests use it to prove clients authenticated here). */
   readonly tokenRequests: number;
-  /** How many `wait_for_change` requests are waiting now (tests await a watcher instead of sleeping). */
-  readonly watching: number;
   /** The service-account access token this stand-in issues (other stand-ins accept only it). */
   readonly accessToken: string;
+  /** How many `wait_for_change` requests are waiting now (tests await a watcher instead of sleeping). */
+  readonly watching: number;
   close(): Promise<void>;
 }
 
@@ -172,11 +172,11 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     get tokenRequests() {
       return tokenRequests;
     },
-    get watching() {
-      return watchers.size;
-    },
     get accessToken() {
       return state.accessToken;
+    },
+    get watching() {
+      return watchers.size;
     },
     close: () => {
       closing = true;

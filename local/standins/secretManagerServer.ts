@@ -1,17 +1,5 @@
-import { anyAuthenticatedCaller, onlyToken, type AccessPolicy } from "./accessPolicy";
+import type { AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback, type LoopbackServer } from "./listen";
-
-/** Options of {@link startSecretManagerServer}: who may read (one of the two). */
-export interface SecretManagerServerOptions {
-  /**
-   * The only bearer token accepted: the one the metadata stand-in hands this run's "VM" (its
-   * `accessToken`). Any other caller — another local process with a made-up token — gets 401, as
-   * Google answers a token it did not issue.
-   */
-  accessToken?: string;
-  /** Per-identity permissions instead (the local engine's `IamPolicy`). */
-  access?: AccessPolicy;
-}
 
 /**
  * A loopback stand-in for Secret Manager's REST `versions:access`, holding secrets in memory under
@@ -19,14 +7,13 @@ export interface SecretManagerServerOptions {
  * fallback and `apiEndpoint`/`port`/`protocol: "http"`. A caller needs `secretmanager.versions.access`
  * on the secret.
  */
-export async function startSecretManagerServer(secrets: Record<string, string>, options: SecretManagerServerOptions): Promise<LoopbackServer & { accessed: string[] }> {
+export async function startSecretManagerServer(secrets: Record<string, string>, access: AccessPolicy): Promise<LoopbackServer & { accessed: string[] }> {
   const accessed: string[] = [];
-  const access = options.access ?? (options.accessToken ? onlyToken(options.accessToken) : anyAuthenticatedCaller);
   const server = await listenOnLoopback((req, res) => {
     const match = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:]+):access$/.exec(new URL(req.url ?? "/", "http://x").pathname);
-    const decision = access.check(req, "secretmanager.versions.access", match ? `${match[1]}/versions/${match[2]}` : "");
-    if (!decision.allowed) return googleError(res, decision.status, decision.message);
     if (!match) return googleError(res, 404, `No stand-in for ${req.method} ${req.url}`);
+    const decision = access.check(req, "secretmanager.versions.access", `${match[1]}/versions/${match[2]}`);
+    if (!decision.allowed) return googleError(res, decision.status, decision.message);
     const value = secrets[match[1]];
     if (value === undefined) return googleError(res, 404, `Secret [${match[1]}] not found or has no versions.`);
     accessed.push(match[1]);

@@ -34,7 +34,7 @@ export async function startStandIns(options: StandInOptions): Promise<StandIns> 
   const access = options.access ?? anyAuthenticatedCaller;
   const [storage, secretManager, pubsub] = await Promise.all([
     startStorageServer(options.bucketsDir, access),
-    startSecretManagerServer(options.secrets ?? {}, { access }),
+    startSecretManagerServer(options.secrets ?? {}, access),
     startPubSubServer(options.onPublish, access),
   ]);
   const metadataServers: MetadataServer[] = [];

@@ -2,6 +2,7 @@ import * as gcpMetadata from "gcp-metadata";
 import { readSecrets } from "../../images/vm/secrets";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
+import { onlyToken } from "../../local/standins/accessPolicy";
 import type { LoopbackServer } from "../../local/standins/listen";
 
 // Secret Manager hands a secret only to a caller with a token Google issued; locally, only to the
@@ -12,7 +13,7 @@ describe("Secret Manager stand-in", () => {
   const saved = process.env.GCE_METADATA_HOST;
   beforeEach(async () => {
     metadata = await startMetadataServer({ accessToken: `run-${Math.random().toString(36).slice(2)}` });
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": "hunter2" }, { accessToken: metadata.accessToken });
+    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": "hunter2" }, onlyToken(metadata.accessToken));
     process.env.GCE_METADATA_HOST = metadata.host;
     gcpMetadata.resetIsAvailableCache();
   });

@@ -11,6 +11,7 @@ import type { LoopbackServer } from "../../local/standins/listen";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
+import { onlyToken } from "../../local/standins/accessPolicy";
 import { startStorageServer } from "../../local/standins/storageServer";
 import { freePort } from "./freePort";
 import { waitFor } from "./waitFor";
@@ -79,7 +80,7 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
   const storage = await startStorageServer(join(work, "buckets"));
   // The VM's service-account token: the Secret Manager stand-in answers only its holder.
   const accessToken = randomBytes(18).toString("base64url");
-  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, { accessToken });
+  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, onlyToken(accessToken));
   const port = await freePort();
   const [first] = Object.entries(predictors);
   const metadata = await startMetadataServer({

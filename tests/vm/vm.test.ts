@@ -10,6 +10,7 @@ import type { LoopbackServer } from "../../local/standins/listen";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { startPubSubServer, type PublishedMessage } from "../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
+import { onlyToken } from "../../local/standins/accessPolicy";
 import { startStorageServer } from "../../local/standins/storageServer";
 import { waitFor } from "../support/waitFor";
 import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
@@ -82,7 +83,7 @@ const measured: Record<string, string> = {};
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, { accessToken: VM_ACCESS_TOKEN });
+    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, onlyToken(VM_ACCESS_TOKEN));
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
       accessToken: VM_ACCESS_TOKEN,

@@ -13,6 +13,7 @@ import { buildRuntimeBundle } from "../../../bundles/runtimeBundle";
 import { startMetadataServer, type MetadataServer } from "../../../local/standins/metadataServer";
 import { startPubSubServer } from "../../../local/standins/pubsubServer";
 import { startSecretManagerServer } from "../../../local/standins/secretManagerServer";
+import { onlyToken } from "../../../local/standins/accessPolicy";
 import { startStorageServer } from "../../../local/standins/storageServer";
 import { json, login } from "../../support/runtimeServer";
 import { waitFor } from "../../support/waitFor";
@@ -61,7 +62,7 @@ describe("VM boot with a Python predictor and pip requirements", () => {
     for (const bundle of [runtime, predictor]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     predictorObject = predictor.objectName;
     const storage = await startStorageServer(join(work, "buckets"));
-    const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, { accessToken: VM_ACCESS_TOKEN });
+    const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, onlyToken(VM_ACCESS_TOKEN));
     const pubsub = await startPubSubServer();
     runtimePort = await freePort();
     metadata = await startMetadataServer({
