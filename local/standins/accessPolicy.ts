@@ -109,9 +109,8 @@ export function onlyToken(accessToken: string): AccessPolicy {
   const expected = Buffer.from(accessToken);
   return {
     check(req) {
-      const token = bearer(req);
-      if (!token) return unauthenticated();
-      const given = Buffer.from(token);
+      if (!req.headers.authorization) return unauthenticated();
+      const given = Buffer.from(bearer(req) ?? "");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential." };
       }
