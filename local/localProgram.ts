@@ -55,6 +55,9 @@ export interface LocalProgramDeployment {
 /** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
 const START_OPERATION_MS = 200;
 
+/** Grants take effect here at once (in the cloud: up to 7 minutes), so the boot retries a 403/404 only briefly. */
+const LOCAL_GRANT_PROPAGATION_SECONDS = 3;
+
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
 const LOCAL_RESTARTER_TIMING = { BUDGET_RESTART_POLL_MS: "200", BUDGET_RESTART_BACKOFF_MS: "500", BUDGET_RESTART_BUDGET_SECONDS: "20" };
 
@@ -138,7 +141,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         startupScript: script(STARTUP_SCRIPT_KEY),
         shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
         root: vmRoot,
-        env: { PATH: process.env.PATH ?? "", BUDGET_ROOT: vmRoot, BUDGET_SERVICE_MANAGER: "process", BUDGET_RUNTIME_PORT: String(port), ...standIns.environment(metadata) },
+        env: { PATH: process.env.PATH ?? "", BUDGET_ROOT: vmRoot, BUDGET_SERVICE_MANAGER: "process", BUDGET_RUNTIME_PORT: String(port), BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS), ...standIns.environment(metadata) },
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
           failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
