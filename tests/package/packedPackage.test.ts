@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { list } from "tar";
+import { freePort } from "../support/freePort";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
@@ -36,14 +37,15 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return { child, output, exited };
 }
 
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** Ids of the processes whose command line (NUL-separated) passes `test`. */
+function processesMatching(test: (cmdline: string) => boolean): string[] {
+  return readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+    try {
+      return test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+    } catch {
+      return false;
+    }
+  });
 }
 
 beforeAll(async () => {
@@ -128,14 +130,8 @@ describe("the packed npm package, installed into an empty folder", () => {
     process.kill(local.child.pid!, "SIGTERM"); // npx itself, as a supervisor would
     await local.exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
-    const leftovers = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(root);
-      } catch {
-        return false;
-      }
-    });
-    expect(leftovers).toEqual([]); // every process the deployment started runs from under its root
+    // Every process the deployment started runs from under its root; they may take a moment to exit.
+    await waitFor(() => processesMatching((cmdline) => cmdline.includes(root)).length === 0, { timeoutMs: 30_000, what: `every process under ${root} to exit` });
   }, 180_000);
 });
 
@@ -159,14 +155,7 @@ describe("npm start in the checkout", () => {
     process.kill(child.pid!, "SIGTERM"); // npm alone, as a supervisor or `kill` would
     await exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
-    const leftovers = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        return cmdline.includes(root) || cmdline.includes(`--port\0${port}`);
-      } catch {
-        return false;
-      }
-    });
-    expect(leftovers).toEqual([]); // every process the deployment started runs from under its root
+    // The CLI itself, and every process the deployment started (they run from under its root).
+    await waitFor(() => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`)).length === 0, { timeoutMs: 30_000, what: "every process npm start began to exit" });
   }, 240_000);
 });
