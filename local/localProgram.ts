@@ -141,7 +141,16 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         startupScript: script(STARTUP_SCRIPT_KEY),
         shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
         root: vmRoot,
-        env: { PATH: process.env.PATH ?? "", BUDGET_ROOT: vmRoot, BUDGET_SERVICE_MANAGER: "process", BUDGET_RUNTIME_PORT: String(port), BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS), ...standIns.environment(metadata) },
+        env: {
+          PATH: process.env.PATH ?? "",
+          BUDGET_ROOT: vmRoot,
+          BUDGET_SERVICE_MANAGER: "process",
+          BUDGET_RUNTIME_PORT: String(port),
+          BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS),
+          // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
+          ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
+          ...standIns.environment(metadata),
+        },
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
           failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));

@@ -121,7 +121,11 @@ export async function watch(): Promise<void> {
     const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
     await serviceManager().runBoot({ root, home }, bootFile);
   }, log);
-  await Promise.race([preemption, bundles]);
+  // After a preemption notice the VM is going down: stay until power-off. Exiting would let
+  // systemd (Restart=always) start the watcher again, which would read `preempted` TRUE once more
+  // and signal the restart topic again every second.
+  const untilPowerOff = preemption.then(() => new Promise<never>(() => {}));
+  await Promise.race([untilPowerOff, bundles]);
   process.exit(0);
 }
 
