@@ -19,7 +19,7 @@ import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
 import { followBundles } from "./watchBundles";
-import { waitForPreemptionNotice } from "./watchPreemption";
+import { waitForPreemptionCleared, waitForPreemptionNotice } from "./watchPreemption";
 
 /** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
 export const ENDPOINT_VARIABLES = ["GCE_METADATA_HOST", "STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "PUBSUB_ENDPOINT"] as const;
@@ -113,19 +113,22 @@ export async function shutdown(preempted?: boolean): Promise<void> {
  */
 export async function watch(): Promise<void> {
   const { root, home } = bootPaths();
-  const preemption = waitForPreemptionNotice(log).then(async () => {
-    log("preemption notice: draining the runtime and signalling the restart topic");
-    await shutdown(true);
-  });
+  // One notice, one drain and one signal: the watcher stays (exiting would let systemd's
+  // Restart=always start it again, read `preempted` TRUE once more and signal again every second)
+  // and only watches anew once the flag is cleared, which on a VM happens only after power-off.
+  const preemptions = (async () => {
+    for (;;) {
+      await waitForPreemptionNotice(log);
+      log("preemption notice: draining the runtime and signalling the restart topic");
+      await shutdown(true);
+      await waitForPreemptionCleared(log);
+    }
+  })();
   const bundles = followBundles(async (attributes) => {
     const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
     await serviceManager().runBoot({ root, home }, bootFile);
   }, log);
-  // After a preemption notice the VM is going down: stay until power-off. Exiting would let
-  // systemd (Restart=always) start the watcher again, which would read `preempted` TRUE once more
-  // and signal the restart topic again every second.
-  const untilPowerOff = preemption.then(() => new Promise<never>(() => {}));
-  await Promise.race([untilPowerOff, bundles]);
+  await Promise.race([preemptions, bundles]);
   process.exit(0);
 }
 

@@ -1,5 +1,6 @@
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
-import { waitForPreemptionNotice } from "../../images/vm/watchPreemption";
+import { waitFor } from "../support/waitFor";
+import { waitForPreemptionCleared, waitForPreemptionNotice } from "../../images/vm/watchPreemption";
 
 // The watcher holds one long-poll open on the metadata server until the notice comes. Off GCE,
 // gcp-metadata would abort each request after 3 s; the watcher must not turn that into a
@@ -30,5 +31,18 @@ describe("the preemption watcher", () => {
     }
     expect(Date.now() - started).toBeGreaterThanOrEqual(4_000);
     expect(logged).toEqual([]);
+  });
+
+  it("after a notice, waits until the flag is cleared before watching anew", async () => {
+    metadata.setPreempted(true);
+    await waitForPreemptionNotice(() => undefined); // already TRUE: returns at once
+    let cleared = false;
+    const clearing = waitForPreemptionCleared(() => undefined).then(() => (cleared = true));
+    // It read TRUE and is now long-polling for a change: not cleared.
+    await waitFor(() => metadata.watching > 0, { what: "the watcher to long-poll" });
+    expect(cleared).toBe(false);
+    metadata.setPreempted(false);
+    await clearing;
+    expect(cleared).toBe(true);
   });
 });
