@@ -175,7 +175,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     const identity = declareIdentity(ctx, args.password);
     const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
     const topic = declareTopic(ctx);
-    const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic);
+    const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
     const username = pulumi.output(args.username ?? "budget");
     const instance = declareInstance(ctx, {
       machineType,

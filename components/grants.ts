@@ -100,3 +100,18 @@ export function rolesOf(identity: Identity, scope: GrantScope): readonly Role[] 
 export function isPermitted(identity: Identity, scope: GrantScope, permission: string): boolean {
   return rolesOf(identity, scope).some((role) => ROLE_PERMISSIONS[role]?.includes(permission));
 }
+
+/**
+ * Granted only with a custom `image` stored in Artifact Registry (`LOCATION-docker.pkg.dev/…`):
+ * the VM pulls it with its own account's token (images/vm's docker credential helper), which
+ * needs read access to that repository and nothing else.
+ */
+export const IMAGE_PULL_GRANTS = {
+  vm: { "image-repository": ["roles/artifactregistry.reader"] },
+} as const satisfies Record<string, Record<string, readonly Role[]>>;
+
+/** The Artifact Registry repository an image reference lives in, or undefined for any other registry. */
+export function artifactRegistryRepository(image: string): { location: string; project: string; repository: string } | undefined {
+  const match = /^([a-z0-9-]+)-docker\.pkg\.dev\/([^/]+)\/([^/]+)\/[^\s]+$/.exec(image);
+  return match ? { location: match[1], project: match[2], repository: match[3] } : undefined;
+}

@@ -2,7 +2,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { childOptions, type ModelContext } from "./context";
-import { GRANTS } from "./grants";
+import { artifactRegistryRepository, GRANTS, IMAGE_PULL_GRANTS } from "./grants";
 
 /** The VM's identity and the secrets only it may read. */
 export interface ModelIdentity {
@@ -57,11 +57,20 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
   return { vmAccount, password: pulumi.secret(passwordValue), passwordSecret, signingKeySecret, ready };
 }
 
-/** Lets the VM read its bucket and publish to its restart topic, and nothing more; returns the grants. */
-export function grantVmAccess(ctx: ModelContext, vmAccount: gcp.serviceaccount.Account, bucket: gcp.storage.Bucket, topic: gcp.pubsub.Topic): pulumi.Resource[] {
+/**
+ * Lets the VM read its bucket, publish to its restart topic and — with a custom image in Artifact
+ * Registry — pull that image, and nothing more; returns the grants.
+ */
+export function grantVmAccess(ctx: ModelContext, vmAccount: gcp.serviceaccount.Account, bucket: gcp.storage.Bucket, topic: gcp.pubsub.Topic, image?: string): pulumi.Resource[] {
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
+  const imageRepository = image === undefined ? undefined : artifactRegistryRepository(image);
   return [
     ...GRANTS.vm.bucket.map((role) => new gcp.storage.BucketIAMMember(`${ctx.name}-vm-bucket-reader`, { bucket: bucket.name, role, member }, { parent: ctx.parent })),
     ...GRANTS.vm.topic.map((role) => new gcp.pubsub.TopicIAMMember(`${ctx.name}-vm-topic-publisher`, { project: ctx.project, topic: topic.name, role, member }, { parent: ctx.parent })),
+    ...(imageRepository
+      ? IMAGE_PULL_GRANTS.vm["image-repository"].map(
+          (role) => new gcp.artifactregistry.RepositoryIamMember(`${ctx.name}-vm-image-reader`, { ...imageRepository, role, member }, { parent: ctx.parent }),
+        )
+      : []),
   ];
 }

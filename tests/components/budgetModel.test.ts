@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 // The harness puts Pulumi's mocks in place before the component is loaded.
 import { baseArgs as base, deploy, includesUrnOf, isSecret, SENTIMENT, value } from "./pulumiHarness";
+import { artifactRegistryRepository } from "../../components/grants";
 import { BudgetModel, type BudgetModelArgs } from "../../components/budgetModel";
 
 describe("BudgetModel under Pulumi mocks", () => {
@@ -126,6 +127,18 @@ describe("BudgetModel variations", () => {
     expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("0");
     expect(instance.bootDisk.initializeParams.size).toBe(30);
     expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml" });
+    // The VM pulls the image with its own account: read access to that repository, nothing more.
+    const reader = child("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "vm-image-reader").inputs;
+    expect(reader).toMatchObject({ location: "europe", project: "p", repository: "r", role: "roles/artifactregistry.reader" });
+    expect(instance.serviceAccount.email).toBe(reader.member.replace(/^serviceAccount:/, ""));
+  }, 60_000);
+
+  it("grants no image pull for an image outside Artifact Registry, and parses repository references", async () => {
+    expect(artifactRegistryRepository("us-central1-docker.pkg.dev/my-proj/models/sentiment:2")).toEqual({ location: "us-central1", project: "my-proj", repository: "models" });
+    expect(artifactRegistryRepository("ghcr.io/acme/model:1")).toBeUndefined();
+    expect(artifactRegistryRepository("europe-docker.pkg.dev/p/r")).toBeUndefined(); // no image name
+    const { children } = await deploy("public-image", { image: "ghcr.io/acme/model:1", requirements: undefined });
+    expect(children.filter((c) => c.name.endsWith("vm-image-reader"))).toEqual([]);
   }, 60_000);
 
   it("changes the predictor object and the instance metadata exactly when the predictor changes", async () => {
