@@ -6,6 +6,7 @@ import { extract } from "tar";
 import { buildPredictorBundle, parseRequirements } from "../../bundles/predictorBundle";
 import { buildRestarterSource } from "../../bundles/restarterSource";
 import { buildRuntimeBundle } from "../../bundles/runtimeBundle";
+import { waitFor } from "../support/waitFor";
 import { json, login, PASSWORD, SIGNING_KEY, USERNAME } from "../support/runtimeServer";
 
 const ROOT = join(__dirname, "..", "..");
@@ -65,7 +66,7 @@ describe("bundles", () => {
           child.stderr.on("data", (d) => { err += d; const m = /serving http:\/\/localhost:(\d+)/.exec(err); if (m) resolve(`http://127.0.0.1:${m[1]}`); });
           child.on("exit", (code) => reject(new Error(`server.cjs exited ${code}: ${err}`)));
         });
-        while ((await fetch(`${url}/`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
+        await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the bundled runtime to load its predictor" });
         const response = await fetch(`${url}/predict_dict`, json(await login(url), { payload: { text: "good" } }));
         expect(await response.json()).toMatchObject({ label: "positive" });
         const docs = await fetch(`${url}/docs/assets/swagger-ui-bundle.js`);

@@ -4,6 +4,7 @@ import { startComputeServer, SimulatedInstance, type ComputeServer } from "../..
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { decide } from "../../functions/restarter/decide";
 import { readRestarterConfig } from "../../functions/restarter/config";
+import { waitFor } from "../support/waitFor";
 
 // The real function module, loaded by the functions framework's own test server and driven with
 // real CloudEvents over HTTP; the real @google-cloud/compute client talks to the Compute stand-in,
@@ -71,13 +72,7 @@ async function deliver(reason: "tick" | "preempted" = "tick"): Promise<number> {
   return response.status;
 }
 
-const until = async (check: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
+const until = (check: () => boolean, timeoutMs = 2000) => waitFor(check, { timeoutMs, intervalMs: 10 });
 
 describe("restarter function", () => {
   it("does nothing while the instance is RUNNING or STAGING", async () => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { PASSWORD, SIGNING_KEY, USERNAME, json, login } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -69,9 +70,8 @@ describe("budgetml serve", () => {
     child.stderr?.on("data", (d) => (stderr += d));
     try {
       const url = await listening(child);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const password = /password (\S+)/.exec(stderr)?.[1] as string;
-      expect(password).toBeTruthy();
+      // The credentials line follows the "serving" line on stderr.
+      const password = await waitFor(() => /password (\S+)/.exec(stderr)?.[1], { what: "the generated password on stderr" });
       const token = await login(url, "budget", password);
       const response = await fetch(`${url}/predict_dict`, json(token, { payload: { text: "this is terrible" } }));
       expect(await response.json()).toMatchObject({ label: "negative" });
