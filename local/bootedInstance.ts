@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isRunning } from "../images/vm/services";
 import type { InstanceBackend, InstanceFacts, InstanceStatus } from "./standins/computeServer";
 
 /** How to boot the local "VM": the startup script and the environment pointing it at the stand-ins. */
@@ -84,14 +85,7 @@ export class BootedInstance implements InstanceBackend {
   }
 
   private runtimeAlive(): boolean {
-    const pid = this.pid("runtime");
-    if (!pid) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    return isRunning(this.pid("runtime"));
   }
 
   /** What Google does at the end of the window: everything on the VM stops, now. */
