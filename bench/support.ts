@@ -1,6 +1,5 @@
 // Small helpers the benchmarks share.
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 export const ROOT = join(__dirname, "..");
@@ -36,11 +35,4 @@ export async function directStartMs(predictor: string, port: number): Promise<nu
   }
 }
 
-/** A port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from "../tests/support/freePort";

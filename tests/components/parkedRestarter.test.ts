@@ -1,7 +1,6 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
+import { serveRestarterFunction, type ServedRestarter } from "../support/restarterFunction";
 
 // A parked model (`running: false`) gets BUDGET_RUNNING=false in the restarter's environment
 // (pinned in budgetModel.test.ts). Here the real function module, under the functions framework's
@@ -9,14 +8,14 @@ import { startMetadataServer, type MetadataServer } from "../../local/standins/m
 let metadata: MetadataServer;
 let compute: ComputeServer;
 let instance: SimulatedInstance;
-let server: Server;
+let restarter: ServedRestarter;
 let functionUrl: string;
 
 beforeAll(async () => {
   metadata = await startMetadataServer({ projectId: "budget-proj" });
   instance = new SimulatedInstance(10);
   compute = await startComputeServer({ project: "budget-proj", zone: "us-central1-a", instance: "parked-vm", backend: instance });
-  Object.assign(process.env, {
+  restarter = await serveRestarterFunction({
     GCE_METADATA_HOST: metadata.host,
     BUDGET_PROJECT: "budget-proj",
     BUDGET_ZONE: "us-central1-a",
@@ -25,16 +24,12 @@ beforeAll(async () => {
     BUDGET_RUNNING: "false",
     BUDGET_LOG_LEVEL: "silent",
   });
-  require("../../functions/restarter/index");
-  const { getTestServer } = require("@google-cloud/functions-framework/testing") as typeof import("@google-cloud/functions-framework/testing");
-  server = getTestServer("restartInstance");
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  functionUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  functionUrl = restarter.url;
 });
 
 afterAll(async () => {
   instance.dispose();
-  await new Promise((resolve) => server.close(resolve));
+  await restarter.close();
   await compute.close();
   await metadata.close();
 });

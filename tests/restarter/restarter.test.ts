@@ -1,10 +1,9 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { decide } from "../../functions/restarter/decide";
 import { readRestarterConfig } from "../../functions/restarter/config";
 import { waitFor } from "../support/waitFor";
+import { serveRestarterFunction, type ServedRestarter } from "../support/restarterFunction";
 
 // The real function module, loaded by the functions framework's own test server and driven with
 // real CloudEvents over HTTP; the real @google-cloud/compute client talks to the Compute stand-in,
@@ -17,13 +16,13 @@ let metadata: MetadataServer;
 let compute: ComputeServer;
 let instance: SimulatedInstance;
 let functionUrl: string;
-let server: Server;
+let restarter: ServedRestarter;
 
 beforeAll(async () => {
   metadata = await startMetadataServer({ projectId: PROJECT });
   instance = new SimulatedInstance(30);
   compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance });
-  Object.assign(process.env, {
+  restarter = await serveRestarterFunction({
     GCE_METADATA_HOST: metadata.host,
     BUDGET_PROJECT: PROJECT,
     BUDGET_ZONE: ZONE,
@@ -34,16 +33,12 @@ beforeAll(async () => {
     BUDGET_RESTART_BACKOFF_MS: "50",
     BUDGET_LOG_LEVEL: process.env.DEBUG_LOG ? "info" : "silent",
   });
-  require("../../functions/restarter/index");
-  const { getTestServer } = require("@google-cloud/functions-framework/testing") as typeof import("@google-cloud/functions-framework/testing");
-  server = getTestServer("restartInstance");
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  functionUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  functionUrl = restarter.url;
 });
 
 afterAll(async () => {
   instance.dispose();
-  await new Promise((resolve) => server.close(resolve));
+  await restarter.close();
   await compute.close();
   await metadata.close();
 });
