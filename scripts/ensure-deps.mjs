@@ -12,7 +12,9 @@ const stale = !existsSync(installedMarker) ||
   (existsSync("package-lock.json") && statSync("package-lock.json").mtimeMs > statSync(installedMarker).mtimeMs);
 if (stale) {
   console.error("budgetml: installing npm dependencies (npm ci)…");
-  execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
+  // onnxruntime-node (examples/digits) carries its CPU binaries; its install script would also fetch
+  // optional CUDA binaries from NuGet, outside the npm registry. Its documented switch skips that.
+  execSync("npm ci --no-audit --no-fund", { stdio: "inherit", env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: "skip" } });
 }
 
 if (withTools) {

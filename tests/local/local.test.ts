@@ -1,19 +1,12 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { deploymentRoot, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
-/** Processes whose command line mentions this deployment's working folder (runtime, watcher). */
-const processesUnder = (folder: string) => {
-  try {
-    return execFileSync("pgrep", ["-f", folder], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-};
 
 /** `budgetml local ARGS` from the sources, its output collected as it comes. */
 function budgetmlLocal(args: string[]) {
@@ -47,7 +40,7 @@ describe("budgetml local", () => {
     let folder = "";
     try {
       const password = (await local.waitForOutput("stdout", /password: (\S+)/))[1];
-      folder = /working in (\S+)/.exec(local.stderr)![1];
+      folder = deploymentRoot(local.stderr);
       expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
       const url = `http://127.0.0.1:${port}`;
       const token = await login(url, "budget", password);

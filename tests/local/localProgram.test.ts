@@ -4,6 +4,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { launchLocalProgram } from "../../local/localProgram";
 import { resolveProgram } from "../../local/programFile";
+import { deploymentRoot } from "../support/localDeployment";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -20,7 +21,7 @@ describe("launchLocalProgram", () => {
       },
       report: (line) => {
         lines.push(line);
-        bucketDir = /working in (\S+)/.exec(line)?.[1] ?? bucketDir;
+        if (line.startsWith("budgetml local: working in ")) bucketDir = deploymentRoot(line);
       },
     });
     try {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { list } from "tar";
 import { freePort } from "../support/freePort";
+import { deploymentRoot, processesMatching, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
@@ -26,26 +27,23 @@ async function entries(file: string): Promise<string[]> {
   return paths;
 }
 
+/**
+ * The environment of a user's shell: ours without the `npm_*` variables that `npm test` exported
+ * to Jest (a user typing `npx` has none; npm would warn about this checkout's configuration).
+ */
+function userShellEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+}
+
 /** Spawns a command in the consumer folder in its own process group; collects its output. */
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(command, args, { cwd: consumer, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(command, args, { cwd: consumer, env: { ...userShellEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   children.push(child);
   const output = { stdout: "", stderr: "" };
   child.stdout!.on("data", (d) => (output.stdout += d));
   child.stderr!.on("data", (d) => (output.stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, output, exited };
-}
-
-/** Ids of the processes whose command line (NUL-separated) passes `test`. */
-function processesMatching(test: (cmdline: string) => boolean): string[] {
-  return readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
-    try {
-      return test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-    } catch {
-      return false;
-    }
-  });
 }
 
 beforeAll(async () => {
@@ -122,7 +120,8 @@ describe("the packed npm package, installed into an empty folder", () => {
     const local = start("npx", ["--no-install", "budgetml", "local", "predictor.mjs", "--port", String(port)]);
     const url = await waitFor(() => /serving (http:\/\/localhost:\d+)/.exec(local.output.stdout)?.[1], { timeoutMs: 120_000, what: "npx budgetml local to serve" });
     const password = /password: (\S+)/.exec(local.output.stdout)![1];
-    const root = /working in (\S+)/.exec(local.output.stderr)![1];
+    const root = deploymentRoot(local.output.stderr);
+    expect(processesUnder(root).length).toBeGreaterThan(0); // the check below can see them
     const base = url.replace("localhost", "127.0.0.1");
     const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "served from a tarball" } }));
     expect(await response.json()).toEqual({ words: 4, ready: true });
@@ -131,7 +130,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     await local.exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
     // Every process the deployment started runs from under its root; they may take a moment to exit.
-    await waitFor(() => processesMatching((cmdline) => cmdline.includes(root)).length === 0, { timeoutMs: 30_000, what: `every process under ${root} to exit` });
+    await waitFor(() => processesUnder(root).length === 0, { timeoutMs: 30_000, what: `every process under ${root} to exit` });
   }, 180_000);
 });
 
@@ -139,7 +138,7 @@ describe("the packed npm package, installed into an empty folder", () => {
 describe("npm start in the checkout", () => {
   it("serves the example, and SIGTERM to npm (not only Ctrl-C) leaves nothing running", async () => {
     const port = await freePort();
-    const child = spawn("npm", ["start", "--", "--port", String(port)], { cwd: ROOT, env: process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn("npm", ["start", "--", "--port", String(port)], { cwd: ROOT, env: userShellEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
     children.push(child);
     let stdout = "";
     let stderr = "";
@@ -147,7 +146,9 @@ describe("npm start in the checkout", () => {
     child.stderr!.on("data", (d) => (stderr += d));
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const password = await waitFor(() => /password: (\S+)/.exec(stdout)?.[1], { timeoutMs: 120_000, what: "npm start to serve" });
-    const root = /working in (\S+)/.exec(stderr)![1];
+    const root = deploymentRoot(stderr);
+    const startedByNpm = () => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
+    expect(startedByNpm().length).toBeGreaterThan(1); // the CLI and the deployment's processes: the check below can see them
     const base = `http://127.0.0.1:${port}`;
     const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "I love this" } }));
     expect(await response.json()).toMatchObject({ label: "positive" });
@@ -156,6 +157,6 @@ describe("npm start in the checkout", () => {
     await exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
     // The CLI itself, and every process the deployment started (they run from under its root).
-    await waitFor(() => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`)).length === 0, { timeoutMs: 30_000, what: "every process npm start began to exit" });
+    await waitFor(() => startedByNpm().length === 0, { timeoutMs: 30_000, what: "every process npm start began to exit" });
   }, 240_000);
 });

@@ -1,0 +1,30 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { isAbsolute } from "node:path";
+
+/**
+ * The working folder `budgetml local` announced in `output` ("budgetml local: working in DIR
+ * (removed on exit)"). Matched on the whole line: npm's own warnings on the same stream also say
+ * "working in" ("This will stop working in the next major version"). Throws when it is missing.
+ */
+export function deploymentRoot(output: string): string {
+  const root = /^budgetml local: working in (\S+) \(removed on exit\)$/m.exec(output)?.[1];
+  if (!root || !isAbsolute(root)) throw new Error(`no "budgetml local: working in /…" line in:\n${output}`);
+  return root;
+}
+
+/** Ids of the live processes whose command line (NUL-separated) passes `test`. */
+export function processesMatching(test: (cmdline: string) => boolean): number[] {
+  return readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid) && Number(pid) !== process.pid)
+    .filter((pid) => {
+      try {
+        return test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+      } catch {
+        return false; // exited while we looked
+      }
+    })
+    .map(Number);
+}
+
+/** Processes whose command line mentions `folder` (a deployment's runtime, watcher, functions). */
+export const processesUnder = (folder: string): number[] => processesMatching((cmdline) => cmdline.includes(folder));
