@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../../runtime/logger";
+import { systemClock, type Clock } from "./clock";
 import type { ComputeClients } from "./computeClients";
 import type { RestarterConfig } from "./config";
 import { decide, isTransient, mayStart } from "./decide";
@@ -24,7 +25,6 @@ interface ApiError {
 }
 
 const MAX_BACKOFF_MS = 16_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The request id for the n-th start attempt of one outage. The Compute API executes a mutating call
@@ -38,9 +38,14 @@ export function outageRequestId(instanceId: string, lastStopTimestamp: string, a
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Reads the instance, decides, acts, and retries transient failures while the budget allows. */
-export async function keepInstanceRunning(clients: ComputeClients, config: RestarterConfig, logger: Logger): Promise<RestartOutcome> {
-  const started = Date.now();
+/**
+ * Reads the instance, decides, acts, and retries transient failures while the budget allows.
+ * `clock` times the budget, the backoff and the fallback and grace delays. @default the system clock
+ */
+export async function keepInstanceRunning(clients: ComputeClients, config: RestarterConfig, logger: Logger, clock: Clock = systemClock): Promise<RestartOutcome> {
+  const started = clock.now();
+  // Operation insert times are Google's wall-clock timestamps: compared with the wall clock only.
+  const invokedAt = Date.now();
   const deadline = started + config.budgetMs;
   const { pollMs } = config;
   let { backoffMs } = config;
@@ -50,7 +55,7 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
   let capacityFailure = false;
   let switched: RestartOutcome["switched"];
   const finish = (did: RestartOutcome["did"], error?: string): RestartOutcome => {
-    const outcome = { saw, did, attempts, ms: Date.now() - started, ...(error ? { error } : {}), ...(switched ? { switched } : {}) };
+    const outcome = { saw, did, attempts, ms: clock.now() - started, ...(error ? { error } : {}), ...(switched ? { switched } : {}) };
     const line = { ...outcome, instance: config.instance, zone: config.zone };
     if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
     else if (did === "gave_up") logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
@@ -66,8 +71,8 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
       [instance] = await clients.instances.get(target);
     } catch (error) {
       const failure = describe(error);
-      if (!isTransient(failure) || Date.now() + backoffMs > deadline) return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
-      await sleep(backoffMs);
+      if (!isTransient(failure) || clock.now() + backoffMs > deadline) return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
+      await clock.sleep(backoffMs);
       continue;
     }
     saw = instance.status ?? "UNKNOWN";
@@ -78,19 +83,19 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
       // Only a preemption (or a VM that should be running and is not) is brought back.
       const stop = await lastStopCause(clients, target, String(instance.id));
       if (stop.error) logger.warn({ instance: config.instance, error: stop.error }, `restarter: cannot read why ${config.instance} stopped (${stop.error}); starting it`);
-      if (mayStart({ running: config.running, graceMs: config.plannedStopGraceMs }, stop, Date.now()) === "planned_stop") return finish("left_stopped");
+      if (mayStart({ running: config.running, graceMs: config.plannedStopGraceMs }, stop, clock.now()) === "planned_stop") return finish("left_stopped");
     }
     if (action === "wait") {
-      if (Date.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw}`);
-      await sleep(pollMs);
+      if (clock.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw}`);
+      await clock.sleep(pollMs);
       continue;
     }
 
     if (action === "start" && !switched) {
       const view = { provisioningModel: instance.scheduling?.provisioningModel ?? undefined, labels: (instance.labels ?? {}) as Record<string, string>, lastStopTimestamp: instance.lastStopTimestamp ?? undefined };
-      const change = provisioningChange(view, Date.now(), config, capacityFailure);
+      const change = provisioningChange(view, clock.now(), config, capacityFailure);
       if (change) {
-        const failure = await switchProvisioning(clients, target, change, view.labels, instance.labelFingerprint ?? undefined, deadline);
+        const failure = await switchProvisioning(clients, target, change, view.labels, instance.labelFingerprint ?? undefined, { deadline, clock });
         if (failure) logger.error({ instance: config.instance, change, error: failure.message }, `restarter: could not switch provisioning (${change}): ${failure.message}`);
         else {
           switched = change;
@@ -105,15 +110,15 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
     attempts += 1;
     const requestId = outageRequestId(String(instance.id), instance.lastStopTimestamp ?? "never-stopped", attempts);
     logger.info({ instance: config.instance, status: saw, action, attempt: attempts, requestId }, `restarter: ${action} ${config.instance} (was ${saw})`);
-    const { failure, replayed } = await act(clients, target, action, requestId, deadline, started);
+    const { failure, replayed } = await act(clients, target, action, requestId, { deadline, clock }, invokedAt);
     if (!failure) return finish(action === "start" ? "started" : "resumed");
     if (!isTransient(failure)) return finish("failed_permanently", failure.message);
     capacityFailure = /RESOURCE_POOL_EXHAUSTED|STOCKOUT/.test(String(failure.reason));
     // An earlier invocation already made (and failed) this attempt: go straight to the next id.
     if (replayed) continue;
     logger.warn({ instance: config.instance, attempt: attempts, code: failure.code, reason: failure.reason, error: failure.message }, `restarter: ${action} failed (${failure.reason ?? failure.code}); retrying in ${backoffMs} ms`);
-    if (Date.now() + backoffMs > deadline) return finish("gave_up", failure.message);
-    await sleep(backoffMs);
+    if (clock.now() + backoffMs > deadline) return finish("gave_up", failure.message);
+    await clock.sleep(backoffMs);
     backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
   }
 }
@@ -127,26 +132,29 @@ async function act(
   target: { project: string; zone: string; instance: string },
   action: "start" | "resume",
   requestId: string,
-  deadline: number,
+  budget: Budget,
   invokedAt: number,
 ): Promise<{ failure?: ApiError; replayed?: boolean }> {
   try {
     const [operation] = await (action === "start" ? clients.instances.start({ ...target, requestId }) : clients.instances.resume({ ...target, requestId }));
     const latest = operation.latestResponse as OperationView;
     const replayed = latest.insertTime !== undefined && Date.parse(latest.insertTime) < invokedAt;
-    const failure = await settle(clients, target, latest, deadline);
+    const failure = await settle(clients, target, latest, budget);
     return failure ? { failure, replayed } : {};
   } catch (error) {
     return { failure: describe(error) };
   }
 }
 
+/** When an invocation must have finished, on its clock. */
+type Budget = { deadline: number; clock: Clock };
+
 type OperationView = { name?: string; status?: string; insertTime?: string; error?: { errors?: Array<{ code?: string; message?: string }> } };
 
 /** Waits for a zone operation to finish (within the budget); returns its error, if any. */
-async function settle(clients: ComputeClients, target: { project: string; zone: string }, operation: OperationView, deadline: number): Promise<ApiError | undefined> {
+async function settle(clients: ComputeClients, target: { project: string; zone: string }, operation: OperationView, { deadline, clock }: Budget): Promise<ApiError | undefined> {
   let latest = operation;
-  while (latest.status !== "DONE" && Date.now() < deadline) {
+  while (latest.status !== "DONE" && clock.now() < deadline) {
     const [next] = await clients.operations.wait({ project: target.project, zone: target.zone, operation: latest.name });
     latest = next as OperationView;
   }
@@ -163,16 +171,16 @@ async function switchProvisioning(
   change: "to_standard" | "to_spot",
   labels: Record<string, string>,
   labelFingerprint: string | undefined,
-  deadline: number,
+  budget: Budget,
 ): Promise<ApiError | undefined> {
-  const wanted = applyChange(change, labels, Date.now());
+  const wanted = applyChange(change, labels, budget.clock.now());
   try {
     for (const call of [
       () => clients.instances.setScheduling({ ...target, schedulingResource: wanted.scheduling }),
       () => clients.instances.setLabels({ ...target, instancesSetLabelsRequestResource: { labels: wanted.labels, labelFingerprint } }),
     ]) {
       const [operation] = await call();
-      const failure = await settle(clients, target, operation.latestResponse as OperationView, deadline);
+      const failure = await settle(clients, target, operation.latestResponse as OperationView, budget);
       if (failure) return failure;
     }
     return undefined;

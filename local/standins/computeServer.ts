@@ -42,6 +42,8 @@ export interface ComputeServer {
   readonly requests: Array<{ method: "start" | "resume" | "stop"; requestId: string | undefined; at: number }>;
   /** How many times the backend was actually started or resumed. */
   readonly effectiveStarts: number;
+  /** The status each successful read of the instance (instances.get) answered, in order. */
+  readonly readStatuses: string[];
   close(): Promise<void>;
 }
 
@@ -98,6 +100,7 @@ export async function startComputeServer(options: {
   const failures: InjectedFailure[] = [];
   const requests: ComputeServer["requests"] = [];
   let effectiveStarts = 0;
+  const readStatuses: string[] = [];
   let port = 0;
   const selfLink = () => `http://127.0.0.1:${port}/compute/v1/projects/${project}/zones/${zone}/instances/${instance}`;
 
@@ -184,6 +187,7 @@ export async function startComputeServer(options: {
       if (!allowed(`compute.instances.${verb ?? "get"}`, `projects/${p}/zones/${z}/instances/${name}`)) return;
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
+        readStatuses.push(facts.status);
         return send(res, 200, { kind: "compute#instance", id: INSTANCE_ID, name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
       }
       if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
@@ -245,13 +249,15 @@ export async function startComputeServer(options: {
     get effectiveStarts() {
       return effectiveStarts;
     },
+    readStatuses,
     close: () => server.close(),
   };
 }
 
 /**
  * A simulated instance: a preemption takes it RUNNING → STOPPING → TERMINATED, a start takes it
- * PROVISIONING → STAGING → RUNNING, each step after `stepMs`.
+ * PROVISIONING → STAGING → RUNNING, each step after `stepMs`. Its stop timestamps and system events
+ * are stamped by `now` (a test shares its clock with the restarter's). @default Date.now
  */
 export class SimulatedInstance implements InstanceBackend {
   private status: InstanceStatus = "RUNNING";
@@ -259,7 +265,10 @@ export class SimulatedInstance implements InstanceBackend {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly events: Array<{ operationType: string; at: string }> = [];
 
-  constructor(private readonly stepMs = 50) {}
+  constructor(
+    private readonly stepMs = 50,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   systemEvents() {
     return [...this.events];
@@ -271,15 +280,15 @@ export class SimulatedInstance implements InstanceBackend {
 
   /** Google preempts the instance. */
   preempt(): void {
-    this.events.push({ operationType: "compute.instances.preempted", at: new Date().toISOString() });
-    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = new Date().toISOString()));
+    this.events.push({ operationType: "compute.instances.preempted", at: this.timestamp() });
+    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = this.timestamp()));
   }
 
   /** Puts the instance directly in a status (e.g. SUSPENDED), as an operator would. */
   set(status: InstanceStatus): void {
     this.dispose(); // a transition still under way would otherwise overwrite this status later
     this.status = status;
-    if (status === "TERMINATED" || status === "STOPPED" || status === "SUSPENDED") this.lastStop = new Date().toISOString();
+    if (status === "TERMINATED" || status === "STOPPED" || status === "SUSPENDED") this.lastStop = this.timestamp();
   }
 
   start(): void {
@@ -288,11 +297,15 @@ export class SimulatedInstance implements InstanceBackend {
 
   /** A stop someone asked for (the API's `stop`). */
   stop(): void {
-    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = new Date().toISOString()));
+    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = this.timestamp()));
   }
 
   resume(): void {
     this.steps(["STAGING", "RUNNING"]);
+  }
+
+  private timestamp(): string {
+    return new Date(this.now()).toISOString();
   }
 
   dispose(): void {

@@ -48,6 +48,8 @@ it("leaves a parked model's stopped instance stopped when its shutdown signal ar
     body: JSON.stringify({ message: { data: Buffer.from("preempted").toString("base64"), attributes: { reason: "preempted" } } }),
   });
   expect(response.status).toBe(204);
+  // It read the instance (so no permission or lookup failure ended it early), then started nothing.
+  expect(compute.readStatuses).toContain("TERMINATED");
   expect(compute.requests).toEqual([]);
   expect(instance.facts().status).toBe("TERMINATED");
 });

@@ -2,6 +2,7 @@ import { startComputeServer, SimulatedInstance, type ComputeServer } from "../..
 import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { decide } from "../../functions/restarter/decide";
 import { readRestarterConfig } from "../../functions/restarter/config";
+import { testClock } from "../support/testClock";
 import { waitFor } from "../support/waitFor";
 import { serveRestarterFunction, type ServedRestarter } from "../support/restarterFunction";
 
@@ -20,7 +21,7 @@ let restarter: ServedRestarter;
 
 beforeAll(async () => {
   metadata = await startMetadataServer({ projectId: PROJECT });
-  instance = new SimulatedInstance(30);
+  instance = new SimulatedInstance(100); // STOPPING lasts long enough for the restarter to read it, even on a loaded machine
   compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance });
   restarter = await serveRestarterFunction({
     GCE_METADATA_HOST: metadata.host,
@@ -92,11 +93,14 @@ describe("restarter function", () => {
   });
 
   it("waits for a STOPPING instance to finish stopping, then starts it", async () => {
-    instance.preempt(); // STOPPING now, TERMINATED in 30 ms
+    instance.preempt(); // STOPPING now, TERMINATED in 100 ms
     const before = compute.effectiveStarts;
+    const readsBefore = compute.readStatuses.length;
     expect(instance.facts().status).toBe("STOPPING");
     expect(await deliver("preempted")).toBe(204);
     expect(compute.effectiveStarts - before).toBe(1);
+    // It saw STOPPING, then TERMINATED, then started: the wait really happened.
+    expect(compute.readStatuses.slice(readsBefore)).toEqual(expect.arrayContaining(["STOPPING", "TERMINATED"]));
   });
 
   it("resumes a SUSPENDED instance", async () => {
@@ -152,28 +156,33 @@ describe("restarter policy and configuration", () => {
 });
 
 describe("spot-capacity fallback (the restarter's core loop, as the function and local mode run it)", () => {
-  it("switches a spot instance down too long for lack of capacity to STANDARD, and back to SPOT at its next stop", async () => {
+  it("switches a spot instance down 10 minutes for lack of capacity to STANDARD, and back to SPOT at its first stop after 6 hours", async () => {
     const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
     const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
     const { FALLBACK_LABEL } = require("../../functions/restarter/spotFallback") as typeof import("../../functions/restarter/spotFallback");
     const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
     let spotCapacity = false;
-    const vm = new SimulatedInstance(20);
+    // The instance's stop times and the restarter share one clock, moved ahead instead of waited on.
+    const clock = testClock();
+    const vm = new SimulatedInstance(20, clock.now);
     const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "fallback-vm", backend: vm, spotCapacity: () => spotCapacity });
-    const config = (fallbackSeconds: string) =>
-      readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "fallback-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "2", BUDGET_RESTART_BACKOFF_MS: "50", BUDGET_SPOT_FALLBACK_SECONDS: fallbackSeconds, BUDGET_SPOT_RETURN_SECONDS: "0" });
+    // The component's defaults: fall back after 10 minutes, return after 6 hours.
+    const base = { BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "fallback-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "2", BUDGET_RESTART_BACKOFF_MS: "50" };
+    const withFallback = readRestarterConfig(base);
+    const withoutFallback = readRestarterConfig({ ...base, BUDGET_SPOT_FALLBACK_SECONDS: "0" });
     const clients = createComputeClients(new URL(stand.url));
     const logger = createLogger({ level: "silent" });
     const read = async () => (await clients.instances.get({ project: PROJECT, zone: ZONE, instance: "fallback-vm" }))[0];
     try {
       vm.set("TERMINATED");
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // the outage passes the 1 s threshold
-
-      const withoutFallback = await keepInstanceRunning(clients, config("0"), logger);
-      expect(withoutFallback).toMatchObject({ did: "gave_up" });
+      clock.advance(9 * 60_000); // down 9 minutes: not yet
+      expect(await keepInstanceRunning(clients, withFallback, logger, clock)).toMatchObject({ did: "gave_up" });
+      expect((await read()).scheduling?.provisioningModel).toBe("SPOT");
+      clock.advance(2 * 60_000); // down 11 minutes
+      expect(await keepInstanceRunning(clients, withoutFallback, logger, clock)).toMatchObject({ did: "gave_up" });
       expect((await read()).scheduling?.provisioningModel).toBe("SPOT");
 
-      const fellBack = await keepInstanceRunning(clients, config("1"), logger);
+      const fellBack = await keepInstanceRunning(clients, withFallback, logger, clock);
       expect(fellBack).toMatchObject({ did: "started", switched: "to_standard" });
       const standard = await read();
       expect(standard.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false });
@@ -181,9 +190,15 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
       await until(() => vm.facts().status === "RUNNING");
 
       spotCapacity = true;
-      vm.preempt(); // its next stop
-      await until(() => vm.facts().status === "TERMINATED");
-      const returned = await keepInstanceRunning(clients, config("1"), logger);
+      clock.advance(60 * 60_000); // a stop an hour later (a standard VM stops only on purpose): still STANDARD
+      vm.set("TERMINATED");
+      expect(await keepInstanceRunning(clients, withFallback, logger, clock)).toMatchObject({ did: "started" });
+      expect((await read()).scheduling?.provisioningModel).toBe("STANDARD");
+      await until(() => vm.facts().status === "RUNNING");
+
+      clock.advance(5 * 60 * 60_000); // six hours after the switch, its next stop
+      vm.set("TERMINATED");
+      const returned = await keepInstanceRunning(clients, withFallback, logger, clock);
       expect(returned).toMatchObject({ did: "started", switched: "to_spot" });
       const spot = await read();
       expect(spot.scheduling?.provisioningModel).toBe("SPOT");
@@ -235,10 +250,14 @@ describe("planned stops and parked models (only a preemption brings the VM back)
       const [operation] = await clients.instances.stop({ project: PROJECT, zone: ZONE, instance: "planned-vm" });
       expect(operation.latestResponse).toMatchObject({ operationType: "stop" });
       await until(() => vm.facts().status === "TERMINATED");
-      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }))).toMatchObject({ did: "left_stopped", saw: "TERMINATED" });
+      const clock = testClock();
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "left_stopped", saw: "TERMINATED" });
+      clock.advance(590_000);
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "left_stopped" });
       expect(stand.effectiveStarts).toBe(0);
       // Past the grace window the VM "should be running and is not": started.
-      expect(await keepInstanceRunning(clients, config("0"), createLogger({ level: "silent" }))).toMatchObject({ did: "started" });
+      clock.advance(20_000);
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "started" });
       await until(() => vm.facts().status === "RUNNING");
       // A preemption after that planned stop is the newest stop: started at once, grace or not.
       vm.preempt();
