@@ -17,6 +17,8 @@ export interface DeclaredInstance {
   scheduling: Record<string, unknown>;
   serviceAccount: string | undefined;
   externalIp: string;
+  /** `TERMINATED` for a parked model (`running: false`): it is declared stopped. */
+  desiredStatus: "RUNNING" | "TERMINATED";
 }
 
 /** A 2nd gen Cloud Function as declared. */
@@ -39,6 +41,8 @@ export interface DeclaredJob {
   topic: string;
   data: string;
   attributes: Record<string, string>;
+  /** A paused job never fires (a parked model's). */
+  paused: boolean;
 }
 
 /** The address every declared static IP gets here. */
@@ -153,6 +157,7 @@ export class LocalCloud {
           scheduling: inputs.scheduling ?? {},
           serviceAccount: inputs.serviceAccount?.email,
           externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,
+          desiredStatus: inputs.desiredStatus === "TERMINATED" ? "TERMINATED" : "RUNNING",
         });
         Object.assign(state, { instanceId: "4242424242424242", selfLink: id });
         break;
@@ -170,7 +175,7 @@ export class LocalCloud {
       case "gcp:cloudscheduler/job:Job":
         if (inputs.pubsubTarget) {
           const { topicName, data = "", attributes = {} } = inputs.pubsubTarget;
-          this.jobs.push({ name: inputs.name, schedule: inputs.schedule, topic: topicName, data: Buffer.from(data, "base64").toString(), attributes });
+          this.jobs.push({ name: inputs.name, schedule: inputs.schedule, topic: topicName, data: Buffer.from(data, "base64").toString(), attributes, paused: inputs.paused === true });
         }
         break;
       default:

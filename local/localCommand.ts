@@ -18,12 +18,13 @@ services that enforce the declared permissions, and the restarter bringing the i
   --entrypoint NAME        exported predictor class (default Predictor, else the default export)
   --requirements PKG...    npm packages to install beside the predictor, as on the VM
   --program FILE           a Pulumi program (.ts/.js, a folder, or its Pulumi.yaml): every
-                           BudgetModel it declares is served, on --port, --port+1, ...
+                           BudgetModel it declares is served, on --port, --port+1, ...;
+                           a parked one (running: false) gets its port but stays stopped
   --config KEY=VALUE       a stack config value for the program (repeatable), e.g. domain=x.com
   --port N                 port of the (first) endpoint (default 8080)
   --preempt-every SECONDS  kill the instance(s) on a timer to watch them come back
   --json                   when ready, print one JSON line per model
-                           {"model","url","docsUrl","username","password"}, then one
+                           {"model","url","docsUrl","username","password","parked"}, then one
                            {"endpoints": {...}} line per model: the environment its VM boots with`;
 
 /** Fails at once, with the fix, when the endpoint's port is taken (rather than after a boot). */
@@ -87,6 +88,10 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       await deployment.stop();
       throw new UsageError(`${program.entry} declares no BudgetModel: nothing to serve`);
     }
+    if (deployment.models.every((model) => model.parked)) {
+      await deployment.stop();
+      throw new UsageError(`every BudgetModel ${program.entry} declares is parked (running: false): nothing to serve`);
+    }
     models = deployment.models;
     stopAll = deployment.stop;
   } else {
@@ -102,11 +107,11 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     models = [deployment];
     stopAll = deployment.stop;
   }
-  if (preemptEverySeconds) for (const model of models) preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
+  if (preemptEverySeconds) for (const model of models.filter((m) => !m.parked)) preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
 
   if (values.json) {
     const lines = [
-      ...models.map(({ model, url, docsUrl, username, password }) => ({ model, url, docsUrl, username, password })),
+      ...models.map(({ model, url, docsUrl, username, password, parked }) => ({ model, url, docsUrl, username, password, parked })),
       ...models.map(({ endpoints }) => ({ endpoints })),
     ];
     process.stdout.write(lines.map((line) => `${JSON.stringify(line)}\n`).join(""));
@@ -130,6 +135,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
 
 /** What a person reads: where the model is, how to log in, a first call to try. */
 function describe(model: LocalModel): string {
+  if (model.parked) return `budgetml local: ${model.model} is parked (running: false): its VM stays stopped and ${model.url} does not answer\n\n`;
   return [
     `budgetml local: ${model.model} serving ${model.url}`,
     `  docs:     ${model.docsUrl}`,

@@ -11,6 +11,7 @@ import { startSchedule } from "./schedulerClock";
 import { startComputeFront } from "./standins/computeFront";
 import { startComputeServer } from "./standins/computeServer";
 import { startStandIns } from "./standins/startStandIns";
+import { waitForRegistrations } from "./waitForRegistrations";
 
 /** The type token of the component whose instances the local deployment serves. */
 const MODEL_TYPE = "budgetml:index:BudgetModel";
@@ -38,9 +39,14 @@ export interface LocalModel {
   docsUrl: string;
   username: string;
   password: string;
+  /**
+   * A parked model (`running: false`): its instance is declared stopped and its scheduler job
+   * paused, so it does not serve; the restarter leaves it stopped, as in the cloud.
+   */
+  parked: boolean;
   /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
   endpoints: Record<string, string>;
-  /** Preempts the instance now; resolves with the outage in ms once it is serving again. */
+  /** Preempts the instance now; resolves with the outage in ms once it is serving again. Refused for a parked model. */
   preempt(): Promise<number>;
 }
 
@@ -104,19 +110,13 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
     for (const [key, value] of Object.entries(config)) pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
     await options.program();
-    // Done when every registration has finished and none started meanwhile (a child may be
-    // declared in a callback that runs just after the registration it waited for).
-    for (let seen = -1; seen !== cloud.declared.length; ) {
-      seen = cloud.declared.length;
-      await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await waitForRegistrations(() => cloud.declared.length);
     report(`budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`);
 
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
-    const served: Array<{ resourceName: string; port: number; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
+    const served: Array<{ resourceName: string; port: number; parked: boolean; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
     // Ports follow the order the program declared its models in (instances register in any order).
     const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
     const declaredOrder = (resourceName: string) => {
@@ -162,7 +162,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       backends.set(declared.id, compute.url);
       const username = declared.metadata[METADATA_KEYS.username] ?? "";
       const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
-      served.push({ resourceName: declared.resourceName, port, username, password, endpoints: standIns.environment(metadata), instance, bootFailed });
+      served.push({ resourceName: declared.resourceName, port, parked: declared.desiredStatus === "TERMINATED", username, password, endpoints: standIns.environment(metadata), instance, bootFailed });
     }
     const computeFront = await startComputeFront(backends);
     cleanups.push(() => computeFront.close());
@@ -183,18 +183,20 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       functions.push({ declared, hosted });
     }
 
-    // Scheduler jobs publish as Cloud Scheduler's own service agent, which may publish to any topic of the project.
+    // Scheduler jobs publish as Cloud Scheduler's own service agent, which may publish to any topic
+    // of the project. A paused job (a parked model's) never fires.
+    const jobs = cloud.jobs.filter((job) => !job.paused);
     const tick = () => {
-      for (const job of cloud.jobs) deliver(job.topic, { data: job.data, attributes: job.attributes });
+      for (const job of jobs) deliver(job.topic, { data: job.data, attributes: job.attributes });
     };
-    for (const job of cloud.jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => deliver(job.topic, { data: job.data, attributes: job.attributes })));
+    for (const job of jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => deliver(job.topic, { data: job.data, attributes: job.attributes })));
 
     // Instances start TERMINATED here: the first start goes through the restarter too.
     tick();
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
-    await Promise.all(served.map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed]))).finally(() => giveUp.abort());
+    await Promise.all(served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed]))).finally(() => giveUp.abort());
 
     const models = served.map((s): LocalModel => {
       const url = `http://localhost:${s.port}`;
@@ -205,8 +207,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         docsUrl: `${url}/docs`,
         username: s.username,
         password: s.password,
+        parked: s.parked,
         endpoints: s.endpoints,
         async preempt() {
+          if (s.parked) throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
           const killedAt = Date.now();
           await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
           await ready(s.port);

@@ -30,8 +30,8 @@ describe("budgetml local --json", () => {
       );
       const [modelLine, endpointsLine, ...rest] = stdout.trim().split("\n");
       expect(rest).toEqual([]);
-      const model = JSON.parse(modelLine) as { model: string; url: string; docsUrl: string; username: string; password: string };
-      expect(model).toEqual({ model: "allEndpoints", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "budget", password: expect.any(String) });
+      const model = JSON.parse(modelLine) as { model: string; url: string; docsUrl: string; username: string; password: string; parked: boolean };
+      expect(model).toEqual({ model: "allEndpoints", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "budget", password: expect.any(String), parked: false });
       const token = await login(`http://127.0.0.1:${port}`, model.username, model.password);
       expect((await fetch(`http://127.0.0.1:${port}/predict_dict`, json(token, { payload: { a: 1 } }))).status).toBe(200);
 

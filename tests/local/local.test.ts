@@ -58,6 +58,8 @@ describe("budgetml local", () => {
       // Keep predicting through a preemption; count what failed while the instance was down.
       let failed = 0;
       let succeeded = 0;
+      const comebacks = () => local.stderr.match(/back after [\d.]+ s/g)?.length ?? 0;
+      const comebacksBefore = comebacks(); // a preemption may already have come and gone
       await waitFor(
         async () => {
           if (local.child.exitCode !== null) throw new Error(`budgetml local exited: ${local.stderr}`);
@@ -66,7 +68,7 @@ describe("budgetml local", () => {
             .then((r) => r.status === 200, () => false);
           if (ok) succeeded += 1;
           else failed += 1;
-          return /back after [\d.]+ s/.test(local.stderr);
+          return comebacks() > comebacksBefore && failed > 0;
         },
         { timeoutMs: 60_000, intervalMs: 100, what: "the instance to come back after a preemption" },
       );
@@ -90,9 +92,9 @@ describe("budgetml local", () => {
     try {
       await local.waitForOutput("stdout", /(.*\n){4}/); // two model lines, two endpoints lines
       const lines = local.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>);
-      expect(lines.slice(0, 2).map((line) => Object.keys(line).sort())).toEqual([0, 1].map(() => ["docsUrl", "model", "password", "url", "username"]));
+      expect(lines.slice(0, 2).map((line) => Object.keys(line).sort())).toEqual([0, 1].map(() => ["docsUrl", "model", "parked", "password", "url", "username"]));
       const [first, second] = lines;
-      expect(first).toMatchObject({ model: "first", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "alice" });
+      expect(first).toMatchObject({ model: "first", url: `http://localhost:${port}`, docsUrl: `http://localhost:${port}/docs`, username: "alice", parked: false });
       expect(second).toMatchObject({ model: "second", url: `http://localhost:${port + 1}`, username: "budget" });
       expect(first.password).not.toBe(second.password);
       expect(lines[2]).toHaveProperty(["endpoints", "GCE_METADATA_HOST"]);
@@ -106,6 +108,30 @@ describe("budgetml local", () => {
     }
     expect(await local.exited).toBe(0);
   }, 150_000);
+
+  it("serves a program's running model and leaves its parked one (running: false) stopped, without waiting for it", async () => {
+    const port = freePortBase();
+    const local = budgetmlLocal(["--program", "tests/fixtures/programs/parkedModel.ts", "--port", String(port), "--json"]);
+    try {
+      await local.waitForOutput("stdout", /(.*\n){4}/);
+      const [serving, parked] = local.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(serving).toMatchObject({ model: "serving", url: `http://localhost:${port}`, parked: false });
+      expect(parked).toMatchObject({ model: "parked", url: `http://localhost:${port + 1}`, parked: true });
+      const token = await login(`http://127.0.0.1:${port}`, "budget", serving.password as string);
+      expect((await fetch(`http://127.0.0.1:${port}/predict_dict`, json(token, { payload: {} }))).status).toBe(200);
+      // Its scheduler job is paused and nothing starts its VM: nothing answers on its port.
+      expect(await fetch(`http://127.0.0.1:${port + 1}/`).then(() => "open", () => "closed")).toBe("closed");
+    } finally {
+      local.child.kill("SIGINT");
+    }
+    expect(await local.exited).toBe(0);
+  }, 120_000);
+
+  it("refuses a program whose every model is parked, with exit 2", async () => {
+    const local = budgetmlLocal(["--program", "tests/fixtures/programs/parkedModel.ts", "--port", String(freePortBase()), "--config", "parkAll=true"]);
+    expect(await local.exited).toBe(2);
+    expect(local.stderr).toMatch(/every BudgetModel .*parkedModel\.ts declares is parked \(running: false\): nothing to serve/);
+  }, 120_000);
 
   it("fails, as the cloud would, when the program does not grant the VM its password secret", async () => {
     const local = budgetmlLocal(["--program", "tests/fixtures/programs/withoutPasswordGrant.ts", "--port", String(freePortBase())]);
