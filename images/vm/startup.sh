@@ -18,6 +18,7 @@ HOME_DIR="$ROOT/opt/budgetml"
 
 log() { echo "budgetml-startup: $*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
+discard_and_fail() { rm -rf "$1"; fail "$2"; }
 
 metadata() { curl -fsS --retry 5 --retry-connrefused -H "Metadata-Flavor: Google" "$METADATA/$1"; }
 attribute() { metadata "instance/attributes/$1" || fail "instance metadata key $1 is missing"; }
@@ -132,12 +133,14 @@ fetch_runtime() {
   else
     log "fetching runtime $object from gs://$bucket"
     local partial="$target.partial.$$"
+    local bundle="$partial/bundle.tgz"
     rm -rf "$partial" && mkdir -p "$partial"
-    download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$partial/bundle.tgz" || fail "could not download gs://$bucket/$object"
-    verify_bundle "$partial/bundle.tgz" "$object" || fail "gs://$bucket/$object does not match its name: its sha256 is $(sha256sum "$partial/bundle.tgz" | cut -d' ' -f1)"
-    tar -xzf "$partial/bundle.tgz" -C "$partial" || fail "gs://$bucket/$object is not a valid runtime bundle"
-    rm -f "$partial/bundle.tgz"
-    [ -f "$partial/boot.cjs" ] || fail "gs://$bucket/$object has no boot.cjs"
+    # A refused bundle leaves nothing behind: its folder goes before the boot fails.
+    download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$bundle" || discard_and_fail "$partial" "could not download gs://$bucket/$object"
+    verify_bundle "$bundle" "$object" || discard_and_fail "$partial" "gs://$bucket/$object does not match its name: its sha256 is $(sha256sum "$bundle" | cut -d' ' -f1)"
+    tar -xzf "$bundle" -C "$partial" || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
+    rm -f "$bundle"
+    [ -f "$partial/boot.cjs" ] || discard_and_fail "$partial" "gs://$bucket/$object has no boot.cjs"
     mv "$partial" "$target"
   fi
   ln -sfn "$target" "$HOME_DIR/runtime/current"

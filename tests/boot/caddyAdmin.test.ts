@@ -16,7 +16,8 @@ describe("Caddy's admin API", () => {
     chmodSync(dir, 0o755); // so the only thing keeping another user out is the socket itself
     const socket = join(dir, "admin.sock");
     const config = join(dir, "Caddyfile");
-    writeFileSync(config, renderCaddyfile({ hostname: "localhost", upstreamPorts: [await freePort()], tlsInternal: true, httpPort: await freePort(), httpsPort: await freePort(), adminSocket: socket }));
+    const httpsPort = await freePort();
+    writeFileSync(config, renderCaddyfile({ hostname: "localhost", upstreamPorts: [await freePort()], tlsInternal: true, httpPort: await freePort(), httpsPort, adminSocket: socket }));
     const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
     // systemd's default UMask=0022, as caddy.service runs under it.
     const caddy = spawn("sh", ["-c", `umask 022; exec caddy run --config ${config} --adapter caddyfile`], { env, stdio: ["ignore", "ignore", "pipe"] });
@@ -30,6 +31,7 @@ describe("Caddy's admin API", () => {
       expect(log).toMatch(new RegExp(`"admin endpoint started","address":"unix/${socket}"`));
       expect(statSync(socket).isSocket()).toBe(true);
       const listening = (await run("ss", ["-ltnpH"])).stdout.split("\n").filter((line) => line.includes(`pid=${caddy.pid},`));
+      expect(listening.some((line) => line.includes(`:${httpsPort} `))).toBe(true); // ss shows Caddy's own sockets
       expect(listening.filter((line) => /:2019\b/.test(line))).toEqual([]);
 
       // On a unix socket, Caddy's admin API accepts only an empty Host (as `caddy reload` sends).
@@ -38,6 +40,7 @@ describe("Caddy's admin API", () => {
       // Another local user (the runtime runs as one) cannot connect: sockets need write permission.
       const asNobody = await run("runuser", ["-u", "nobody", "--", "curl", "-sS", "--unix-socket", socket, "-H", "Host: ", "http://admin/config/"]).then(() => "connected", (error: { stderr: string }) => error.stderr);
       expect(asNobody).toMatch(/Permission denied|Couldn't connect/);
+      expect(statSync(socket).mode & 0o002).toBe(0); // because of the socket's own mode, not the folder's
 
       // What `systemctl reload caddy` runs on Debian: the address comes from the Caddyfile.
       await expect(run("caddy", ["reload", "--config", config, "--force"], { env })).resolves.toBeDefined();

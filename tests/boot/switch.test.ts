@@ -67,6 +67,7 @@ describe("switching a running VM to new bundles", () => {
   it("switches with zero failed requests while predictions run, then drains and stops the old runtime", async () => {
     const token = await login(vm.url, "budget", PASSWORD);
     const oldPid = Number(readFileSync(join(vm.home, "runtime-a.pid"), "utf8"));
+    expect(alive(oldPid)).toBe(true); // so that "it exited" below means something
     const load = startLoad(vm.url, token, 4);
     await waitFor(() => load.answers.length >= 20, { what: "predictions from the old bundles" });
 
@@ -107,6 +108,8 @@ describe("switching a running VM to new bundles", () => {
   it("a new bundle that fails to load never takes over: the old one keeps serving, the failure is logged", async () => {
     const token = await login(vm.url, "budget", PASSWORD);
     const load = startLoad(vm.url, token, 2);
+    const slotA = join(vm.home, "runtime-a.pid");
+    const stalePid = existsSync(slotA) ? Number(readFileSync(slotA, "utf8")) : undefined; // slot a's runtime, drained in the test above
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.broken);
     await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed[^)]*\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
@@ -116,9 +119,12 @@ describe("switching a running VM to new bundles", () => {
     const answers = await load.stop();
     expect(readFileSync(join(vm.home, "runtime.log"), "utf8")).toMatch(/predictor failed to load: weights file missing/);
     expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.every((answer) => "slept" in answer.body)).toBe(true); // all from the bundles already serving
     expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("slow") });
     // The broken runtime was stopped, not left running beside the good one.
     const brokenPid = Number(readFileSync(join(vm.home, "runtime-a.pid"), "utf8"));
+    expect(brokenPid).not.toBe(stalePid); // the broken runtime did start in slot a
     await waitFor(() => !alive(brokenPid), { what: "the broken runtime to be stopped" });
     expect(existsSync(join(vm.home, "serving.json"))).toBe(true);
     expect(JSON.parse(readFileSync(join(vm.home, "serving.json"), "utf8"))).toMatchObject({ slot: "b", bundle: bundleOf("slow") });

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "../../components/budgetModel";
+import { waitForRegistrations } from "../../local/waitForRegistrations";
 
 // Pulumi's own mocks stand in for the engine: every child is recorded with its real inputs and
 // resource options (parent, dependsOn, ignoreChanges, deleteBeforeReplace) as the engine gets them.
@@ -82,11 +83,7 @@ export async function deploy(name: string, args: Partial<BudgetModelArgs> = {}, 
   const { BudgetModel } = require("../../components/budgetModel") as typeof import("../../components/budgetModel");
   const model = new BudgetModel(name, { ...baseArgs, ...args }, opts);
   await value(pulumi.all([model.url, model.instanceName, model.bucketName, model.password]));
-  let count = -1;
-  while (count !== recorded.length) {
-    count = recorded.length;
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
+  await waitForRegistrations(() => recorded.length);
   const children = recorded.filter((r) => r.name.startsWith(`${name}-`));
   const child = (type: string, suffix: string) => {
     const found = children.find((r) => r.type === type && r.name === `${name}-${suffix}`);

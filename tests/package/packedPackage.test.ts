@@ -121,7 +121,10 @@ describe("the packed npm package, installed into an empty folder", () => {
     const url = await waitFor(() => /serving (http:\/\/localhost:\d+)/.exec(local.output.stdout)?.[1], { timeoutMs: 120_000, what: "npx budgetml local to serve" });
     const password = /password: (\S+)/.exec(local.output.stdout)![1];
     const root = deploymentRoot(local.output.stderr);
+    // The CLI itself (its command line ends `--port N`) and every process the deployment started (they run from under its root).
+    const startedByNpx = () => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
     expect(processesUnder(root).length).toBeGreaterThan(0); // the check below can see them
+    expect(startedByNpx().length).toBeGreaterThan(processesUnder(root).length); // …and the CLI
     const base = url.replace("localhost", "127.0.0.1");
     const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "served from a tarball" } }));
     expect(await response.json()).toEqual({ words: 4, ready: true });
@@ -129,8 +132,7 @@ describe("the packed npm package, installed into an empty folder", () => {
     process.kill(local.child.pid!, "SIGTERM"); // npx itself, as a supervisor would
     await local.exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
-    // Every process the deployment started runs from under its root; they may take a moment to exit.
-    await waitFor(() => processesUnder(root).length === 0, { timeoutMs: 30_000, what: `every process under ${root} to exit` });
+    await waitFor(() => startedByNpx().length === 0, { timeoutMs: 30_000, what: `the CLI and every process under ${root} to exit` });
   }, 180_000);
 });
 

@@ -73,6 +73,8 @@ describe("budgetml serve", () => {
       // The credentials line follows the "serving" line on stderr.
       const password = await waitFor(() => /password (\S+)/.exec(stderr)?.[1], { what: "the generated password on stderr" });
       const token = await login(url, "budget", password);
+      // The server listens before the predictor has loaded (it answers 503 "starting" until then).
+      await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });
       const response = await fetch(`${url}/predict_dict`, json(token, { payload: { text: "this is terrible" } }));
       expect(await response.json()).toMatchObject({ label: "negative" });
       expect(stdout).toContain('"severity":"INFO"');

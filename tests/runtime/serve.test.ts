@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
-import { get } from "node:http";
 import { join } from "node:path";
-import { json, login, startTestRuntime } from "../support/runtimeServer";
+import { getOnNewConnection, json, login, startTestRuntime } from "../support/runtimeServer";
 import { RUNTIME_TARGET, serveCommand } from "../support/runtimeTarget";
 import { waitFor } from "../support/waitFor";
 
@@ -16,16 +15,6 @@ function serve(flags: string[], env: Record<string, string>): Promise<{ code: nu
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", (d) => (stdout += d));
   return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr, stdout })));
-}
-
-/** GET over a connection of its own, so that the cluster hands it to the next worker in turn. */
-function getOnNewConnection(url: string, token: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
-      let body = "";
-      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
-    }).on("error", reject);
-  });
 }
 
 const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };

@@ -73,9 +73,11 @@ describe("metadata stand-in wait_for_change, as Google's", () => {
       woken = true;
       return { etag: response.headers.get("etag"), body: await response.json() };
     });
+    await waitFor(() => server.watching === 1, { what: "the watcher to reach the server" });
     server.setPreempted(true); // another path: must not wake this watcher
     const stillWaiting = await Promise.race([waiting.then(() => false), fetch(`${server.url}/computeMetadata/v1/instance/preempted`, { headers: { "Metadata-Flavor": "Google" } }).then(() => !woken)]);
     expect(stillWaiting).toBe(true);
+    expect(server.watching).toBe(1);
     server.setAttribute("budget-predictor-object", "predictor-2.tgz");
     const changed = await waiting;
     expect(changed.body).toEqual({ "budget-predictor-object": "predictor-2.tgz" });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { get } from "node:http";
 import { isAbsolute, join } from "node:path";
 import { RUNTIME_TARGET, serveCommand, type RuntimeTarget } from "./runtimeTarget";
 import { waitFor } from "./waitFor";
@@ -31,8 +32,10 @@ export interface TestRuntime {
   /** Resolves when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   token(): Promise<string>;
-  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`. */
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`, from whichever worker takes the scrape's new connection. */
   metric(sample: string): Promise<number>;
+  /** Several samples from one scrape (one worker), in the order asked. */
+  metrics(...samples: string[]): Promise<number[]>;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
 }
@@ -86,14 +89,33 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     stderr: () => stderr,
     exited,
     token: () => login(url),
-    metric: async (sample) => {
-      const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${await login(url)}` } })).text();
-      const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
-      if (!line) throw new Error(`no sample ${sample} in /metrics`);
-      return Number(line.slice(line.lastIndexOf(" ") + 1));
-    },
+    metric: async (sample) => (await scrape(url, [sample]))[0],
+    metrics: (...samples) => scrape(url, samples),
     close,
   };
+}
+
+/** Reads `samples` from one /metrics scrape on a new connection. */
+async function scrape(url: string, samples: string[]): Promise<number[]> {
+  const lines = (await getOnNewConnection(`${url}/metrics`, await login(url))).split("\n");
+  return samples.map((sample) => {
+    const line = lines.find((l) => l.startsWith(`${sample} `));
+    if (!line) throw new Error(`no sample ${sample} in /metrics`);
+    return Number(line.slice(line.lastIndexOf(" ") + 1));
+  });
+}
+
+/**
+ * GET with a bearer token on a connection of its own: the cluster hands each new connection to the
+ * next worker in turn, so consecutive calls reach every worker (a kept-alive one reaches only one).
+ */
+export function getOnNewConnection(url: string, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+    }).on("error", reject);
+  });
 }
 
 /** The seed's documented client flow: a form with every OAuth2 field, most of them empty. */

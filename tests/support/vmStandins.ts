@@ -21,6 +21,8 @@ export { freePort };
 const run = promisify(execFile);
 export const ROOT = join(__dirname, "..", "..");
 export const PASSWORD = "password-from-secret-manager";
+/** The token-signing key the secret stand-in holds. */
+export const SIGNING_KEY = "k".repeat(48);
 
 /** A predictor to bundle for a test VM: a file and its entrypoint. */
 export type PredictorSource = { file: string; entrypoint?: string; requirements?: string[] };
@@ -80,7 +82,7 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
   const storage = await startStorageServer(join(work, "buckets"));
   // The VM's service-account token: the Secret Manager stand-in answers only its holder.
   const accessToken = randomBytes(18).toString("base64url");
-  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": "k".repeat(48) }, onlyToken(accessToken));
+  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, onlyToken(accessToken));
   const port = await freePort();
   const [first] = Object.entries(predictors);
   const metadata = await startMetadataServer({

@@ -36,16 +36,18 @@ class MlPlatform extends pulumi.ComponentResource {
 }
 
 const platform = new MlPlatform("acme", { predictor: process.argv[2] });
-pulumi.all([platform.sentiment.url, platform.sentiment.urn, platform.sentiment.monthlyCost]).apply(async ([url, urn, cost]) => {
-  // Children register after the component's outputs resolve; wait until the count settles.
-  let count = -1;
-  while (count !== declared.length) {
-    count = declared.length;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+(async () => {
+  // Done once every registration has finished and none started meanwhile (children register after
+  // the component's outputs resolve). waitForRPCs is on the runtime, missing from its typings.
+  for (let seen = -1; seen !== declared.length; ) {
+    seen = declared.length;
+    await pulumi.runtime.waitForRPCs();
+    await new Promise((resolve) => setImmediate(resolve));
   }
+  const [url, urn, cost] = await new Promise((resolve) => pulumi.all([platform.sentiment.url, platform.sentiment.urn, platform.sentiment.monthlyCost]).apply(resolve));
   // Pulumi's mocks hand assets back as FileAsset/FileArchive objects whose path is a promise.
   const objects = await Promise.all(
     declared.filter((d) => d.type === "gcp:storage/bucketObject:BucketObject").map(async (d) => ({ name: d.inputs.name, file: await d.inputs.source.path })),
   );
   process.stdout.write(`${JSON.stringify({ url, urn, cost, types: [...new Set(declared.map((d) => d.type))].sort(), objects })}\n`);
-});
+})();
