@@ -67,6 +67,7 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   if (!existsSync(predictor)) throw new Error(`predictor: file not found: ${options.predictor}`);
   if (extname(predictor) === ".py") {
     if (options.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(options.entrypoint)) throw new Error(`entrypoint: "${options.entrypoint}" is not a Python identifier`);
+    if (options.allowScripts?.length) throw new Error(ALLOW_SCRIPTS_FOR_PYTHON);
     await mkdir(options.outDir, { recursive: true });
     return buildPythonPredictorBundle(predictor, options.entrypoint, parsePipRequirements(options.requirements), options.outDir);
   }
@@ -107,9 +108,18 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   }
 }
 
+/** Why a .py predictor takes no allowScripts. */
+export const ALLOW_SCRIPTS_FOR_PYTHON = "allowScripts: names npm requirements whose install scripts may run; a .py predictor has pip requirements";
+
+/** Why `allowScripts` does not fit the requirements, if it does not. */
+export function allowScriptsProblem(allowScripts: string[], dependencies: Record<string, string>): string | undefined {
+  const unknown = allowScripts.filter((name) => !(name in dependencies));
+  return unknown.length > 0 ? `allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements` : undefined;
+}
+
 function checkAllowScripts(allowScripts: string[] | undefined, dependencies: Record<string, string>): string[] {
-  const unknown = (allowScripts ?? []).filter((name) => !(name in dependencies));
-  if (unknown.length > 0) throw new Error(`allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements`);
+  const problem = allowScriptsProblem(allowScripts ?? [], dependencies);
+  if (problem) throw new Error(problem);
   return [...new Set(allowScripts ?? [])].sort();
 }
 

@@ -18,7 +18,7 @@ import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
 import type { Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import { resourceSlug, validateArgs } from "./validate";
+import { acmeEmailProblem, checkedWhenKnown, domainProblem, resourceSlug, subdomainProblem, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
@@ -33,6 +33,12 @@ export interface BudgetModelArgs {
    * @default none
    */
   readonly requirements?: string[];
+  /**
+   * npm requirements whose install scripts may run on the VM (e.g. `["sharp"]` if it must build),
+   * as the runtime's unprivileged user. Every other package installs with its scripts off. Each
+   * must be among the requirements; not for a .py predictor. @default none
+   */
+  readonly allowScripts?: string[];
   /** Path of a package.json whose `dependencies` are the requirements (for a .py predictor: a requirements.txt), instead of `requirements`. @default none */
   readonly requirementsFile?: string;
   /** Google Cloud project. @default the `gcp:project` stack config */
@@ -50,11 +56,12 @@ export interface BudgetModelArgs {
   /**
    * Domain for the HTTPS endpoint; create the A record the `dnsRecord` output names. Until it
    * resolves, `pulumi up` checks the runtime through the IP and the certificate waits for DNS.
+   * May be another resource's output, such as a Cloud DNS zone's `dnsName` (its trailing dot is dropped).
    * @default none: `<ip-with-dashes>.sslip.io`
    */
-  readonly domain?: string;
+  readonly domain?: pulumi.Input<string>;
   /** Subdomain of `domain` for the endpoint. @default none: the domain itself */
-  readonly subdomain?: string;
+  readonly subdomain?: pulumi.Input<string>;
   /** Login name. @default "budget" */
   readonly username?: pulumi.Input<string>;
   /** Password (at least 12 characters); kept as a Pulumi secret. @default a random 24-character password */
@@ -81,7 +88,7 @@ export interface BudgetModelArgs {
    * Email the certificate authorities (Let's Encrypt, then ZeroSSL) may use for expiry and
    * account notices. @default none: certificates are still issued, without notices
    */
-  readonly acmeEmail?: string;
+  readonly acmeEmail?: pulumi.Input<string>;
   /**
    * VPC network of the instance and its firewall rule: a name or `projects/P/global/networks/N`
    * (the project's `default` network may not exist under an organization policy). @default "default"
@@ -167,7 +174,7 @@ export class BudgetModel extends pulumi.ComponentResource {
 
     // Bundles are built where `pulumi up` runs, named by content (see bundles/).
     const buildDir = join(process.cwd(), ".budgetml", "build", name);
-    const predictorBundle = pulumi.output(buildPredictorBundle({ predictor: args.predictor, entrypoint: args.entrypoint, requirements: args.requirements ?? args.requirementsFile, outDir: buildDir }));
+    const predictorBundle = pulumi.output(buildPredictorBundle({ predictor: args.predictor, entrypoint: args.entrypoint, requirements: args.requirements ?? args.requirementsFile, allowScripts: args.allowScripts, outDir: buildDir }));
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
     const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
@@ -177,6 +184,13 @@ export class BudgetModel extends pulumi.ComponentResource {
     const topic = declareTopic(ctx);
     const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
     const username = pulumi.output(args.username ?? "budget");
+    // With a domain, the endpoint's hostname; plain values were checked above, outputs are checked once known.
+    const customHostname =
+      args.domain === undefined
+        ? undefined
+        : pulumi
+            .all([checkedWhenKnown(name, args.domain, domainProblem), args.subdomain === undefined ? undefined : checkedWhenKnown(name, args.subdomain, subdomainProblem)])
+            .apply(([domain, subdomain]) => publicHostname("", domain.replace(/\.$/, ""), subdomain));
     const instance = declareInstance(ctx, {
       machineType,
       diskSizeGb,
@@ -198,16 +212,16 @@ export class BudgetModel extends pulumi.ComponentResource {
         username,
         passwordSecret: identity.passwordSecret.id,
         tokenSecret: identity.signingKeySecret.id,
-        domain: args.domain ? publicHostname("", args.domain, args.subdomain) : "",
+        domain: customHostname ?? "",
         topic: topic.id,
         image: args.image ?? "",
-        acmeEmail: args.acmeEmail ?? "",
+        acmeEmail: args.acmeEmail === undefined ? "" : checkedWhenKnown(name, args.acmeEmail, acmeEmailProblem),
       }),
     });
     const restarter = declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, runtime: functionRuntime, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds, keepRunning: running });
 
     this.ipAddress = network.ipAddress;
-    this.url = network.ipAddress.apply((ip) => `https://${publicHostname(ip, args.domain, args.subdomain)}`);
+    this.url = customHostname ? pulumi.interpolate`https://${customHostname}` : network.ipAddress.apply((ip) => `https://${publicHostname(ip)}`);
     this.docsUrl = pulumi.interpolate`${this.url}/docs`;
     this.tokenUrl = pulumi.interpolate`${this.url}/token`;
     this.instanceName = instance.name;
@@ -218,13 +232,14 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.instance = instance;
     this.bucket = storage.bucket;
     this.restarter = restarter.fn;
-    const domainName = args.domain ? publicHostname("", args.domain, args.subdomain) : undefined;
-    this.dnsRecord = network.ipAddress.apply((ip): DnsRecord | undefined => (domainName ? { name: domainName, type: "A", value: ip } : undefined));
+    this.dnsRecord = customHostname
+      ? pulumi.all([customHostname, network.ipAddress]).apply(([hostname, ip]): DnsRecord | undefined => ({ name: hostname, type: "A", value: ip }))
+      : pulumi.output<DnsRecord | undefined>(undefined);
     // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
     // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
     // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
     if (args.waitForHealthy !== false && running) {
-      const healthUrl = domainName ? pulumi.interpolate`http://${network.ipAddress}/` : pulumi.interpolate`${this.url}/`;
+      const healthUrl = customHostname ? pulumi.interpolate`http://${network.ipAddress}/` : pulumi.interpolate`${this.url}/`;
       const expectedBundle = pulumi.all([storage.runtimeObject.name, storage.predictorObject.name]).apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
       waitForHealth(ctx, healthUrl, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name], expectedBundle);
     }

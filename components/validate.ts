@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
+import { ALLOW_SCRIPTS_FOR_PYTHON, allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,8 +13,11 @@ export { publicHostname } from "../contracts/instanceMetadata";
  * The args as validated at construction: plain values only (outputs are checked by Google), and
  * `requirements` as either form it may take.
  */
-export type CheckedArgs = Omit<BudgetModelArgs, "requirements" | "requirementsFile" | "username" | "password" | "staticIp" | "network" | "subnetwork" | "running"> & {
+export type CheckedArgs = Omit<BudgetModelArgs, "requirements" | "requirementsFile" | "username" | "password" | "staticIp" | "network" | "subnetwork" | "running" | "domain" | "subdomain" | "acmeEmail"> & {
   requirements?: string[] | string;
+  domain?: unknown;
+  subdomain?: unknown;
+  acmeEmail?: unknown;
   username?: unknown;
   password?: unknown;
   network?: unknown;
@@ -38,6 +42,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   const warnings: string[] = [];
   const problems: string[] = [];
   const problem = (message: string) => problems.push(message);
+  const checkNow = (message: string | undefined) => message && problem(message);
 
   if (typeof args.predictor !== "string" || args.predictor === "") problem("predictor is required: the path of your predictor file");
   else if (!existsSync(args.predictor)) problem(`predictor: file not found: ${args.predictor}`);
@@ -47,6 +52,12 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     if (args.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a Python identifier`);
     if (Array.isArray(args.requirements)) for (const requirement of args.requirements) { const bad = pipRequirementProblem(requirement); if (bad) problem(bad); }
   } else if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
+  if (args.allowScripts !== undefined) {
+    if (!Array.isArray(args.allowScripts) || !args.allowScripts.every((name) => typeof name === "string")) problem("allowScripts: expected a list of package names");
+    else if (python) checkNow(ALLOW_SCRIPTS_FOR_PYTHON);
+    // A requirements package.json is read when the bundle is built, and checked there.
+    else if (typeof args.requirements !== "string") checkNow(allowScriptsProblem(args.allowScripts, requirementNames(args.requirements)));
+  }
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
   if (args.zone && args.region && !args.zone.startsWith(`${args.region}-`)) problem(`zone ${args.zone} is not in region ${args.region}`);
@@ -57,10 +68,10 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   if (args.provisioning !== undefined && !["spot", "preemptible", "standard"].includes(args.provisioning)) {
     problem(`provisioning: "${args.provisioning}" must be "spot", "preemptible" or "standard"`);
   }
-  if (args.domain !== undefined && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(args.domain)) problem(`domain: "${args.domain}" is not a domain name`);
+  if (typeof args.domain === "string") checkNow(domainProblem(args.domain));
   if (args.subdomain !== undefined) {
     if (args.domain === undefined) problem("subdomain needs domain");
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(args.subdomain)) problem(`subdomain: "${args.subdomain}" is not a DNS label`);
+    if (typeof args.subdomain === "string") checkNow(subdomainProblem(args.subdomain));
   }
   if (typeof args.username === "string" && !/^[\w.@-]{1,64}$/.test(args.username)) problem(`username: "${args.username}" must be 1-64 letters, digits or ._@-`);
   if (typeof args.password === "string" && args.password.length < 12) problem("password must be at least 12 characters");
@@ -75,7 +86,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     problem("image and requirements cannot be combined: with a custom image, install the predictor's packages in the image");
   }
   if (args.running !== undefined && typeof args.running !== "boolean") problem(`running: expected true or false, got ${JSON.stringify(args.running)}`);
-  if (args.acmeEmail !== undefined && !/^[^\s@"'<>]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(args.acmeEmail)) problem(`acmeEmail: "${args.acmeEmail}" is not an email address`);
+  if (typeof args.acmeEmail === "string") checkNow(acmeEmailProblem(args.acmeEmail));
   if (typeof args.network === "string" && !NETWORK_REF.test(args.network)) problem(`network: "${args.network}" is not a network name or path (like "default" or projects/P/global/networks/N)`);
   if (typeof args.subnetwork === "string" && !NETWORK_REF.test(args.subnetwork)) problem(`subnetwork: "${args.subnetwork}" is not a subnetwork name or path (like projects/P/regions/R/subnetworks/S)`);
   if (args.subnetwork !== undefined && args.network === undefined) problem("subnetwork needs network: the firewall rule is made on the network");
@@ -95,6 +106,43 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     });
   }
   return warnings;
+}
+
+/** Why `domain` cannot be the endpoint's domain, if it cannot. A trailing dot (Cloud DNS's `dnsName`) is allowed. */
+export function domainProblem(domain: string): string | undefined {
+  const name = domain.replace(/\.$/, "");
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(name) ? undefined : `domain: "${domain}" is not a domain name`;
+}
+
+/** Why `subdomain` cannot be a label under the domain, if it cannot. */
+export function subdomainProblem(subdomain: string): string | undefined {
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(subdomain) ? undefined : `subdomain: "${subdomain}" is not a DNS label`;
+}
+
+/** Why `acmeEmail` cannot be given to the certificate authorities, if it cannot. */
+export function acmeEmailProblem(email: string): string | undefined {
+  return /^[^\s@"'<>]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(email) ? undefined : `acmeEmail: "${email}" is not an email address`;
+}
+
+/**
+ * `value`, checked by `problemOf` once known: a plain value was checked at construction already;
+ * an output (another resource's attribute) is checked when it resolves, and fails the update there.
+ */
+export function checkedWhenKnown(model: string, value: pulumi.Input<string>, problemOf: (value: string) => string | undefined): pulumi.Output<string> {
+  return pulumi.output(value).apply((known) => {
+    const problem = problemOf(known);
+    if (problem) throw new Error(`BudgetModel "${model}": ${problem}`);
+    return known;
+  });
+}
+
+/** The requirement names of a list, for checks that need only the names (the list's own errors are the bundle's). */
+function requirementNames(requirements: string[] | undefined): Record<string, string> {
+  try {
+    return parseRequirements(requirements);
+  } catch {
+    return {};
+  }
 }
 
 /** A name fit for Google resource ids: lowercase letters, digits and dashes, starting with a letter. */

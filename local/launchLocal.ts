@@ -11,6 +11,8 @@ export interface LocalOptions {
   entrypoint?: string;
   /** npm packages installed beside the predictor, as on the VM. @default none */
   requirements?: string[];
+  /** Requirements whose install scripts may run, as on the VM. @default none */
+  allowScripts?: string[];
   /** Port the runtime listens on (127.0.0.1). @default 8080 */
   port?: number;
   /** Kill the instance every this many seconds to show recovery. @default never */
@@ -36,7 +38,7 @@ export interface LocalDeployment extends LocalModel {
 export async function launchLocal(options: LocalOptions): Promise<LocalDeployment> {
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const deployment = await launchLocalProgram({
-    program: () => new BudgetModel(basename(options.predictor).replace(/\.[^.]+$/, ""), { predictor: options.predictor, entrypoint: options.entrypoint, requirements: options.requirements }),
+    program: () => new BudgetModel(basename(options.predictor).replace(/\.[^.]+$/, ""), { predictor: options.predictor, entrypoint: options.entrypoint, requirements: options.requirements, allowScripts: options.allowScripts }),
     port: options.port,
     secondsPerScheduleMinute: options.tickSeconds,
     report,

@@ -7,7 +7,7 @@ import { preemptOnTimer } from "./preemptOnTimer";
 import { resolveProgram, runProgramFile } from "./programFile";
 import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
-export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [options]
+export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--allow-scripts PKG...] [options]
        budgetml local --program FILE [--config KEY=VALUE]... [options]
 
 Runs the whole deployment on this machine, no cloud account needed: the component's own
@@ -17,6 +17,8 @@ services that enforce the declared permissions, and the restarter bringing the i
   PREDICTOR                a predictor file: runs one BudgetModel serving it
   --entrypoint NAME        exported predictor class (default Predictor, else the default export)
   --requirements PKG...    npm packages to install beside the predictor, as on the VM
+  --allow-scripts PKG...   requirements whose install scripts may run (others install with
+                           scripts off), as on the VM
   --program FILE           a Pulumi program (.ts/.js, a folder, or its Pulumi.yaml): every
                            BudgetModel it declares is served, on --port, --port+1, ...;
                            a parked one (running: false) gets its port but stays stopped
@@ -56,6 +58,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     options: {
       entrypoint: { type: "string" },
       requirements: { type: "string", multiple: true },
+      "allow-scripts": { type: "string", multiple: true },
       program: { type: "string" },
       config: { type: "string", multiple: true },
       port: { type: "string" },
@@ -76,7 +79,9 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   let stopAll: () => Promise<void>;
   if (values.program !== undefined) {
     if (positionals.length > 0) throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
-    if (values.entrypoint !== undefined || values.requirements !== undefined) throw new UsageError("--entrypoint and --requirements belong to the PREDICTOR form; a program sets them in its BudgetModel args");
+    if (values.entrypoint !== undefined || values.requirements !== undefined || values["allow-scripts"] !== undefined) {
+      throw new UsageError("--entrypoint, --requirements and --allow-scripts belong to the PREDICTOR form; a program sets them in its BudgetModel args");
+    }
     const program = resolveProgram(values.program);
     const config = parseConfig(values.config);
     await ensurePortFree(port);
@@ -99,11 +104,15 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "missing PREDICTOR: budgetml local PREDICTOR, or --program FILE (see --help)" : `expected one PREDICTOR, got ${positionals.length}: ${positionals.join(" ")}`);
     const [predictor] = positionals;
     if (!existsSync(predictor)) throw new UsageError(`predictor file not found: ${predictor}`);
-    const requirements = values.requirements?.flatMap((r) => r.split(/[\s,]+/)).filter(Boolean);
+    const requirements = splitList(values.requirements);
+    const allowScripts = splitList(values["allow-scripts"]);
+    const required = new Set((requirements ?? []).map((requirement) => /^@?[^@]+/.exec(requirement)?.[0]));
+    const notRequired = (allowScripts ?? []).filter((name) => !required.has(name));
+    if (notRequired.length > 0) throw new UsageError(`--allow-scripts ${notRequired.join(" ")}: not among --requirements`);
     await ensurePortFree(port);
     process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
     const { launchLocal } = await import("./launchLocal.js");
-    const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, port });
+    const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, allowScripts, port });
     models = [deployment];
     stopAll = deployment.stop;
   }
@@ -132,6 +141,11 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   return undefined;
 }
 
+
+/** A repeatable flag's values, each of which may itself be a comma- or space-separated list. */
+function splitList(values: string[] | undefined): string[] | undefined {
+  return values?.flatMap((value) => value.split(/[\s,]+/)).filter(Boolean);
+}
 
 /** What a person reads: where the model is, how to log in, a first call to try. */
 function describe(model: LocalModel): string {

@@ -109,8 +109,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
     for (const [key, value] of Object.entries(config)) pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
-    await options.program();
-    await waitForRegistrations(() => cloud.declared.length);
+    await evaluateProgram(options.program, () => cloud.declared.length);
     report(`budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`);
 
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
@@ -222,6 +221,31 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Runs the program and waits for everything it declares. An error thrown inside an `apply` (an
+ * output checked once known, such as a BudgetModel's domain) reaches no caller: Pulumi's language
+ * host reports such errors as the program's failure, and so does this.
+ */
+async function evaluateProgram(program: () => unknown, declared: () => number): Promise<void> {
+  let onRejection: (reason: unknown) => void = () => {};
+  // The registration that needed the failed output never finishes: the failure ends the wait.
+  const failed = new Promise<never>((_, reject) => {
+    onRejection = (reason) => reject(new Error(`the program failed: ${reason instanceof Error ? reason.message : String(reason)}`));
+  });
+  process.on("unhandledRejection", onRejection);
+  try {
+    await Promise.race([
+      (async () => {
+        await program();
+        await waitForRegistrations(declared);
+      })(),
+      failed,
+    ]);
+  } finally {
+    process.off("unhandledRejection", onRejection);
   }
 }
 

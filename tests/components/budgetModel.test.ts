@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 // The harness puts Pulumi's mocks in place before the component is loaded.
 import { baseArgs as base, deploy, includesUrnOf, isSecret, SENTIMENT, value } from "./pulumiHarness";
+import { extract } from "tar";
 import { artifactRegistryRepository } from "../../components/grants";
 import { BudgetModel, type BudgetModelArgs } from "../../components/budgetModel";
 
@@ -155,6 +156,16 @@ describe("BudgetModel variations", () => {
     expect(changed).toMatch(/^predictor-[0-9a-f]{16}\.tgz$/);
   }, 60_000);
 
+  it("lets the install scripts of the requirements named in allowScripts run on the VM, and only theirs", async () => {
+    const { child } = await deploy("scripted", { allowScripts: ["sentiment"] });
+    const object = child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-predictor-object"] as string;
+    const bundle = join(process.cwd(), ".budgetml", "build", "scripted", object);
+    const unpacked = mkdtempSync(join(tmpdir(), "budgetml-scripted-"));
+    await extract({ file: bundle, cwd: unpacked });
+    // What the VM's installer reads (images/vm/installNpmRequirements.ts).
+    expect(JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"))).toMatchObject({ requirements: { sentiment: "^5" }, allowScripts: ["sentiment"] });
+  }, 60_000);
+
   it("skips the APIs when asked and passes a provider given in opts to every child", async () => {
     const gcp = await import("@pulumi/gcp");
     const provider = new gcp.Provider("other-project", { project: "other-proj" });
@@ -293,6 +304,16 @@ describe("BudgetModel options from issue 11", () => {
     expect(child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-acme-email"]).toBe("ops@example.com");
   }, 60_000);
 
+  it("takes the domain as another resource's output, such as a Cloud DNS zone's dnsName with its trailing dot", async () => {
+    const { output } = require("@pulumi/pulumi") as typeof pulumi;
+    const { model, child } = await deploy("zoned", { domain: output("models.example.com."), subdomain: output("api"), acmeEmail: output("ops@example.com") });
+    expect(await value(model.url)).toBe("https://api.models.example.com");
+    expect(await value(model.dnsRecord)).toEqual({ name: "api.models.example.com", type: "A", value: "34.120.1.2" });
+    const { metadata } = child("gcp:compute/instance:Instance", "instance").inputs;
+    expect(metadata).toMatchObject({ "budget-domain": "api.models.example.com", "budget-acme-email": "ops@example.com" });
+    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe("http://34.120.1.2/");
+  }, 60_000);
+
   it("puts the instance and its firewall rule on the given network and subnetwork", async () => {
     const network = "projects/budget-proj/global/networks/ml";
     const subnetwork = "projects/budget-proj/regions/us-central1/subnetworks/ml-central";
@@ -314,6 +335,8 @@ describe("BudgetModel options from issue 11", () => {
     [{ network: "default", subnetwork: "projects/p/zones/z/subnetworks/s" }, /subnetwork: "projects\/p\/zones\/z\/subnetworks\/s" is not a subnetwork name or path/],
     [{ subnetwork: "ml-central" }, /subnetwork needs network/],
     [{ acmeEmail: "not an email" }, /acmeEmail: "not an email" is not an email address/],
+    [{ allowScripts: ["sharp"] }, /allowScripts: "sharp" is not among the requirements/],
+    [{ predictor: join(__dirname, "..", "..", "examples", "iris", "predictor.py"), requirements: ["scikit-learn==1.5.2"], allowScripts: ["scikit-learn"] }, /allowScripts: names npm requirements whose install scripts may run; a \.py predictor has pip requirements/],
     [{ running: "no" as unknown as boolean }, /running: expected true or false, got "no"/],
   ])("fails preview with a precise message for %j", (args, message) => {
     expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);

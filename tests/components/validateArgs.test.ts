@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { validateArgs } from "../../components/validate";
+import { acmeEmailProblem, domainProblem, subdomainProblem, validateArgs } from "../../components/validate";
 
 // The validator as `pulumi preview` meets it: no mocks, one InputPropertiesError entry per bad field.
 describe("validateArgs", () => {
@@ -18,6 +18,17 @@ describe("validateArgs", () => {
     expect(errors.map((e) => e.propertyPath)).toEqual(["zone", "diskSizeGb", "subdomain", "schedule"]);
     expect(errors[1].reason).toBe("diskSizeGb: 5 must be a whole number of GB from 10 to 65536");
     expect(message).toMatch(/^BudgetModel "m": zone: "mars" is not a zone .*; diskSizeGb: 5 must be/);
+  });
+
+  it("checks a domain, subdomain or ACME email with one rule, whether a plain value (now) or an output (once known)", () => {
+    expect(domainProblem("models.example.com.")).toBeUndefined(); // Cloud DNS's dnsName, trailing dot and all
+    expect(domainProblem("not a domain")).toBe('domain: "not a domain" is not a domain name');
+    expect(subdomainProblem("api")).toBeUndefined();
+    expect(subdomainProblem("a.b")).toBe('subdomain: "a.b" is not a DNS label');
+    expect(acmeEmailProblem("ops")).toBe('acmeEmail: "ops" is not an email address');
+    expect(() => validateArgs("m", { predictor, domain: "not a domain" })).toThrow(/domain: "not a domain" is not a domain name/);
+    // An output is not checked at construction (tests/local runs a program whose bad output fails the run).
+    expect(() => validateArgs("m", { predictor, domain: pulumi.output("not a domain") })).not.toThrow();
   });
 
   it("passes valid args and returns no warnings", () => {

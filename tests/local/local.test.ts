@@ -133,6 +133,13 @@ describe("budgetml local", () => {
     expect(local.stderr).toMatch(/every BudgetModel .*parkedModel\.ts declares is parked \(running: false\): nothing to serve/);
   }, 120_000);
 
+  it("fails the run with the component's own words when a domain given as an output turns out invalid, and removes its folder", async () => {
+    const local = budgetmlLocal(["--program", "tests/fixtures/programs/outputDomain.ts", "--port", String(freePortBase()), "--config", "domain=not a domain"]);
+    expect(await local.exited).toBe(1);
+    expect(local.stderr).toMatch(/budgetml: the program failed: .*BudgetModel "domained": domain: "not a domain" is not a domain name\n$/);
+    expect(existsSync(deploymentRoot(local.stderr))).toBe(false);
+  }, 120_000);
+
   it("fails, as the cloud would, when the program does not grant the VM its password secret", async () => {
     const local = budgetmlLocal(["--program", "tests/fixtures/programs/withoutPasswordGrant.ts", "--port", String(freePortBase())]);
     expect({ code: await local.exited, stderr: local.stderr }).toMatchObject({ code: 1 });
@@ -152,6 +159,8 @@ describe("budgetml local", () => {
     [["--program", "tests/fixtures/programs/twoModels", "--config", "novalue"], /--config expects KEY=VALUE, got "novalue"/],
     [["--program", "tests/fixtures/programs/twoModels", "examples/sentiment/predictor.ts"], /--program runs the program's own models/],
     [["examples/sentiment/predictor.ts", "--config", "a=b"], /--config belongs to --program/],
+    [["examples/sentiment/predictor.ts", "--requirements", "sentiment@^5", "--allow-scripts", "sharp"], /--allow-scripts sharp: not among --requirements/],
+    [["--program", "tests/fixtures/programs/twoModels", "--allow-scripts", "sharp"], /--allow-scripts belong to the PREDICTOR form/],
   ])("rejects %j with one line and exit 2", async (args, message) => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
