@@ -1,13 +1,16 @@
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, symlink } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Storage } from "@google-cloud/storage";
 import { extract } from "tar";
+import { verifyBundleBytes } from "../../bundles/bundleName";
+import { storageClientOptions } from "../../contracts/googleEndpoints";
 import { retryWhileNotYetGranted } from "./retry";
 
 /**
  * What startup.sh does for the runtime bundle, for the watcher when the metadata names a new one:
- * download into `home/runtime/<object>.partial`, extract, check it has boot.cjs, rename into place,
+ * download into `home/runtime/<object>.partial`, check its sha256 against its name, extract, check
+ * it has boot.cjs, rename into place (a refused bundle's folder is removed),
  * then point `home/runtime/current` at it (a new symlink renamed over the old: never missing).
  * Returns the new bundle's boot.cjs.
  */
@@ -22,9 +25,10 @@ export async function installRuntime(home: string, bucket: string, object: strin
     try {
       log(`fetching runtime gs://${bucket}/${object}`);
       const archive = join(partial, "bundle.tgz");
-      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage().bucket(bucket).file(object).download({ destination: archive, validation: false }), log).catch((error: Error) => {
+      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log).catch((error: Error) => {
         throw new Error(`could not download gs://${bucket}/${object}: ${error.message}`);
       });
+      verifyBundleBytes(object, await readFile(archive));
       await extract({ file: archive, cwd: partial, strict: true }).catch((error: Error) => {
         throw new Error(`gs://${bucket}/${object} is not a valid runtime bundle: ${error.message}`);
       });

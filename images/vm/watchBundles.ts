@@ -35,12 +35,20 @@ export function bundlesChanged(before: Record<string, string>, after: Record<str
  * running VM learns of new bundles: it waits on the attributes and calls `onChange` with the new
  * ones each time the bundle keys change. Changes that arrive while `onChange` runs are seen at the
  * next wait (its `last_etag` is already stale). Errors are logged and retried; this never returns.
+ *
+ * It starts by calling `onChange` with the attributes as they are: a new runtime restarts the
+ * watcher, and a change made before the new watcher first reads them would otherwise never be
+ * acted on. `onChange` must leave what already serves untouched (the boot's roll-out does).
  */
 export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void): Promise<never> {
   let known: AttributesSnapshot | undefined;
   for (;;) {
     try {
-      known ??= await readAttributes();
+      if (!known) {
+        known = await readAttributes();
+        log(`watching the instance metadata; making sure ${known.attributes["budget-runtime-object"]} ${known.attributes["budget-predictor-object"]} is what serves`);
+        await onChange(known.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+      }
       const next = await readAttributes(known.etag);
       if (bundlesChanged(known.attributes, next.attributes)) {
         log(`instance metadata names new bundles: ${next.attributes["budget-runtime-object"]} ${next.attributes["budget-predictor-object"]}${next.attributes["budget-image"] ? ` ${next.attributes["budget-image"]}` : ""}`);

@@ -4,6 +4,9 @@ import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createHash } from "node:crypto";
+import { create, extract } from "tar";
+import { bundleObjectName } from "../../bundles/bundleName";
 import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { json, login } from "../support/runtimeServer";
@@ -75,6 +78,8 @@ describe("VM boot under a fake metadata server", () => {
     await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a bundle name/) });
     vm.metadata.setAttribute("budget-runtime-object", vm.bad.tamperedRuntime);
     await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
+    // The running VM's watcher saw the same metadata change and refused the same bundle.
+    await waitFor(() => /FAILED: switching to new bundles: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), { what: "the watcher to refuse the tampered runtime" });
     expect(readdirSync(join(vm.home, "runtime")).filter((name) => name.includes("0123456789abcdef"))).toEqual([]); // nor a .partial folder
     expect(readdirSync(join(vm.home, "runtime")).length).toBeGreaterThan(0); // the listing sees the good runtime
     vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
@@ -119,6 +124,26 @@ describe("VM boot under a fake metadata server", () => {
     expect(health.predictor).toMatch(/Slow/);
     const log = readFileSync(join(vm.home, "runtime.log"), "utf8");
     expect((log.match(/budgetml-boot: switching/g) ?? []).length).toBeGreaterThan(bootsBefore);
+  }, 60_000);
+
+  it("a new runtime bundle named in the metadata reaches the running VM through the watcher, checked against its name", async () => {
+    // Another runtime bundle: the same files plus one, so other bytes and another content name.
+    const unpacked = mkdtempSync(join(vm.work, "runtime-next-"));
+    await extract({ file: join(vm.bucketDir, vm.runtimeObject), cwd: unpacked });
+    writeFileSync(join(unpacked, "NEXT"), "a later runtime\n");
+    const repacked = join(vm.work, "runtime-next.tgz");
+    await create({ gzip: true, file: repacked, cwd: unpacked, portable: true }, readdirSync(unpacked));
+    const nextRuntime = bundleObjectName("runtime", createHash("sha256").update(readFileSync(repacked)).digest("hex"));
+    renameSync(repacked, join(vm.bucketDir, nextRuntime));
+
+    vm.metadata.setAttribute("budget-runtime-object", nextRuntime);
+    const next = bundleIdOf({ runtimeObject: nextRuntime, predictorObject: vm.objects.slow });
+    await waitForHealth(vm.url, { bundle: next, status: "ready" });
+    expect(existsSync(join(vm.home, "runtime", nextRuntime.replace(/\.tgz$/, ""), "NEXT"))).toBe(true);
+    expect(await predicts()).toMatchObject({ slept: 0 });
+    vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+    // Back again, whether this change lands before the restarted watcher first reads the metadata or after.
+    await waitForHealth(vm.url, { bundle: bundleOf("slow"), status: "ready" });
   }, 60_000);
 
   it("on the advance preemption notice: drains (health says draining, new work refused, in-flight finishes) and signals the topic", async () => {
