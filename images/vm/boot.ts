@@ -14,7 +14,7 @@ import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
 import { DOCKER_BRIDGE_GATEWAY } from "./renderImage";
 import { retryWhileNotYetGranted } from "./retry";
-import { rollOut, withBootLock } from "./rollout";
+import { rollOut, servedBundle, withBootLock } from "./rollout";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
@@ -127,7 +127,7 @@ export async function watch(): Promise<void> {
   const bundles = followBundles(async (attributes) => {
     const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
     await serviceManager().runBoot({ root, home }, bootFile);
-  }, log);
+  }, log, () => servedBundle(home));
   await Promise.race([preemptions, bundles]);
   process.exit(0);
 }

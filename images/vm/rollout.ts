@@ -92,6 +92,11 @@ async function waitUntilServing(port: number, bundle: string, timeoutMs: number)
   return { status: last.status, reason: `not ready after ${timeoutMs / 1000} s (last: ${last.status})` };
 }
 
+/** The id of the bundles serving now (from `home/serving.json`), if any. */
+export function servedBundle(home: string): string | undefined {
+  return readServing(home)?.bundle;
+}
+
 function readServing(home: string): Serving | undefined {
   const file = join(home, "serving.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Serving) : undefined;

@@ -1,4 +1,4 @@
-import { BUNDLE_KEYS } from "./bundleId";
+import { BUNDLE_KEYS, bundleIdOf } from "./bundleId";
 
 /** The instance's attributes and their ETag, as the metadata server answered them. */
 export interface AttributesSnapshot {
@@ -36,18 +36,23 @@ export function bundlesChanged(before: Record<string, string>, after: Record<str
  * ones each time the bundle keys change. Changes that arrive while `onChange` runs are seen at the
  * next wait (its `last_etag` is already stale). Errors are logged and retried; this never returns.
  *
- * It starts by calling `onChange` with the attributes as they are: a new runtime restarts the
- * watcher, and a change made before the new watcher first reads them would otherwise never be
- * acted on. `onChange` must leave what already serves untouched (the boot's roll-out does).
+ * At its start it also calls `onChange` when the attributes name other bundles than `servedBundle`
+ * reports: a new runtime restarts the watcher, and a change made before the new watcher first reads
+ * them would otherwise never be acted on. (It compares bundle ids; an entrypoint changed alone in
+ * that moment waits for the next change or boot.)
  */
-export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void): Promise<never> {
+export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void, servedBundle: () => string | undefined): Promise<never> {
   let known: AttributesSnapshot | undefined;
   for (;;) {
     try {
       if (!known) {
         known = await readAttributes();
-        log(`watching the instance metadata; making sure ${known.attributes["budget-runtime-object"]} ${known.attributes["budget-predictor-object"]} is what serves`);
-        await onChange(known.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+        const named = bundleIdOf({ runtimeObject: known.attributes["budget-runtime-object"] ?? "", predictorObject: known.attributes["budget-predictor-object"] ?? "", image: known.attributes["budget-image"] });
+        const served = servedBundle();
+        if (served !== undefined && served !== named) {
+          log(`instance metadata names ${named}, but ${served} serves: switching`);
+          await onChange(known.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+        }
       }
       const next = await readAttributes(known.etag);
       if (bundlesChanged(known.attributes, next.attributes)) {

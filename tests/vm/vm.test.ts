@@ -356,7 +356,7 @@ const measured: Record<string, string> = {};
     metadata.setPreempted(true);
     const shutdown = await runScript("shutdown").finally(() => metadata.setPreempted(false));
     const shutdownEnded = Date.now();
-    expect(shutdown.code).toBe(0);
+    expect({ code: shutdown.code, output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}` }).toEqual({ code: 0, output: "" });
     measured["shutdown.sh drain (in-flight 8 s prediction)"] = `${shutdown.ms} ms of the ${PREEMPTION_WINDOW_MS / 1000} s window`;
     expect(shutdown.ms).toBeLessThan(PREEMPTION_WINDOW_MS);
     const answer = await answered;
