@@ -189,7 +189,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       args.domain === undefined
         ? undefined
         : pulumi
-            .all([checkedWhenKnown(name, args.domain, domainProblem), args.subdomain === undefined ? undefined : checkedWhenKnown(name, args.subdomain, subdomainProblem)])
+            .all([checkedWhenKnown(name, "domain", args.domain, domainProblem), args.subdomain === undefined ? undefined : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem)])
             .apply(([domain, subdomain]) => publicHostname("", domain.replace(/\.$/, ""), subdomain));
     const instance = declareInstance(ctx, {
       machineType,
@@ -215,7 +215,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         domain: customHostname ?? "",
         topic: topic.id,
         image: args.image ?? "",
-        acmeEmail: args.acmeEmail === undefined ? "" : checkedWhenKnown(name, args.acmeEmail, acmeEmailProblem),
+        acmeEmail: args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
       }),
     });
     const restarter = declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, runtime: functionRuntime, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds, keepRunning: running });

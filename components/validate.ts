@@ -52,11 +52,19 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     if (args.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a Python identifier`);
     if (Array.isArray(args.requirements)) for (const requirement of args.requirements) { const bad = pipRequirementProblem(requirement); if (bad) problem(bad); }
   } else if (args.entrypoint !== undefined && !/^[A-Za-z_$][\w$]*$/.test(args.entrypoint)) problem(`entrypoint: "${args.entrypoint}" is not a JavaScript identifier`);
+  // npm requirements as a list; a requirements package.json is read when the bundle is built, and checked there.
+  let npmRequirements: Record<string, string> | undefined;
+  if (!python && typeof args.requirements !== "string") {
+    try {
+      npmRequirements = parseRequirements(args.requirements);
+    } catch (error) {
+      problem((error as Error).message);
+    }
+  }
   if (args.allowScripts !== undefined) {
     if (!Array.isArray(args.allowScripts) || !args.allowScripts.every((name) => typeof name === "string")) problem("allowScripts: expected a list of package names");
-    else if (python) checkNow(ALLOW_SCRIPTS_FOR_PYTHON);
-    // A requirements package.json is read when the bundle is built, and checked there.
-    else if (typeof args.requirements !== "string") checkNow(allowScriptsProblem(args.allowScripts, requirementNames(args.requirements)));
+    else if (python && args.allowScripts.length > 0) checkNow(ALLOW_SCRIPTS_FOR_PYTHON);
+    else if (npmRequirements) checkNow(allowScriptsProblem(args.allowScripts, npmRequirements));
   }
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
@@ -128,21 +136,13 @@ export function acmeEmailProblem(email: string): string | undefined {
  * `value`, checked by `problemOf` once known: a plain value was checked at construction already;
  * an output (another resource's attribute) is checked when it resolves, and fails the update there.
  */
-export function checkedWhenKnown(model: string, value: pulumi.Input<string>, problemOf: (value: string) => string | undefined): pulumi.Output<string> {
+export function checkedWhenKnown(model: string, property: string, value: pulumi.Input<string>, problemOf: (value: string) => string | undefined): pulumi.Output<string> {
   return pulumi.output(value).apply((known) => {
+    if (typeof known !== "string") throw new Error(`BudgetModel "${model}": ${property}: expected a string, got ${JSON.stringify(known) ?? "undefined"}`);
     const problem = problemOf(known);
     if (problem) throw new Error(`BudgetModel "${model}": ${problem}`);
     return known;
   });
-}
-
-/** The requirement names of a list, for checks that need only the names (the list's own errors are the bundle's). */
-function requirementNames(requirements: string[] | undefined): Record<string, string> {
-  try {
-    return parseRequirements(requirements);
-  } catch {
-    return {};
-  }
 }
 
 /** A name fit for Google resource ids: lowercase letters, digits and dashes, starting with a letter. */

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { extname } from "node:path";
 import { parseArgs } from "node:util";
+import { ALLOW_SCRIPTS_FOR_PYTHON, allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { parseNumberSetting, UsageError } from "../contracts/settings";
 import type { LocalModel } from "./localProgram";
 import { preemptOnTimer } from "./preemptOnTimer";
@@ -106,9 +108,8 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     if (!existsSync(predictor)) throw new UsageError(`predictor file not found: ${predictor}`);
     const requirements = splitList(values.requirements);
     const allowScripts = splitList(values["allow-scripts"]);
-    const required = new Set((requirements ?? []).map((requirement) => /^@?[^@]+/.exec(requirement)?.[0]));
-    const notRequired = (allowScripts ?? []).filter((name) => !required.has(name));
-    if (notRequired.length > 0) throw new UsageError(`--allow-scripts ${notRequired.join(" ")}: not among --requirements`);
+    const scriptsProblem = allowScripts && allowScriptsFlagProblem(predictor, requirements, allowScripts);
+    if (scriptsProblem) throw new UsageError(scriptsProblem);
     await ensurePortFree(port);
     process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
     const { launchLocal } = await import("./launchLocal.js");
@@ -141,6 +142,22 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   return undefined;
 }
 
+
+/** Why `--allow-scripts` does not fit the predictor and `--requirements`: the component's own check, in the flags' words. */
+function allowScriptsFlagProblem(predictor: string, requirements: string[] | undefined, allowScripts: string[]): string | undefined {
+  let problem: string | undefined;
+  if (extname(predictor) === ".py") problem = ALLOW_SCRIPTS_FOR_PYTHON;
+  else {
+    let named: Record<string, string>;
+    try {
+      named = parseRequirements(requirements);
+    } catch {
+      return undefined; // a malformed requirement is the bundle's to report, in its own words
+    }
+    problem = allowScriptsProblem(allowScripts, named);
+  }
+  return problem?.replace(/^allowScripts:/, "--allow-scripts:").replace(/the requirements$/, "--requirements");
+}
 
 /** A repeatable flag's values, each of which may itself be a comma- or space-separated list. */
 function splitList(values: string[] | undefined): string[] | undefined {

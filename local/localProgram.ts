@@ -231,9 +231,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
  */
 async function evaluateProgram(program: () => unknown, declared: () => number): Promise<void> {
   let onRejection: (reason: unknown) => void = () => {};
-  // The registration that needed the failed output never finishes: the failure ends the wait.
+  // The failure ends the wait at once, whatever the registrations still in flight do.
   const failed = new Promise<never>((_, reject) => {
-    onRejection = (reason) => reject(new Error(`the program failed: ${reason instanceof Error ? reason.message : String(reason)}`));
+    // Pulumi wraps the error in where it happened ("error serializing property "outputs": …"); the user's words are inside.
+    const reasonOf = (reason: unknown) => (reason instanceof Error ? reason.message : String(reason)).replace(/^(error serializing property "[^"]*": )+/, "");
+    onRejection = (reason) => reject(new Error(`the program failed: ${reasonOf(reason)}`));
   });
   process.on("unhandledRejection", onRejection);
   try {

@@ -44,7 +44,8 @@ export function outageRequestId(instanceId: string, lastStopTimestamp: string, a
  */
 export async function keepInstanceRunning(clients: ComputeClients, config: RestarterConfig, logger: Logger, clock: Clock = systemClock): Promise<RestartOutcome> {
   const started = clock.now();
-  // Operation insert times are Google's wall-clock timestamps: compared with the wall clock only.
+  // Whether an operation predates this invocation (a replay) is judged in wall-clock time, as Google
+  // stamps operations: a clock moved ahead would take every fresh operation for an old one.
   const invokedAt = Date.now();
   const deadline = started + config.budgetMs;
   const { pollMs } = config;

@@ -34,7 +34,11 @@ export async function installRuntime(home: string, bucket: string, object: strin
       });
       await rm(archive);
       if (!existsSync(join(partial, "boot.cjs"))) throw new Error(`gs://${bucket}/${object} has no boot.cjs`);
-      await rename(partial, target);
+      // startup.sh, run beside the watcher at boot, may have installed the same bundle meanwhile.
+      await rename(partial, target).catch(async (error: NodeJS.ErrnoException) => {
+        if (!existsSync(join(target, "boot.cjs"))) throw error;
+        await rm(partial, { recursive: true, force: true });
+      });
     } catch (error) {
       await rm(partial, { recursive: true, force: true });
       throw error;

@@ -141,7 +141,11 @@ fetch_runtime() {
     tar -xzf "$bundle" -C "$partial" || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
     rm -f "$bundle"
     [ -f "$partial/boot.cjs" ] || discard_and_fail "$partial" "gs://$bucket/$object has no boot.cjs"
-    mv "$partial" "$target"
+    # The watcher, started by systemd beside this script, may have installed the same bundle meanwhile.
+    if ! mv -T "$partial" "$target" 2>/dev/null; then
+      [ -f "$target/boot.cjs" ] || discard_and_fail "$partial" "could not move the runtime into $target"
+      rm -rf "$partial"
+    fi
   fi
   ln -sfn "$target" "$HOME_DIR/runtime/current"
 }

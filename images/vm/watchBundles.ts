@@ -46,12 +46,13 @@ export async function followBundles(onChange: (attributes: Record<string, string
   for (;;) {
     try {
       if (!known) {
-        known = await readAttributes();
-        const named = bundleIdOf({ runtimeObject: known.attributes["budget-runtime-object"] ?? "", predictorObject: known.attributes["budget-predictor-object"] ?? "", image: known.attributes["budget-image"] });
+        const first = await readAttributes();
+        const named = bundleIdOf({ runtimeObject: first.attributes["budget-runtime-object"] ?? "", predictorObject: first.attributes["budget-predictor-object"] ?? "", image: first.attributes["budget-image"] });
         const served = servedBundle();
+        known = first;
         if (served !== undefined && served !== named) {
           log(`instance metadata names ${named}, but ${served} serves: switching`);
-          await onChange(known.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+          await onChange(first.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
         }
       }
       const next = await readAttributes(known.etag);

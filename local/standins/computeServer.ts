@@ -42,7 +42,7 @@ export interface ComputeServer {
   readonly requests: Array<{ method: "start" | "resume" | "stop"; requestId: string | undefined; at: number }>;
   /** How many times the backend was actually started or resumed. */
   readonly effectiveStarts: number;
-  /** The status each successful read of the instance (instances.get) answered, in order. */
+  /** With `recordReads`: the status each successful read of the instance (instances.get) answered, in order. */
   readonly readStatuses: string[];
   close(): Promise<void>;
 }
@@ -87,6 +87,8 @@ export async function startComputeServer(options: {
   access?: AccessPolicy;
   /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
   scheduling?: Scheduling;
+  /** Keep `readStatuses` (tests; a long-running local deployment would grow it forever). @default false */
+  recordReads?: boolean;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   // The instance's settings the restarter may change while it is stopped, as the API allows.
@@ -187,7 +189,7 @@ export async function startComputeServer(options: {
       if (!allowed(`compute.instances.${verb ?? "get"}`, `projects/${p}/zones/${z}/instances/${name}`)) return;
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
-        readStatuses.push(facts.status);
+        if (options.recordReads) readStatuses.push(facts.status);
         return send(res, 200, { kind: "compute#instance", id: INSTANCE_ID, name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
       }
       if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
@@ -278,10 +280,10 @@ export class SimulatedInstance implements InstanceBackend {
     return { status: this.status, ...(this.lastStop ? { lastStopTimestamp: this.lastStop } : {}) };
   }
 
-  /** Google preempts the instance. */
-  preempt(): void {
+  /** Google preempts the instance; it stays STOPPING for `stoppingMs`. @default the instance's step */
+  preempt(stoppingMs = this.stepMs): void {
     this.events.push({ operationType: "compute.instances.preempted", at: this.timestamp() });
-    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = this.timestamp()));
+    this.steps(["STOPPING", "TERMINATED"], () => (this.lastStop = this.timestamp()), stoppingMs);
   }
 
   /** Puts the instance directly in a status (e.g. SUSPENDED), as an operator would. */
@@ -313,14 +315,14 @@ export class SimulatedInstance implements InstanceBackend {
     this.timers.clear();
   }
 
-  private steps(sequence: InstanceStatus[], atEnd?: () => void): void {
+  private steps(sequence: InstanceStatus[], atEnd?: () => void, stepMs = this.stepMs): void {
     const [first, ...rest] = sequence;
     this.status = first;
     if (rest.length === 0) return atEnd?.();
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      this.steps(rest, atEnd);
-    }, this.stepMs);
+      this.steps(rest, atEnd, stepMs);
+    }, stepMs);
     this.timers.add(timer);
   }
 }

@@ -14,7 +14,7 @@ let functionUrl: string;
 beforeAll(async () => {
   metadata = await startMetadataServer({ projectId: "budget-proj" });
   instance = new SimulatedInstance(10);
-  compute = await startComputeServer({ project: "budget-proj", zone: "us-central1-a", instance: "parked-vm", backend: instance });
+  compute = await startComputeServer({ project: "budget-proj", zone: "us-central1-a", instance: "parked-vm", backend: instance, recordReads: true });
   restarter = await serveRestarterFunction({
     GCE_METADATA_HOST: metadata.host,
     BUDGET_PROJECT: "budget-proj",

@@ -31,6 +31,16 @@ describe("validateArgs", () => {
     expect(() => validateArgs("m", { predictor, domain: pulumi.output("not a domain") })).not.toThrow();
   });
 
+  it("names a malformed npm requirement itself, not the allowScripts entry it makes unmatchable", () => {
+    let thrown: unknown;
+    try {
+      validateArgs("m", { predictor, requirements: ["sentiment@^5", "Bad Name!"], allowScripts: ["sentiment"] });
+    } catch (error) {
+      thrown = error;
+    }
+    expect((thrown as pulumi.InputPropertiesError).errors).toEqual([{ propertyPath: "requirements", reason: 'requirements: "Bad Name!" is not an npm package name (like "sharp" or "sharp@0.33")' }]);
+  });
+
   it("passes valid args and returns no warnings", () => {
     expect(validateArgs("m", { predictor, zone: "us-central1-a", region: "us-central1", provisioning: "standard" }, new Date("2026-11-25T12:00:00Z"))).toEqual([]);
   });

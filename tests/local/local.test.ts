@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { deploymentRoot, processesUnder } from "../support/localDeployment";
@@ -119,8 +119,12 @@ describe("budgetml local", () => {
       expect(parked).toMatchObject({ model: "parked", url: `http://localhost:${port + 1}`, parked: true });
       const token = await login(`http://127.0.0.1:${port}`, "budget", serving.password as string);
       expect((await fetch(`http://127.0.0.1:${port}/predict_dict`, json(token, { payload: {} }))).status).toBe(200);
-      // Its scheduler job is paused and nothing starts its VM: nothing answers on its port.
+      // Its scheduler job is paused and nothing starts its VM: nothing answers on its port, nothing runs from its folder.
       expect(await fetch(`http://127.0.0.1:${port + 1}/`).then(() => "open", () => "closed")).toBe("closed");
+      const vms = join(deploymentRoot(local.stderr), "vm");
+      const vmOf = (model: string) => join(vms, readdirSync(vms).find((name) => name.includes(model)) as string);
+      expect(processesUnder(vmOf("serving")).length).toBeGreaterThan(0); // the check can see a VM's processes
+      expect(processesUnder(vmOf("parked"))).toEqual([]);
     } finally {
       local.child.kill("SIGINT");
     }
@@ -136,7 +140,7 @@ describe("budgetml local", () => {
   it("fails the run with the component's own words when a domain given as an output turns out invalid, and removes its folder", async () => {
     const local = budgetmlLocal(["--program", "tests/fixtures/programs/outputDomain.ts", "--port", String(freePortBase()), "--config", "domain=not a domain"]);
     expect(await local.exited).toBe(1);
-    expect(local.stderr).toMatch(/budgetml: the program failed: .*BudgetModel "domained": domain: "not a domain" is not a domain name\n$/);
+    expect(local.stderr).toMatch(/budgetml: the program failed: BudgetModel "domained": domain: "not a domain" is not a domain name\n$/);
     expect(existsSync(deploymentRoot(local.stderr))).toBe(false);
   }, 120_000);
 
@@ -159,8 +163,9 @@ describe("budgetml local", () => {
     [["--program", "tests/fixtures/programs/twoModels", "--config", "novalue"], /--config expects KEY=VALUE, got "novalue"/],
     [["--program", "tests/fixtures/programs/twoModels", "examples/sentiment/predictor.ts"], /--program runs the program's own models/],
     [["examples/sentiment/predictor.ts", "--config", "a=b"], /--config belongs to --program/],
-    [["examples/sentiment/predictor.ts", "--requirements", "sentiment@^5", "--allow-scripts", "sharp"], /--allow-scripts sharp: not among --requirements/],
+    [["examples/sentiment/predictor.ts", "--requirements", "sentiment@^5", "--allow-scripts", "sharp"], /--allow-scripts: "sharp" is not among --requirements/],
     [["--program", "tests/fixtures/programs/twoModels", "--allow-scripts", "sharp"], /--allow-scripts belong to the PREDICTOR form/],
+    [["examples/iris/predictor.py", "--allow-scripts", "scikit-learn"], /--allow-scripts: names npm requirements whose install scripts may run; a \.py predictor has pip requirements/],
   ])("rejects %j with one line and exit 2", async (args, message) => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));

@@ -21,8 +21,8 @@ let restarter: ServedRestarter;
 
 beforeAll(async () => {
   metadata = await startMetadataServer({ projectId: PROJECT });
-  instance = new SimulatedInstance(100); // STOPPING lasts long enough for the restarter to read it, even on a loaded machine
-  compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance });
+  instance = new SimulatedInstance(30);
+  compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance, recordReads: true });
   restarter = await serveRestarterFunction({
     GCE_METADATA_HOST: metadata.host,
     BUDGET_PROJECT: PROJECT,
@@ -93,7 +93,7 @@ describe("restarter function", () => {
   });
 
   it("waits for a STOPPING instance to finish stopping, then starts it", async () => {
-    instance.preempt(); // STOPPING now, TERMINATED in 100 ms
+    instance.preempt(1000); // STOPPING now, for long enough that the restarter reads it on a loaded machine too
     const before = compute.effectiveStarts;
     const readsBefore = compute.readStatuses.length;
     expect(instance.facts().status).toBe("STOPPING");
