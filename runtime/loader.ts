@@ -20,16 +20,17 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"]);
 /**
  * Finds the predictor class in a module and instantiates it (without calling `load`).
  * `location` is a local path or `gs://bucket/object`. A `.py` file runs in a Python process of
- * its own (runtime/python/); `logger` receives that process's output.
+ * its own (runtime/python/); `logger` receives that process's output, and a process whose every
+ * running prediction has outlived `predictTimeoutMs` is restarted (see PythonPredictor).
  */
-export async function loadPredictor(location: string, entrypoint?: string, logger?: Logger): Promise<LoadedPredictor> {
+export async function loadPredictor(location: string, entrypoint?: string, logger?: Logger, predictTimeoutMs?: number): Promise<LoadedPredictor> {
   const file = location.startsWith("gs://") ? await downloadFromBucket(location) : resolve(location);
   const extension = extname(file);
   if (!LOADABLE.has(extension)) {
     throw new Error(`predictor ${location}: expected a .ts, .js, .cjs, .mjs or .py file, got "${extension || "no extension"}"`);
   }
   if (extension === ".py") {
-    const instance = new PythonPredictor({ predictorPath: file, entrypoint, logger: logger ?? createLogger() });
+    const instance = new PythonPredictor({ predictorPath: file, entrypoint, logger: logger ?? createLogger(), abandonAfterMs: predictTimeoutMs });
     return { instance, name: instance.name };
   }
   const exports = await importModule(file, extension);

@@ -36,7 +36,7 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
   const runtime = createApp({
     ...config.app,
     logger,
-    loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger),
+    loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger, config.app.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs),
     // Workers share one port, so they share one limiter: the primary's (see workers.ts).
     loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
   });

@@ -161,6 +161,11 @@ export class PythonHost {
     });
   }
 
+  /** Ends the process at once (SIGKILL): its calls in flight get 500, and its owner starts another. */
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+
   /** Closes the channel (Python exits once it sees that) and waits; SIGKILL after a grace period. */
   async stop(): Promise<void> {
     this.stopping = true;

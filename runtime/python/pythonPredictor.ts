@@ -14,13 +14,20 @@ const RESTART_DELAYS_MS = [0, 1000, 2000, 5000, 10_000, 30_000];
  *
  * A process that dies after loading is started again at once (then with growing delays if it
  * keeps dying); its in-flight predictions get 500, predictions arriving meanwhile 503.
+ *
+ * A prediction past `abandonAfterMs` has had its answer (504) and holds its admission slot until
+ * it settles. When every prediction the process is running is such a one, nothing useful runs in
+ * it: the process is killed and started again, which frees their slots.
  */
 export class PythonPredictor implements Predictor {
   private host: PythonHost | undefined;
   private stopped = false;
   private restarts = 0;
+  /** Predictions running in the process, and how many of them are past `abandonAfterMs`. */
+  private running = 0;
+  private overdue = 0;
 
-  constructor(private readonly options: PythonHostOptions) {}
+  constructor(private readonly options: PythonHostOptions & { abandonAfterMs?: number }) {}
 
   /** `<file>:<class>`, as the health check reports it. */
   get name(): string {
@@ -40,9 +47,30 @@ export class PythonPredictor implements Predictor {
     const host = this.host;
     if (!host) throw new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" });
     const [header, body] = await toFrame(input);
-    const answer = await host.call(header, body);
-    const { status, headers } = answer.header as { status: number; headers: Array<[string, string]> };
-    return new EncodedPrediction(status, headers, answer.body);
+    this.running += 1;
+    let late = false;
+    const { abandonAfterMs } = this.options;
+    const timer = abandonAfterMs === undefined ? undefined : setTimeout(() => {
+      late = true;
+      this.overdue += 1;
+      this.killIfOnlyAbandoned(host);
+    }, abandonAfterMs);
+    try {
+      const answer = await host.call(header, body);
+      const { status, headers } = answer.header as { status: number; headers: Array<[string, string]> };
+      return new EncodedPrediction(status, headers, answer.body);
+    } finally {
+      clearTimeout(timer);
+      this.running -= 1;
+      if (late) this.overdue -= 1;
+      this.killIfOnlyAbandoned(host);
+    }
+  }
+
+  private killIfOnlyAbandoned(host: PythonHost): void {
+    if (this.host !== host || this.overdue === 0 || this.overdue < this.running) return;
+    this.options.logger.error({ pid: host.pid, abandoned: this.overdue, afterMs: this.options.abandonAfterMs }, "every prediction the Python process is running outlived its timeout; restarting it");
+    host.kill();
   }
 
   /** Ends the Python process (after the predictions it is running) and does not restart it. */

@@ -234,6 +234,27 @@ describe("a Python process that dies", () => {
   });
 });
 
+describe("a Python prediction that outlives its timeout", () => {
+  it("is answered 504; once it is all the process runs, the process is restarted and its slot freed", async () => {
+    const runtime = await startTestRuntime(ALL_ENDPOINTS, { env: { BUDGET_PREDICT_TIMEOUT_MS: "1000", BUDGET_MAX_IN_FLIGHT: "1" } });
+    try {
+      const token = await runtime.token();
+      const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
+      const hung = await dict(runtime, token, { action: "sleep", seconds: 600 });
+      expect(hung.status).toBe(504);
+      await logLine(runtime, /every prediction the Python process is running outlived its timeout; restarting it/);
+      await logLine(runtime, /the Python predictor is serving again/);
+      // The one slot is free again: a fresh prediction runs, in a new process.
+      await waitFor(async () => (await runtime.metric("budgetml_predictions_in_flight")) === 0, { what: "the abandoned prediction's slot to be freed" });
+      const after = await dict(runtime, token, { action: "pid" });
+      expect(after.status).toBe(200);
+      expect(((await after.json()) as { pid: number }).pid).not.toBe(before);
+    } finally {
+      await runtime.close();
+    }
+  }, 60_000);
+});
+
 describe("stopping a runtime with Python workers as systemd does", () => {
   it("finishes in-flight predictions when every process of the group gets SIGTERM, then exits 0", async () => {
     const { args, cwd } = serveCommand();
