@@ -196,6 +196,10 @@ export const systemd: ServiceManager = {
     await run("systemctl", ["start", "budgetml-rollout.service"]);
   },
   async stopAll() {
+    // A roll-out under way would start a slot while (or after) they stop, and its start job would
+    // cancel this stop job ("Job for budgetml-a.service canceled"): it is stopped first. The VM is
+    // going down; its next boot rolls out what the metadata names. Not loaded yet on a first boot.
+    await run("systemctl", ["stop", "budgetml-rollout.service"]).catch(() => undefined);
     await run("systemctl", ["stop", unit("a"), unit("b")]);
   },
 };

@@ -387,6 +387,21 @@ const measured: Record<string, string> = {};
     }
   }, 5 * 60_000);
 
+  it("a stop during a roll-out: shutdown.sh stops the roll-out first, then the runtime, and exits 0", async () => {
+    // One metadata change at a time, each a complete deployment: the watcher rolls each one out.
+    const rollingOut = async () => (await unitState("budgetml-rollout.service")) === "activating";
+    metadata.setAttribute("budget-entrypoint", ""); // the slow bundle serves with its default export too
+    await servingOverHttps();
+    await waitFor(async () => !(await rollingOut()), { timeoutMs: 60_000, intervalMs: 100, what: "the first roll-out to finish" });
+    metadata.setAttribute("budget-predictor-object", objects.predictor);
+    await waitFor(rollingOut, { timeoutMs: 60_000, intervalMs: 50, what: "the roll-out to be under way" });
+    const shutdown = await runScript("shutdown");
+    expect({ code: shutdown.code, output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}` }).toEqual({ code: 0, output: "" });
+    expect(await unitState("budgetml-rollout.service")).not.toBe("activating");
+    expect(await runtimeStopped()).toBe(true);
+    expect(await runningRuntimeUnits()).toEqual([]);
+  }, 5 * 60_000);
+
   it("powers off", async () => {
     measured["final power-off"] = `${await (vm as DebianVm).powerOff()} ms`;
     expect(existsSync(`/proc/${(vm as DebianVm).pid}`)).toBe(false);
