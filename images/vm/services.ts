@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -289,10 +289,15 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     async runBoot(paths, boot) {
       const log = openSync(join(paths.home, "runtime.log"), "a");
       const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      await writeFile(pidFile(paths, "rollout"), String(child.pid));
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      await rm(pidFile(paths, "rollout"), { force: true });
       if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
     },
     async stopAll(paths) {
+      // A roll-out under way would start a slot behind our back: it goes first, as with systemd.
+      const rollout = readPid(pidFile(paths, "rollout"));
+      if (rollout && isRunning(rollout)) await terminate(rollout, 1000);
       const watcher = readPid(pidFile(paths, "watcher"));
       if (watcher && watcher !== process.pid) await terminate(watcher, 1000);
       await Promise.all((["a", "b"] as const).map((slot) => manager.stopSlot(paths, slot)));

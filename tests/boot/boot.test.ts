@@ -185,6 +185,35 @@ describe("VM boot under a fake metadata server", () => {
   }, 60_000);
 });
 
+describe("a stop during a roll-out (a VM of its own)", () => {
+  let vm: TestVm;
+  beforeAll(async () => {
+    vm = await startTestVm({ sentiment: { file: join(ROOT, "examples", "sentiment", "predictor.ts") } });
+  }, 60_000);
+  afterAll(() => vm.close());
+
+  it("stops the roll-out first, so it cannot start a runtime behind the stop", async () => {
+    const alive = (pid: number | undefined) => {
+      if (pid === undefined) return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const pidIn = (name: string) => (existsSync(join(vm.home, name)) ? Number(readFileSync(join(vm.home, name), "utf8")) : undefined);
+    await vm.boot();
+    await waitForHealth(vm.url, { status: "ready" });
+    await waitFor(() => vm.metadata.watching > 0, { what: "the watcher to wait on the metadata" });
+    vm.metadata.setAttribute("budget-entrypoint", "Predictor"); // the same class, named: one change, one roll-out
+    const rollout = await waitFor(() => (alive(pidIn("rollout.pid")) ? pidIn("rollout.pid") : undefined), { what: "the watcher's roll-out to run" });
+    await vm.shutdown();
+    expect(alive(rollout)).toBe(false);
+    expect(["runtime-a.pid", "runtime-b.pid"].map((file) => alive(pidIn(file)))).toEqual([false, false]);
+  }, 60_000);
+});
+
 describe("boot scripts and Caddy", () => {
   it("keeps every shell script shellcheck-clean", async () => {
     const scripts = readdirSync(join(ROOT, "images", "vm")).filter((f) => f.endsWith(".sh")).map((f) => join(ROOT, "images", "vm", f));
