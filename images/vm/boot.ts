@@ -8,13 +8,13 @@
 import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
 import { readBootConfig, type BootConfig } from "./bootConfig";
-import { bundleIdOf } from "./bundleId";
+import { bundleIdOf, deploymentOf } from "./bundleId";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
 import { DOCKER_BRIDGE_GATEWAY } from "./renderImage";
 import { retryWhileNotYetGranted } from "./retry";
-import { rollOut, servedBundle, withBootLock } from "./rollout";
+import { recordRolledOut, rolledOut, rollOut, withBootLock } from "./rollout";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
@@ -73,6 +73,7 @@ async function bootLocked(): Promise<void> {
     },
     log,
   );
+  await recordRolledOut(home, deploymentOf(config));
   await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
   log(`runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`);
 }
@@ -127,7 +128,7 @@ export async function watch(): Promise<void> {
   const bundles = followBundles(async (attributes) => {
     const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
     await serviceManager().runBoot({ root, home }, bootFile);
-  }, log, () => servedBundle(home));
+  }, log, () => rolledOut(home));
   await Promise.race([preemptions, bundles]);
   process.exit(0);
 }

@@ -1,3 +1,5 @@
+import { METADATA_KEYS, type InstanceMetadata } from "../../contracts/instanceMetadata";
+
 /**
  * The id of what a deployment serves, from the instance metadata that names it: the runtime and
  * predictor bundle objects (content-addressed names) and the custom image, if any. The boot hands
@@ -10,5 +12,22 @@ export function bundleIdOf(names: { runtimeObject: string; predictorObject: stri
   return [strip(names.runtimeObject), strip(names.predictorObject), names.image ?? ""].filter(Boolean).join("+");
 }
 
-/** The instance metadata keys whose change means new bundles (or a new image) to switch to. */
-export const BUNDLE_KEYS = ["budget-runtime-object", "budget-predictor-object", "budget-entrypoint", "budget-image"] as const;
+/** The metadata fields whose change means new bundles (or a new image) to switch to. */
+const DEPLOYMENT_FIELDS = ["runtimeObject", "predictorObject", "entrypoint", "image"] as const;
+type DeploymentFields = Partial<Pick<InstanceMetadata, (typeof DEPLOYMENT_FIELDS)[number]>>;
+
+/** Their instance metadata keys. */
+export const BUNDLE_KEYS: readonly string[] = DEPLOYMENT_FIELDS.map((field) => METADATA_KEYS[field]);
+
+/**
+ * What a deployment is, in one string: its bundles, entrypoint and image (a missing one as empty).
+ * The boot records it for what it rolled out; the watcher compares the metadata's with it.
+ */
+export function deploymentOf(fields: DeploymentFields): string {
+  return JSON.stringify(DEPLOYMENT_FIELDS.map((field) => fields[field] ?? ""));
+}
+
+/** {@link deploymentOf} for the instance attributes as the metadata server answers them. */
+export function deploymentOfAttributes(attributes: Record<string, string>): string {
+  return deploymentOf(Object.fromEntries(DEPLOYMENT_FIELDS.map((field) => [field, attributes[METADATA_KEYS[field]]])));
+}

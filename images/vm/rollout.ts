@@ -92,9 +92,16 @@ async function waitUntilServing(port: number, bundle: string, timeoutMs: number)
   return { status: last.status, reason: `not ready after ${timeoutMs / 1000} s (last: ${last.status})` };
 }
 
-/** The id of the bundles serving now (from `home/serving.json`), if any. */
-export function servedBundle(home: string): string | undefined {
-  return readServing(home)?.bundle;
+/** Records the deployment (see `deploymentOf`) the boot has just rolled out, in `home/rolled-out`. */
+export async function recordRolledOut(home: string, deployment: string): Promise<void> {
+  await writeFile(join(home, "rolled-out.tmp"), deployment);
+  await rename(join(home, "rolled-out.tmp"), join(home, "rolled-out"));
+}
+
+/** The deployment the last boot rolled out, if any. */
+export function rolledOut(home: string): string | undefined {
+  const file = join(home, "rolled-out");
+  return existsSync(file) ? readFileSync(file, "utf8") : undefined;
 }
 
 function readServing(home: string): Serving | undefined {

@@ -1,4 +1,4 @@
-import { BUNDLE_KEYS, bundleIdOf } from "./bundleId";
+import { BUNDLE_KEYS, deploymentOfAttributes } from "./bundleId";
 
 /** The instance's attributes and their ETag, as the metadata server answered them. */
 export interface AttributesSnapshot {
@@ -36,22 +36,21 @@ export function bundlesChanged(before: Record<string, string>, after: Record<str
  * ones each time the bundle keys change. Changes that arrive while `onChange` runs are seen at the
  * next wait (its `last_etag` is already stale). Errors are logged and retried; this never returns.
  *
- * At its start it also calls `onChange` when the attributes name other bundles than `servedBundle`
- * reports: a new runtime restarts the watcher, and a change made before the new watcher first reads
- * them would otherwise never be acted on. (It compares bundle ids; an entrypoint changed alone in
- * that moment waits for the next change or boot.)
+ * At its start it also calls `onChange` when the attributes name another deployment than
+ * `rolledOut` (the last boot's, see `deploymentOf`): a new runtime restarts the watcher, and a
+ * change made before the new watcher first reads them would otherwise never be acted on.
  */
-export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void, servedBundle: () => string | undefined): Promise<never> {
+export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void, rolledOut: () => string | undefined): Promise<never> {
   let known: AttributesSnapshot | undefined;
   for (;;) {
     try {
       if (!known) {
         const first = await readAttributes();
-        const named = bundleIdOf({ runtimeObject: first.attributes["budget-runtime-object"] ?? "", predictorObject: first.attributes["budget-predictor-object"] ?? "", image: first.attributes["budget-image"] });
-        const served = servedBundle();
+        const named = deploymentOfAttributes(first.attributes);
+        const last = rolledOut();
         known = first;
-        if (served !== undefined && served !== named) {
-          log(`instance metadata names ${named}, but ${served} serves: switching`);
+        if (last !== undefined && last !== named) {
+          log(`instance metadata names ${named}, but the last boot rolled out ${last}: switching`);
           await onChange(first.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
         }
       }

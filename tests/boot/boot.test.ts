@@ -205,7 +205,7 @@ describe("a stop during a roll-out (a VM of its own)", () => {
     const pidIn = (name: string) => (existsSync(join(vm.home, name)) ? Number(readFileSync(join(vm.home, name), "utf8")) : undefined);
     await vm.boot();
     await waitForHealth(vm.url, { status: "ready" });
-    await waitFor(() => vm.metadata.watching > 0, { what: "the watcher to wait on the metadata" });
+    // Even before the watcher first reads the metadata: it compares it with what the boot rolled out.
     vm.metadata.setAttribute("budget-entrypoint", "Predictor"); // the same class, named: one change, one roll-out
     const rollout = await waitFor(() => (alive(pidIn("rollout.pid")) ? pidIn("rollout.pid") : undefined), { what: "the watcher's roll-out to run" });
     await vm.shutdown();
