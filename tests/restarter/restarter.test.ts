@@ -1,10 +1,9 @@
 import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
-import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { decide } from "../../functions/restarter/decide";
 import { readRestarterConfig } from "../../functions/restarter/config";
 import { testClock } from "../support/testClock";
 import { waitFor } from "../support/waitFor";
-import { serveRestarterFunction, type ServedRestarter } from "../support/restarterFunction";
+import { deliverPubSubEvent, serveRestarterAgainstStandIns, type RestarterUnderTest } from "../support/restarterFunction";
 
 // The real function module, loaded by the functions framework's own test server and driven with
 // real CloudEvents over HTTP; the real @google-cloud/compute client talks to the Compute stand-in,
@@ -13,35 +12,24 @@ const PROJECT = "budget-proj";
 const ZONE = "us-central1-a";
 const INSTANCE = "sentiment-vm";
 
-let metadata: MetadataServer;
 let compute: ComputeServer;
 let instance: SimulatedInstance;
-let functionUrl: string;
-let restarter: ServedRestarter;
+let served: RestarterUnderTest;
 
 beforeAll(async () => {
-  metadata = await startMetadataServer({ projectId: PROJECT });
   instance = new SimulatedInstance(30);
-  compute = await startComputeServer({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance, recordReads: true });
-  restarter = await serveRestarterFunction({
-    GCE_METADATA_HOST: metadata.host,
-    BUDGET_PROJECT: PROJECT,
-    BUDGET_ZONE: ZONE,
-    BUDGET_INSTANCE: INSTANCE,
-    BUDGET_COMPUTE_ENDPOINT: compute.url,
+  served = await serveRestarterAgainstStandIns({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance }, {
     BUDGET_RESTART_BUDGET_SECONDS: "3",
     BUDGET_RESTART_POLL_MS: "20",
     BUDGET_RESTART_BACKOFF_MS: "50",
     BUDGET_LOG_LEVEL: process.env.DEBUG_LOG ? "info" : "silent",
   });
-  functionUrl = restarter.url;
+  compute = served.compute;
 });
 
 afterAll(async () => {
   instance.dispose();
-  await restarter.close();
-  await compute.close();
-  await metadata.close();
+  await served.close();
 });
 
 beforeEach(() => {
@@ -51,21 +39,10 @@ beforeEach(() => {
 });
 
 let eventCount = 0;
-/** Delivers a Pub/Sub message the way Eventarc does: a binary-mode CloudEvent. */
+/** Delivers a restart-topic message to the function, as Eventarc does. */
 async function deliver(reason: "tick" | "preempted" = "tick"): Promise<number> {
   eventCount += 1;
-  const response = await fetch(functionUrl, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "ce-specversion": "1.0",
-      "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-      "ce-source": `//pubsub.googleapis.com/projects/${PROJECT}/topics/${INSTANCE}-restart`,
-      "ce-id": `event-${eventCount}`,
-    },
-    body: JSON.stringify({ message: { data: Buffer.from(reason).toString("base64"), attributes: { reason } }, subscription: "s" }),
-  });
-  return response.status;
+  return deliverPubSubEvent(served.restarter.url, { id: `event-${eventCount}`, topic: `projects/${PROJECT}/topics/${INSTANCE}-restart`, reason });
 }
 
 const until = (check: () => boolean, timeoutMs = 2000) => waitFor(check, { timeoutMs, intervalMs: 10 });
