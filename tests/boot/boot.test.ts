@@ -9,6 +9,7 @@ import { create, extract } from "tar";
 import { bundleObjectName } from "../../bundles/bundleName";
 import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
+import { isRunning } from "../../images/vm/services";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, SIGNING_KEY, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
@@ -193,24 +194,18 @@ describe("a stop during a roll-out (a VM of its own)", () => {
   afterAll(() => vm.close());
 
   it("stops the roll-out first, so it cannot start a runtime behind the stop", async () => {
-    const alive = (pid: number | undefined) => {
-      if (pid === undefined) return false;
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const pidIn = (name: string) => (existsSync(join(vm.home, name)) ? Number(readFileSync(join(vm.home, name), "utf8")) : undefined);
     await vm.boot();
     await waitForHealth(vm.url, { status: "ready" });
     // Even before the watcher first reads the metadata: it compares it with what the boot rolled out.
     vm.metadata.setAttribute("budget-entrypoint", "Predictor"); // the same class, named: one change, one roll-out
-    const rollout = await waitFor(() => (alive(pidIn("rollout.pid")) ? pidIn("rollout.pid") : undefined), { what: "the watcher's roll-out to run" });
+    const rollout = await waitFor(() => {
+      const pid = pidIn("rollout.pid");
+      return isRunning(pid) ? pid : undefined;
+    }, { what: "the watcher's roll-out to run" });
     await vm.shutdown();
-    expect(alive(rollout)).toBe(false);
-    expect(["runtime-a.pid", "runtime-b.pid"].map((file) => alive(pidIn(file)))).toEqual([false, false]);
+    expect(isRunning(rollout)).toBe(false);
+    expect(["runtime-a.pid", "runtime-b.pid"].map((file) => isRunning(pidIn(file)))).toEqual([false, false]);
   }, 60_000);
 });
 

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WAIT_SCRIPT } from "../../components/healthWait";
 import { bundleIdOf } from "../../images/vm/bundleId";
+import { isRunning } from "../../images/vm/services";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 import { PASSWORD, ROOT, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
@@ -26,15 +27,6 @@ function startLoad(url: string, token: string, clients: number) {
     },
   };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 // New bundles reach a running VM: the watcher sees the metadata change (wait_for_change), fetches
 // them, starts the new runtime beside the old, switches Caddy (real Caddy, reloaded through its
@@ -67,7 +59,7 @@ describe("switching a running VM to new bundles", () => {
   it("switches with zero failed requests while predictions run, then drains and stops the old runtime", async () => {
     const token = await login(vm.url, "budget", PASSWORD);
     const oldPid = Number(readFileSync(join(vm.home, "runtime-a.pid"), "utf8"));
-    expect(alive(oldPid)).toBe(true); // so that "it exited" below means something
+    expect(isRunning(oldPid)).toBe(true); // so that "it exited" below means something
     const load = startLoad(vm.url, token, 4);
     await waitFor(() => load.answers.length >= 20, { what: "predictions from the old bundles" });
 
@@ -81,7 +73,7 @@ describe("switching a running VM to new bundles", () => {
     healthWait.stdout.on("data", (chunk) => (waitOutput += chunk));
     const waitEnded = new Promise<number | null>((resolve) => healthWait.on("close", resolve));
     const firstNew = await waitFor(() => load.answers.find((answer) => "slept" in answer.body), { timeoutMs: 60_000, what: "a prediction from the new bundles" });
-    await waitFor(() => !alive(oldPid), { timeoutMs: 40_000, what: "the old runtime to drain and exit" });
+    await waitFor(() => !isRunning(oldPid), { timeoutMs: 40_000, what: "the old runtime to drain and exit" });
     const servedAfterDrain = load.answers.length;
     await waitFor(() => load.answers.length >= servedAfterDrain + 20, { what: "predictions after the old runtime is gone" });
     const answers = await load.stop();
@@ -125,7 +117,7 @@ describe("switching a running VM to new bundles", () => {
     // The broken runtime was stopped, not left running beside the good one.
     const brokenPid = Number(readFileSync(join(vm.home, "runtime-a.pid"), "utf8"));
     expect(brokenPid).not.toBe(stalePid); // the broken runtime did start in slot a
-    await waitFor(() => !alive(brokenPid), { what: "the broken runtime to be stopped" });
+    await waitFor(() => !isRunning(brokenPid), { what: "the broken runtime to be stopped" });
     expect(existsSync(join(vm.home, "serving.json"))).toBe(true);
     expect(JSON.parse(readFileSync(join(vm.home, "serving.json"), "utf8"))).toMatchObject({ slot: "b", bundle: bundleOf("slow") });
   }, 120_000);
