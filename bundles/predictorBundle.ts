@@ -67,7 +67,8 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   if (!existsSync(predictor)) throw new Error(`predictor: file not found: ${options.predictor}`);
   if (extname(predictor) === ".py") {
     if (options.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(options.entrypoint)) throw new Error(`entrypoint: "${options.entrypoint}" is not a Python identifier`);
-    if (options.allowScripts?.length) throw new Error(ALLOW_SCRIPTS_FOR_PYTHON);
+    const problem = allowScriptsProblem(options.allowScripts ?? [], { python: true });
+    if (problem) throw new Error(problem);
     await mkdir(options.outDir, { recursive: true });
     return buildPythonPredictorBundle(predictor, options.entrypoint, parsePipRequirements(options.requirements), options.outDir);
   }
@@ -108,17 +109,21 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   }
 }
 
-/** Why a .py predictor takes no allowScripts. */
-export const ALLOW_SCRIPTS_FOR_PYTHON = "allowScripts: names npm requirements whose install scripts may run; a .py predictor has pip requirements";
-
-/** Why `allowScripts` does not fit the requirements, if it does not. */
-export function allowScriptsProblem(allowScripts: string[], dependencies: Record<string, string>): string | undefined {
+/**
+ * Why `allowScripts` does not fit the predictor, if it does not: a .py predictor takes none, and
+ * each name must be one of the npm `dependencies` (as {@link parseRequirements} gives them; not
+ * checked when they are not known yet, e.g. a package.json read when the bundle is built).
+ */
+export function allowScriptsProblem(allowScripts: string[], predictor: { python: boolean; dependencies?: Record<string, string> }): string | undefined {
+  if (predictor.python) return allowScripts.length > 0 ? "allowScripts: names npm requirements whose install scripts may run; a .py predictor has pip requirements" : undefined;
+  const { dependencies } = predictor;
+  if (!dependencies) return undefined;
   const unknown = allowScripts.filter((name) => !(name in dependencies));
   return unknown.length > 0 ? `allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements` : undefined;
 }
 
 function checkAllowScripts(allowScripts: string[] | undefined, dependencies: Record<string, string>): string[] {
-  const problem = allowScriptsProblem(allowScripts ?? [], dependencies);
+  const problem = allowScriptsProblem(allowScripts ?? [], { python: false, dependencies });
   if (problem) throw new Error(problem);
   return [...new Set(allowScripts ?? [])].sort();
 }

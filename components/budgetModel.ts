@@ -18,7 +18,7 @@ import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
 import type { Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import { acmeEmailProblem, checkedWhenKnown, domainProblem, resourceSlug, subdomainProblem, validateArgs } from "./validate";
+import { acmeEmailProblem, checkedWhenKnown, domainProblem, endpointDomain, resourceSlug, subdomainProblem, validateArgs } from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
@@ -190,7 +190,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         ? undefined
         : pulumi
             .all([checkedWhenKnown(name, "domain", args.domain, domainProblem), args.subdomain === undefined ? undefined : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem)])
-            .apply(([domain, subdomain]) => publicHostname("", domain.replace(/\.$/, ""), subdomain));
+            .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
     const instance = declareInstance(ctx, {
       machineType,
       diskSizeGb,

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
-import { ALLOW_SCRIPTS_FOR_PYTHON, allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
+import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import * as pulumi from "@pulumi/pulumi";
@@ -63,8 +63,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   }
   if (args.allowScripts !== undefined) {
     if (!Array.isArray(args.allowScripts) || !args.allowScripts.every((name) => typeof name === "string")) problem("allowScripts: expected a list of package names");
-    else if (python && args.allowScripts.length > 0) checkNow(ALLOW_SCRIPTS_FOR_PYTHON);
-    else if (npmRequirements) checkNow(allowScriptsProblem(args.allowScripts, npmRequirements));
+    else checkNow(allowScriptsProblem(args.allowScripts, { python, dependencies: npmRequirements }));
   }
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone)) problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region)) problem(`region: "${args.region}" is not a region (like us-central1)`);
@@ -116,10 +115,14 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   return warnings;
 }
 
-/** Why `domain` cannot be the endpoint's domain, if it cannot. A trailing dot (Cloud DNS's `dnsName`) is allowed. */
+/** A domain as the endpoint uses it: without the root's trailing dot that Cloud DNS's `dnsName` carries. */
+export function endpointDomain(domain: string): string {
+  return domain.replace(/\.$/, "");
+}
+
+/** Why `domain` cannot be the endpoint's domain, if it cannot. A trailing dot is allowed (see {@link endpointDomain}). */
 export function domainProblem(domain: string): string | undefined {
-  const name = domain.replace(/\.$/, "");
-  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(name) ? undefined : `domain: "${domain}" is not a domain name`;
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(endpointDomain(domain)) ? undefined : `domain: "${domain}" is not a domain name`;
 }
 
 /** Why `subdomain` cannot be a label under the domain, if it cannot. */

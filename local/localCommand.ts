@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { extname } from "node:path";
 import { parseArgs } from "node:util";
-import { ALLOW_SCRIPTS_FOR_PYTHON, allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
+import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { parseNumberSetting, UsageError } from "../contracts/settings";
 import type { LocalModel } from "./localProgram";
 import { preemptOnTimer } from "./preemptOnTimer";
@@ -145,17 +145,13 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
 
 /** Why `--allow-scripts` does not fit the predictor and `--requirements`: the component's own check, in the flags' words. */
 function allowScriptsFlagProblem(predictor: string, requirements: string[] | undefined, allowScripts: string[]): string | undefined {
-  let problem: string | undefined;
-  if (extname(predictor) === ".py") problem = ALLOW_SCRIPTS_FOR_PYTHON;
-  else {
-    let named: Record<string, string>;
-    try {
-      named = parseRequirements(requirements);
-    } catch {
-      return undefined; // a malformed requirement is the bundle's to report, in its own words
-    }
-    problem = allowScriptsProblem(allowScripts, named);
+  let dependencies: Record<string, string> | undefined;
+  try {
+    dependencies = parseRequirements(requirements);
+  } catch {
+    // a malformed requirement is the component's to report, in its own words
   }
+  const problem = allowScriptsProblem(allowScripts, { python: extname(predictor) === ".py", dependencies });
   return problem?.replace(/^allowScripts:/, "--allow-scripts:").replace(/the requirements$/, "--requirements");
 }
 
