@@ -16,9 +16,6 @@ export function bundleIdOf(names: { runtimeObject: string; predictorObject: stri
 const DEPLOYMENT_FIELDS = ["runtimeObject", "predictorObject", "entrypoint", "image"] as const;
 type DeploymentFields = Partial<Pick<InstanceMetadata, (typeof DEPLOYMENT_FIELDS)[number]>>;
 
-/** Their instance metadata keys. */
-export const BUNDLE_KEYS: readonly string[] = DEPLOYMENT_FIELDS.map((field) => METADATA_KEYS[field]);
-
 /**
  * What a deployment is, in one string: its bundles, entrypoint and image (a missing one as empty).
  * The boot records it for what it rolled out; the watcher compares the metadata's with it.

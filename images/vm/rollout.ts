@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { HealthAnswer } from "../../runtime/health";
-import { isRunning, type FrontSpec, type Paths, type ServiceManager, type Slot } from "./services";
+import { isRunning, writeIfChanged, type FrontSpec, type Paths, type ServiceManager, type Slot } from "./services";
 
 /** What should be serving: the bundle id, and what the runtime runs with. */
 export interface Wanted extends Paths, FrontSpec {
@@ -94,8 +94,7 @@ async function waitUntilServing(port: number, bundle: string, timeoutMs: number)
 
 /** Records the deployment (see `deploymentOf`) the boot has just rolled out, in `home/rolled-out`. */
 export async function recordRolledOut(home: string, deployment: string): Promise<void> {
-  await writeFile(join(home, "rolled-out.tmp"), deployment);
-  await rename(join(home, "rolled-out.tmp"), join(home, "rolled-out"));
+  await writeIfChanged(join(home, "rolled-out"), deployment);
 }
 
 /** The deployment the last boot rolled out, if any. */
@@ -110,8 +109,7 @@ function readServing(home: string): Serving | undefined {
 }
 
 async function writeServing(home: string, serving: Serving): Promise<void> {
-  await writeFile(join(home, "serving.json.tmp"), JSON.stringify(serving));
-  await rename(join(home, "serving.json.tmp"), join(home, "serving.json"));
+  await writeIfChanged(join(home, "serving.json"), JSON.stringify(serving));
 }
 
 /** Runs `work` holding the boot lock (see {@link lock}). */

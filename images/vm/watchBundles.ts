@@ -1,4 +1,4 @@
-import { BUNDLE_KEYS, deploymentOfAttributes } from "./bundleId";
+import { deploymentOfAttributes } from "./bundleId";
 
 /** The instance's attributes and their ETag, as the metadata server answered them. */
 export interface AttributesSnapshot {
@@ -27,7 +27,7 @@ export async function readAttributes(lastEtag?: string, timeoutSeconds = 300): P
 
 /** Whether two snapshots name different bundles (or image). */
 export function bundlesChanged(before: Record<string, string>, after: Record<string, string>): boolean {
-  return BUNDLE_KEYS.some((key) => (before[key] ?? "") !== (after[key] ?? ""));
+  return deploymentOfAttributes(before) !== deploymentOfAttributes(after);
 }
 
 /**
