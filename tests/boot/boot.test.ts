@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, renameSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -10,7 +9,7 @@ import { bundleObjectName } from "../../bundles/bundleName";
 import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
-import { json, login } from "../support/runtimeServer";
+import { getOnNewConnection, json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, SIGNING_KEY, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
 
@@ -153,13 +152,7 @@ describe("VM boot under a fake metadata server", () => {
     const token = await login(url, "budget", PASSWORD);
     const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 2500 } }));
     // A new connection each time: the runtime's workers each count their own predictions.
-    const metrics = () => new Promise<string>((resolve, reject) => {
-      get(`${url}/metrics`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        let body = "";
-        res.on("data", (chunk) => (body += chunk)).on("end", () => resolve(body));
-      }).on("error", reject);
-    });
-    await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await metrics()), { what: "the prediction in flight" });
+    await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${url}/metrics`, token)), { what: "the prediction in flight" });
     vm.metadata.setPreempted(true);
     await waitForHealth(url, { status: "draining" }, 5000);
     expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
