@@ -185,13 +185,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // Scheduler jobs publish as Cloud Scheduler's own service agent, which may publish to any topic
     // of the project. A paused job (a parked model's) never fires.
     const jobs = cloud.jobs.filter((job) => !job.paused);
-    const tick = () => {
-      for (const job of jobs) deliver(job.topic, { data: job.data, attributes: job.attributes });
-    };
-    for (const job of jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => deliver(job.topic, { data: job.data, attributes: job.attributes })));
+    const fire = (job: (typeof jobs)[number]) => deliver(job.topic, { data: job.data, attributes: job.attributes });
+    for (const job of jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => fire(job)));
 
     // Instances start TERMINATED here: the first start goes through the restarter too.
-    tick();
+    for (const job of jobs) fire(job);
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
