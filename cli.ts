@@ -4,8 +4,14 @@
 import { runCommand } from "./runtime/runCommand";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number | undefined> }> = {
-  local: { summary: "run the whole deployment on this machine (no cloud account)", run: async (argv) => (await import("./local/localCommand.js")).runLocal(argv) },
-  serve: { summary: "serve a predictor over HTTP (the runtime, as on the VM)", run: async (argv) => (await import("./runtime/serveCommand.js")).runServe(argv) },
+  local: {
+    summary: "run the whole deployment on this machine (no cloud account)",
+    run: async (argv) => (await import("./local/localCommand.js")).runLocal(argv),
+  },
+  serve: {
+    summary: "serve a predictor over HTTP (the runtime, as on the VM)",
+    run: async (argv) => (await import("./runtime/serveCommand.js")).runServe(argv),
+  },
 };
 
 const USAGE = `Usage: budgetml <command> [options]\n\nCommands:\n${Object.entries(COMMANDS)

@@ -5,7 +5,14 @@
  * @packageDocumentation
  */
 
-export type { Payload, PredictRequest, PredictResult, Predictor, PredictorClass, UploadFile } from "./runtime/predictor";
+export type {
+  Payload,
+  PredictRequest,
+  PredictResult,
+  Predictor,
+  PredictorClass,
+  UploadFile,
+} from "./runtime/predictor";
 export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
 export type { Provisioning } from "./contracts/scheduling";
 export type { CostEstimate } from "./components/pricing";

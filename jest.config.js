@@ -25,13 +25,25 @@ module.exports = {
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
   projects: [
     // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
-    { ...common, displayName: "source", testMatch: ["**/*.test.ts"], testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"] },
+    {
+      ...common,
+      displayName: "source",
+      testMatch: ["**/*.test.ts"],
+      testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"],
+    },
     {
       ...common,
       displayName: "shipped runtime bundle",
       testMatch: ["<rootDir>/tests/runtime/**/*.test.ts", "<rootDir>/tests/python/**/*.test.ts"],
       // In-process unit tests of the runtime's parts, not of a serve process: sources only.
-      testPathIgnorePatterns: ["/node_modules/", "/tests/runtime/unit/", "/tests/runtime/loader\\.test\\.ts$", "/tests/runtime/cli\\.test\\.ts$", "/tests/python/vm/", "/tests/python/unit/"],
+      testPathIgnorePatterns: [
+        "/node_modules/",
+        "/tests/runtime/unit/",
+        "/tests/runtime/loader\\.test\\.ts$",
+        "/tests/runtime/cli\\.test\\.ts$",
+        "/tests/python/vm/",
+        "/tests/python/unit/",
+      ],
       setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
     },
   ],

@@ -14,7 +14,9 @@ const server = createServer((req, res) => {
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const body = Buffer.concat(chunks);
-    const answer = req.url.startsWith("/predict_dict") ? JSON.stringify(JSON.parse(body.toString()).payload) : JSON.stringify({ size: body.length });
+    const answer = req.url.startsWith("/predict_dict")
+      ? JSON.stringify(JSON.parse(body.toString()).payload)
+      : JSON.stringify({ size: body.length });
     res.writeHead(200, { "content-type": "application/json" }).end(answer);
   });
 });

@@ -21,11 +21,28 @@ async function main() {
   } finally {
     await deployment.stop();
   }
-  console.log(`local deployment: preemption → ready again, ${PREEMPTIONS} preemptions (restarter tick 1 s, the signal path runs at once)`);
+  console.log(
+    `local deployment: preemption → ready again, ${PREEMPTIONS} preemptions (restarter tick 1 s, the signal path runs at once)`,
+  );
   console.table([
-    { what: "first boot (build, fetch, install, start)", "median s": seconds(firstBoot), "worst s": seconds(firstBoot), "vs baseline": +(firstBoot / median(baseline)).toFixed(2) },
-    { what: "outage (shutdown script + restarter + boot)", "median s": seconds(median(outages)), "worst s": seconds(Math.max(...outages)), "vs baseline": +(median(outages) / median(baseline)).toFixed(2) },
-    { what: "baseline: runtime started directly", "median s": seconds(median(baseline)), "worst s": seconds(Math.max(...baseline)), "vs baseline": 1 },
+    {
+      what: "first boot (build, fetch, install, start)",
+      "median s": seconds(firstBoot),
+      "worst s": seconds(firstBoot),
+      "vs baseline": +(firstBoot / median(baseline)).toFixed(2),
+    },
+    {
+      what: "outage (shutdown script + restarter + boot)",
+      "median s": seconds(median(outages)),
+      "worst s": seconds(Math.max(...outages)),
+      "vs baseline": +(median(outages) / median(baseline)).toFixed(2),
+    },
+    {
+      what: "baseline: runtime started directly",
+      "median s": seconds(median(baseline)),
+      "worst s": seconds(Math.max(...baseline)),
+      "vs baseline": 1,
+    },
   ]);
   if (median(outages) > 5000) {
     console.error("median outage above the 5 s target");

@@ -17,15 +17,48 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const MODEL_MS = Number(process.env.BENCH_PREDICT_MS ?? 400);
 
 async function run(label, bounds) {
-  const env = { ...process.env, BUDGET_USERNAME: "bench", BUDGET_PWD: "pw-" + randomBytes(6).toString("hex"), BUDGET_TOKEN: randomBytes(32).toString("hex"), BUDGET_LOG_LEVEL: "warn", BENCH_PREDICT_MS: String(MODEL_MS), ...bounds };
-  const child = spawn(process.execPath, [join(here, "..", "dist", "cli.js"), "serve", "--predictor", join(here, "fixtures", "slowPredictor.cjs"), "--port", "0", "--workers", "1"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const env = {
+    ...process.env,
+    BUDGET_USERNAME: "bench",
+    BUDGET_PWD: "pw-" + randomBytes(6).toString("hex"),
+    BUDGET_TOKEN: randomBytes(32).toString("hex"),
+    BUDGET_LOG_LEVEL: "warn",
+    BENCH_PREDICT_MS: String(MODEL_MS),
+    ...bounds,
+  };
+  const child = spawn(
+    process.execPath,
+    [
+      join(here, "..", "dist", "cli.js"),
+      "serve",
+      "--predictor",
+      join(here, "fixtures", "slowPredictor.cjs"),
+      "--port",
+      "0",
+      "--workers",
+      "1",
+    ],
+    { env, stdio: ["ignore", "ignore", "pipe"] },
+  );
   const url = await new Promise((resolve, reject) => {
     let err = "";
-    child.stderr.on("data", (d) => { err += d; const m = /serving http:\/\/localhost:(\d+)/.exec(err); if (m) resolve(`http://127.0.0.1:${m[1]}`); });
+    child.stderr.on("data", (d) => {
+      err += d;
+      const m = /serving http:\/\/localhost:(\d+)/.exec(err);
+      if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    });
     child.on("exit", (code) => reject(new Error(`exited ${code}: ${err}`)));
   });
-  while ((await fetch(`${url}/`).catch(() => ({ status: 0 }))).status !== 200) await new Promise((r) => setTimeout(r, 50));
-  const token = (await (await fetch(`${url}/token`, { method: "POST", body: new URLSearchParams({ username: "bench", password: env.BUDGET_PWD }) })).json()).access_token;
+  while ((await fetch(`${url}/`).catch(() => ({ status: 0 }))).status !== 200)
+    await new Promise((r) => setTimeout(r, 50));
+  const token = (
+    await (
+      await fetch(`${url}/token`, {
+        method: "POST",
+        body: new URLSearchParams({ username: "bench", password: env.BUDGET_PWD }),
+      })
+    ).json()
+  ).access_token;
   const dispatcher = new Agent({ connections: CLIENTS + 10, pipelining: 1 });
   const accepted = [];
   let refused = 0;
@@ -38,21 +71,34 @@ async function run(label, bounds) {
     while (Date.now() < deadline) {
       const started = performance.now();
       try {
-        const response = await request(`${url}/predict_dict`, { method: "POST", dispatcher, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: '{"payload":{}}', headersTimeout: 120_000, bodyTimeout: 120_000 });
+        const response = await request(`${url}/predict_dict`, {
+          method: "POST",
+          dispatcher,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: '{"payload":{}}',
+          headersTimeout: 120_000,
+          bodyTimeout: 120_000,
+        });
         await response.body.text();
         if (response.statusCode === 200) {
           accepted.push(performance.now() - started);
           if (Date.now() <= deadline) servedInWindow += 1;
-        }
-        else if (response.statusCode === 503) { refused += 1; await new Promise((r) => setTimeout(r, Number(response.headers["retry-after"] ?? 1) * 1000)); } // a well-behaved client
+        } else if (response.statusCode === 503) {
+          refused += 1;
+          await new Promise((r) => setTimeout(r, Number(response.headers["retry-after"] ?? 1) * 1000));
+        } // a well-behaved client
         else failed += 1;
-      } catch { failed += 1; }
+      } catch {
+        failed += 1;
+      }
     }
   };
   const health = async () => {
     while (Date.now() < deadline) {
       const started = performance.now();
-      await request(`${url}/`, { dispatcher }).then((r) => r.body.text()).catch(() => undefined);
+      await request(`${url}/`, { dispatcher })
+        .then((r) => r.body.text())
+        .catch(() => undefined);
       healthChecks += 1;
       healthSlowest = Math.max(healthSlowest, performance.now() - started);
       await new Promise((r) => setTimeout(r, 200));
@@ -65,12 +111,31 @@ async function run(label, bounds) {
   accepted.sort((a, b) => a - b);
   const pct = (p) => Math.round(accepted[Math.min(accepted.length - 1, Math.floor(accepted.length * p))] ?? NaN);
   const shed = refused / Math.max(1, refused + accepted.length);
-  return { run: label, "served/s": Math.round((servedInWindow / SECONDS) * 10) / 10, accepted: accepted.length, "503s": refused, "shed %": Math.round(shed * 1000) / 10, failed, "p50 ms": pct(0.5), "p99 ms": pct(0.99), "max ms": Math.round(accepted.at(-1) ?? NaN), "slowest health ms": Math.round(healthSlowest), "peak RSS MB": Math.round(peakKb / 1024) };
+  return {
+    run: label,
+    "served/s": Math.round((servedInWindow / SECONDS) * 10) / 10,
+    accepted: accepted.length,
+    "503s": refused,
+    "shed %": Math.round(shed * 1000) / 10,
+    failed,
+    "p50 ms": pct(0.5),
+    "p99 ms": pct(0.99),
+    "max ms": Math.round(accepted.at(-1) ?? NaN),
+    "health checks": healthChecks,
+    "slowest health ms": Math.round(healthSlowest),
+    "peak RSS MB": Math.round(peakKb / 1024),
+  };
 }
 
 const rows = [
   await run("wait bound 2 s (default; 4 in flight, 64 queued)", { BUDGET_MAX_IN_FLIGHT: "4", BUDGET_MAX_QUEUED: "64" }),
-  await run("baseline: count bound only (4 in flight, 64 queued)", { BUDGET_MAX_IN_FLIGHT: "4", BUDGET_MAX_QUEUED: "64", BUDGET_MAX_QUEUE_WAIT_MS: "3600000" }),
+  await run("baseline: count bound only (4 in flight, 64 queued)", {
+    BUDGET_MAX_IN_FLIGHT: "4",
+    BUDGET_MAX_QUEUED: "64",
+    BUDGET_MAX_QUEUE_WAIT_MS: "3600000",
+  }),
 ];
-console.log(`${CLIENTS} clients for ${SECONDS} s against a ${MODEL_MS} ms model (capacity ${Math.round((4 * 1000) / MODEL_MS)} predictions/s)`);
+console.log(
+  `${CLIENTS} clients for ${SECONDS} s against a ${MODEL_MS} ms model (capacity ${Math.round((4 * 1000) / MODEL_MS)} predictions/s)`,
+);
 console.table(rows);

@@ -42,38 +42,91 @@ function treeCpuUs(pid: number): number {
   }
   let total = 0;
   const tree = new Set([pid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
-    for (const [child, { ppid }] of stats) if (tree.has(ppid) && !tree.has(child)) { tree.add(child); grew = true; }
+    for (const [child, { ppid }] of stats)
+      if (tree.has(ppid) && !tree.has(child)) {
+        tree.add(child);
+        grew = true;
+      }
   }
   for (const member of tree) total += stats.get(member)?.ticks ?? 0;
   return total * TICK_US;
 }
 
 async function startBudgetml(predictor: string): Promise<Target> {
-  const env = { PATH: process.env.PATH, BUDGET_PYTHON: PYTHON, BUDGET_USERNAME: "bench", BUDGET_PWD: randomBytes(9).toString("hex"), BUDGET_TOKEN: randomBytes(32).toString("hex"), BUDGET_LOG_LEVEL: "warn", BUDGET_MAX_IN_FLIGHT: "1000", BUDGET_MAX_QUEUED: "1000" };
+  const env = {
+    PATH: process.env.PATH,
+    BUDGET_PYTHON: PYTHON,
+    BUDGET_USERNAME: "bench",
+    BUDGET_PWD: randomBytes(9).toString("hex"),
+    BUDGET_TOKEN: randomBytes(32).toString("hex"),
+    BUDGET_LOG_LEVEL: "warn",
+    BUDGET_MAX_IN_FLIGHT: "1000",
+    BUDGET_MAX_QUEUED: "1000",
+  };
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "serve", "--predictor", predictor, "--port", String(port), "--host", "127.0.0.1", "--workers", String(WORKERS)], { env, stdio: "ignore" });
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, "dist", "cli.js"),
+      "serve",
+      "--predictor",
+      predictor,
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--workers",
+      String(WORKERS),
+    ],
+    { env, stdio: "ignore" },
+  );
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/`);
-  const login = await fetch(`${url}/token`, { method: "POST", body: new URLSearchParams({ username: env.BUDGET_USERNAME, password: env.BUDGET_PWD }) });
+  const login = await fetch(`${url}/token`, {
+    method: "POST",
+    body: new URLSearchParams({ username: env.BUDGET_USERNAME, password: env.BUDGET_PWD }),
+  });
   return { name: "budgetml", url, token: ((await login.json()) as { access_token: string }).access_token, child };
 }
 
 async function startFastapi(predictor: string): Promise<Target> {
   const token = randomBytes(24).toString("hex");
   const port = await freePort();
-  const child = spawn(PYTHON, ["-m", "gunicorn", "-w", String(WORKERS), "-k", "uvicorn.workers.UvicornWorker", "-b", `127.0.0.1:${port}`, "--log-level", "warning", "--chdir", join(ROOT, "bench", "fixtures"), "fastapiServer:app"], {
-    env: { PATH: process.env.PATH, BENCH_PREDICTOR: predictor, BENCH_TOKEN: token },
-    stdio: "ignore",
-  });
+  const child = spawn(
+    PYTHON,
+    [
+      "-m",
+      "gunicorn",
+      "-w",
+      String(WORKERS),
+      "-k",
+      "uvicorn.workers.UvicornWorker",
+      "-b",
+      `127.0.0.1:${port}`,
+      "--log-level",
+      "warning",
+      "--chdir",
+      join(ROOT, "bench", "fixtures"),
+      "fastapiServer:app",
+    ],
+    {
+      env: { PATH: process.env.PATH, BENCH_PREDICTOR: predictor, BENCH_TOKEN: token },
+      stdio: "ignore",
+    },
+  );
   return { name: "FastAPI + gunicorn/uvicorn", url: `http://127.0.0.1:${port}`, token, child };
 }
 
 async function measure(target: Target, body: string, seconds: number, allowErrors = false) {
   const cpuBefore = treeCpuUs(target.child.pid as number);
   const result = await autocannon({
-    url: `${target.url}/predict_dict`, method: "POST", connections: CONNECTIONS, duration: seconds, body,
+    url: `${target.url}/predict_dict`,
+    method: "POST",
+    connections: CONNECTIONS,
+    duration: seconds,
+    body,
     headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
   });
   const bad = result.non2xx + result.errors + result.timeouts;
@@ -86,7 +139,14 @@ async function measure(target: Target, body: string, seconds: number, allowError
 async function warmUp(target: Target, body: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`${target.url}/predict_dict`, { method: "POST", headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" }, body }).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${target.url}/predict_dict`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+      body,
+    }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`${target.name} never answered`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -107,7 +167,8 @@ async function compare(model: string, predictor: string, payload: unknown) {
     const rounds: Array<Record<string, Awaited<ReturnType<typeof measure>>>> = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};
-      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) results[target.name] = await measure(target, body, SECONDS);
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse())
+        results[target.name] = await measure(target, body, SECONDS);
       rounds.push(results);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -122,7 +183,12 @@ async function compare(model: string, predictor: string, payload: unknown) {
     }));
     const ratios = rounds.map((r) => r[targets[0].name].rps / r[targets[1].name].rps);
     const cpuRatio = median(rounds.map((r) => r[targets[1].name].cpuUsPerRequest / r[targets[0].name].cpuUsPerRequest));
-    return { rows, ratio: +median(ratios).toFixed(2), ratios: ratios.map((x) => x.toFixed(2)).join(" / "), cpuRatio: +cpuRatio.toFixed(2) };
+    return {
+      rows,
+      ratio: +median(ratios).toFixed(2),
+      ratios: ratios.map((x) => x.toFixed(2)).join(" / "),
+      cpuRatio: +cpuRatio.toFixed(2),
+    };
   } finally {
     for (const target of targets) {
       target.child.kill("SIGTERM");
@@ -133,7 +199,12 @@ async function compare(model: string, predictor: string, payload: unknown) {
 
 /** The channel alone: calls straight to a Python host, one at a time and 64 at once. */
 async function bridgeCost(predictor: string) {
-  const host = await PythonHost.start({ predictorPath: predictor, python: PYTHON, hostScript: join(ROOT, "runtime", "python", PYTHON_HOST_SCRIPT), logger: createLogger({ level: "warn" }) });
+  const host = await PythonHost.start({
+    predictorPath: predictor,
+    python: PYTHON,
+    hostScript: join(ROOT, "runtime", "python", PYTHON_HOST_SCRIPT),
+    logger: createLogger({ level: "warn" }),
+  });
   const body = Buffer.from(JSON.stringify({ text: "a short sentence to classify", n: 3 }));
   try {
     for (let i = 0; i < 500; i += 1) await host.call({ kind: "dict" }, body); // warm-up
@@ -146,17 +217,24 @@ async function bridgeCost(predictor: string) {
     const cpuBefore = process.cpuUsage();
     const pythonBefore = treeCpuUs(host.pid as number);
     started = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: 64 }, async () => {
-      while (sent < total) {
-        sent += 1;
-        await host.call({ kind: "dict" }, body);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (sent < total) {
+          sent += 1;
+          await host.call({ kind: "dict" }, body);
+        }
+      }),
+    );
     const pipelined = Number(process.hrtime.bigint() - started) / 1000 / total;
     const nodeCpu = process.cpuUsage(cpuBefore);
     const nodeUs = (nodeCpu.user + nodeCpu.system) / total;
     const pythonUs = (treeCpuUs(host.pid as number) - pythonBefore) / total;
-    return { oneAtATime: Math.round(oneAtATime), pipelined: +pipelined.toFixed(1), nodeUs: +nodeUs.toFixed(1), pythonUs: +pythonUs.toFixed(1) };
+    return {
+      oneAtATime: Math.round(oneAtATime),
+      pipelined: +pipelined.toFixed(1),
+      nodeUs: +nodeUs.toFixed(1),
+      pythonUs: +pythonUs.toFixed(1),
+    };
   } finally {
     await host.stop();
   }
@@ -164,12 +242,25 @@ async function bridgeCost(predictor: string) {
 
 /** The baseline's packages, from Debian's archive (no PyPI needed): installed when missing and we are root. */
 function ensureBaselinePackages(): void {
-  const has = () => { try { execFileSync(PYTHON, ["-c", "import fastapi, uvicorn, gunicorn, sklearn"], { stdio: "ignore" }); return true; } catch { return false; } };
+  const has = () => {
+    try {
+      execFileSync(PYTHON, ["-c", "import fastapi, uvicorn, gunicorn, sklearn"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
   if (has()) return;
   const packages = ["python3-fastapi", "python3-uvicorn", "python3-gunicorn", "python3-uvloop", "python3-sklearn"];
-  if (process.getuid?.() !== 0) throw new Error(`the baseline needs ${packages.join(" ")} (apt-get install them, or set BENCH_PYTHON to an interpreter with fastapi, uvicorn, gunicorn and scikit-learn)`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `the baseline needs ${packages.join(" ")} (apt-get install them, or set BENCH_PYTHON to an interpreter with fastapi, uvicorn, gunicorn and scikit-learn)`,
+    );
   console.log(`installing ${packages.join(" ")} with apt-get`);
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], {
+    stdio: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
 }
 
 async function main() {
@@ -180,11 +271,19 @@ async function main() {
   const echoRun = await compare("echo", echo, { text: "a short sentence to classify", n: 3 });
   const irisRun = await compare("iris (scikit-learn)", iris, flower);
   const bridge = await bridgeCost(echo);
-  console.log(`Python predictors: budgetml vs FastAPI + gunicorn/uvicorn, ${WORKERS} workers each, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, ${PYTHON}`);
+  console.log(
+    `Python predictors: budgetml vs FastAPI + gunicorn/uvicorn, ${WORKERS} workers each, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, ${PYTHON}`,
+  );
   console.table([...echoRun.rows, ...irisRun.rows]);
-  console.log(`req/s ratio budgetml / FastAPI (median of rounds): echo ${echoRun.ratio}x (${echoRun.ratios}), iris ${irisRun.ratio}x (${irisRun.ratios}) (goal >= 1.5x, floor 1.0x)`);
-  console.log(`CPU per request, FastAPI / budgetml (what the req/s ratio becomes when the servers own the cores): echo ${echoRun.cpuRatio}x, iris ${irisRun.cpuRatio}x`);
-  console.log(`bridge (runtime -> Python -> runtime, echo predictor, no HTTP): ${bridge.oneAtATime} us round trip one call at a time; with 64 in flight ${bridge.pipelined} us wall per call, CPU ${bridge.nodeUs} us in Node + ${bridge.pythonUs} us in Python per call`);
+  console.log(
+    `req/s ratio budgetml / FastAPI (median of rounds): echo ${echoRun.ratio}x (${echoRun.ratios}), iris ${irisRun.ratio}x (${irisRun.ratios}) (goal >= 1.5x, floor 1.0x)`,
+  );
+  console.log(
+    `CPU per request, FastAPI / budgetml (what the req/s ratio becomes when the servers own the cores): echo ${echoRun.cpuRatio}x, iris ${irisRun.cpuRatio}x`,
+  );
+  console.log(
+    `bridge (runtime -> Python -> runtime, echo predictor, no HTTP): ${bridge.oneAtATime} us round trip one call at a time; with 64 in flight ${bridge.pipelined} us wall per call, CPU ${bridge.nodeUs} us in Node + ${bridge.pythonUs} us in Python per call`,
+  );
   if (echoRun.ratio < 1 || irisRun.ratio < 1) {
     console.error("below the 1.0x floor");
     process.exitCode = 1;

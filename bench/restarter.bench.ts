@@ -18,10 +18,20 @@ async function main() {
   const metadata = await startMetadataServer();
   process.env.GCE_METADATA_HOST = metadata.host;
   const instance = new SimulatedInstance(STOPPING_MS);
-  const compute = await startComputeServer({ project: "bench-project", zone: "us-central1-a", instance: "vm", backend: instance });
+  const compute = await startComputeServer({
+    project: "bench-project",
+    zone: "us-central1-a",
+    instance: "vm",
+    backend: instance,
+  });
   const config = readRestarterConfig({
-    BUDGET_PROJECT: "bench-project", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: "vm", BUDGET_COMPUTE_ENDPOINT: compute.url,
-    BUDGET_RESTART_POLL_MS: String(1000 / SCALE), BUDGET_RESTART_BACKOFF_MS: String(2000 / SCALE), BUDGET_RESTART_BUDGET_SECONDS: String(50 / SCALE),
+    BUDGET_PROJECT: "bench-project",
+    BUDGET_ZONE: "us-central1-a",
+    BUDGET_INSTANCE: "vm",
+    BUDGET_COMPUTE_ENDPOINT: compute.url,
+    BUDGET_RESTART_POLL_MS: String(1000 / SCALE),
+    BUDGET_RESTART_BACKOFF_MS: String(2000 / SCALE),
+    BUDGET_RESTART_BUDGET_SECONDS: String(50 / SCALE),
   });
   const clients = createComputeClients(config.computeEndpoint);
   const logger = createLogger({ level: "silent" });
@@ -41,7 +51,10 @@ async function main() {
     return (compute.requests[0].at - terminatedAt) * SCALE;
   }
 
-  const paths: Array<[string, boolean]> = [["scheduler only (baseline)", false], ["shutdown signal + scheduler", true]];
+  const paths: Array<[string, boolean]> = [
+    ["scheduler only (baseline)", false],
+    ["shutdown signal + scheduler", true],
+  ];
   const results: Record<string, number[]> = {};
   for (const [name, withSignal] of paths) {
     results[name] = [];
@@ -53,7 +66,9 @@ async function main() {
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const baseline = median(results[paths[0][0]]);
-  console.log(`TERMINATED → start request, ${TRIALS} preemptions per path, tick every 60 s, time scaled 1/${SCALE} and reported in real seconds`);
+  console.log(
+    `TERMINATED → start request, ${TRIALS} preemptions per path, tick every 60 s, time scaled 1/${SCALE} and reported in real seconds`,
+  );
   console.table(
     Object.entries(results).map(([path, xs]) => ({
       path,
@@ -80,14 +95,28 @@ async function capacityOutages() {
   const SLOW = 50; // minutes of ticks: scaled 1/50, half an hour takes 36 s
   const CAPACITY_BACK_MS = (30 * 60_000) / SLOW;
   const rows = [];
-  for (const [label, fallbackSeconds] of [["no fallback (baseline)", 0], ["fallback after 10 min", 600]] as const) {
+  for (const [label, fallbackSeconds] of [
+    ["no fallback (baseline)", 0],
+    ["fallback after 10 min", 600],
+  ] as const) {
     const instance = new SimulatedInstance(50);
     const outageStarted = Date.now();
-    const compute = await startComputeServer({ project: "bench-project", zone: "us-central1-a", instance: "vm", backend: instance, spotCapacity: () => Date.now() - outageStarted >= CAPACITY_BACK_MS });
+    const compute = await startComputeServer({
+      project: "bench-project",
+      zone: "us-central1-a",
+      instance: "vm",
+      backend: instance,
+      spotCapacity: () => Date.now() - outageStarted >= CAPACITY_BACK_MS,
+    });
     instance.set("TERMINATED");
     const config = readRestarterConfig({
-      BUDGET_PROJECT: "bench-project", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: "vm", BUDGET_COMPUTE_ENDPOINT: compute.url,
-      BUDGET_RESTART_BUDGET_SECONDS: String(50 / SLOW), BUDGET_RESTART_BACKOFF_MS: "40", BUDGET_RESTART_POLL_MS: "20",
+      BUDGET_PROJECT: "bench-project",
+      BUDGET_ZONE: "us-central1-a",
+      BUDGET_INSTANCE: "vm",
+      BUDGET_COMPUTE_ENDPOINT: compute.url,
+      BUDGET_RESTART_BUDGET_SECONDS: String(50 / SLOW),
+      BUDGET_RESTART_BACKOFF_MS: "40",
+      BUDGET_RESTART_POLL_MS: "20",
       BUDGET_SPOT_FALLBACK_SECONDS: String(fallbackSeconds / SLOW),
     });
     const clients = createComputeClients(config.computeEndpoint);
@@ -101,7 +130,9 @@ async function capacityOutages() {
     await compute.close();
   }
   await metadata.close();
-  console.log(`\nspot capacity gone for 30 min, restarter ticking every minute (time scaled 1/${SLOW}, reported in real minutes)`);
+  console.log(
+    `\nspot capacity gone for 30 min, restarter ticking every minute (time scaled 1/${SLOW}, reported in real minutes)`,
+  );
   console.table(rows);
 }
 

@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const filter = process.argv[2] ?? "";
-const benches = readdirSync(here).filter((f) => /\.bench\.(mjs|ts)$/.test(f) && f.includes(filter)).sort();
+const benches = readdirSync(here)
+  .filter((f) => /\.bench\.(mjs|ts)$/.test(f) && f.includes(filter))
+  .sort();
 if (benches.length === 0) {
   console.error(`no benchmark matches "${filter}"`);
   process.exit(2);
@@ -14,7 +16,11 @@ if (benches.length === 0) {
 let failed = 0;
 for (const bench of benches) {
   console.log(`\n=== ${bench}`);
-  const { status } = spawnSync(process.execPath, bench.endsWith(".ts") ? [join(here, "..", "scripts", "runTs.cjs"), join(here, bench)] : [join(here, bench)], { stdio: "inherit" });
+  const { status } = spawnSync(
+    process.execPath,
+    bench.endsWith(".ts") ? [join(here, "..", "scripts", "runTs.cjs"), join(here, bench)] : [join(here, bench)],
+    { stdio: "inherit" },
+  );
   if (status !== 0) failed += 1;
 }
 process.exit(failed > 0 ? 1 : 0);

@@ -11,7 +11,13 @@ export const seconds = (ms: number) => +(ms / 1000).toFixed(2);
 export async function waitReady(url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await fetch(url).then((r) => r.status === 200, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`${url} not ready after ${timeoutMs} ms`);
@@ -23,10 +29,14 @@ export async function waitReady(url: string, timeoutMs = 120_000): Promise<void>
  */
 export async function directStartMs(predictor: string, port: number): Promise<number> {
   const started = Date.now();
-  const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "serve", "--predictor", predictor, "--port", String(port), "--host", "127.0.0.1"], {
-    env: { PATH: process.env.PATH, BUDGET_USERNAME: "u", BUDGET_PWD: "p", BUDGET_TOKEN: "k".repeat(32) },
-    stdio: "ignore",
-  });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "dist", "cli.js"), "serve", "--predictor", predictor, "--port", String(port), "--host", "127.0.0.1"],
+    {
+      env: { PATH: process.env.PATH, BUDGET_USERNAME: "u", BUDGET_PWD: "p", BUDGET_TOKEN: "k".repeat(32) },
+      stdio: "ignore",
+    },
+  );
   try {
     await waitReady(`http://127.0.0.1:${port}/`);
     return Date.now() - started;

@@ -24,7 +24,12 @@ const GZIP_OS_UNKNOWN = 255;
  * entries, fixed mtimes, no owner names, file modes set here (0755 for executables, else 0644)
  * rather than left to the umask, and a gzip header without a timestamp or an OS byte.
  */
-export async function packDeterministic(kind: string, dir: string, files: string[], outDir: string): Promise<BuiltBundle> {
+export async function packDeterministic(
+  kind: string,
+  dir: string,
+  files: string[],
+  outDir: string,
+): Promise<BuiltBundle> {
   const sorted = [...files].sort();
   for (const file of sorted) {
     const path = join(dir, file);

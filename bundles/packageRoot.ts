@@ -8,7 +8,8 @@ import { dirname, join } from "node:path";
 export function packageRoot(from: string = __dirname): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const manifest = join(dir, "package.json");
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === "budgetml") return dir;
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === "budgetml")
+      return dir;
     if (dirname(dir) === dir) throw new Error(`cannot find the budgetml package above ${from}`);
   }
 }

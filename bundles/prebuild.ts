@@ -8,7 +8,10 @@ import { compileRuntimeBundle } from "./runtimeBundle";
 
 async function prebuild(outDir: string): Promise<void> {
   await rm(outDir, { recursive: true, force: true });
-  const [runtime, restarter] = await Promise.all([compileRuntimeBundle(outDir), compileRestarterSource(join(outDir, "restarter"))]);
+  const [runtime, restarter] = await Promise.all([
+    compileRuntimeBundle(outDir),
+    compileRestarterSource(join(outDir, "restarter")),
+  ]);
   const manifest: PrebuiltArtifacts = {
     runtime: { objectName: runtime.objectName, sha256: runtime.sha256 },
     restarter: { dir: basename(restarter.dir), hash: restarter.hash },

@@ -20,7 +20,9 @@ export const ARTIFACTS_MANIFEST = "manifest.json";
  * (`dist/artifacts/` next to `dist/index.js` and `dist/cli.js`); run from source, this is
  * undefined and the bundles are built on demand.
  */
-export function prebuiltArtifacts(codeDir: string = __dirname): { dir: string; manifest: PrebuiltArtifacts } | undefined {
+export function prebuiltArtifacts(
+  codeDir: string = __dirname,
+): { dir: string; manifest: PrebuiltArtifacts } | undefined {
   const dir = join(codeDir, "artifacts");
   const manifest = join(dir, ARTIFACTS_MANIFEST);
   if (!existsSync(manifest)) return undefined;

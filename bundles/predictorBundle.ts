@@ -44,14 +44,18 @@ const REQUIREMENT = /^((?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*)(?
 export function parseRequirements(requirements: string[] | string | undefined): Record<string, string> {
   if (requirements === undefined) return {};
   if (typeof requirements === "string") {
-    if (!existsSync(requirements)) throw new Error(`requirements: ${requirements} does not exist (expected a package.json or a list of package names)`);
+    if (!existsSync(requirements))
+      throw new Error(
+        `requirements: ${requirements} does not exist (expected a package.json or a list of package names)`,
+      );
     const manifest = JSON.parse(readFileSync(requirements, "utf8")) as { dependencies?: Record<string, string> };
     return { ...(manifest.dependencies ?? {}) };
   }
   const parsed: Record<string, string> = {};
   for (const requirement of requirements) {
     const match = REQUIREMENT.exec(requirement);
-    if (!match) throw new Error(`requirements: "${requirement}" is not an npm package name (like "sharp" or "sharp@0.33")`);
+    if (!match)
+      throw new Error(`requirements: "${requirement}" is not an npm package name (like "sharp" or "sharp@0.33")`);
     parsed[match[1]] = match[2] ?? "*";
   }
   return parsed;
@@ -66,11 +70,17 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
   const predictor = resolve(options.predictor);
   if (!existsSync(predictor)) throw new Error(`predictor: file not found: ${options.predictor}`);
   if (extname(predictor) === ".py") {
-    if (options.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(options.entrypoint)) throw new Error(`entrypoint: "${options.entrypoint}" is not a Python identifier`);
+    if (options.entrypoint !== undefined && !/^[A-Za-z_]\w*$/.test(options.entrypoint))
+      throw new Error(`entrypoint: "${options.entrypoint}" is not a Python identifier`);
     const problem = allowScriptsProblem(options.allowScripts ?? [], { python: true });
     if (problem) throw new Error(problem);
     await mkdir(options.outDir, { recursive: true });
-    return buildPythonPredictorBundle(predictor, options.entrypoint, parsePipRequirements(options.requirements), options.outDir);
+    return buildPythonPredictorBundle(
+      predictor,
+      options.entrypoint,
+      parsePipRequirements(options.requirements),
+      options.outDir,
+    );
   }
   if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(predictor))) {
     throw new Error(`predictor: expected a .ts, .js, .cjs, .mjs or .py file, got ${options.predictor}`);
@@ -91,11 +101,20 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
       external: Object.keys(dependencies).flatMap((name) => [name, `${name}/*`]),
     }).catch((error: { errors?: Array<{ text: string }> }) => {
       const first = error.errors?.[0]?.text ?? String(error);
-      throw new Error(`predictor: cannot bundle ${options.predictor}: ${first}${/Could not resolve "([^"]+)"/.test(first) ? " (add the package to requirements, or install it)" : ""}`);
+      throw new Error(
+        `predictor: cannot bundle ${options.predictor}: ${first}${/Could not resolve "([^"]+)"/.test(first) ? " (add the package to requirements, or install it)" : ""}`,
+      );
     });
     const allowScripts = checkAllowScripts(options.allowScripts, dependencies);
-    const manifest = { entrypoint: options.entrypoint ?? "", requirements: dependencies, ...(allowScripts.length > 0 ? { allowScripts } : {}) };
-    await writeFile(join(work, PREDICTOR_FILES.npmManifest), `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`);
+    const manifest = {
+      entrypoint: options.entrypoint ?? "",
+      requirements: dependencies,
+      ...(allowScripts.length > 0 ? { allowScripts } : {}),
+    };
+    await writeFile(
+      join(work, PREDICTOR_FILES.npmManifest),
+      `${JSON.stringify({ name: "budgetml-predictor", private: true, dependencies }, null, 2)}\n`,
+    );
     await writeFile(join(work, PREDICTOR_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
     const files: string[] = [PREDICTOR_FILES.javascript, PREDICTOR_FILES.npmManifest, PREDICTOR_FILES.manifest];
     if (Object.keys(dependencies).length > 0) {
@@ -114,12 +133,20 @@ export async function buildPredictorBundle(options: PredictorBundleOptions): Pro
  * each name must be one of the npm `dependencies` (as {@link parseRequirements} gives them; not
  * checked when they are not known yet, e.g. a package.json read when the bundle is built).
  */
-export function allowScriptsProblem(allowScripts: string[], predictor: { python: boolean; dependencies?: Record<string, string> }): string | undefined {
-  if (predictor.python) return allowScripts.length > 0 ? "allowScripts: names npm requirements whose install scripts may run; a .py predictor has pip requirements" : undefined;
+export function allowScriptsProblem(
+  allowScripts: string[],
+  predictor: { python: boolean; dependencies?: Record<string, string> },
+): string | undefined {
+  if (predictor.python)
+    return allowScripts.length > 0
+      ? "allowScripts: names npm requirements whose install scripts may run; a .py predictor has pip requirements"
+      : undefined;
   const { dependencies } = predictor;
   if (!dependencies) return undefined;
   const unknown = allowScripts.filter((name) => !(name in dependencies));
-  return unknown.length > 0 ? `allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements` : undefined;
+  return unknown.length > 0
+    ? `allowScripts: ${unknown.map((name) => `"${name}"`).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the requirements`
+    : undefined;
 }
 
 function checkAllowScripts(allowScripts: string[] | undefined, dependencies: Record<string, string>): string[] {
@@ -140,7 +167,13 @@ async function lockRequirements(work: string, requirementsFile: string | undefin
     await copyFile(beside, join(work, PREDICTOR_FILES.npmLock));
     return;
   }
-  await run("npm", ["install", "--package-lock-only", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: work, maxBuffer: 16 << 20 }).catch((error: { stderr?: string; message: string }) => {
-    throw new Error(`requirements: npm could not resolve them: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
+  await run(
+    "npm",
+    ["install", "--package-lock-only", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"],
+    { cwd: work, maxBuffer: 16 << 20 },
+  ).catch((error: { stderr?: string; message: string }) => {
+    throw new Error(
+      `requirements: npm could not resolve them: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`,
+    );
   });
 }

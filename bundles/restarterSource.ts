@@ -22,7 +22,10 @@ export const RESTARTER_FILES = ["index.js", "package.json"];
  * from source by {@link compileRestarterSource} for `runtime`. Deploy it with
  * `new pulumi.asset.FileArchive(dir)`; `hash` changes exactly when the code does.
  */
-export async function buildRestarterSource(outDir: string, runtime: string = RESTARTER_RUNTIME): Promise<RestarterSource> {
+export async function buildRestarterSource(
+  outDir: string,
+  runtime: string = RESTARTER_RUNTIME,
+): Promise<RestarterSource> {
   const prebuilt = prebuiltArtifacts();
   if (!prebuilt || runtime !== RESTARTER_RUNTIME) return compileRestarterSource(outDir, runtime);
   await mkdir(outDir, { recursive: true });
@@ -36,7 +39,10 @@ export async function buildRestarterSource(outDir: string, runtime: string = RES
  * the Google clients and the functions framework stay packages, as Cloud Functions expects, at
  * the versions budgetml depends on.
  */
-export async function compileRestarterSource(outDir: string, runtime: string = RESTARTER_RUNTIME): Promise<RestarterSource> {
+export async function compileRestarterSource(
+  outDir: string,
+  runtime: string = RESTARTER_RUNTIME,
+): Promise<RestarterSource> {
   const root = packageRoot();
   await mkdir(outDir, { recursive: true });
   const result = await build({
@@ -48,7 +54,9 @@ export async function compileRestarterSource(outDir: string, runtime: string = R
     target: esbuildTargetFor(runtime),
     metafile: true,
   });
-  const ours = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  const ours = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+  };
   const imported = new Set(
     Object.values(result.metafile.inputs)
       .flatMap((input) => input.imports)
@@ -56,7 +64,13 @@ export async function compileRestarterSource(outDir: string, runtime: string = R
       .map((i) => (i.path.startsWith("@") ? i.path.split("/").slice(0, 2).join("/") : i.path.split("/")[0])),
   );
   const dependencies = Object.fromEntries([...imported].sort().map((name) => [name, ours.dependencies[name] ?? "*"]));
-  const manifest = { name: "budgetml-restarter", private: true, main: "index.js", engines: { node: `>=${esbuildTargetFor(runtime).slice(4)}` }, dependencies };
+  const manifest = {
+    name: "budgetml-restarter",
+    private: true,
+    main: "index.js",
+    engines: { node: `>=${esbuildTargetFor(runtime).slice(4)}` },
+    dependencies,
+  };
   await writeFile(join(outDir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   const hash = createHash("sha256");
   for (const file of RESTARTER_FILES) hash.update(await readFile(join(outDir, file)));

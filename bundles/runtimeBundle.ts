@@ -44,7 +44,9 @@ export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle>
     await build({
       ...BUNDLE_DEFAULTS,
       absWorkingDir: root, // paths in the bundle's comments are relative to this: the same on every machine
-      entryPoints: Object.fromEntries(Object.entries(RUNTIME_ENTRIES).map(([file, source]) => [file.replace(/\.cjs$/, ""), join(root, source)])),
+      entryPoints: Object.fromEntries(
+        Object.entries(RUNTIME_ENTRIES).map(([file, source]) => [file.replace(/\.cjs$/, ""), join(root, source)]),
+      ),
       outdir: work,
       outExtension: { ".js": ".cjs" },
       // esbuild compiles .ts predictors when run from source; the VM only loads prebuilt .cjs ones.
@@ -55,8 +57,16 @@ export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle>
     for (const file of SWAGGER_UI_FILES) await copyFile(join(assets, file), join(work, "swagger-ui", file));
     await mkdir(join(work, "python"));
     await copyFile(join(root, "runtime", "python", PYTHON_HOST_SCRIPT), join(work, "python", PYTHON_HOST_SCRIPT));
-    await writeFile(join(work, "package.json"), `${JSON.stringify({ name: "budgetml-runtime", version: RUNTIME_VERSION, private: true, main: "server.cjs" }, null, 2)}\n`);
-    const files = [...Object.keys(RUNTIME_ENTRIES), "package.json", `python/${PYTHON_HOST_SCRIPT}`, ...SWAGGER_UI_FILES.map((file) => `swagger-ui/${file}`)];
+    await writeFile(
+      join(work, "package.json"),
+      `${JSON.stringify({ name: "budgetml-runtime", version: RUNTIME_VERSION, private: true, main: "server.cjs" }, null, 2)}\n`,
+    );
+    const files = [
+      ...Object.keys(RUNTIME_ENTRIES),
+      "package.json",
+      `python/${PYTHON_HOST_SCRIPT}`,
+      ...SWAGGER_UI_FILES.map((file) => `swagger-ui/${file}`),
+    ];
     return await packDeterministic("runtime", work, files, outDir);
   } finally {
     await rm(work, { recursive: true, force: true });

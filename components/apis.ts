@@ -26,6 +26,10 @@ export const REQUIRED_APIS = [
 export function enableApis(name: string, project: string, parent: pulumi.ComponentResource): pulumi.Resource[] {
   return REQUIRED_APIS.map(
     (service) =>
-      new gcp.projects.Service(`${name}-api-${service.split(".")[0]}`, { project, service, disableOnDestroy: false, disableDependentServices: false }, { parent }),
+      new gcp.projects.Service(
+        `${name}-api-${service.split(".")[0]}`,
+        { project, service, disableOnDestroy: false, disableDependentServices: false },
+        { parent },
+      ),
   );
 }

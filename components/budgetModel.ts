@@ -18,7 +18,15 @@ import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
 import type { Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import { acmeEmailProblem, checkedWhenKnown, domainProblem, endpointDomain, resourceSlug, subdomainProblem, validateArgs } from "./validate";
+import {
+  acmeEmailProblem,
+  checkedWhenKnown,
+  domainProblem,
+  endpointDomain,
+  resourceSlug,
+  subdomainProblem,
+  validateArgs,
+} from "./validate";
 
 /** The arguments of a {@link BudgetModel}. */
 export interface BudgetModelArgs {
@@ -147,11 +155,19 @@ export class BudgetModel extends pulumi.ComponentResource {
     const zone = args.zone ?? gcp.config.zone;
     const project = args.project ?? gcp.config.project;
     const region = args.region ?? zone?.replace(/-[a-z]$/, "") ?? gcp.config.region;
-    const warnings = validateArgs(name, { ...args, zone, region, requirements: args.requirements ?? args.requirementsFile });
+    const warnings = validateArgs(name, {
+      ...args,
+      zone,
+      region,
+      requirements: args.requirements ?? args.requirementsFile,
+    });
     for (const warning of warnings) pulumi.log.warn(`BudgetModel "${name}": ${warning}`, this);
-    if (args.requirements && args.requirementsFile) throw new Error(`BudgetModel "${name}": give requirements or requirementsFile, not both`);
+    if (args.requirements && args.requirementsFile)
+      throw new Error(`BudgetModel "${name}": give requirements or requirementsFile, not both`);
     if (!project || !zone) {
-      throw new Error(`BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`);
+      throw new Error(
+        `BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`,
+      );
     }
     const provisioning: Provisioning = args.provisioning ?? "spot";
     const machineType = args.machineType ?? "e2-small";
@@ -174,7 +190,15 @@ export class BudgetModel extends pulumi.ComponentResource {
 
     // Bundles are built where `pulumi up` runs, named by content (see bundles/).
     const buildDir = join(process.cwd(), ".budgetml", "build", name);
-    const predictorBundle = pulumi.output(buildPredictorBundle({ predictor: args.predictor, entrypoint: args.entrypoint, requirements: args.requirements ?? args.requirementsFile, allowScripts: args.allowScripts, outDir: buildDir }));
+    const predictorBundle = pulumi.output(
+      buildPredictorBundle({
+        predictor: args.predictor,
+        entrypoint: args.entrypoint,
+        requirements: args.requirements ?? args.requirementsFile,
+        allowScripts: args.allowScripts,
+        outDir: buildDir,
+      }),
+    );
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
     const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
@@ -189,7 +213,12 @@ export class BudgetModel extends pulumi.ComponentResource {
       args.domain === undefined
         ? undefined
         : pulumi
-            .all([checkedWhenKnown(name, "domain", args.domain, domainProblem), args.subdomain === undefined ? undefined : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem)])
+            .all([
+              checkedWhenKnown(name, "domain", args.domain, domainProblem),
+              args.subdomain === undefined
+                ? undefined
+                : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem),
+            ])
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
     const instance = declareInstance(ctx, {
       machineType,
@@ -215,13 +244,25 @@ export class BudgetModel extends pulumi.ComponentResource {
         domain: customHostname ?? "",
         topic: topic.id,
         image: args.image ?? "",
-        acmeEmail: args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
+        acmeEmail:
+          args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
       }),
     });
-    const restarter = declareRestarter(ctx, { bucket: storage.bucket, instance, topic, source: restarterSource, runtime: functionRuntime, schedule: args.schedule ?? "* * * * *", spotFallbackSeconds, keepRunning: running });
+    const restarter = declareRestarter(ctx, {
+      bucket: storage.bucket,
+      instance,
+      topic,
+      source: restarterSource,
+      runtime: functionRuntime,
+      schedule: args.schedule ?? "* * * * *",
+      spotFallbackSeconds,
+      keepRunning: running,
+    });
 
     this.ipAddress = network.ipAddress;
-    this.url = customHostname ? pulumi.interpolate`https://${customHostname}` : network.ipAddress.apply((ip) => `https://${publicHostname(ip)}`);
+    this.url = customHostname
+      ? pulumi.interpolate`https://${customHostname}`
+      : network.ipAddress.apply((ip) => `https://${publicHostname(ip)}`);
     this.docsUrl = pulumi.interpolate`${this.url}/docs`;
     this.tokenUrl = pulumi.interpolate`${this.url}/token`;
     this.instanceName = instance.name;
@@ -233,15 +274,27 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.bucket = storage.bucket;
     this.restarter = restarter.fn;
     this.dnsRecord = customHostname
-      ? pulumi.all([customHostname, network.ipAddress]).apply(([hostname, ip]): DnsRecord | undefined => ({ name: hostname, type: "A", value: ip }))
+      ? pulumi
+          .all([customHostname, network.ipAddress])
+          .apply(([hostname, ip]): DnsRecord | undefined => ({ name: hostname, type: "A", value: ip }))
       : pulumi.output<DnsRecord | undefined>(undefined);
     // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
     // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
     // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
     if (args.waitForHealthy !== false && running) {
-      const healthUrl = customHostname ? pulumi.interpolate`http://${network.ipAddress}/` : pulumi.interpolate`${this.url}/`;
-      const expectedBundle = pulumi.all([storage.runtimeObject.name, storage.predictorObject.name]).apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
-      waitForHealth(ctx, healthUrl, args.healthTimeoutSeconds ?? 900, [instance.id, storage.predictorObject.name, storage.runtimeObject.name], expectedBundle);
+      const healthUrl = customHostname
+        ? pulumi.interpolate`http://${network.ipAddress}/`
+        : pulumi.interpolate`${this.url}/`;
+      const expectedBundle = pulumi
+        .all([storage.runtimeObject.name, storage.predictorObject.name])
+        .apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
+      waitForHealth(
+        ctx,
+        healthUrl,
+        args.healthTimeoutSeconds ?? 900,
+        [instance.id, storage.predictorObject.name, storage.runtimeObject.name],
+        expectedBundle,
+      );
     }
 
     this.registerOutputs({

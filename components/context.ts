@@ -18,6 +18,9 @@ export interface ModelContext {
 }
 
 /** Options for a child: parented to the component and waiting for the APIs. */
-export function childOptions(ctx: ModelContext, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
+export function childOptions(
+  ctx: ModelContext,
+  extra: pulumi.CustomResourceOptions = {},
+): pulumi.CustomResourceOptions {
   return { parent: ctx.parent, dependsOn: ctx.apis, ...extra };
 }

@@ -16,7 +16,13 @@ export const CUSTOM_ROLES = {
    */
   restarterInstance: {
     title: "budgetml restarter (instance)",
-    permissions: ["compute.instances.get", "compute.instances.start", "compute.instances.resume", "compute.instances.setScheduling", "compute.instances.setLabels"],
+    permissions: [
+      "compute.instances.get",
+      "compute.instances.start",
+      "compute.instances.resume",
+      "compute.instances.setScheduling",
+      "compute.instances.setLabels",
+    ],
   },
   /**
    * On the project: zone operations are project-level resources, so an instance-level grant cannot
@@ -82,11 +88,19 @@ export const ROLE_PERMISSIONS: Record<Role, readonly string[]> = {
   "roles/logging.logWriter": ["logging.logEntries.create"],
   "roles/monitoring.metricWriter": ["monitoring.timeSeries.create"],
   "roles/storage.objectViewer": ["storage.objects.get", "storage.objects.list"],
-  "roles/storage.objectAdmin": ["storage.objects.get", "storage.objects.list", "storage.objects.create", "storage.objects.delete"],
+  "roles/storage.objectAdmin": [
+    "storage.objects.get",
+    "storage.objects.list",
+    "storage.objects.create",
+    "storage.objects.delete",
+  ],
   "roles/secretmanager.secretAccessor": ["secretmanager.versions.access"],
   "roles/pubsub.publisher": ["pubsub.topics.publish"],
   "roles/run.invoker": ["run.routes.invoke"],
-  "roles/artifactregistry.writer": ["artifactregistry.repositories.uploadArtifacts", "artifactregistry.repositories.downloadArtifacts"],
+  "roles/artifactregistry.writer": [
+    "artifactregistry.repositories.uploadArtifacts",
+    "artifactregistry.repositories.downloadArtifacts",
+  ],
   "custom:restarterInstance": CUSTOM_ROLES.restarterInstance.permissions,
   "custom:restarterOperations": CUSTOM_ROLES.restarterOperations.permissions,
 };
@@ -111,7 +125,9 @@ export const IMAGE_PULL_GRANTS = {
 } as const satisfies Record<string, Record<string, readonly Role[]>>;
 
 /** The Artifact Registry repository an image reference lives in, or undefined for any other registry. */
-export function artifactRegistryRepository(image: string): { location: string; project: string; repository: string } | undefined {
+export function artifactRegistryRepository(
+  image: string,
+): { location: string; project: string; repository: string } | undefined {
   const match = /^([a-z0-9-]+)-docker\.pkg\.dev\/([^/]+)\/([^/]+)\/[^\s]+$/.exec(image);
   return match ? { location: match[1], project: match[2], repository: match[3] } : undefined;
 }

@@ -35,13 +35,23 @@ let last = "no answer yet";
  * Makes `pulumi up` wait until the endpoint answers its health check, so "done" means serving.
  * Re-runs whenever the instance or a bundle changes.
  */
-export function waitForHealth(ctx: ModelContext, url: pulumi.Output<string>, timeoutSeconds: number, triggers: pulumi.Input<string>[], expectedBundle?: pulumi.Input<string>): command.local.Command {
+export function waitForHealth(
+  ctx: ModelContext,
+  url: pulumi.Output<string>,
+  timeoutSeconds: number,
+  triggers: pulumi.Input<string>[],
+  expectedBundle?: pulumi.Input<string>,
+): command.local.Command {
   return new command.local.Command(
     `${ctx.name}-wait-healthy`,
     {
       interpreter: ["node", "-e"],
       create: WAIT_SCRIPT,
-      environment: { BUDGET_HEALTH_URL: url, BUDGET_WAIT_SECONDS: String(timeoutSeconds), ...(expectedBundle ? { BUDGET_EXPECTED_BUNDLE: expectedBundle } : {}) },
+      environment: {
+        BUDGET_HEALTH_URL: url,
+        BUDGET_WAIT_SECONDS: String(timeoutSeconds),
+        ...(expectedBundle ? { BUDGET_EXPECTED_BUNDLE: expectedBundle } : {}),
+      },
       triggers,
     },
     { parent: ctx.parent },

@@ -15,7 +15,11 @@ export interface ModelIdentity {
 }
 
 /** `roles/logging.logWriter` → `logging-logwriter`: a child-name fragment for a role. */
-export const roleSlug = (role: string) => role.replace(/^(roles|custom)[/:]/, "").replace(/[^A-Za-z0-9]+/g, "-").toLowerCase();
+export const roleSlug = (role: string) =>
+  role
+    .replace(/^(roles|custom)[/:]/, "")
+    .replace(/[^A-Za-z0-9]+/g, "-")
+    .toLowerCase();
 
 /**
  * A service account for the VM with least privilege, and the password and token signing key as
@@ -25,31 +29,62 @@ export const roleSlug = (role: string) => role.replace(/^(roles|custom)[/:]/, ""
 export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string> | undefined): ModelIdentity {
   const vmAccount = new gcp.serviceaccount.Account(
     `${ctx.name}-vm-account`,
-    { accountId: pulumi.interpolate`bm-${ctx.slug.slice(0, 14)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} VM` },
+    {
+      accountId: pulumi.interpolate`bm-${ctx.slug.slice(0, 14)}-${ctx.suffix}`,
+      project: ctx.project,
+      displayName: `budgetml ${ctx.name} VM`,
+    },
     childOptions(ctx),
   );
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
   const passwordValue = password
     ? pulumi.secret(password)
     : new random.RandomPassword(`${ctx.name}-password`, { length: 24, special: false }, { parent: ctx.parent }).result;
-  const signingKey = new random.RandomPassword(`${ctx.name}-signing-key`, { length: 48, special: false }, { parent: ctx.parent }).result;
+  const signingKey = new random.RandomPassword(
+    `${ctx.name}-signing-key`,
+    { length: 48, special: false },
+    { parent: ctx.parent },
+  ).result;
   const ready: pulumi.Resource[] = [];
 
   const secret = (role: string, value: pulumi.Output<string>) => {
     const holder = new gcp.secretmanager.Secret(
       `${ctx.name}-${role}`,
-      { secretId: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-${role}`, project: ctx.project, replication: { auto: {} }, labels: ctx.labels },
+      {
+        secretId: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-${role}`,
+        project: ctx.project,
+        replication: { auto: {} },
+        labels: ctx.labels,
+      },
       childOptions(ctx),
     );
-    ready.push(new gcp.secretmanager.SecretVersion(`${ctx.name}-${role}-version`, { secret: holder.id, secretData: pulumi.secret(value) }, { parent: ctx.parent, additionalSecretOutputs: ["secretData"] }));
+    ready.push(
+      new gcp.secretmanager.SecretVersion(
+        `${ctx.name}-${role}-version`,
+        { secret: holder.id, secretData: pulumi.secret(value) },
+        { parent: ctx.parent, additionalSecretOutputs: ["secretData"] },
+      ),
+    );
     for (const grant of GRANTS.vm.secrets) {
-      ready.push(new gcp.secretmanager.SecretIamMember(`${ctx.name}-${role}-reader`, { project: ctx.project, secretId: holder.secretId, role: grant, member }, { parent: ctx.parent }));
+      ready.push(
+        new gcp.secretmanager.SecretIamMember(
+          `${ctx.name}-${role}-reader`,
+          { project: ctx.project, secretId: holder.secretId, role: grant, member },
+          { parent: ctx.parent },
+        ),
+      );
     }
     return holder;
   };
 
   for (const role of GRANTS.vm.project) {
-    ready.push(new gcp.projects.IAMMember(`${ctx.name}-vm-${roleSlug(role)}`, { project: ctx.project, role, member }, { parent: ctx.parent }));
+    ready.push(
+      new gcp.projects.IAMMember(
+        `${ctx.name}-vm-${roleSlug(role)}`,
+        { project: ctx.project, role, member },
+        { parent: ctx.parent },
+      ),
+    );
   }
 
   const passwordSecret = secret("password", passwordValue);
@@ -61,15 +96,40 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
  * Lets the VM read its bucket, publish to its restart topic and — with a custom image in Artifact
  * Registry — pull that image, and nothing more; returns the grants.
  */
-export function grantVmAccess(ctx: ModelContext, vmAccount: gcp.serviceaccount.Account, bucket: gcp.storage.Bucket, topic: gcp.pubsub.Topic, image?: string): pulumi.Resource[] {
+export function grantVmAccess(
+  ctx: ModelContext,
+  vmAccount: gcp.serviceaccount.Account,
+  bucket: gcp.storage.Bucket,
+  topic: gcp.pubsub.Topic,
+  image?: string,
+): pulumi.Resource[] {
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
   const imageRepository = image === undefined ? undefined : artifactRegistryRepository(image);
   return [
-    ...GRANTS.vm.bucket.map((role) => new gcp.storage.BucketIAMMember(`${ctx.name}-vm-bucket-reader`, { bucket: bucket.name, role, member }, { parent: ctx.parent })),
-    ...GRANTS.vm.topic.map((role) => new gcp.pubsub.TopicIAMMember(`${ctx.name}-vm-topic-publisher`, { project: ctx.project, topic: topic.name, role, member }, { parent: ctx.parent })),
+    ...GRANTS.vm.bucket.map(
+      (role) =>
+        new gcp.storage.BucketIAMMember(
+          `${ctx.name}-vm-bucket-reader`,
+          { bucket: bucket.name, role, member },
+          { parent: ctx.parent },
+        ),
+    ),
+    ...GRANTS.vm.topic.map(
+      (role) =>
+        new gcp.pubsub.TopicIAMMember(
+          `${ctx.name}-vm-topic-publisher`,
+          { project: ctx.project, topic: topic.name, role, member },
+          { parent: ctx.parent },
+        ),
+    ),
     ...(imageRepository
       ? IMAGE_PULL_GRANTS.vm["image-repository"].map(
-          (role) => new gcp.artifactregistry.RepositoryIamMember(`${ctx.name}-vm-image-reader`, { ...imageRepository, role, member }, { parent: ctx.parent }),
+          (role) =>
+            new gcp.artifactregistry.RepositoryIamMember(
+              `${ctx.name}-vm-image-reader`,
+              { ...imageRepository, role, member },
+              { parent: ctx.parent },
+            ),
         )
       : []),
   ];

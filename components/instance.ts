@@ -32,7 +32,9 @@ export interface InstanceSettings {
  * Metadata as the instance gets it: keys with an empty plain value are left out, so the boot
  * sees "not set" rather than an empty string (and the metadata diff stays small).
  */
-export function metadataWithoutEmpty(metadata: Record<string, pulumi.Input<string>>): Record<string, pulumi.Input<string>> {
+export function metadataWithoutEmpty(
+  metadata: Record<string, pulumi.Input<string>>,
+): Record<string, pulumi.Input<string>> {
   return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== "" && value !== undefined));
 }
 
@@ -51,13 +53,33 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       project: ctx.project,
       zone: ctx.zone,
       machineType: settings.machineType,
-      bootDisk: { initializeParams: { image: "debian-cloud/debian-12", size: settings.diskSizeGb, type: "pd-balanced", labels: ctx.labels } },
-      networkInterfaces: [{ network: settings.network, ...(settings.subnetwork ? { subnetwork: settings.subnetwork } : {}), accessConfigs: [{ natIp: settings.ipAddress }] }],
-      serviceAccount: { email: settings.serviceAccountEmail, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },
+      bootDisk: {
+        initializeParams: {
+          image: "debian-cloud/debian-12",
+          size: settings.diskSizeGb,
+          type: "pd-balanced",
+          labels: ctx.labels,
+        },
+      },
+      networkInterfaces: [
+        {
+          network: settings.network,
+          ...(settings.subnetwork ? { subnetwork: settings.subnetwork } : {}),
+          accessConfigs: [{ natIp: settings.ipAddress }],
+        },
+      ],
+      serviceAccount: {
+        email: settings.serviceAccountEmail,
+        scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+      },
       scheduling: schedulingFor(settings.provisioning),
       tags: [settings.tag],
       labels: ctx.labels,
-      metadata: metadataWithoutEmpty({ [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"), [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"), ...settings.metadata }),
+      metadata: metadataWithoutEmpty({
+        [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
+        [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
+        ...settings.metadata,
+      }),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",

@@ -23,12 +23,21 @@ export interface ModelNetwork {
  * and a firewall rule opening 80 and 443 to this instance's tag only. Port 80 serves Let's Encrypt's
  * HTTP challenge and the redirect to HTTPS.
  */
-export function declareNetwork(ctx: ModelContext, staticIp: pulumi.Input<string> | undefined, network: pulumi.Input<string>): ModelNetwork {
+export function declareNetwork(
+  ctx: ModelContext,
+  staticIp: pulumi.Input<string> | undefined,
+  network: pulumi.Input<string>,
+): ModelNetwork {
   const ipAddress = staticIp
     ? pulumi.output(staticIp)
     : new gcp.compute.Address(
         `${ctx.name}-address`,
-        { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`, project: ctx.project, region: ctx.region, labels: ctx.labels },
+        {
+          name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`,
+          project: ctx.project,
+          region: ctx.region,
+          labels: ctx.labels,
+        },
         // A fixed name again: delete the old address before creating its replacement.
         childOptions(ctx, { deleteBeforeReplace: true }),
       ).address;

@@ -10,12 +10,12 @@ export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> 
   "e2-micro": { onDemand: 0.00838, spot: 0.00251 },
   "e2-small": { onDemand: 0.01675, spot: 0.00503 },
   "e2-medium": { onDemand: 0.03351, spot: 0.01005 },
-  "e2-standard-2": { onDemand: 0.06701, spot: 0.02010 },
+  "e2-standard-2": { onDemand: 0.06701, spot: 0.0201 },
   "e2-standard-4": { onDemand: 0.13402, spot: 0.04021 },
-  "e2-highmem-2": { onDemand: 0.09040, spot: 0.02712 },
+  "e2-highmem-2": { onDemand: 0.0904, spot: 0.02712 },
   "n1-standard-1": { onDemand: 0.04749, spot: 0.01007 },
-  "n2-standard-2": { onDemand: 0.09712, spot: 0.02350 },
-  "n2-standard-4": { onDemand: 0.19423, spot: 0.04700 },
+  "n2-standard-2": { onDemand: 0.09712, spot: 0.0235 },
+  "n2-standard-4": { onDemand: 0.19423, spot: 0.047 },
 };
 /** Balanced persistent disk, per GB-month. */
 const DISK_PER_GB_MONTH = 0.1;
@@ -38,17 +38,35 @@ export interface CostEstimate {
  * What the deployment costs per month. A parked model (`running: false`) pays no compute: only its
  * disk and its reserved address, which Google bills at the idle rate while no VM runs on it.
  */
-export function estimateMonthlyCost(machineType: string, provisioning: "spot" | "preemptible" | "standard", diskSizeGb: number, running = true): CostEstimate {
+export function estimateMonthlyCost(
+  machineType: string,
+  provisioning: "spot" | "preemptible" | "standard",
+  diskSizeGb: number,
+  running = true,
+): CostEstimate {
   const price = MACHINE_PRICES[machineType];
   const round = (usd: number) => Math.round(usd * 100) / 100;
   const note = `estimate from list prices of ${PRICE_DATE} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
   const disk = diskSizeGb * DISK_PER_GB_MONTH;
   if (!running) {
     const parked = round(disk + IDLE_IP_PER_HOUR * HOURS_PER_MONTH);
-    return { monthlyUsd: parked, onDemandMonthlyUsd: parked, note: `parked (running: false): the VM is stopped, compute costs nothing; the disk and the reserved address still cost; ${note}` };
+    return {
+      monthlyUsd: parked,
+      onDemandMonthlyUsd: parked,
+      note: `parked (running: false): the VM is stopped, compute costs nothing; the disk and the reserved address still cost; ${note}`,
+    };
   }
-  if (!price) return { monthlyUsd: undefined, onDemandMonthlyUsd: undefined, note: `${machineType} is not in budgetml's price table; ${note}` };
+  if (!price)
+    return {
+      monthlyUsd: undefined,
+      onDemandMonthlyUsd: undefined,
+      note: `${machineType} is not in budgetml's price table; ${note}`,
+    };
   const fixed = disk + IP_PER_HOUR * HOURS_PER_MONTH;
   const hourly = provisioning === "standard" ? price.onDemand : price.spot;
-  return { monthlyUsd: round(hourly * HOURS_PER_MONTH + fixed), onDemandMonthlyUsd: round(price.onDemand * HOURS_PER_MONTH + fixed), note };
+  return {
+    monthlyUsd: round(hourly * HOURS_PER_MONTH + fixed),
+    onDemandMonthlyUsd: round(price.onDemand * HOURS_PER_MONTH + fixed),
+    note,
+  };
 }

@@ -34,7 +34,11 @@ const IAM_SETTLE_SECONDS = 60;
 
 /** The topic the scheduler and the VM's shutdown script publish to. */
 export function declareTopic(ctx: ModelContext): gcp.pubsub.Topic {
-  return new gcp.pubsub.Topic(`${ctx.name}-restart-topic`, { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-restart`, project: ctx.project, labels: ctx.labels }, childOptions(ctx));
+  return new gcp.pubsub.Topic(
+    `${ctx.name}-restart-topic`,
+    { name: pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}-restart`, project: ctx.project, labels: ctx.labels },
+    childOptions(ctx),
+  );
 }
 
 /**
@@ -47,17 +51,31 @@ export function declareTopic(ctx: ModelContext): gcp.pubsub.Topic {
 export function declareRestarter(ctx: ModelContext, settings: RestarterSettings): Restarter {
   const account = new gcp.serviceaccount.Account(
     `${ctx.name}-restarter-account`,
-    { accountId: pulumi.interpolate`bmr-${ctx.slug.slice(0, 13)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} restarter` },
+    {
+      accountId: pulumi.interpolate`bmr-${ctx.slug.slice(0, 13)}-${ctx.suffix}`,
+      project: ctx.project,
+      displayName: `budgetml ${ctx.name} restarter`,
+    },
     childOptions(ctx),
   );
   const member = pulumi.interpolate`serviceAccount:${account.email}`;
   const roleName = declareCustomRoles(ctx);
   const grants: pulumi.Resource[] = [
     ...GRANTS.restarter.instance.map(
-      (role) => new gcp.compute.InstanceIAMMember(`${ctx.name}-restarter-instance-${roleSlug(role)}`, { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: roleName(role), member }, { parent: ctx.parent }),
+      (role) =>
+        new gcp.compute.InstanceIAMMember(
+          `${ctx.name}-restarter-instance-${roleSlug(role)}`,
+          { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: roleName(role), member },
+          { parent: ctx.parent },
+        ),
     ),
     ...GRANTS.restarter.project.map(
-      (role) => new gcp.projects.IAMMember(`${ctx.name}-restarter-project-${roleSlug(role)}`, { project: ctx.project, role: roleName(role), member }, { parent: ctx.parent }),
+      (role) =>
+        new gcp.projects.IAMMember(
+          `${ctx.name}-restarter-project-${roleSlug(role)}`,
+          { project: ctx.project, role: roleName(role), member },
+          { parent: ctx.parent },
+        ),
     ),
   ];
   const build = declareBuildIdentity(ctx, settings.bucket);
@@ -67,7 +85,12 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
   // before all necessary permissions are propagated" (hashicorp/terraform-provider-google#25294).
   // Create them first, and let the settle wait below cover their propagation too.
   const agents = ["eventarc.googleapis.com", "pubsub.googleapis.com"].map(
-    (service) => new gcp.projects.ServiceIdentity(`${ctx.name}-agent-${service.split(".")[0]}`, { project: ctx.project, service }, childOptions(ctx)),
+    (service) =>
+      new gcp.projects.ServiceIdentity(
+        `${ctx.name}-agent-${service.split(".")[0]}`,
+        { project: ctx.project, service },
+        childOptions(ctx),
+      ),
   );
   const settled = new command.local.Command(
     `${ctx.name}-iam-settle`,
@@ -76,14 +99,22 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       interpreter: ["node", "-e"],
       create: `setTimeout(() => {}, ${IAM_SETTLE_SECONDS * 1000})`,
       // Waits again when the identities or what they are granted change (a budgetml upgrade).
-      triggers: [account.email, build.account.email, JSON.stringify({ restarter: GRANTS.restarter, build: GRANTS.build, CUSTOM_ROLES })],
+      triggers: [
+        account.email,
+        build.account.email,
+        JSON.stringify({ restarter: GRANTS.restarter, build: GRANTS.build, CUSTOM_ROLES }),
+      ],
     },
     { parent: ctx.parent, dependsOn: [...grants, ...build.grants, ...agents] },
   );
 
   const sourceObject = new gcp.storage.BucketObject(
     `${ctx.name}-restarter-source`,
-    { bucket: settings.bucket.name, name: pulumi.interpolate`restarter-${settings.source.hash}.zip`, source: settings.source.dir.apply((dir) => new pulumi.asset.FileArchive(dir)) },
+    {
+      bucket: settings.bucket.name,
+      name: pulumi.interpolate`restarter-${settings.source.hash}.zip`,
+      source: settings.source.dir.apply((dir) => new pulumi.asset.FileArchive(dir)),
+    },
     { parent: ctx.parent },
   );
   const fn = new gcp.cloudfunctionsv2.Function(
@@ -128,7 +159,11 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
   );
   // Eventarc delivers to the function's Cloud Run service as the restarter account.
   for (const role of GRANTS.restarter["function-service"]) {
-    new gcp.cloudrun.IamMember(`${ctx.name}-restarter-invoker`, { project: ctx.project, location: ctx.region, service: fn.name, role, member }, { parent: ctx.parent });
+    new gcp.cloudrun.IamMember(
+      `${ctx.name}-restarter-invoker`,
+      { project: ctx.project, location: ctx.region, service: fn.name, role, member },
+      { parent: ctx.parent },
+    );
   }
   new gcp.cloudscheduler.Job(
     `${ctx.name}-restart-schedule`,
@@ -140,7 +175,11 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       timeZone: "Etc/UTC",
       // A parked model has nothing to keep running: no ticks (the function also stands down).
       paused: !settings.keepRunning,
-      pubsubTarget: { topicName: settings.topic.id, data: Buffer.from("tick").toString("base64"), attributes: { reason: "tick" } },
+      pubsubTarget: {
+        topicName: settings.topic.id,
+        data: Buffer.from("tick").toString("base64"),
+        attributes: { reason: "tick" },
+      },
     },
     childOptions(ctx),
   );
@@ -154,11 +193,19 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
  */
 function declareCustomRoles(ctx: ModelContext): (role: Role) => pulumi.Input<string> {
   const names = new Map<string, pulumi.Output<string>>();
-  for (const [key, role] of Object.entries(CUSTOM_ROLES) as Array<[CustomRoleKey, (typeof CUSTOM_ROLES)[CustomRoleKey]]>) {
+  for (const [key, role] of Object.entries(CUSTOM_ROLES) as Array<
+    [CustomRoleKey, (typeof CUSTOM_ROLES)[CustomRoleKey]]
+  >) {
     const roleId = pulumi.interpolate`budgetml_${ctx.slug.replace(/-/g, "_")}_${ctx.suffix}_${key}`;
     new gcp.projects.IAMCustomRole(
       `${ctx.name}-role-${roleSlug(key)}`,
-      { project: ctx.project, roleId, title: `${role.title} ${ctx.name}`.slice(0, 100), permissions: [...role.permissions], stage: "GA" },
+      {
+        project: ctx.project,
+        roleId,
+        title: `${role.title} ${ctx.name}`.slice(0, 100),
+        permissions: [...role.permissions],
+        stage: "GA",
+      },
       childOptions(ctx),
     );
     names.set(`custom:${key}`, pulumi.interpolate`projects/${ctx.project}/roles/${roleId}`);
@@ -176,7 +223,11 @@ function declareCustomRoles(ctx: ModelContext): (role: Role) => pulumi.Input<str
 function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
   const account = new gcp.serviceaccount.Account(
     `${ctx.name}-build-account`,
-    { accountId: pulumi.interpolate`bmb-${ctx.slug.slice(0, 13)}-${ctx.suffix}`, project: ctx.project, displayName: `budgetml ${ctx.name} restarter build` },
+    {
+      accountId: pulumi.interpolate`bmb-${ctx.slug.slice(0, 13)}-${ctx.suffix}`,
+      project: ctx.project,
+      displayName: `budgetml ${ctx.name} restarter build`,
+    },
     childOptions(ctx),
   );
   const member = pulumi.interpolate`serviceAccount:${account.email}`;
@@ -198,11 +249,30 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
     childOptions(ctx),
   );
   const grants: pulumi.Resource[] = [
-    ...GRANTS.build.project.map((role) => new gcp.projects.IAMMember(`${ctx.name}-build-${roleSlug(role)}`, { project: ctx.project, role, member }, { parent: ctx.parent })),
-    ...GRANTS.build["build-repository"].map(
-      (role) => new gcp.artifactregistry.RepositoryIamMember(`${ctx.name}-build-repository-writer`, { project: ctx.project, location: ctx.region, repository: repository.name, role, member }, { parent: ctx.parent }),
+    ...GRANTS.build.project.map(
+      (role) =>
+        new gcp.projects.IAMMember(
+          `${ctx.name}-build-${roleSlug(role)}`,
+          { project: ctx.project, role, member },
+          { parent: ctx.parent },
+        ),
     ),
-    ...GRANTS.build.bucket.map((role) => new gcp.storage.BucketIAMMember(`${ctx.name}-build-source-reader`, { bucket: bucket.name, role, member }, { parent: ctx.parent })),
+    ...GRANTS.build["build-repository"].map(
+      (role) =>
+        new gcp.artifactregistry.RepositoryIamMember(
+          `${ctx.name}-build-repository-writer`,
+          { project: ctx.project, location: ctx.region, repository: repository.name, role, member },
+          { parent: ctx.parent },
+        ),
+    ),
+    ...GRANTS.build.bucket.map(
+      (role) =>
+        new gcp.storage.BucketIAMMember(
+          `${ctx.name}-build-source-reader`,
+          { bucket: bucket.name, role, member },
+          { parent: ctx.parent },
+        ),
+    ),
     ...GRANTS.build["function-source-buckets"].map(
       (role) =>
         new gcp.projects.IAMMember(
@@ -213,7 +283,11 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
             member,
             // Cloud Functions copies the source into gcf-v2-sources-PROJECT_NUMBER-REGION and builds from there
             // (Cloud Run functions, "Build process overview").
-            condition: { title: "budgetml function sources", description: "Cloud Functions' own source buckets only", expression: 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")' },
+            condition: {
+              title: "budgetml function sources",
+              description: "Cloud Functions' own source buckets only",
+              expression: 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")',
+            },
           },
           { parent: ctx.parent },
         ),

@@ -15,7 +15,11 @@ export interface ModelStorage {
  * bundles. Object names carry the bundles' content hashes: a changed predictor is a new object
  * (and new instance metadata, which rolls the VM's boot); an unchanged one changes nothing.
  */
-export function declareStorage(ctx: ModelContext, predictor: pulumi.Output<BuiltBundle>, runtime: pulumi.Output<BuiltBundle>): ModelStorage {
+export function declareStorage(
+  ctx: ModelContext,
+  predictor: pulumi.Output<BuiltBundle>,
+  runtime: pulumi.Output<BuiltBundle>,
+): ModelStorage {
   const bucket = new gcp.storage.Bucket(
     `${ctx.name}-bucket`,
     {
@@ -32,7 +36,11 @@ export function declareStorage(ctx: ModelContext, predictor: pulumi.Output<Built
   const upload = (role: string, bundle: pulumi.Output<BuiltBundle>) =>
     new gcp.storage.BucketObject(
       `${ctx.name}-${role}`,
-      { bucket: bucket.name, name: bundle.objectName, source: bundle.file.apply((file) => new pulumi.asset.FileAsset(file)) },
+      {
+        bucket: bucket.name,
+        name: bundle.objectName,
+        source: bundle.file.apply((file) => new pulumi.asset.FileAsset(file)),
+      },
       { parent: ctx.parent },
     );
   return { bucket, predictorObject: upload("predictor", predictor), runtimeObject: upload("runtime", runtime) };

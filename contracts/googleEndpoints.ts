@@ -8,14 +8,22 @@ export type GaxEndpointOptions = { apiEndpoint?: string; port?: number; protocol
 export function gaxEndpointOptions(endpoint: string | URL | undefined): GaxEndpointOptions {
   if (!endpoint) return {};
   const url = new URL(endpoint);
-  return { apiEndpoint: url.hostname, port: Number(url.port || (url.protocol === "https:" ? 443 : 80)), protocol: url.protocol.slice(0, -1) };
+  return {
+    apiEndpoint: url.hostname,
+    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    protocol: url.protocol.slice(0, -1),
+  };
 }
 
 /**
  * The same for `@google-cloud/pubsub`, which reads `host:port` from `apiEndpoint`; `emulatorMode:
  * false` keeps real authentication on (in emulator mode the client sends no token).
  */
-export function pubsubEndpointOptions(endpoint: string | URL | undefined): { apiEndpoint?: string; protocol?: string; emulatorMode?: false } {
+export function pubsubEndpointOptions(endpoint: string | URL | undefined): {
+  apiEndpoint?: string;
+  protocol?: string;
+  emulatorMode?: false;
+} {
   if (!endpoint) return {};
   const url = new URL(endpoint);
   return { apiEndpoint: url.host, protocol: url.protocol.slice(0, -1), emulatorMode: false };

@@ -49,11 +49,20 @@ export const STARTUP_SCRIPT_KEY = "startup-script";
 export const SHUTDOWN_SCRIPT_KEY = "shutdown-script";
 
 /** Fields the boot cannot do without. */
-const REQUIRED: Array<keyof InstanceMetadata> = ["bucket", "runtimeObject", "predictorObject", "username", "passwordSecret", "tokenSecret"];
+const REQUIRED: Array<keyof InstanceMetadata> = [
+  "bucket",
+  "runtimeObject",
+  "predictorObject",
+  "username",
+  "passwordSecret",
+  "tokenSecret",
+];
 
 /** The metadata entries for `values`, keyed as the VM reads them (values may be Pulumi inputs). */
 export function instanceMetadata<T>(values: InstanceMetadata<T>): Record<string, T> {
-  return Object.fromEntries((Object.keys(METADATA_KEYS) as Array<keyof InstanceMetadata>).map((field) => [METADATA_KEYS[field], values[field]]));
+  return Object.fromEntries(
+    (Object.keys(METADATA_KEYS) as Array<keyof InstanceMetadata>).map((field) => [METADATA_KEYS[field], values[field]]),
+  );
 }
 
 /**
@@ -63,7 +72,12 @@ export function instanceMetadata<T>(values: InstanceMetadata<T>): Record<string,
 export function readInstanceMetadata(attributes: Record<string, string | undefined>): InstanceMetadata {
   const missing = REQUIRED.filter((field) => !attributes[METADATA_KEYS[field]]).map((field) => METADATA_KEYS[field]);
   if (missing.length > 0) throw new Error(`instance metadata is missing ${missing.join(", ")}`);
-  return Object.fromEntries((Object.keys(METADATA_KEYS) as Array<keyof InstanceMetadata>).map((field) => [field, attributes[METADATA_KEYS[field]] ?? ""])) as unknown as InstanceMetadata;
+  return Object.fromEntries(
+    (Object.keys(METADATA_KEYS) as Array<keyof InstanceMetadata>).map((field) => [
+      field,
+      attributes[METADATA_KEYS[field]] ?? "",
+    ]),
+  ) as unknown as InstanceMetadata;
 }
 
 /**

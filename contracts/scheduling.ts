@@ -22,7 +22,13 @@ export function schedulingFor(provisioning: Provisioning): Scheduling {
   switch (provisioning) {
     case "spot":
       // STOP (not DELETE) keeps the boot disk, so a restart only starts services.
-      return { provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" };
+      return {
+        provisioningModel: "SPOT",
+        preemptible: true,
+        automaticRestart: false,
+        onHostMaintenance: "TERMINATE",
+        instanceTerminationAction: "STOP",
+      };
     case "preemptible":
       // Legacy preemptible VMs carry no provisioningModel: the API rejects STANDARD with preemptible
       // ("For preemptible, only allowed provisioning_model value is SPOT"), and SPOT would make it a
@@ -30,7 +36,12 @@ export function schedulingFor(provisioning: Provisioning): Scheduling {
       // is omitted and whose preemptible is true is a preemptible VM.
       return { preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE" };
     case "standard":
-      return { provisioningModel: "STANDARD", preemptible: false, automaticRestart: true, onHostMaintenance: "MIGRATE" };
+      return {
+        provisioningModel: "STANDARD",
+        preemptible: false,
+        automaticRestart: true,
+        onHostMaintenance: "MIGRATE",
+      };
   }
 }
 
@@ -45,13 +56,19 @@ export function schedulingRefusals(scheduling: Scheduling, field = "resource.sch
     refusals.push(`Invalid value for field '${field}.provisioningModel': '${scheduling.provisioningModel}'.`);
   }
   if (scheduling.preemptible === true && scheduling.provisioningModel === "STANDARD") {
-    refusals.push(`Invalid value for field '${field}.provisioningModel': 'STANDARD'. For preemptible, only allowed provisioning_model value is SPOT`);
+    refusals.push(
+      `Invalid value for field '${field}.provisioningModel': 'STANDARD'. For preemptible, only allowed provisioning_model value is SPOT`,
+    );
   }
   if (preemptible && scheduling.automaticRestart === true) {
-    refusals.push(`Invalid value for field '${field}.preemptible': 'true'. Scheduling must have preemptible be false when AutomaticRestart is true.`);
+    refusals.push(
+      `Invalid value for field '${field}.preemptible': 'true'. Scheduling must have preemptible be false when AutomaticRestart is true.`,
+    );
   }
   if (preemptible && scheduling.onHostMaintenance !== undefined && scheduling.onHostMaintenance !== "TERMINATE") {
-    refusals.push(`Invalid value for field '${field}.preemptible': 'true'. Scheduling must have preemptible be false when OnHostMaintenance isn't TERMINATE.`);
+    refusals.push(
+      `Invalid value for field '${field}.preemptible': 'true'. Scheduling must have preemptible be false when OnHostMaintenance isn't TERMINATE.`,
+    );
   }
   return refusals;
 }

@@ -21,7 +21,9 @@ export function parseNumberSetting(name: string, raw: string | undefined, fallba
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || (rule.integer && !Number.isInteger(value)) || value < rule.min || value > rule.max) {
-    throw new UsageError(`${name} must be a ${rule.integer ? "whole " : ""}number from ${rule.min} to ${rule.max}, got "${raw}"`);
+    throw new UsageError(
+      `${name} must be a ${rule.integer ? "whole " : ""}number from ${rule.min} to ${rule.max}, got "${raw}"`,
+    );
   }
   return value;
 }

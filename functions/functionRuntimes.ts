@@ -40,9 +40,7 @@ export const RUNTIME_WARNING_DAYS = 180;
 const DAY_MS = 86_400_000;
 
 /** What deploying on a runtime means on a given day. */
-export type RuntimeVerdict =
-  | { ok: true; runtime: FunctionRuntime; warning?: string }
-  | { ok: false; error: string };
+export type RuntimeVerdict = { ok: true; runtime: FunctionRuntime; warning?: string } | { ok: false; error: string };
 
 /**
  * Whether Google would deploy a function on `runtimeId` at `now`. Refusals use the words of
@@ -51,16 +49,30 @@ export type RuntimeVerdict =
  */
 export function checkFunctionRuntime(runtimeId: string, now: Date = new Date()): RuntimeVerdict {
   const runtime = FUNCTION_RUNTIMES.find((r) => r.id === runtimeId);
-  const supported = FUNCTION_RUNTIMES.filter((r) => !r.preview && (!r.decommission || Date.parse(r.decommission) > now.getTime())).map((r) => r.id);
-  if (!runtime) return { ok: false, error: `Runtime ${runtimeId} is not supported by budgetml's restarter; supported: ${supported.join(", ")} (${FUNCTION_RUNTIMES_SOURCE})` };
-  if (runtime.preview) return { ok: false, error: `Runtime ${runtimeId} is in Preview; use a GA runtime: ${supported.join(", ")}` };
+  const supported = FUNCTION_RUNTIMES.filter(
+    (r) => !r.preview && (!r.decommission || Date.parse(r.decommission) > now.getTime()),
+  ).map((r) => r.id);
+  if (!runtime)
+    return {
+      ok: false,
+      error: `Runtime ${runtimeId} is not supported by budgetml's restarter; supported: ${supported.join(", ")} (${FUNCTION_RUNTIMES_SOURCE})`,
+    };
+  if (runtime.preview)
+    return { ok: false, error: `Runtime ${runtimeId} is in Preview; use a GA runtime: ${supported.join(", ")}` };
   if (runtime.decommission && Date.parse(runtime.decommission) <= now.getTime()) {
-    return { ok: false, error: `Runtime ${runtimeId} is decommissioned and no longer allowed (since ${runtime.decommission}). Please use the latest Node.js runtime for Cloud Functions: ${supported[0]} (${FUNCTION_RUNTIMES_SOURCE})` };
+    return {
+      ok: false,
+      error: `Runtime ${runtimeId} is decommissioned and no longer allowed (since ${runtime.decommission}). Please use the latest Node.js runtime for Cloud Functions: ${supported[0]} (${FUNCTION_RUNTIMES_SOURCE})`,
+    };
   }
   if (runtime.decommission) {
     const daysLeft = Math.ceil((Date.parse(runtime.decommission) - now.getTime()) / DAY_MS);
     if (daysLeft <= RUNTIME_WARNING_DAYS) {
-      return { ok: true, runtime, warning: `Runtime ${runtimeId} is decommissioned on ${runtime.decommission} (in ${daysLeft} days); after that Google refuses to redeploy the restarter. Move to ${supported[0]} (${FUNCTION_RUNTIMES_SOURCE})` };
+      return {
+        ok: true,
+        runtime,
+        warning: `Runtime ${runtimeId} is decommissioned on ${runtime.decommission} (in ${daysLeft} days); after that Google refuses to redeploy the restarter. Move to ${supported[0]} (${FUNCTION_RUNTIMES_SOURCE})`,
+      };
     }
   }
   return { ok: true, runtime };

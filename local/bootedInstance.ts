@@ -63,7 +63,11 @@ export class BootedInstance implements InstanceBackend {
 
   /** Runs a VM script as the leader of a new process group, which the processes it starts join. */
   private run(script: string, timeoutMs: number, done: (error: Error | null, stderr: string) => void): void {
-    const child = spawn("bash", [script], { env: this.options.env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("bash", [script], {
+      env: this.options.env,
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     if (child.pid) this.groups.add(child.pid);
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));

@@ -42,14 +42,19 @@ const freePort = () =>
  */
 export async function hostFunction(deployment: FunctionDeployment): Promise<HostedFunction> {
   const port = await freePort();
-  const framework = join(dirname(require.resolve("@google-cloud/functions-framework", { paths: [packageRoot()] })), "main.js");
+  const framework = join(
+    dirname(require.resolve("@google-cloud/functions-framework", { paths: [packageRoot()] })),
+    "main.js",
+  );
   const child: ChildProcess = spawn(process.execPath, [framework, `--source=${deployment.sourceDir}`], {
     cwd: deployment.sourceDir,
     env: {
       ...deployment.env,
       PATH: process.env.PATH ?? "",
       // Every node_modules folder above the package: installed, its dependencies may be hoisted.
-      NODE_PATH: (Module as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(packageRoot()).join(delimiter),
+      NODE_PATH: (Module as unknown as { _nodeModulePaths(from: string): string[] })
+        ._nodeModulePaths(packageRoot())
+        .join(delimiter),
       PORT: String(port),
       FUNCTION_TARGET: deployment.entryPoint,
       FUNCTION_SIGNATURE_TYPE: "cloudevent",
@@ -66,7 +71,13 @@ export async function hostFunction(deployment: FunctionDeployment): Promise<Host
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`function ${deployment.name} failed to load (exit ${code}): ${output.trim().split("\n").slice(-3).join(" ")}`)));
+    child.once("exit", (code) =>
+      reject(
+        new Error(
+          `function ${deployment.name} failed to load (exit ${code}): ${output.trim().split("\n").slice(-3).join(" ")}`,
+        ),
+      ),
+    );
   });
   await ready;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -84,7 +95,14 @@ export async function hostFunction(deployment: FunctionDeployment): Promise<Host
           "ce-source": `//pubsub.googleapis.com/${topic}`,
           "ce-time": new Date().toISOString(),
         },
-        body: JSON.stringify({ message: { data: Buffer.from(message.data).toString("base64"), attributes: message.attributes, messageId: randomUUID() }, subscription: `${topic}-eventarc` }),
+        body: JSON.stringify({
+          message: {
+            data: Buffer.from(message.data).toString("base64"),
+            attributes: message.attributes,
+            messageId: randomUUID(),
+          },
+          subscription: `${topic}-eventarc`,
+        }),
       });
       await response.arrayBuffer();
       return response.status;

@@ -38,13 +38,21 @@ export interface LocalDeployment extends LocalModel {
 export async function launchLocal(options: LocalOptions): Promise<LocalDeployment> {
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const deployment = await launchLocalProgram({
-    program: () => new BudgetModel(basename(options.predictor).replace(/\.[^.]+$/, ""), { predictor: options.predictor, entrypoint: options.entrypoint, requirements: options.requirements, allowScripts: options.allowScripts }),
+    program: () =>
+      new BudgetModel(basename(options.predictor).replace(/\.[^.]+$/, ""), {
+        predictor: options.predictor,
+        entrypoint: options.entrypoint,
+        requirements: options.requirements,
+        allowScripts: options.allowScripts,
+      }),
     port: options.port,
     secondsPerScheduleMinute: options.tickSeconds,
     report,
   });
   const [model] = deployment.models;
-  const stopPreempting = options.preemptEverySeconds ? preemptOnTimer(model, options.preemptEverySeconds, report) : () => {};
+  const stopPreempting = options.preemptEverySeconds
+    ? preemptOnTimer(model, options.preemptEverySeconds, report)
+    : () => {};
   return {
     ...model,
     stop: async () => {

@@ -51,7 +51,12 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 /** Pulumi's mocks hand secret inputs over wrapped; the cloud receives the plain value. */
 function unwrapSecret(value: unknown): unknown {
-  if (value && typeof value === "object" && (value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return (value as { value: unknown }).value;
+  if (
+    value &&
+    typeof value === "object" &&
+    (value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG
+  )
+    return (value as { value: unknown }).value;
   return value;
 }
 
@@ -87,7 +92,11 @@ export class LocalCloud {
     };
   }
 
-  private async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+  private async newResource(
+    args: pulumi.runtime.MockResourceArgs,
+  ): Promise<{ id: string; state: Record<string, unknown> }> {
+    // The engine's inputs are whatever each resource type declares: read field by field below.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const inputs = args.inputs as Record<string, any>;
     const state: Record<string, unknown> = { ...inputs };
     const project = String(inputs.project ?? "");
@@ -97,7 +106,12 @@ export class LocalCloud {
     switch (args.type) {
       case "random:index/randomId:RandomId": {
         const bytes = randomBytes(Number(inputs.byteLength ?? 8));
-        Object.assign(state, { hex: bytes.toString("hex"), b64Std: bytes.toString("base64"), b64Url: bytes.toString("base64url"), dec: BigInt(`0x${bytes.toString("hex")}`).toString() });
+        Object.assign(state, {
+          hex: bytes.toString("hex"),
+          b64Std: bytes.toString("base64"),
+          b64Url: bytes.toString("base64url"),
+          dec: BigInt(`0x${bytes.toString("hex")}`).toString(),
+        });
         id = bytes.toString("base64url");
         break;
       }
@@ -133,7 +147,11 @@ export class LocalCloud {
         break;
       case "gcp:serviceaccount/account:Account": {
         const email = `${inputs.accountId}@${project}.iam.gserviceaccount.com`;
-        Object.assign(state, { email, name: `projects/${project}/serviceAccounts/${email}`, member: `serviceAccount:${email}` });
+        Object.assign(state, {
+          email,
+          name: `projects/${project}/serviceAccounts/${email}`,
+          member: `serviceAccount:${email}`,
+        });
         id = state.name as string;
         break;
       }
@@ -152,7 +170,11 @@ export class LocalCloud {
       case "gcp:compute/instance:Instance": {
         id = `projects/${project}/zones/${inputs.zone}/instances/${inputs.name}`;
         this.instances.push({
-          resourceName: args.name, id, project, zone: inputs.zone, name: inputs.name,
+          resourceName: args.name,
+          id,
+          project,
+          zone: inputs.zone,
+          name: inputs.name,
           metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
           scheduling: inputs.scheduling ?? {},
           serviceAccount: inputs.serviceAccount?.email,
@@ -165,9 +187,17 @@ export class LocalCloud {
       case "gcp:cloudfunctionsv2/function:Function": {
         const { buildConfig = {}, serviceConfig = {}, eventTrigger } = inputs;
         this.functions.push({
-          name: inputs.name, project, location: inputs.location, runtime: buildConfig.runtime, entryPoint: buildConfig.entryPoint,
-          source: buildConfig.source?.storageSource ?? {}, env: serviceConfig.environmentVariables ?? {}, serviceAccount: serviceConfig.serviceAccountEmail,
-          trigger: eventTrigger?.pubsubTopic ? { topic: eventTrigger.pubsubTopic, serviceAccount: eventTrigger.serviceAccountEmail } : undefined,
+          name: inputs.name,
+          project,
+          location: inputs.location,
+          runtime: buildConfig.runtime,
+          entryPoint: buildConfig.entryPoint,
+          source: buildConfig.source?.storageSource ?? {},
+          env: serviceConfig.environmentVariables ?? {},
+          serviceAccount: serviceConfig.serviceAccountEmail,
+          trigger: eventTrigger?.pubsubTopic
+            ? { topic: eventTrigger.pubsubTopic, serviceAccount: eventTrigger.serviceAccountEmail }
+            : undefined,
         });
         id = `projects/${project}/locations/${inputs.location}/functions/${inputs.name}`;
         break;
@@ -175,7 +205,14 @@ export class LocalCloud {
       case "gcp:cloudscheduler/job:Job":
         if (inputs.pubsubTarget) {
           const { topicName, data = "", attributes = {} } = inputs.pubsubTarget;
-          this.jobs.push({ name: inputs.name, schedule: inputs.schedule, topic: topicName, data: Buffer.from(data, "base64").toString(), attributes, paused: inputs.paused === true });
+          this.jobs.push({
+            name: inputs.name,
+            schedule: inputs.schedule,
+            topic: topicName,
+            data: Buffer.from(data, "base64").toString(),
+            attributes,
+            paused: inputs.paused === true,
+          });
         }
         break;
       default:
@@ -185,17 +222,25 @@ export class LocalCloud {
   }
 
   /** IAM member resources: one grant each, on the resource they name. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the engine's inputs, as in newResource
   private recordGrant(type: string, inputs: Record<string, any>): void {
     const project = inputs.project as string | undefined;
-    const qualified = (value: string, collection: string) => (value.startsWith("projects/") ? value : `projects/${project}/${collection}/${value}`);
+    const qualified = (value: string, collection: string) =>
+      value.startsWith("projects/") ? value : `projects/${project}/${collection}/${value}`;
     const resource: Record<string, () => string> = {
       "gcp:projects/iAMMember:IAMMember": () => `projects/${project}`,
-      "gcp:storage/bucketIAMMember:BucketIAMMember": () => `projects/_/buckets/${String(inputs.bucket).replace(/^b\//, "")}`,
+      "gcp:storage/bucketIAMMember:BucketIAMMember": () =>
+        `projects/_/buckets/${String(inputs.bucket).replace(/^b\//, "")}`,
       "gcp:secretmanager/secretIamMember:SecretIamMember": () => qualified(inputs.secretId, "secrets"),
       "gcp:pubsub/topicIAMMember:TopicIAMMember": () => qualified(inputs.topic, "topics"),
-      "gcp:compute/instanceIAMMember:InstanceIAMMember": () => `projects/${project}/zones/${inputs.zone}/instances/${inputs.instanceName}`,
-      "gcp:cloudrun/iamMember:IamMember": () => `projects/${project}/locations/${inputs.location}/services/${inputs.service}`,
-      "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": () => (String(inputs.name).startsWith("projects/") ? inputs.name : `projects/${project}/locations/${inputs.location}/services/${inputs.name}`),
+      "gcp:compute/instanceIAMMember:InstanceIAMMember": () =>
+        `projects/${project}/zones/${inputs.zone}/instances/${inputs.instanceName}`,
+      "gcp:cloudrun/iamMember:IamMember": () =>
+        `projects/${project}/locations/${inputs.location}/services/${inputs.service}`,
+      "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": () =>
+        String(inputs.name).startsWith("projects/")
+          ? inputs.name
+          : `projects/${project}/locations/${inputs.location}/services/${inputs.name}`,
       "gcp:serviceaccount/iAMMember:IAMMember": () => String(inputs.serviceAccountId),
     };
     const scope = resource[type];

@@ -36,7 +36,11 @@ async function ensurePortFree(port: number): Promise<void> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once("error", (error: NodeJS.ErrnoException) =>
-      reject(error.code === "EADDRINUSE" ? new UsageError(`port ${port} is already in use: pass --port with a free one`) : error),
+      reject(
+        error.code === "EADDRINUSE"
+          ? new UsageError(`port ${port} is already in use: pass --port with a free one`)
+          : error,
+      ),
     );
     probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
   });
@@ -76,13 +80,17 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   const port = parseNumberSetting("--port", values.port, 8080, { min: 1, max: 65535, integer: true });
-  const preemptEverySeconds = parseNumberSetting("--preempt-every", values["preempt-every"], 0, { min: 1, max: 86_400 }) || undefined;
+  const preemptEverySeconds =
+    parseNumberSetting("--preempt-every", values["preempt-every"], 0, { min: 1, max: 86_400 }) || undefined;
   let models: LocalModel[];
   let stopAll: () => Promise<void>;
   if (values.program !== undefined) {
-    if (positionals.length > 0) throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
+    if (positionals.length > 0)
+      throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
     if (values.entrypoint !== undefined || values.requirements !== undefined || values["allow-scripts"] !== undefined) {
-      throw new UsageError("--entrypoint, --requirements and --allow-scripts belong to the PREDICTOR form; a program sets them in its BudgetModel args");
+      throw new UsageError(
+        "--entrypoint, --requirements and --allow-scripts belong to the PREDICTOR form; a program sets them in its BudgetModel args",
+      );
     }
     const program = resolveProgram(values.program);
     const config = parseConfig(values.config);
@@ -90,7 +98,12 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     process.stderr.write(`budgetml local: running ${program.entry} and booting what it declares…\n`);
     // Loaded once the flags are checked: the engine pulls in Pulumi and the Google provider (seconds).
     const { launchLocalProgram } = await import("./localProgram.js");
-    const deployment = await launchLocalProgram({ program: () => runProgramFile(program.entry), project: program.project, config, port });
+    const deployment = await launchLocalProgram({
+      program: () => runProgramFile(program.entry),
+      project: program.project,
+      config,
+      port,
+    });
     if (deployment.models.length === 0) {
       await deployment.stop();
       throw new UsageError(`${program.entry} declares no BudgetModel: nothing to serve`);
@@ -103,7 +116,12 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     stopAll = deployment.stop;
   } else {
     if (values.config !== undefined) throw new UsageError("--config belongs to --program");
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "missing PREDICTOR: budgetml local PREDICTOR, or --program FILE (see --help)" : `expected one PREDICTOR, got ${positionals.length}: ${positionals.join(" ")}`);
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0
+          ? "missing PREDICTOR: budgetml local PREDICTOR, or --program FILE (see --help)"
+          : `expected one PREDICTOR, got ${positionals.length}: ${positionals.join(" ")}`,
+      );
     const [predictor] = positionals;
     if (!existsSync(predictor)) throw new UsageError(`predictor file not found: ${predictor}`);
     const requirements = splitList(values.requirements);
@@ -113,15 +131,30 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     await ensurePortFree(port);
     process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
     const { launchLocal } = await import("./launchLocal.js");
-    const deployment = await launchLocal({ predictor, entrypoint: values.entrypoint, requirements, allowScripts, port });
+    const deployment = await launchLocal({
+      predictor,
+      entrypoint: values.entrypoint,
+      requirements,
+      allowScripts,
+      port,
+    });
     models = [deployment];
     stopAll = deployment.stop;
   }
-  if (preemptEverySeconds) for (const model of models.filter((m) => !m.parked)) preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
+  if (preemptEverySeconds)
+    for (const model of models.filter((m) => !m.parked))
+      preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
 
   if (values.json) {
     const lines = [
-      ...models.map(({ model, url, docsUrl, username, password, parked }) => ({ model, url, docsUrl, username, password, parked })),
+      ...models.map(({ model, url, docsUrl, username, password, parked }) => ({
+        model,
+        url,
+        docsUrl,
+        username,
+        password,
+        parked,
+      })),
       ...models.map(({ endpoints }) => ({ endpoints })),
     ];
     process.stdout.write(lines.map((line) => `${JSON.stringify(line)}\n`).join(""));
@@ -134,7 +167,10 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     if (stopping) return;
     stopping = true;
     process.stderr.write("budgetml local: stopping…\n");
-    stopAll().then(() => process.exit(0), () => process.exit(1));
+    stopAll().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
@@ -142,9 +178,12 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   return undefined;
 }
 
-
 /** Why `--allow-scripts` does not fit the predictor and `--requirements`: the component's own check, in the flags' words. */
-function allowScriptsFlagProblem(predictor: string, requirements: string[] | undefined, allowScripts: string[]): string | undefined {
+function allowScriptsFlagProblem(
+  predictor: string,
+  requirements: string[] | undefined,
+  allowScripts: string[],
+): string | undefined {
   let dependencies: Record<string, string> | undefined;
   try {
     dependencies = parseRequirements(requirements);
@@ -162,7 +201,8 @@ function splitList(values: string[] | undefined): string[] | undefined {
 
 /** What a person reads: where the model is, how to log in, a first call to try. */
 function describe(model: LocalModel): string {
-  if (model.parked) return `budgetml local: ${model.model} is parked (running: false): its VM stays stopped and ${model.url} does not answer\n\n`;
+  if (model.parked)
+    return `budgetml local: ${model.model} is parked (running: false): its VM stays stopped and ${model.url} does not answer\n\n`;
   return [
     `budgetml local: ${model.model} serving ${model.url}`,
     `  docs:     ${model.docsUrl}`,

@@ -65,7 +65,11 @@ const START_OPERATION_MS = 200;
 const LOCAL_GRANT_PROPAGATION_SECONDS = 3;
 
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
-const LOCAL_RESTARTER_TIMING = { BUDGET_RESTART_POLL_MS: "200", BUDGET_RESTART_BACKOFF_MS: "500", BUDGET_RESTART_BUDGET_SECONDS: "20" };
+const LOCAL_RESTARTER_TIMING = {
+  BUDGET_RESTART_POLL_MS: "200",
+  BUDGET_RESTART_BACKOFF_MS: "500",
+  BUDGET_RESTART_BUDGET_SECONDS: "20",
+};
 
 /**
  * Runs a Pulumi program on this machine: Pulumi's mock engine evaluates it, and {@link LocalCloud}
@@ -95,37 +99,67 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         const service = `projects/${declared.project}/locations/${declared.location}/services/${declared.name}`;
         const invoker = declared.trigger.serviceAccount;
         if (!invoker || !cloud.policy.allows(invoker, "run.routes.invoke", service)) {
-          report(`budgetml local: Eventarc cannot deliver ${topic} to ${declared.name}: ${invoker ?? "no trigger service account"} lacks run.routes.invoke on ${service}`);
+          report(
+            `budgetml local: Eventarc cannot deliver ${topic} to ${declared.name}: ${invoker ?? "no trigger service account"} lacks run.routes.invoke on ${service}`,
+          );
           continue;
         }
-        hosted.deliver(topic, message).catch((error: Error) => report(`budgetml local: delivery to ${declared.name} failed: ${error.message}`));
+        hosted
+          .deliver(topic, message)
+          .catch((error: Error) => report(`budgetml local: delivery to ${declared.name} failed: ${error.message}`));
       }
     };
-    const standIns = await startStandIns({ bucketsDir: cloud.bucketsDir, secrets: cloud.secrets, access: cloud.policy, onPublish: (m) => deliver(m.topic, m) });
+    const standIns = await startStandIns({
+      bucketsDir: cloud.bucketsDir,
+      secrets: cloud.secrets,
+      access: cloud.policy,
+      onPublish: (m) => deliver(m.topic, m),
+    });
     cleanups.push(() => standIns.close());
 
     // Evaluate the program under the mock engine: every resource it declares reaches `cloud`.
     const project = options.project ?? "budgetml-local";
     await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
-    for (const [key, value] of Object.entries(config)) pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
+    for (const [key, value] of Object.entries(config))
+      pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
     await evaluateProgram(options.program, () => cloud.declared.length);
-    report(`budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`);
+    report(
+      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`,
+    );
 
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
-    const served: Array<{ resourceName: string; port: number; parked: boolean; username: string; password: string; endpoints: Record<string, string>; instance: BootedInstance; bootFailed: Promise<never> }> = [];
+    const served: Array<{
+      resourceName: string;
+      port: number;
+      parked: boolean;
+      username: string;
+      password: string;
+      endpoints: Record<string, string>;
+      instance: BootedInstance;
+      bootFailed: Promise<never>;
+    }> = [];
     // Ports follow the order the program declared its models in (instances register in any order).
     const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
     const declaredOrder = (resourceName: string) => {
       const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
       return index === -1 ? Number.MAX_SAFE_INTEGER : index;
     };
-    const instances = [...cloud.instances].sort((a, b) => declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName));
+    const instances = [...cloud.instances].sort(
+      (a, b) =>
+        declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName),
+    );
     for (const [index, declared] of instances.entries()) {
       const port = basePort + index;
-      const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project, zone: declared.zone, instanceName: declared.name, attributes: declared.metadata, externalIp: declared.externalIp });
+      const metadata = await standIns.metadataFor(declared.serviceAccount, {
+        projectId: declared.project,
+        zone: declared.zone,
+        instanceName: declared.name,
+        attributes: declared.metadata,
+        externalIp: declared.externalIp,
+      });
       let failBoot: (error: Error) => void = () => {};
       const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
       bootFailed.catch(() => {}); // only the first boot's failure fails the launch
@@ -156,12 +190,29 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         },
       });
       cleanups.push(() => instance.stop());
-      const compute = await startComputeServer({ project: declared.project, zone: declared.zone, instance: declared.name, backend: instance, access: cloud.policy, scheduling: declared.scheduling, operationMs: START_OPERATION_MS });
+      const compute = await startComputeServer({
+        project: declared.project,
+        zone: declared.zone,
+        instance: declared.name,
+        backend: instance,
+        access: cloud.policy,
+        scheduling: declared.scheduling,
+        operationMs: START_OPERATION_MS,
+      });
       cleanups.push(() => compute.close());
       backends.set(declared.id, compute.url);
       const username = declared.metadata[METADATA_KEYS.username] ?? "";
       const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
-      served.push({ resourceName: declared.resourceName, port, parked: declared.desiredStatus === "TERMINATED", username, password, endpoints: standIns.environment(metadata), instance, bootFailed });
+      served.push({
+        resourceName: declared.resourceName,
+        port,
+        parked: declared.desiredStatus === "TERMINATED",
+        username,
+        password,
+        endpoints: standIns.environment(metadata),
+        instance,
+        bootFailed,
+      });
     }
     const computeFront = await startComputeFront(backends);
     cleanups.push(() => computeFront.close());
@@ -169,14 +220,23 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // Functions: from their uploaded source, as their own service account.
     for (const declared of cloud.functions) {
       const sourceDir = cloud.archives.get(`${declared.source.bucket}/${declared.source.object}`);
-      if (!sourceDir) throw new Error(`function ${declared.name}: its source gs://${declared.source.bucket}/${declared.source.object} was not uploaded by the program`);
+      if (!sourceDir)
+        throw new Error(
+          `function ${declared.name}: its source gs://${declared.source.bucket}/${declared.source.object} was not uploaded by the program`,
+        );
       const metadata = await standIns.metadataFor(declared.serviceAccount, { projectId: declared.project });
       const hosted = await hostFunction({
         name: declared.name,
         sourceDir,
         entryPoint: declared.entryPoint,
-        env: { ...declared.env, ...LOCAL_RESTARTER_TIMING, [ENDPOINT_VARIABLES.metadata]: metadata.host, [ENDPOINT_VARIABLES.compute]: computeFront.url },
-        log: (line) => (/"level":(50|60)|Error/.test(line) ? report(`budgetml local: ${declared.name}: ${line}`) : undefined),
+        env: {
+          ...declared.env,
+          ...LOCAL_RESTARTER_TIMING,
+          [ENDPOINT_VARIABLES.metadata]: metadata.host,
+          [ENDPOINT_VARIABLES.compute]: computeFront.url,
+        },
+        log: (line) =>
+          /"level":(50|60)|Error/.test(line) ? report(`budgetml local: ${declared.name}: ${line}`) : undefined,
       });
       cleanups.push(() => hosted.stop());
       functions.push({ declared, hosted });
@@ -186,14 +246,17 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // of the project. A paused job (a parked model's) never fires.
     const jobs = cloud.jobs.filter((job) => !job.paused);
     const fire = (job: (typeof jobs)[number]) => deliver(job.topic, { data: job.data, attributes: job.attributes });
-    for (const job of jobs) cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => fire(job)));
+    for (const job of jobs)
+      cleanups.push(startSchedule(job.schedule, options.secondsPerScheduleMinute ?? 1, () => fire(job)));
 
     // Instances start TERMINATED here: the first start goes through the restarter too.
     for (const job of jobs) fire(job);
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
-    await Promise.all(served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed]))).finally(() => giveUp.abort());
+    await Promise.all(
+      served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
+    ).finally(() => giveUp.abort());
 
     const models = served.map((s): LocalModel => {
       const url = `http://localhost:${s.port}`;
@@ -207,7 +270,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         parked: s.parked,
         endpoints: s.endpoints,
         async preempt() {
-          if (s.parked) throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
+          if (s.parked)
+            throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
           const killedAt = Date.now();
           await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
           await ready(s.port);
@@ -232,7 +296,11 @@ async function evaluateProgram(program: () => unknown, declared: () => number): 
   // The failure ends the wait at once, whatever the registrations still in flight do.
   const failed = new Promise<never>((_, reject) => {
     // Pulumi wraps the error in where it happened ("error serializing property "outputs": …"); the user's words are inside.
-    const reasonOf = (reason: unknown) => (reason instanceof Error ? reason.message : String(reason)).replace(/^(error serializing property "[^"]*": )+/, "");
+    const reasonOf = (reason: unknown) =>
+      (reason instanceof Error ? reason.message : String(reason)).replace(
+        /^(error serializing property "[^"]*": )+/,
+        "",
+      );
     onRejection = (reason) => reject(new Error(`the program failed: ${reasonOf(reason)}`));
   });
   process.on("unhandledRejection", onRejection);
@@ -262,7 +330,13 @@ async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSig
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (signal?.aborted) return;
-    if (await fetch(url).then((r) => r.status === 200, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`the local instance did not become ready at ${url} within ${timeoutMs / 1000} s`);

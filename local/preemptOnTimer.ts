@@ -9,7 +9,10 @@ export function preemptOnTimer(model: LocalModel, seconds: number, report: (line
     report(`budgetml local: preempting ${model.model}'s instance…`);
     model
       .preempt()
-      .then((ms) => report(`budgetml local: ${model.model} back after ${(ms / 1000).toFixed(1)} s`), (error: Error) => report(`budgetml local: ${error.message}`))
+      .then(
+        (ms) => report(`budgetml local: ${model.model} back after ${(ms / 1000).toFixed(1)} s`),
+        (error: Error) => report(`budgetml local: ${error.message}`),
+      )
       .finally(() => (busy = false));
   }, seconds * 1000);
   return () => clearInterval(timer);

@@ -29,7 +29,12 @@ export function resolveProgram(path: string): ProgramFile {
   let folder = statSync(target).isDirectory() ? target : dirname(target);
   let entry = statSync(target).isDirectory() ? undefined : target;
   let project: string | undefined;
-  const projectFile = basename(target) === "Pulumi.yaml" ? target : existsSync(join(folder, "Pulumi.yaml")) ? join(folder, "Pulumi.yaml") : undefined;
+  const projectFile =
+    basename(target) === "Pulumi.yaml"
+      ? target
+      : existsSync(join(folder, "Pulumi.yaml"))
+        ? join(folder, "Pulumi.yaml")
+        : undefined;
   if (projectFile) {
     const { name, main } = readProjectFile(projectFile);
     project = name;
@@ -41,17 +46,31 @@ export function resolveProgram(path: string): ProgramFile {
     }
   }
   if (!entry || statSync(entry).isDirectory()) entry = ENTRY_NAMES.map((name) => join(folder, name)).find(existsSync);
-  if (!entry) throw new UsageError(`no program in ${path}: expected ${ENTRY_NAMES.slice(0, 2).join(" or ")}, or a Pulumi.yaml whose main names one`);
-  if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(entry))) throw new UsageError(`program: expected a .ts or .js file, got ${entry}`);
+  if (!entry)
+    throw new UsageError(
+      `no program in ${path}: expected ${ENTRY_NAMES.slice(0, 2).join(" or ")}, or a Pulumi.yaml whose main names one`,
+    );
+  if (![".ts", ".mts", ".cts", ".js", ".cjs", ".mjs"].includes(extname(entry)))
+    throw new UsageError(`program: expected a .ts or .js file, got ${entry}`);
   return { entry, project };
 }
 
 /** Lets `require` load TypeScript, compiled by esbuild as Pulumi's nodejs runtime compiles it (once per process). */
 function allowTypeScript(): void {
-  const extensions = (Module as unknown as { _extensions: Record<string, (module: { _compile(code: string, file: string): void }, file: string) => void> })._extensions;
+  const extensions = (
+    Module as unknown as {
+      _extensions: Record<string, (module: { _compile(code: string, file: string): void }, file: string) => void>;
+    }
+  )._extensions;
   for (const extension of [".ts", ".mts", ".cts"]) {
     extensions[extension] ??= (module, file) => {
-      const { code } = transformSync(readFileSync(file, "utf8"), { loader: "ts", format: "cjs", target: "node20", sourcefile: file, sourcemap: "inline" });
+      const { code } = transformSync(readFileSync(file, "utf8"), {
+        loader: "ts",
+        format: "cjs",
+        target: "node20",
+        sourcefile: file,
+        sourcemap: "inline",
+      });
       module._compile(code, file);
     };
   }
@@ -60,6 +79,8 @@ function allowTypeScript(): void {
 /** Runs the program: loads its entry and, as Pulumi does, calls and awaits an exported function. */
 export async function runProgramFile(entry: string): Promise<void> {
   allowTypeScript();
+  // A user's program is loaded as Pulumi's Node.js language host loads it: with require.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exported = require(entry) as unknown;
   const main = typeof exported === "function" ? exported : (exported as { default?: unknown } | undefined)?.default;
   if (typeof main === "function") await (main as () => unknown)();

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 export async function waitForRegistrations(declared: () => number): Promise<void> {
   // waitForRPCs is on the runtime module but missing from its type declarations.
   const runtime = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
-  for (let seen = -1; seen !== declared(); ) {
+  for (let seen = -1; seen !== declared();) {
     seen = declared();
     await runtime.waitForRPCs();
     await new Promise((resolve) => setImmediate(resolve));

@@ -74,7 +74,8 @@ export class Admission {
       return this.releaser();
     }
     const waitMs = this.expectedWaitMs;
-    if (this.waiting.size >= this.limits.maxQueued || waitMs > this.limits.maxQueueWaitMs) throw this.overloaded(waitMs);
+    if (this.waiting.size >= this.limits.maxQueued || waitMs > this.limits.maxQueueWaitMs)
+      throw this.overloaded(waitMs);
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => waiter.leave(new Abandoned());
       const waiter: Waiter = {
@@ -104,7 +105,11 @@ export class Admission {
     if (((this.waiting.size - 1) / this.limits.maxInFlight) * averageMs <= this.limits.maxQueueWaitMs) return;
     const waiters = [...this.waiting];
     // After this release hands its slot on, waiter i (from 0) expects (i / slots) × average.
-    for (let i = waiters.length - 1; i >= 0 && (i / this.limits.maxInFlight) * averageMs > this.limits.maxQueueWaitMs; i -= 1) {
+    for (
+      let i = waiters.length - 1;
+      i >= 0 && (i / this.limits.maxInFlight) * averageMs > this.limits.maxQueueWaitMs;
+      i -= 1
+    ) {
       waiters[i].leave(this.overloaded((i / this.limits.maxInFlight) * averageMs));
     }
   }
@@ -113,7 +118,12 @@ export class Admission {
     this.onRejected();
     // Tell the client to come back when the queue should have room, in whole seconds.
     const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
-    return new HttpError(503, "Server busy: too many predictions in progress; retry shortly", { "Retry-After": String(retryAfter) }, { status: "overloaded" });
+    return new HttpError(
+      503,
+      "Server busy: too many predictions in progress; retry shortly",
+      { "Retry-After": String(retryAfter) },
+      { status: "overloaded" },
+    );
   }
 
   private releaser(): () => void {
@@ -123,7 +133,8 @@ export class Admission {
       if (released) return;
       released = true;
       const heldMs = performance.now() - heldSince;
-      this.averageHoldMs = this.averageHoldMs === undefined ? heldMs : this.averageHoldMs + SMOOTHING * (heldMs - this.averageHoldMs);
+      this.averageHoldMs =
+        this.averageHoldMs === undefined ? heldMs : this.averageHoldMs + SMOOTHING * (heldMs - this.averageHoldMs);
       this.shedQueueTail();
       // The slot passes straight to the longest waiter (a Set iterates in insertion order).
       const next = this.waiting.values().next();

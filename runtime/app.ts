@@ -106,9 +106,14 @@ export function createApp(options: AppOptions): Runtime {
   );
   const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
   const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);
-  const limiter = options.loginGuard ?? localLoginGuard(new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
+  const limiter =
+    options.loginGuard ??
+    localLoginGuard(new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   const requireToken = bearerAuth(tokens);
-  const routes = predictRoutes(gate, { bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes, fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes });
+  const routes = predictRoutes(gate, {
+    bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes,
+    fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes,
+  });
   let predictorName = "(loading)";
 
   const app = express();
@@ -127,7 +132,11 @@ export function createApp(options: AppOptions): Runtime {
     res.status(health.state === "ready" ? 200 : 503).json(health.answer(predictorName, RUNTIME_VERSION));
   });
   app.post("/token", ...tokenRoute(options.credentials, tokens, limiter));
-  app.get("/metrics", requireToken, async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get(
+    "/metrics",
+    requireToken,
+    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
     next(new HttpError(405, `${req.method} is not allowed on ${req.path}; use POST`, { Allow: "POST" })),

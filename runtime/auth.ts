@@ -32,7 +32,9 @@ export function tokenRoute(credentials: Credentials, tokens: TokenService, limit
       const form = readLoginForm(req.body);
       const wait = await limiter.attempt(address);
       if (wait > 0) {
-        throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, { "Retry-After": String(wait) });
+        throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, {
+          "Retry-After": String(wait),
+        });
       }
       const userOk = sameSecret(form.username, credentials.username);
       const passwordOk = sameSecret(form.password, credentials.password);
@@ -44,13 +46,21 @@ export function tokenRoute(credentials: Credentials, tokens: TokenService, limit
       next(error);
     }
   };
-  return [requireContentType("application/x-www-form-urlencoded", "a form (application/x-www-form-urlencoded) with username and password"), parseForm, issue];
+  return [
+    requireContentType(
+      "application/x-www-form-urlencoded",
+      "a form (application/x-www-form-urlencoded) with username and password",
+    ),
+    parseForm,
+    issue,
+  ];
 }
 
 function readLoginForm(body: unknown): { username: string; password: string } {
   const form = (body ?? {}) as Record<string, unknown>;
   const missing = ["username", "password"].filter((field) => typeof form[field] !== "string" || form[field] === "");
-  if (missing.length > 0) throw new HttpError(422, `Missing form field${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`);
+  if (missing.length > 0)
+    throw new HttpError(422, `Missing form field${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`);
   const grantType = form.grant_type;
   if (grantType !== undefined && grantType !== "" && grantType !== "password") {
     throw new HttpError(400, `Unsupported grant_type "${String(grantType)}": only "password" is supported`);
@@ -61,7 +71,11 @@ function readLoginForm(body: unknown): { username: string; password: string } {
 /** Refuses a body of another type with 415 before anything reads it. */
 export function requireContentType(type: string, expected: string): RequestHandler {
   return (req, _res, next) => {
-    next(typeis(req, [type]) ? undefined : new HttpError(415, `Expected ${expected}; got ${req.headers["content-type"] ?? "no Content-Type"}`));
+    next(
+      typeis(req, [type])
+        ? undefined
+        : new HttpError(415, `Expected ${expected}; got ${req.headers["content-type"] ?? "no Content-Type"}`),
+    );
   };
 }
 
@@ -80,11 +94,16 @@ export function bearerAuth(tokens: TokenService): RequestHandler {
     const match = BEARER_HEADER.exec(req.headers.authorization ?? "");
     if (!match) {
       const inUrl = /[?&]access_token=/.test(req.url ?? "");
-      return next(new HttpError(401, inUrl ? `Tokens in the URL are not accepted. ${NOT_AUTHENTICATED}` : NOT_AUTHENTICATED, BEARER_CHALLENGE));
+      return next(
+        new HttpError(
+          401,
+          inUrl ? `Tokens in the URL are not accepted. ${NOT_AUTHENTICATED}` : NOT_AUTHENTICATED,
+          BEARER_CHALLENGE,
+        ),
+      );
     }
-    tokens.verify(match[1]).then(
-      (subject) => next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE)),
-      next,
-    );
+    tokens
+      .verify(match[1])
+      .then((subject) => next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE)), next);
   };
 }

@@ -14,7 +14,10 @@ export function bodyDeadline(ms: number): RequestHandler {
     const timer = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       res.setHeader("Connection", "close");
-      sendJson(res, 408, { error: `The request body did not arrive within ${ms} ms`, requestId: contextOf(res).requestId });
+      sendJson(res, 408, {
+        error: `The request body did not arrive within ${ms} ms`,
+        requestId: contextOf(res).requestId,
+      });
       // The body parser still waits for bytes: closing the connection ends it (and frees the slot).
       res.once("finish", () => req.socket.destroy());
     }, ms);

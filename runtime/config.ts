@@ -42,36 +42,69 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   const predictorPath = flags.predictor ?? env.BUDGET_PREDICTOR_PATH;
   if (!predictorPath) throw new UsageError("no predictor: pass --predictor FILE or set BUDGET_PREDICTOR_PATH");
   const missing = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"].filter((name) => !env[name]);
-  if (missing.length > 0) throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
-  if ((env.BUDGET_TOKEN as string).length < 16) throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
+  if (missing.length > 0)
+    throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+  if ((env.BUDGET_TOKEN as string).length < 16)
+    throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
 
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => parseNumberSetting(name, raw, fallback, { min, max, integer: true });
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
+    parseNumberSetting(name, raw, fallback, { min, max, integer: true });
 
   return {
     predictorPath,
     entrypoint: flags.entrypoint ?? (env.BUDGET_PREDICTOR_ENTRYPOINT || undefined),
     host: flags.host ?? env.BUDGET_HOST ?? "0.0.0.0",
     port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
-    workers: int(flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS", flags.workers ?? env.BUDGET_WORKERS, cpus().length, 1, 64),
+    workers: int(
+      flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS",
+      flags.workers ?? env.BUDGET_WORKERS,
+      cpus().length,
+      1,
+      64,
+    ),
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
     handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
     headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,
-      tokenTtlSeconds: int("BUDGET_TOKEN_TTL_SECONDS", env.BUDGET_TOKEN_TTL_SECONDS, DEFAULTS.tokenTtlSeconds, 60, 30 * 24 * 3600),
+      tokenTtlSeconds: int(
+        "BUDGET_TOKEN_TTL_SECONDS",
+        env.BUDGET_TOKEN_TTL_SECONDS,
+        DEFAULTS.tokenTtlSeconds,
+        60,
+        30 * 24 * 3600,
+      ),
       limits: {
         bodyBytes: int("BUDGET_MAX_BODY_BYTES", env.BUDGET_MAX_BODY_BYTES, DEFAULTS.bodyBytes, 1, 1 << 30),
         fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
       },
       bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
-      predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", env.BUDGET_PREDICT_TIMEOUT_MS, DEFAULTS.predictTimeoutMs, 1, 3_600_000),
+      predictTimeoutMs: int(
+        "BUDGET_PREDICT_TIMEOUT_MS",
+        env.BUDGET_PREDICT_TIMEOUT_MS,
+        DEFAULTS.predictTimeoutMs,
+        1,
+        3_600_000,
+      ),
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
       ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
-      maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", env.BUDGET_MAX_QUEUE_WAIT_MS, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
-      maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", env.BUDGET_MAX_FAILED_LOGINS, DEFAULTS.maxFailedLogins, 1, 1_000_000),
+      maxQueueWaitMs: int(
+        "BUDGET_MAX_QUEUE_WAIT_MS",
+        env.BUDGET_MAX_QUEUE_WAIT_MS,
+        DEFAULTS.maxQueueWaitMs,
+        0,
+        3_600_000,
+      ),
+      maxFailedLogins: int(
+        "BUDGET_MAX_FAILED_LOGINS",
+        env.BUDGET_MAX_FAILED_LOGINS,
+        DEFAULTS.maxFailedLogins,
+        1,
+        1_000_000,
+      ),
     },
   };
 }
@@ -79,7 +112,13 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
 /** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
 function trustedProxy(raw: string): string {
   const named = new Set(["loopback", "linklocal", "uniquelocal"]);
-  const bad = raw.split(",").map((part) => part.trim()).filter((part) => !named.has(part) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part));
-  if (bad.length > 0) throw new UsageError(`BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback/linklocal/uniquelocal; got "${bad.join(", ")}"`);
+  const bad = raw
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => !named.has(part) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part));
+  if (bad.length > 0)
+    throw new UsageError(
+      `BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback/linklocal/uniquelocal; got "${bad.join(", ")}"`,
+    );
   return raw;
 }

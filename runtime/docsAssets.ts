@@ -12,4 +12,9 @@ export function swaggerUiAssetDir(): string {
 }
 
 /** The Swagger UI files the docs page loads (all a bundle needs to copy). */
-export const SWAGGER_UI_FILES = ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"];
+export const SWAGGER_UI_FILES = [
+  "swagger-ui.css",
+  "swagger-ui-bundle.js",
+  "swagger-ui-standalone-preset.js",
+  "favicon-32x32.png",
+];

@@ -24,7 +24,8 @@ export const notFound: RequestHandler = (req, _res, next) =>
 export function answerError(logger: Logger, error: unknown, res: ServerResponse): void {
   const { requestId } = contextOf(res);
   const type = (error as { type?: string }).type;
-  const known = error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error as Error) : undefined;
+  const known =
+    error instanceof HttpError ? error : type && BODY_ERRORS[type] ? BODY_ERRORS[type](error as Error) : undefined;
   if (res.writableEnded) return; // already answered (e.g. 408 for a body too slow): the rest is noise
   if (res.headersSent) {
     logger.error({ requestId, err: error }, "error after the response started");

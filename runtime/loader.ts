@@ -23,14 +23,26 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"]);
  * its own (runtime/python/); `logger` receives that process's output, and a process whose every
  * running prediction has outlived `predictTimeoutMs` is restarted (see PythonPredictor).
  */
-export async function loadPredictor(location: string, entrypoint?: string, logger?: Logger, predictTimeoutMs?: number): Promise<LoadedPredictor> {
+export async function loadPredictor(
+  location: string,
+  entrypoint?: string,
+  logger?: Logger,
+  predictTimeoutMs?: number,
+): Promise<LoadedPredictor> {
   const file = location.startsWith("gs://") ? await downloadFromBucket(location) : resolve(location);
   const extension = extname(file);
   if (!LOADABLE.has(extension)) {
-    throw new Error(`predictor ${location}: expected a .ts, .js, .cjs, .mjs or .py file, got "${extension || "no extension"}"`);
+    throw new Error(
+      `predictor ${location}: expected a .ts, .js, .cjs, .mjs or .py file, got "${extension || "no extension"}"`,
+    );
   }
   if (extension === ".py") {
-    const instance = new PythonPredictor({ predictorPath: file, entrypoint, logger: logger ?? createLogger(), abandonAfterMs: predictTimeoutMs });
+    const instance = new PythonPredictor({
+      predictorPath: file,
+      entrypoint,
+      logger: logger ?? createLogger(),
+      abandonAfterMs: predictTimeoutMs,
+    });
     return { instance, name: instance.name };
   }
   const exports = await importModule(file, extension);
@@ -45,6 +57,8 @@ export async function loadPredictor(location: string, entrypoint?: string, logge
 async function importModule(file: string, extension: string): Promise<Record<string, unknown>> {
   if (extension === ".mjs") return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   if (extension === ".ts" || extension === ".mts" || extension === ".cts") return compileTypeScript(file);
+  // A CommonJS predictor is loaded as Node loads it, path resolved at run time.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(file) as Record<string, unknown>;
 }
 
@@ -76,7 +90,8 @@ async function compileTypeScript(file: string): Promise<Record<string, unknown>>
 function pickClass(exports: Record<string, unknown>, entrypoint: string | undefined, location: string) {
   const candidates = entrypoint ? [entrypoint] : ["Predictor", "default"];
   for (const exportName of candidates) {
-    const value = exports[exportName] ?? (exportName === "default" && typeof exports === "function" ? exports : undefined);
+    const value =
+      exports[exportName] ?? (exportName === "default" && typeof exports === "function" ? exports : undefined);
     if (typeof value === "function") return { PredictorClass: value as PredictorClass, exportName };
   }
   const found = Object.keys(exports).filter((k) => typeof exports[k] === "function");

@@ -2,4 +2,8 @@
 import { runCommand } from "./runCommand";
 import { runServe } from "./serveCommand";
 
-void runCommand("budgetml-runtime", (argv) => runServe(argv[0] === "serve" ? argv.slice(1) : argv), process.argv.slice(2));
+void runCommand(
+  "budgetml-runtime",
+  (argv) => runServe(argv[0] === "serve" ? argv.slice(1) : argv),
+  process.argv.slice(2),
+);

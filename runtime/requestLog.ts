@@ -26,7 +26,13 @@ export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHand
       const status = String(res.statusCode);
       metrics.requests.inc({ route, method: req.method, status });
       metrics.latency.observe({ route, status }, seconds);
-      const line = { requestId, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 };
+      const line = {
+        requestId,
+        method: req.method,
+        path: (req.url ?? "").split("?")[0],
+        status: res.statusCode,
+        durationMs: Math.round(seconds * 1e4) / 10,
+      };
       if (res.statusCode >= 500) logger.warn(line, "request failed");
       else logger.info(line, "request");
     });

@@ -4,7 +4,12 @@ import { HttpError } from "./errors";
 // Written with Node's own calls so the same code answers on the predict fast lane and in Express.
 
 /** Sends a JSON body with a status and extra headers. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.statusCode = status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.setHeader("content-type", "application/json; charset=utf-8");
@@ -38,12 +43,14 @@ export async function sendPrediction(res: ServerResponse, result: unknown): Prom
     res.statusCode = result.status;
     result.headers.forEach((value, name) => {
       // The body is sent decoded and whole, so the original framing headers no longer apply.
-      if (name !== "content-length" && name !== "content-encoding" && name !== "transfer-encoding") res.setHeader(name, value);
+      if (name !== "content-length" && name !== "content-encoding" && name !== "transfer-encoding")
+        res.setHeader(name, value);
     });
     res.end(Buffer.from(await result.arrayBuffer()));
     return;
   }
-  if (result instanceof Uint8Array) return sendBytes(res, "application/octet-stream", Buffer.from(result.buffer, result.byteOffset, result.byteLength));
+  if (result instanceof Uint8Array)
+    return sendBytes(res, "application/octet-stream", Buffer.from(result.buffer, result.byteOffset, result.byteLength));
   if (typeof result === "string") return sendBytes(res, "text/plain; charset=utf-8", result);
   let body: string;
   try {

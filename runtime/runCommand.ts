@@ -5,7 +5,11 @@ import { UsageError } from "./config";
  * one line and exit 2; an unexpected failure is one line and exit 1, at once; a command that keeps
  * serving returns `undefined` and leaves the process running.
  */
-export async function runCommand(program: string, command: (argv: string[]) => Promise<number | undefined>, argv: string[]): Promise<void> {
+export async function runCommand(
+  program: string,
+  command: (argv: string[]) => Promise<number | undefined>,
+  argv: string[],
+): Promise<void> {
   try {
     const code = await command(argv);
     if (code !== undefined) process.exitCode = code;

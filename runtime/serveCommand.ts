@@ -38,7 +38,10 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
-  const generated = cluster.isPrimary && !env.BUDGET_USERNAME && !env.BUDGET_PWD && !env.BUDGET_TOKEN ? generateCredentials(env) : false;
+  const generated =
+    cluster.isPrimary && !env.BUDGET_USERNAME && !env.BUDGET_PWD && !env.BUDGET_TOKEN
+      ? generateCredentials(env)
+      : false;
   const config = readServeConfig(env, values);
   if (!config.predictorPath.startsWith("gs://") && !existsSync(config.predictorPath)) {
     throw new UsageError(`predictor file not found: ${config.predictorPath}`);

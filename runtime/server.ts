@@ -36,7 +36,13 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
   const runtime = createApp({
     ...config.app,
     logger,
-    loadPredictor: (runtimeLogger) => loadPredictor(config.predictorPath, config.entrypoint, runtimeLogger, config.app.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs),
+    loadPredictor: (runtimeLogger) =>
+      loadPredictor(
+        config.predictorPath,
+        config.entrypoint,
+        runtimeLogger,
+        config.app.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs,
+      ),
     // Workers share one port, so they share one limiter: the primary's (see workers.ts).
     loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
   });
@@ -59,7 +65,10 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
         await new Promise((resolve) => setTimeout(resolve, config.handoffMs));
       }
       runtime.health.draining();
-      runtime.logger.info({ inFlight: runtime.admission.inFlight }, "draining: refusing new predictions, finishing in-flight ones");
+      runtime.logger.info(
+        { inFlight: runtime.admission.inFlight },
+        "draining: refusing new predictions, finishing in-flight ones",
+      );
       const deadline = Date.now() + config.drainSeconds * 1000;
       while ((runtime.admission.inFlight > 0 || runtime.admission.queued > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));

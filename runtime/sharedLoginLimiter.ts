@@ -17,7 +17,11 @@ export function serveLoginLimiter(limiter: LoginLimiter): void {
   cluster.on("message", (worker: Worker, message: Ask) => {
     if (message?.type !== "budgetml:login") return;
     if (message.op === "succeeded") return limiter.succeeded(String(message.address));
-    const answer: Answer = { type: "budgetml:login-answer", id: message.id, retryAfter: limiter.attempt(String(message.address)) };
+    const answer: Answer = {
+      type: "budgetml:login-answer",
+      id: message.id,
+      retryAfter: limiter.attempt(String(message.address)),
+    };
     if (worker.isConnected()) worker.send(answer);
   });
 }
@@ -31,7 +35,8 @@ export function sharedLoginGuard(): LoginGuard {
     pending.get(message.id)?.(message.retryAfter);
     pending.delete(message.id);
   });
-  const ask = (message: Omit<Ask, "type" | "id">, id: number) => process.send?.({ type: "budgetml:login", id, ...message } satisfies Ask);
+  const ask = (message: Omit<Ask, "type" | "id">, id: number) =>
+    process.send?.({ type: "budgetml:login", id, ...message } satisfies Ask);
   return {
     attempt: (address) =>
       new Promise<number>((resolve, reject) => {

@@ -16,11 +16,16 @@ export class Predictor {
   async predict(request: Payload) {
     const images = toImages(request.payload);
     if (typeof images === "string") {
-      return new Response(JSON.stringify({ error: images }), { status: 422, headers: { "content-type": "application/json" } });
+      return new Response(JSON.stringify({ error: images }), {
+        status: 422,
+        headers: { "content-type": "application/json" },
+      });
     }
     const pixels = new Float32Array(images.length * PIXELS);
     images.forEach((image, row) => image.forEach((value, column) => (pixels[row * PIXELS + column] = value / 16)));
-    const { probabilities } = await this.session.run({ pixels: new Tensor("float32", pixels, [images.length, PIXELS]) });
+    const { probabilities } = await this.session.run({
+      pixels: new Tensor("float32", pixels, [images.length, PIXELS]),
+    });
     const scores = probabilities.data as Float32Array;
     const predictions = images.map((_, row) => {
       const own = Array.from(scores.subarray(row * 10, row * 10 + 10));
@@ -34,8 +39,14 @@ export class Predictor {
 /** The images in the payload (`pixels`, or `images` for a batch), or what is wrong with them. */
 function toImages(payload: Record<string, unknown>): number[][] | string {
   const images = "images" in payload ? payload.images : [payload.pixels];
-  if (!Array.isArray(images) || images.length < 1 || images.length > 1000) return '"images" must be a list of 1 to 1000 images';
-  const bad = images.findIndex((image) => !Array.isArray(image) || image.length !== PIXELS || !image.every((v) => typeof v === "number" && v >= 0 && v <= 16));
+  if (!Array.isArray(images) || images.length < 1 || images.length > 1000)
+    return '"images" must be a list of 1 to 1000 images';
+  const bad = images.findIndex(
+    (image) =>
+      !Array.isArray(image) ||
+      image.length !== PIXELS ||
+      !image.every((v) => typeof v === "number" && v >= 0 && v <= 16),
+  );
   if (bad >= 0) return `image ${bad}: "pixels" must be ${PIXELS} numbers from 0 to 16 (an 8x8 image, row by row)`;
   return images as number[][];
 }

@@ -15,7 +15,7 @@ export class Predictor {
   async predict(request: Payload) {
     const text = request.payload.text;
     if (typeof text !== "string" || text.length === 0) {
-      return new Response(JSON.stringify({ error: 'payload.text must be a non-empty string' }), {
+      return new Response(JSON.stringify({ error: "payload.text must be a non-empty string" }), {
         status: 422,
         headers: { "content-type": "application/json" },
       });

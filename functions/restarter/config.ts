@@ -62,8 +62,21 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
   const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
   const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
   const runningRaw = env.BUDGET_RUNNING ?? "true";
-  if (runningRaw !== "true" && runningRaw !== "false") problems.push(`BUDGET_RUNNING="${runningRaw}" must be true or false`);
+  if (runningRaw !== "true" && runningRaw !== "false")
+    problems.push(`BUDGET_RUNNING="${runningRaw}" must be true or false`);
   const plannedStopGraceMs = number("BUDGET_PLANNED_STOP_GRACE_SECONDS", 1200, 0, 86_400) * 1000;
   if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
-  return { project, zone, instance, computeEndpoint, budgetMs, pollMs, backoffMs, fallbackAfterMs, returnAfterMs, running: runningRaw !== "false", plannedStopGraceMs };
+  return {
+    project,
+    zone,
+    instance,
+    computeEndpoint,
+    budgetMs,
+    pollMs,
+    backoffMs,
+    fallbackAfterMs,
+    returnAfterMs,
+    running: runningRaw !== "false",
+    plannedStopGraceMs,
+  };
 }

@@ -25,9 +25,13 @@ export function decide(status: string): RestartAction {
 export function isTransient(error: { code?: number | string; reason?: string }): boolean {
   const code = Number(error.code);
   if (code === 429 || code >= 500) return true;
-  return ["ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "QUOTA_EXCEEDED", "resourceNotReady", "rateLimitExceeded"].includes(
-    String(error.reason ?? error.code),
-  );
+  return [
+    "ZONE_RESOURCE_POOL_EXHAUSTED",
+    "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+    "QUOTA_EXCEEDED",
+    "resourceNotReady",
+    "rateLimitExceeded",
+  ].includes(String(error.reason ?? error.code));
 }
 
 /** Whether a stopped instance may be started: the restarter brings back preemptions, not planned stops. */
@@ -39,7 +43,11 @@ export type StartPermission = "start" | "parked" | "planned_stop";
  * (the provider does after its update) — and only then counts as "should be running and is not".
  * A preemption, a host error, or a cause the restarter cannot read: start.
  */
-export function mayStart(policy: { running: boolean; graceMs: number }, stop: { cause: string; at?: number }, now: number): StartPermission {
+export function mayStart(
+  policy: { running: boolean; graceMs: number },
+  stop: { cause: string; at?: number },
+  now: number,
+): StartPermission {
   if (!policy.running) return "parked";
   if (stop.cause === "planned" && stop.at !== undefined && now - stop.at < policy.graceMs) return "planned_stop";
   return "start";

@@ -42,7 +42,12 @@ export function outageRequestId(instanceId: string, lastStopTimestamp: string, a
  * Reads the instance, decides, acts, and retries transient failures while the budget allows.
  * `clock` times the budget, the backoff and the fallback and grace delays. @default the system clock
  */
-export async function keepInstanceRunning(clients: ComputeClients, config: RestarterConfig, logger: Logger, clock: Clock = systemClock): Promise<RestartOutcome> {
+export async function keepInstanceRunning(
+  clients: ComputeClients,
+  config: RestarterConfig,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<RestartOutcome> {
   const started = clock.now();
   // Whether an operation predates this invocation (a replay) is judged in wall-clock time, as Google
   // stamps operations: a clock moved ahead would take every fresh operation for an old one.
@@ -56,12 +61,25 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
   let capacityFailure = false;
   let switched: RestartOutcome["switched"];
   const finish = (did: RestartOutcome["did"], error?: string): RestartOutcome => {
-    const outcome = { saw, did, attempts, ms: clock.now() - started, ...(error ? { error } : {}), ...(switched ? { switched } : {}) };
+    const outcome = {
+      saw,
+      did,
+      attempts,
+      ms: clock.now() - started,
+      ...(error ? { error } : {}),
+      ...(switched ? { switched } : {}),
+    };
     const line = { ...outcome, instance: config.instance, zone: config.zone };
     if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
-    else if (did === "gave_up") logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
-    else if (did === "parked") logger.info(line, `restarter: ${config.instance} is parked (running: false); left ${saw}`);
-    else if (did === "left_stopped") logger.info(line, `restarter: ${config.instance} was stopped on purpose (a stop operation, not a preemption); left ${saw}`);
+    else if (did === "gave_up")
+      logger.warn(line, `restarter: ${config.instance} still down after ${attempts} attempt(s); the next tick retries`);
+    else if (did === "parked")
+      logger.info(line, `restarter: ${config.instance} is parked (running: false); left ${saw}`);
+    else if (did === "left_stopped")
+      logger.info(
+        line,
+        `restarter: ${config.instance} was stopped on purpose (a stop operation, not a preemption); left ${saw}`,
+      );
     else logger.info(line, `restarter: ${config.instance} was ${saw}, ${did}`);
     return outcome;
   };
@@ -72,7 +90,8 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
       [instance] = await clients.instances.get(target);
     } catch (error) {
       const failure = describe(error);
-      if (!isTransient(failure) || clock.now() + backoffMs > deadline) return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
+      if (!isTransient(failure) || clock.now() + backoffMs > deadline)
+        return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
       await clock.sleep(backoffMs);
       continue;
     }
@@ -83,8 +102,15 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
     if (action !== "wait" && attempts === 0 && !switched) {
       // Only a preemption (or a VM that should be running and is not) is brought back.
       const stop = await lastStopCause(clients, target, String(instance.id));
-      if (stop.error) logger.warn({ instance: config.instance, error: stop.error }, `restarter: cannot read why ${config.instance} stopped (${stop.error}); starting it`);
-      if (mayStart({ running: config.running, graceMs: config.plannedStopGraceMs }, stop, clock.now()) === "planned_stop") return finish("left_stopped");
+      if (stop.error)
+        logger.warn(
+          { instance: config.instance, error: stop.error },
+          `restarter: cannot read why ${config.instance} stopped (${stop.error}); starting it`,
+        );
+      if (
+        mayStart({ running: config.running, graceMs: config.plannedStopGraceMs }, stop, clock.now()) === "planned_stop"
+      )
+        return finish("left_stopped");
     }
     if (action === "wait") {
       if (clock.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw}`);
@@ -93,16 +119,34 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
     }
 
     if (action === "start" && !switched) {
-      const view = { provisioningModel: instance.scheduling?.provisioningModel ?? undefined, labels: (instance.labels ?? {}) as Record<string, string>, lastStopTimestamp: instance.lastStopTimestamp ?? undefined };
+      const view = {
+        provisioningModel: instance.scheduling?.provisioningModel ?? undefined,
+        labels: (instance.labels ?? {}) as Record<string, string>,
+        lastStopTimestamp: instance.lastStopTimestamp ?? undefined,
+      };
       const change = provisioningChange(view, clock.now(), config, capacityFailure);
       if (change) {
-        const failure = await switchProvisioning(clients, target, change, view.labels, instance.labelFingerprint ?? undefined, { deadline, clock });
-        if (failure) logger.error({ instance: config.instance, change, error: failure.message }, `restarter: could not switch provisioning (${change}): ${failure.message}`);
+        const failure = await switchProvisioning(
+          clients,
+          target,
+          change,
+          view.labels,
+          instance.labelFingerprint ?? undefined,
+          { deadline, clock },
+        );
+        if (failure)
+          logger.error(
+            { instance: config.instance, change, error: failure.message },
+            `restarter: could not switch provisioning (${change}): ${failure.message}`,
+          );
         else {
           switched = change;
-          logger.warn({ instance: config.instance, change, label: FALLBACK_LABEL }, change === "to_standard"
-            ? `restarter: no spot capacity for ${Math.round(config.fallbackAfterMs / 60000)} min; ${config.instance} now starts as STANDARD (on-demand price)`
-            : `restarter: returning ${config.instance} to SPOT`);
+          logger.warn(
+            { instance: config.instance, change, label: FALLBACK_LABEL },
+            change === "to_standard"
+              ? `restarter: no spot capacity for ${Math.round(config.fallbackAfterMs / 60000)} min; ${config.instance} now starts as STANDARD (on-demand price)`
+              : `restarter: returning ${config.instance} to SPOT`,
+          );
           continue; // re-read: the fingerprint and scheduling changed
         }
       }
@@ -110,14 +154,26 @@ export async function keepInstanceRunning(clients: ComputeClients, config: Resta
 
     attempts += 1;
     const requestId = outageRequestId(String(instance.id), instance.lastStopTimestamp ?? "never-stopped", attempts);
-    logger.info({ instance: config.instance, status: saw, action, attempt: attempts, requestId }, `restarter: ${action} ${config.instance} (was ${saw})`);
+    logger.info(
+      { instance: config.instance, status: saw, action, attempt: attempts, requestId },
+      `restarter: ${action} ${config.instance} (was ${saw})`,
+    );
     const { failure, replayed } = await act(clients, target, action, requestId, { deadline, clock }, invokedAt);
     if (!failure) return finish(action === "start" ? "started" : "resumed");
     if (!isTransient(failure)) return finish("failed_permanently", failure.message);
     capacityFailure = /RESOURCE_POOL_EXHAUSTED|STOCKOUT/.test(String(failure.reason));
     // An earlier invocation already made (and failed) this attempt: go straight to the next id.
     if (replayed) continue;
-    logger.warn({ instance: config.instance, attempt: attempts, code: failure.code, reason: failure.reason, error: failure.message }, `restarter: ${action} failed (${failure.reason ?? failure.code}); retrying in ${backoffMs} ms`);
+    logger.warn(
+      {
+        instance: config.instance,
+        attempt: attempts,
+        code: failure.code,
+        reason: failure.reason,
+        error: failure.message,
+      },
+      `restarter: ${action} failed (${failure.reason ?? failure.code}); retrying in ${backoffMs} ms`,
+    );
     if (clock.now() + backoffMs > deadline) return finish("gave_up", failure.message);
     await clock.sleep(backoffMs);
     backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
@@ -137,7 +193,9 @@ async function act(
   invokedAt: number,
 ): Promise<{ failure?: ApiError; replayed?: boolean }> {
   try {
-    const [operation] = await (action === "start" ? clients.instances.start({ ...target, requestId }) : clients.instances.resume({ ...target, requestId }));
+    const [operation] = await (action === "start"
+      ? clients.instances.start({ ...target, requestId })
+      : clients.instances.resume({ ...target, requestId }));
     const latest = operation.latestResponse as OperationView;
     const replayed = latest.insertTime !== undefined && Date.parse(latest.insertTime) < invokedAt;
     const failure = await settle(clients, target, latest, budget);
@@ -150,18 +208,33 @@ async function act(
 /** When an invocation must have finished, on its clock. */
 type Budget = { deadline: number; clock: Clock };
 
-type OperationView = { name?: string; status?: string; insertTime?: string; error?: { errors?: Array<{ code?: string; message?: string }> } };
+type OperationView = {
+  name?: string;
+  status?: string;
+  insertTime?: string;
+  error?: { errors?: Array<{ code?: string; message?: string }> };
+};
 
 /** Waits for a zone operation to finish (within the budget); returns its error, if any. */
-async function settle(clients: ComputeClients, target: { project: string; zone: string }, operation: OperationView, { deadline, clock }: Budget): Promise<ApiError | undefined> {
+async function settle(
+  clients: ComputeClients,
+  target: { project: string; zone: string },
+  operation: OperationView,
+  { deadline, clock }: Budget,
+): Promise<ApiError | undefined> {
   let latest = operation;
   while (latest.status !== "DONE" && clock.now() < deadline) {
-    const [next] = await clients.operations.wait({ project: target.project, zone: target.zone, operation: latest.name });
+    const [next] = await clients.operations.wait({
+      project: target.project,
+      zone: target.zone,
+      operation: latest.name,
+    });
     latest = next as OperationView;
   }
   const error = latest.error?.errors?.[0];
   if (error) return { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` };
-  if (latest.status !== "DONE") return { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` };
+  if (latest.status !== "DONE")
+    return { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` };
   return undefined;
 }
 
@@ -178,7 +251,11 @@ async function switchProvisioning(
   try {
     for (const call of [
       () => clients.instances.setScheduling({ ...target, schedulingResource: wanted.scheduling }),
-      () => clients.instances.setLabels({ ...target, instancesSetLabelsRequestResource: { labels: wanted.labels, labelFingerprint } }),
+      () =>
+        clients.instances.setLabels({
+          ...target,
+          instancesSetLabelsRequestResource: { labels: wanted.labels, labelFingerprint },
+        }),
     ]) {
       const [operation] = await call();
       const failure = await settle(clients, target, operation.latestResponse as OperationView, budget);

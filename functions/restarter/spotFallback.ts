@@ -23,7 +23,12 @@ export interface FallbackPolicy {
  * (the endpoint comes back at the on-demand price instead of staying down); `to_spot` when a
  * switched instance is stopped again after the return delay.
  */
-export function provisioningChange(view: FallbackView, now: number, policy: FallbackPolicy, capacityFailure: boolean): "to_standard" | "to_spot" | undefined {
+export function provisioningChange(
+  view: FallbackView,
+  now: number,
+  policy: FallbackPolicy,
+  capacityFailure: boolean,
+): "to_standard" | "to_spot" | undefined {
   const stoppedAt = view.lastStopTimestamp ? Date.parse(view.lastStopTimestamp) : undefined;
   if (view.labels[FALLBACK_LABEL] !== undefined) {
     const since = Number(view.labels[FALLBACK_LABEL]) * 1000;
@@ -32,7 +37,13 @@ export function provisioningChange(view: FallbackView, now: number, policy: Fall
     return stoppedSinceSwitch && now - since >= policy.returnAfterMs ? "to_spot" : undefined;
   }
   const down = stoppedAt !== undefined ? now - stoppedAt : 0;
-  if (view.provisioningModel === "SPOT" && policy.fallbackAfterMs > 0 && capacityFailure && down >= policy.fallbackAfterMs) return "to_standard";
+  if (
+    view.provisioningModel === "SPOT" &&
+    policy.fallbackAfterMs > 0 &&
+    capacityFailure &&
+    down >= policy.fallbackAfterMs
+  )
+    return "to_standard";
   return undefined;
 }
 

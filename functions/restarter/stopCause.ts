@@ -25,12 +25,22 @@ const CAUSES: Record<string, StopCause> = {
  * project; without it (or on any error) the cause is `unknown` and the restarter falls back to
  * starting the instance, as it did before it could tell.
  */
-export async function lastStopCause(clients: ComputeClients, target: { project: string; zone: string }, instanceId: string): Promise<{ cause: StopCause; at?: number; error?: string }> {
+export async function lastStopCause(
+  clients: ComputeClients,
+  target: { project: string; zone: string },
+  instanceId: string,
+): Promise<{ cause: StopCause; at?: number; error?: string }> {
   try {
-    const [operations] = await clients.operations.list({ ...target, filter: `targetId = "${instanceId}"`, maxResults: 100 }, { autoPaginate: false });
+    const [operations] = await clients.operations.list(
+      { ...target, filter: `targetId = "${instanceId}"`, maxResults: 100 },
+      { autoPaginate: false },
+    );
     const stops = operations
       .filter((operation) => operation.operationType && operation.operationType in CAUSES)
-      .map((operation) => ({ cause: CAUSES[operation.operationType as string], at: Date.parse(operation.insertTime ?? "") }))
+      .map((operation) => ({
+        cause: CAUSES[operation.operationType as string],
+        at: Date.parse(operation.insertTime ?? ""),
+      }))
       .filter((stop) => Number.isFinite(stop.at))
       .sort((a, b) => b.at - a.at);
     return stops[0] ?? { cause: "unknown" };

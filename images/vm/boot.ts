@@ -22,7 +22,12 @@ import { followBundles } from "./watchBundles";
 import { waitForPreemptionCleared, waitForPreemptionNotice } from "./watchPreemption";
 
 /** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
-export const ENDPOINT_VARIABLES = ["GCE_METADATA_HOST", "STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "PUBSUB_ENDPOINT"] as const;
+export const ENDPOINT_VARIABLES = [
+  "GCE_METADATA_HOST",
+  "STORAGE_EMULATOR_HOST",
+  "SECRET_MANAGER_ENDPOINT",
+  "PUBSUB_ENDPOINT",
+] as const;
 
 const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
 
@@ -56,8 +61,14 @@ async function bootLocked(): Promise<void> {
   const { root, home } = bootPaths();
   const manager = serviceManager();
   const config = await readBootConfig();
-  const predictorDir = config.image ? undefined : await installPredictor(home, config.bucket, config.predictorObject, log);
-  const [password, signingKey] = await retryWhileNotYetGranted("reading the secrets", () => readSecrets([config.passwordSecret, config.tokenSecret]), log);
+  const predictorDir = config.image
+    ? undefined
+    : await installPredictor(home, config.bucket, config.predictorObject, log);
+  const [password, signingKey] = await retryWhileNotYetGranted(
+    "reading the secrets",
+    () => readSecrets([config.passwordSecret, config.tokenSecret]),
+    log,
+  );
   const outcome = await rollOut(
     manager,
     {
@@ -75,7 +86,9 @@ async function bootLocked(): Promise<void> {
   );
   await recordRolledOut(home, deploymentOf(config));
   await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
-  log(`runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`);
+  log(
+    `runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`,
+  );
 }
 
 /**
@@ -83,12 +96,25 @@ async function bootLocked(): Promise<void> {
  * listens on all of the container's interfaces, and trusts `X-Forwarded-For` from Caddy as the
  * container sees it: the docker bridge's gateway, and nothing else.
  */
-export function runtimeEnv(config: BootConfig, values: { password: string; signingKey: string; predictorDir?: string }): Record<string, string> {
+export function runtimeEnv(
+  config: BootConfig,
+  values: { password: string; signingKey: string; predictorDir?: string },
+): Record<string, string> {
   const common = { BUDGET_USERNAME: config.username, BUDGET_PWD: values.password, BUDGET_TOKEN: values.signingKey };
   if (config.image) {
-    return { ...common, ...(config.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint } : {}), BUDGET_HOST: "0.0.0.0", BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY };
+    return {
+      ...common,
+      ...(config.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint } : {}),
+      BUDGET_HOST: "0.0.0.0",
+      BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY,
+    };
   }
-  return { ...common, ...installedPredictorEnv(values.predictorDir ?? ""), BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint, BUDGET_HOST: "127.0.0.1" };
+  return {
+    ...common,
+    ...installedPredictorEnv(values.predictorDir ?? ""),
+    BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
+    BUDGET_HOST: "127.0.0.1",
+  };
 }
 
 /**
@@ -100,10 +126,19 @@ export function runtimeEnv(config: BootConfig, values: { password: string; signi
 export async function shutdown(preempted?: boolean): Promise<void> {
   const { root, home } = bootPaths();
   const config = await readBootConfig().catch(() => undefined);
-  const wasPreempted = preempted ?? (await gcpMetadata.instance("preempted").then((value) => String(value) === "TRUE", () => false));
+  const wasPreempted =
+    preempted ??
+    (await gcpMetadata.instance("preempted").then(
+      (value) => String(value) === "TRUE",
+      () => false,
+    ));
   // Signal first: the restarter can then start the VM the moment it is TERMINATED.
   if (!wasPreempted) log("planned stop (not a preemption): the restart topic is not signalled");
-  else if (config?.topic) await signalTopic(config.topic, "preempted").then(() => log(`signalled ${config.topic}`), (error: Error) => log(`could not signal the restart topic: ${error.message}`));
+  else if (config?.topic)
+    await signalTopic(config.topic, "preempted").then(
+      () => log(`signalled ${config.topic}`),
+      (error: Error) => log(`could not signal the restart topic: ${error.message}`),
+    );
   await serviceManager().stopAll({ root, home });
   log("runtime stopped");
 }
@@ -125,10 +160,19 @@ export async function watch(): Promise<void> {
       await waitForPreemptionCleared(log);
     }
   })();
-  const bundles = followBundles(async (attributes) => {
-    const bootFile = await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
-    await serviceManager().runBoot({ root, home }, bootFile);
-  }, log, () => rolledOut(home));
+  const bundles = followBundles(
+    async (attributes) => {
+      const bootFile = await installRuntime(
+        home,
+        attributes["budget-bucket"],
+        attributes["budget-runtime-object"],
+        log,
+      );
+      await serviceManager().runBoot({ root, home }, bootFile);
+    },
+    log,
+    () => rolledOut(home),
+  );
   await Promise.race([preemptions, bundles]);
   process.exit(0);
 }

@@ -11,7 +11,10 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
 export async function readBootConfig(): Promise<BootConfig> {
-  const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<string, string>;
+  const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<
+    string,
+    string
+  >;
   const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
   return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "" };

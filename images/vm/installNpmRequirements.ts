@@ -16,14 +16,28 @@ const run = promisify(execFile);
  * predictor's `.partial` folder; npm's cache lives there only while installing.
  */
 export async function installNpmRequirements(dir: string, log: (message: string) => void, user?: RunAs): Promise<void> {
-  const { dependencies = {} } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.npmManifest), "utf8")) as { dependencies?: Record<string, string> };
+  const { dependencies = {} } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.npmManifest), "utf8")) as {
+    dependencies?: Record<string, string>;
+  };
   if (Object.keys(dependencies).length === 0) return;
-  if (!existsSync(join(dir, PREDICTOR_FILES.npmLock))) throw new Error(`the predictor bundle has requirements but no ${PREDICTOR_FILES.npmLock}: rebuild it with this version of budgetml`);
-  const { allowScripts = [] } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.manifest), "utf8")) as { allowScripts?: string[] };
-  log(`installing ${Object.keys(dependencies).join(", ")} (pinned by ${PREDICTOR_FILES.npmLock}${allowScripts.length ? `; install scripts for ${allowScripts.join(", ")} only` : "; no install scripts"})`);
+  if (!existsSync(join(dir, PREDICTOR_FILES.npmLock)))
+    throw new Error(
+      `the predictor bundle has requirements but no ${PREDICTOR_FILES.npmLock}: rebuild it with this version of budgetml`,
+    );
+  const { allowScripts = [] } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.manifest), "utf8")) as {
+    allowScripts?: string[];
+  };
+  log(
+    `installing ${Object.keys(dependencies).join(", ")} (pinned by ${PREDICTOR_FILES.npmLock}${allowScripts.length ? `; install scripts for ${allowScripts.join(", ")} only` : "; no install scripts"})`,
+  );
   if (user) await chownTree(dir, user);
   const cache = join(dir, ".npm-cache");
-  const as = { ...user, cwd: dir, maxBuffer: 16 << 20, env: { ...process.env, HOME: dir, npm_config_cache: cache, npm_config_update_notifier: "false" } };
+  const as = {
+    ...user,
+    cwd: dir,
+    maxBuffer: 16 << 20,
+    env: { ...process.env, HOME: dir, npm_config_cache: cache, npm_config_update_notifier: "false" },
+  };
   const npm = (args: string[], what: string) =>
     run("npm", [...args, "--no-audit", "--no-fund"], as).catch((error: { stderr?: string; message: string }) => {
       throw new Error(`${what} failed: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);

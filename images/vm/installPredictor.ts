@@ -17,7 +17,12 @@ import { retryWhileNotYetGranted } from "./retry";
  * complete: a failed download, a corrupt archive or a failed npm install leaves nothing behind
  * that the next boot would mistake for an installed predictor.
  */
-export async function installPredictor(home: string, bucket: string, object: string, log: (message: string) => void): Promise<string> {
+export async function installPredictor(
+  home: string,
+  bucket: string,
+  object: string,
+  log: (message: string) => void,
+): Promise<string> {
   const target = join(home, "predictors", object.replace(/\.tgz$/, ""));
   if (existsSync(join(target, PREDICTOR_FILES.javascript)) || existsSync(join(target, PREDICTOR_FILES.python))) {
     log(`predictor ${object} already installed`);
@@ -35,7 +40,15 @@ export async function installPredictor(home: string, bucket: string, object: str
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
     try {
-      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log);
+      await retryWhileNotYetGranted(
+        `gs://${bucket}/${object}`,
+        () =>
+          new Storage(storageClientOptions)
+            .bucket(bucket)
+            .file(object)
+            .download({ destination: archive, validation: false }),
+        log,
+      );
     } catch (error) {
       throw new Error(`could not download gs://${bucket}/${object}: ${(error as Error).message}`);
     }

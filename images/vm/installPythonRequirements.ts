@@ -22,9 +22,14 @@ export interface RunAs {
  * runs the boot (the local deployment, as an ordinary user).
  */
 export async function pipUser(env: NodeJS.ProcessEnv = process.env): Promise<RunAs | undefined> {
-  const name = env.BUDGET_RUNTIME_USER || (process.getuid?.() === 0 && env.BUDGET_SERVICE_MANAGER !== "process" ? RUNTIME_USER : undefined);
+  const name =
+    env.BUDGET_RUNTIME_USER ||
+    (process.getuid?.() === 0 && env.BUDGET_SERVICE_MANAGER !== "process" ? RUNTIME_USER : undefined);
   if (!name) return undefined;
-  if (name === RUNTIME_USER) await run("id", [name]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]));
+  if (name === RUNTIME_USER)
+    await run("id", [name]).catch(() =>
+      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]),
+    );
   const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run("id", ["-u", name]), run("id", ["-g", name])]);
   return { uid: Number(uid), gid: Number(gid) };
 }
@@ -37,23 +42,39 @@ export async function pipUser(env: NodeJS.ProcessEnv = process.env): Promise<Run
  * `python3` itself. pip honours its own environment variables (`PIP_INDEX_URL`, `PIP_NO_INDEX`,
  * `PIP_FIND_LINKS`), which is how the tests install offline.
  */
-export async function installPythonRequirements(dir: string, log: (message: string) => void, user?: RunAs, python = process.env.BUDGET_PYTHON || "python3"): Promise<void> {
+export async function installPythonRequirements(
+  dir: string,
+  log: (message: string) => void,
+  user?: RunAs,
+  python = process.env.BUDGET_PYTHON || "python3",
+): Promise<void> {
   const requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
-  const requirements = existsSync(requirementsFile) ? (await readFile(requirementsFile, "utf8")).split("\n").filter((line) => line.trim()) : [];
+  const requirements = existsSync(requirementsFile)
+    ? (await readFile(requirementsFile, "utf8")).split("\n").filter((line) => line.trim())
+    : [];
   if (requirements.length === 0) return;
   log(`installing Python requirements ${requirements.join(", ")}`);
   if (user) await chownTree(dir, user);
-  const as = { ...user, maxBuffer: 16 << 20, cwd: dir, env: { ...process.env, HOME: dir, PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" } };
+  const as = {
+    ...user,
+    maxBuffer: 16 << 20,
+    cwd: dir,
+    env: { ...process.env, HOME: dir, PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" },
+  };
   await ensureVenvSupport(python, log);
   const venv = join(dir, PYTHON_VENV_DIR);
   await run(python, ["-m", "venv", venv], as).catch((error: { stderr?: string; message: string }) => {
     const reason = (error.stderr || error.message).trim().split("\n").slice(-2).join(" ");
     // Debian leaves venv's pip bootstrap to the python3-venv package.
-    throw new Error(`could not create a Python virtual environment with ${python} (on Debian: apt-get install python3-venv): ${reason}`);
+    throw new Error(
+      `could not create a Python virtual environment with ${python} (on Debian: apt-get install python3-venv): ${reason}`,
+    );
   });
-  await run(join(venv, "bin", "python"), ["-m", "pip", "install", "--requirement", requirementsFile], as).catch((error: { stderr?: string; message: string }) => {
-    throw new Error(`pip install failed: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
-  });
+  await run(join(venv, "bin", "python"), ["-m", "pip", "install", "--requirement", requirementsFile], as).catch(
+    (error: { stderr?: string; message: string }) => {
+      throw new Error(`pip install failed: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
+    },
+  );
 }
 
 /**
@@ -62,7 +83,8 @@ export async function installPythonRequirements(dir: string, log: (message: stri
  * `BUDGET_PYTHON` if set (the local deployment), else `python3`.
  */
 export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (!existsSync(join(dir, PREDICTOR_FILES.python))) return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.javascript) };
+  if (!existsSync(join(dir, PREDICTOR_FILES.python)))
+    return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.javascript) };
   const venvPython = join(dir, PYTHON_VENV_DIR, "bin", "python");
   const python = existsSync(venvPython) ? venvPython : env.BUDGET_PYTHON;
   return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(python ? { BUDGET_PYTHON: python } : {}) };
@@ -74,7 +96,11 @@ export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = proc
  * per disk; elsewhere the error says what to install.
  */
 async function ensureVenvSupport(python: string, log: (message: string) => void): Promise<void> {
-  const hasVenv = () => run(python, ["-c", "import ensurepip, venv"]).then(() => true, () => false);
+  const hasVenv = () =>
+    run(python, ["-c", "import ensurepip, venv"]).then(
+      () => true,
+      () => false,
+    );
   if (await hasVenv()) return;
   if (process.getuid?.() !== 0 || process.env.BUDGET_ROOT) return; // the venv step reports it
   log("installing python3-venv");
@@ -90,11 +116,15 @@ async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      await run("apt-get", ["-qq", "-o", `DPkg::Lock::Timeout=${waitMs / 1000}`, ...args], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, maxBuffer: 16 << 20 });
+      await run("apt-get", ["-qq", "-o", `DPkg::Lock::Timeout=${waitMs / 1000}`, ...args], {
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+        maxBuffer: 16 << 20,
+      });
       return;
     } catch (error) {
       const output = String((error as { stderr?: string }).stderr ?? error);
-      if (!output.includes("Could not get lock") || Date.now() > deadline) throw new Error(`apt-get ${args.join(" ")} failed: ${output.trim().split("\n").slice(-2).join(" ")}`);
+      if (!output.includes("Could not get lock") || Date.now() > deadline)
+        throw new Error(`apt-get ${args.join(" ")} failed: ${output.trim().split("\n").slice(-2).join(" ")}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   }

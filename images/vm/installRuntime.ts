@@ -14,7 +14,12 @@ import { retryWhileNotYetGranted } from "./retry";
  * then point `home/runtime/current` at it (a new symlink renamed over the old: never missing).
  * Returns the new bundle's boot.cjs.
  */
-export async function installRuntime(home: string, bucket: string, object: string, log: (message: string) => void): Promise<string> {
+export async function installRuntime(
+  home: string,
+  bucket: string,
+  object: string,
+  log: (message: string) => void,
+): Promise<string> {
   const target = join(home, "runtime", object.replace(/\.tgz$/, ""));
   if (existsSync(join(target, "boot.cjs"))) {
     log(`runtime ${object} already installed`);
@@ -25,7 +30,15 @@ export async function installRuntime(home: string, bucket: string, object: strin
     try {
       log(`fetching runtime gs://${bucket}/${object}`);
       const archive = join(partial, "bundle.tgz");
-      await retryWhileNotYetGranted(`gs://${bucket}/${object}`, () => new Storage(storageClientOptions).bucket(bucket).file(object).download({ destination: archive, validation: false }), log).catch((error: Error) => {
+      await retryWhileNotYetGranted(
+        `gs://${bucket}/${object}`,
+        () =>
+          new Storage(storageClientOptions)
+            .bucket(bucket)
+            .file(object)
+            .download({ destination: archive, validation: false }),
+        log,
+      ).catch((error: Error) => {
         throw new Error(`could not download gs://${bucket}/${object}: ${error.message}`);
       });
       verifyBundleBytes(object, await readFile(archive));

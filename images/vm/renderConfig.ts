@@ -6,7 +6,10 @@ export const RUNTIME_PORT = 8080;
 /** An environment file systemd reads (`EnvironmentFile=`): values double-quoted and escaped. */
 export function renderEnvFile(values: Record<string, string>): string {
   return Object.entries(values)
-    .map(([key, value]) => `${key}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\$/g, "\\$")}"`)
+    .map(
+      ([key, value]) =>
+        `${key}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\$/g, "\\$")}"`,
+    )
     .join("\n")
     .concat("\n");
 }
@@ -112,7 +115,12 @@ export function renderCaddyfile(options: CaddyOptions): string {
 }
 
 /** The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill. */
-export function renderRuntimeUnit(options: { node: string; server: string; envFile: string; workingDirectory: string }): string {
+export function renderRuntimeUnit(options: {
+  node: string;
+  server: string;
+  envFile: string;
+  workingDirectory: string;
+}): string {
   return `[Unit]
 Description=budgetml runtime
 After=network-online.target
@@ -140,7 +148,12 @@ WantedBy=multi-user.target
 
 /** `Environment=` lines for a unit, quoted and escaped for systemd (`%` is a specifier there). */
 export function renderUnitEnvironment(env: Record<string, string>): string {
-  return Object.entries(env).map(([key, value]) => `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`).join("");
+  return Object.entries(env)
+    .map(
+      ([key, value]) =>
+        `Environment="${key}=${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"\n`,
+    )
+    .join("");
 }
 
 /** The unit watching for Google's advance preemption notice (see watchPreemption.ts). */

@@ -21,8 +21,12 @@ export const DOCKER_BRIDGE_GATEWAY = "172.17.0.1";
  */
 export function renderDockerEnvFile(values: Record<string, string>): string {
   const lines = Object.entries(values).map(([key, value]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`cannot pass ${JSON.stringify(key)} to docker: not an environment variable name`);
-    if (/[\r\n\0]/.test(value)) throw new Error(`cannot pass ${key} to docker: its value contains a line break or NUL, which an --env-file cannot carry`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+      throw new Error(`cannot pass ${JSON.stringify(key)} to docker: not an environment variable name`);
+    if (/[\r\n\0]/.test(value))
+      throw new Error(
+        `cannot pass ${key} to docker: its value contains a line break or NUL, which an --env-file cannot carry`,
+      );
     return `${key}=${value}`;
   });
   return `${lines.join("\n")}\n`;
@@ -78,7 +82,13 @@ esac
  * Artifact Registry works), then runs it with the docker env file, its port published on the
  * host's loopback only — Caddy is the only way in. The image keeps its own predictor path.
  */
-export function renderImageSlotUnit(options: { slot: string; image: string; envFile: string; port: number; dockerConfig: string }): string {
+export function renderImageSlotUnit(options: {
+  slot: string;
+  image: string;
+  envFile: string;
+  port: number;
+  dockerConfig: string;
+}): string {
   const name = `budgetml-${options.slot}`;
   return `[Unit]
 Description=budgetml runtime, slot ${options.slot} (image ${options.image})

@@ -5,7 +5,12 @@
  * version it names is visible. Those answers — 403 and 404 — are retried with backoff for a few
  * minutes instead of failing the boot; anything else fails at once.
  */
-export async function retryWhileNotYetGranted<T>(what: string, attempt: () => Promise<T>, log: (message: string) => void, windowMs = retryWindowMs()): Promise<T> {
+export async function retryWhileNotYetGranted<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  log: (message: string) => void,
+  windowMs = retryWindowMs(),
+): Promise<T> {
   const deadline = Date.now() + windowMs;
   let delayMs = 1000;
   for (;;) {

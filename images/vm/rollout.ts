@@ -34,10 +34,29 @@ const READY_TIMEOUT_MS = 10 * 60_000;
  * finishes its in-flight predictions and exits. A new runtime that fails to load is stopped and the old one keeps serving. With a front
  * that cannot overlap (the local deployment without Caddy), the old runtime stops first.
  */
-export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (message: string) => void): Promise<"unchanged" | "switched"> {
+export async function rollOut(
+  manager: ServiceManager,
+  wanted: Wanted,
+  log: (message: string) => void,
+): Promise<"unchanged" | "switched"> {
   const serving = readServing(wanted.home);
-  const config = createHash("sha256").update(JSON.stringify([wanted.server, wanted.image, wanted.env])).digest("hex");
-  const spec = (slot: Slot, port: number) => ({ root: wanted.root, home: wanted.home, slot, port, server: wanted.server, image: wanted.image, env: { ...wanted.env, PORT: String(port), BUDGET_BUNDLE: wanted.bundle, BUDGET_HANDOFF_MS: String(manager.handoffMs) } });
+  const config = createHash("sha256")
+    .update(JSON.stringify([wanted.server, wanted.image, wanted.env]))
+    .digest("hex");
+  const spec = (slot: Slot, port: number) => ({
+    root: wanted.root,
+    home: wanted.home,
+    slot,
+    port,
+    server: wanted.server,
+    image: wanted.image,
+    env: {
+      ...wanted.env,
+      PORT: String(port),
+      BUDGET_BUNDLE: wanted.bundle,
+      BUDGET_HANDOFF_MS: String(manager.handoffMs),
+    },
+  });
 
   if (serving && serving.bundle === wanted.bundle && serving.config === config) {
     await manager.ensureSlot(spec(serving.slot, serving.port));
@@ -50,13 +69,17 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
   const started = Date.now();
   if (serving && !manager.overlaps) await manager.stopSlot(wanted, serving.slot);
   const port = await manager.portFor(wanted, slot);
-  log(`${serving ? `switching from ${serving.bundle} to` : "starting"} ${wanted.bundle} in slot ${slot} (port ${port})`);
+  log(
+    `${serving ? `switching from ${serving.bundle} to` : "starting"} ${wanted.bundle} in slot ${slot} (port ${port})`,
+  );
   await manager.startSlot(spec(slot, port));
   if (serving && manager.overlaps) {
     const answer = await waitUntilServing(port, wanted.bundle, READY_TIMEOUT_MS);
     if (answer.status !== "ready") {
       await manager.stopSlot(wanted, slot);
-      throw new Error(`new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : "; the runtime's log says why"}); still serving ${serving.bundle}`);
+      throw new Error(
+        `new bundles ${wanted.bundle} did not become ready (${answer.status}${answer.reason ? `: ${answer.reason}` : "; the runtime's log says why"}); still serving ${serving.bundle}`,
+      );
     }
     // Caddy learns of a healthy runtime only from its own periodic check: until it has seen the new
     // one healthy, turning the old one unhealthy would leave it no upstream for a moment.
@@ -76,12 +99,18 @@ export async function rollOut(manager: ServiceManager, wanted: Wanted, log: (mes
  * Polls the new runtime's health check on its own port until it is `ready` with the expected
  * bundle, or settles elsewhere (`load_failed`), or time runs out.
  */
-async function waitUntilServing(port: number, bundle: string, timeoutMs: number): Promise<{ status: HealthAnswer["status"]; reason?: string }> {
+async function waitUntilServing(
+  port: number,
+  bundle: string,
+  timeoutMs: number,
+): Promise<{ status: HealthAnswer["status"]; reason?: string }> {
   const deadline = Date.now() + timeoutMs;
   let last: HealthAnswer | { status: "starting" } = { status: "starting" };
   while (Date.now() < deadline) {
     try {
-      const answer = (await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).json()) as HealthAnswer;
+      const answer = (await (
+        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })
+      ).json()) as HealthAnswer;
       if (answer.bundle === bundle && (answer.status === "ready" || answer.status === "load_failed")) return answer;
       last = answer;
     } catch {

@@ -6,7 +6,10 @@ import { ENDPOINT_VARIABLES, gaxEndpointOptions } from "../../contracts/googleEn
  * credentials from the metadata server). `SECRET_MANAGER_ENDPOINT` (http://host:port) points the
  * client at a stand-in; the REST transport is used either way.
  */
-export async function readSecrets(names: string[], endpoint = process.env[ENDPOINT_VARIABLES.secretManager]): Promise<string[]> {
+export async function readSecrets(
+  names: string[],
+  endpoint = process.env[ENDPOINT_VARIABLES.secretManager],
+): Promise<string[]> {
   const client = new SecretManagerServiceClient({
     fallback: true,
     ...gaxEndpointOptions(endpoint),

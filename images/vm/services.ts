@@ -4,8 +4,21 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { renderCaddyfile, renderEnvFile, renderRuntimeUnit, renderUnitEnvironment, renderWatcherUnit, RUNTIME_PORT } from "./renderConfig";
-import { CREDENTIAL_HELPER, renderCredentialHelper, renderDockerConfig, renderDockerEnvFile, renderImageSlotUnit } from "./renderImage";
+import {
+  renderCaddyfile,
+  renderEnvFile,
+  renderRuntimeUnit,
+  renderUnitEnvironment,
+  renderWatcherUnit,
+  RUNTIME_PORT,
+} from "./renderConfig";
+import {
+  CREDENTIAL_HELPER,
+  renderCredentialHelper,
+  renderDockerConfig,
+  renderDockerEnvFile,
+  renderImageSlotUnit,
+} from "./renderImage";
 
 const run = promisify(execFile);
 
@@ -117,7 +130,10 @@ export interface SystemdSpec extends Paths, FrontSpec {
  * ignores a relative `EnvironmentFile=`, and the runtime resolves a relative predictor path against
  * its working directory.
  */
-export function renderSystemdFiles(spec: SystemdSpec, node: string): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
+export function renderSystemdFiles(
+  spec: SystemdSpec,
+  node: string,
+): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
   const root = resolve(spec.root || "/");
   const etc = join(root, "etc", "budgetml");
   const envFile = join(etc, `runtime-${spec.slot}.env`);
@@ -127,15 +143,38 @@ export function renderSystemdFiles(spec: SystemdSpec, node: string): Record<"env
     runtime: {
       path: join(units, unit(spec.slot)),
       content: spec.image
-        ? renderImageSlotUnit({ slot: spec.slot, image: spec.image, envFile, port: spec.port, dockerConfig: join(etc, "docker") })
+        ? renderImageSlotUnit({
+            slot: spec.slot,
+            image: spec.image,
+            envFile,
+            port: spec.port,
+            dockerConfig: join(etc, "docker"),
+          })
         : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
       mode: 0o644,
     },
-    watcher: { path: join(units, "budgetml-preemption.service"), content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }), mode: 0o644 },
-    rollout: { path: join(units, "budgetml-rollout.service"), content: renderRolloutUnit({ node, boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"), env: spec.endpoints ?? {} }), mode: 0o644 },
+    watcher: {
+      path: join(units, "budgetml-preemption.service"),
+      content: renderWatcherUnit({ node, boot: spec.boot, env: spec.endpoints ?? {} }),
+      mode: 0o644,
+    },
+    rollout: {
+      path: join(units, "budgetml-rollout.service"),
+      content: renderRolloutUnit({
+        node,
+        boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"),
+        env: spec.endpoints ?? {},
+      }),
+      mode: 0o644,
+    },
     caddy: {
       path: join(root, "etc", "caddy", "Caddyfile"),
-      content: renderCaddyfile({ hostname: spec.hostname, upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b], acmeEmail: spec.acmeEmail || undefined, healthIp: spec.healthIp || undefined }),
+      content: renderCaddyfile({
+        hostname: spec.hostname,
+        upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b],
+        acmeEmail: spec.acmeEmail || undefined,
+        healthIp: spec.healthIp || undefined,
+      }),
       mode: 0o644,
     },
   };
@@ -158,10 +197,16 @@ export const systemd: ServiceManager = {
     if (spec.image) {
       const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
       await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
-      await writeIfChanged(join(resolve(spec.root || "/"), "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`), renderCredentialHelper(), 0o755);
+      await writeIfChanged(
+        join(resolve(spec.root || "/"), "usr", "local", "bin", `docker-credential-${CREDENTIAL_HELPER}`),
+        renderCredentialHelper(),
+        0o755,
+      );
     }
     for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
-    await run("id", ["budgetml"]).catch(() => run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]));
+    await run("id", ["budgetml"]).catch(() =>
+      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]),
+    );
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
     await run("systemctl", ["restart", unit(spec.slot)]);
@@ -173,17 +218,26 @@ export const systemd: ServiceManager = {
     await run("systemctl", ["disable", "--now", unit(slot)]);
   },
   async routeTo(paths, front) {
-    const { caddy } = renderSystemdFiles({ ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" }, process.execPath);
+    const { caddy } = renderSystemdFiles(
+      { ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" },
+      process.execPath,
+    );
     // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
     const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
     // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
     // Debian's package started on a first boot listens on its default one instead: restart it then.
     if (!changed) await run("systemctl", ["start", "caddy.service"]);
-    else await run("systemctl", ["reload-or-restart", "caddy.service"]).catch(() => run("systemctl", ["restart", "caddy.service"]));
+    else
+      await run("systemctl", ["reload-or-restart", "caddy.service"]).catch(() =>
+        run("systemctl", ["restart", "caddy.service"]),
+      );
   },
   async ensureWatcher(paths, boot, endpoints) {
-    const files = renderSystemdFiles({ ...paths, hostname: "", slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot, endpoints }, process.execPath);
+    const files = renderSystemdFiles(
+      { ...paths, hostname: "", slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot, endpoints },
+      process.execPath,
+    );
     const changed = await writeIfChanged(files.watcher.path, files.watcher.content, files.watcher.mode);
     await writeIfChanged(files.rollout.path, files.rollout.content, files.rollout.mode);
     await run("systemctl", ["daemon-reload"]);
@@ -238,7 +292,12 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     await writeFile(pidFile(paths, name), String(child.pid));
     return child.pid as number;
   };
-  const caddyEnv = (paths: Paths) => ({ PATH: process.env.PATH, HOME: paths.home, XDG_DATA_HOME: join(paths.home, "caddy"), XDG_CONFIG_HOME: join(paths.home, "caddy") });
+  const caddyEnv = (paths: Paths) => ({
+    PATH: process.env.PATH,
+    HOME: paths.home,
+    XDG_DATA_HOME: join(paths.home, "caddy"),
+    XDG_CONFIG_HOME: join(paths.home, "caddy"),
+  });
   /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
   const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
     const file = join(paths.home, "slot-ports.json");
@@ -256,7 +315,10 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     },
     async startSlot(spec) {
       await manager.stopSlot(spec, spec.slot);
-      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], { PATH: process.env.PATH, ...spec.env });
+      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], {
+        PATH: process.env.PATH,
+        ...spec.env,
+      });
     },
     async ensureSlot(spec) {
       if (!isRunning(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
@@ -271,7 +333,10 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       if (!front) return;
       const ports = await slotPorts(paths);
       const config = join(paths.home, "Caddyfile");
-      await writeIfChanged(config, renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }));
+      await writeIfChanged(
+        config,
+        renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }),
+      );
       if (isRunning(readPid(pidFile(paths, "caddy")))) return;
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
@@ -279,7 +344,9 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     async ensureWatcher(paths, boot) {
       // process.env already holds the endpoint overrides: the watcher inherits them.
       const running = readPid(pidFile(paths, "watcher"));
-      const runningBoot = existsSync(join(paths.home, "watcher.boot")) ? readFileSync(join(paths.home, "watcher.boot"), "utf8") : "";
+      const runningBoot = existsSync(join(paths.home, "watcher.boot"))
+        ? readFileSync(join(paths.home, "watcher.boot"), "utf8")
+        : "";
       if (isRunning(running) && runningBoot === boot) return;
       if (running && running !== process.pid) await terminate(running, 1000);
       // The watcher talks to the same (stand-in) endpoints as this boot did.

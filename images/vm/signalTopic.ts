@@ -5,7 +5,11 @@ import { ENDPOINT_VARIABLES, pubsubEndpointOptions } from "../../contracts/googl
  * Publishes one message to the restart topic (`projects/P/topics/T`) with the VM's own credentials.
  * `PUBSUB_ENDPOINT` (http://host:port) points the client's REST transport at a stand-in.
  */
-export async function signalTopic(topic: string, reason: string, endpoint = process.env[ENDPOINT_VARIABLES.pubsub]): Promise<string> {
+export async function signalTopic(
+  topic: string,
+  reason: string,
+  endpoint = process.env[ENDPOINT_VARIABLES.pubsub],
+): Promise<string> {
   const [, project, name] = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic) ?? [];
   if (!project) throw new Error(`"${topic}" is not a topic name (projects/P/topics/T)`);
   const pubsub = new PubSub({
@@ -14,7 +18,9 @@ export async function signalTopic(topic: string, reason: string, endpoint = proc
     ...pubsubEndpointOptions(endpoint),
   } as ConstructorParameters<typeof PubSub>[0]);
   try {
-    return await pubsub.topic(name, { batching: { maxMessages: 1 } }).publishMessage({ data: Buffer.from(reason), attributes: { reason } });
+    return await pubsub
+      .topic(name, { batching: { maxMessages: 1 } })
+      .publishMessage({ data: Buffer.from(reason), attributes: { reason } });
   } finally {
     await pubsub.close();
   }

@@ -6,7 +6,8 @@ export interface AttributesSnapshot {
   attributes: Record<string, string>;
 }
 
-const metadataUrl = () => `http://${process.env.GCE_METADATA_HOST ?? "metadata.google.internal"}/computeMetadata/v1/instance/attributes/`;
+const metadataUrl = () =>
+  `http://${process.env.GCE_METADATA_HOST ?? "metadata.google.internal"}/computeMetadata/v1/instance/attributes/`;
 
 /**
  * Reads the instance attributes; with `lastEtag`, waits until they differ from that version. The
@@ -16,7 +17,10 @@ const metadataUrl = () => `http://${process.env.GCE_METADATA_HOST ?? "metadata.g
  * (https://cloud.google.com/compute/docs/metadata/querying-metadata#waitforchange).
  */
 export async function readAttributes(lastEtag?: string, timeoutSeconds = 300): Promise<AttributesSnapshot> {
-  const params = new URLSearchParams({ recursive: "true", ...(lastEtag ? { wait_for_change: "true", last_etag: lastEtag, timeout_sec: String(timeoutSeconds) } : {}) });
+  const params = new URLSearchParams({
+    recursive: "true",
+    ...(lastEtag ? { wait_for_change: "true", last_etag: lastEtag, timeout_sec: String(timeoutSeconds) } : {}),
+  });
   const response = await fetch(`${metadataUrl()}?${params}`, {
     headers: { "Metadata-Flavor": "Google" },
     signal: AbortSignal.timeout((timeoutSeconds + 30) * 1000),
@@ -40,7 +44,11 @@ export function bundlesChanged(before: Record<string, string>, after: Record<str
  * `rolledOut` (the last boot's, see `deploymentOf`): a new runtime restarts the watcher, and a
  * change made before the new watcher first reads them would otherwise never be acted on.
  */
-export async function followBundles(onChange: (attributes: Record<string, string>) => Promise<void>, log: (message: string) => void, rolledOut: () => string | undefined): Promise<never> {
+export async function followBundles(
+  onChange: (attributes: Record<string, string>) => Promise<void>,
+  log: (message: string) => void,
+  rolledOut: () => string | undefined,
+): Promise<never> {
   let known: AttributesSnapshot | undefined;
   for (;;) {
     try {
@@ -51,13 +59,19 @@ export async function followBundles(onChange: (attributes: Record<string, string
         known = first;
         if (last !== undefined && last !== named) {
           log(`instance metadata names ${named}, but the last boot rolled out ${last}: switching`);
-          await onChange(first.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+          await onChange(first.attributes).catch((error: Error) =>
+            log(`FAILED: switching to new bundles: ${error.message}`),
+          );
         }
       }
       const next = await readAttributes(known.etag);
       if (bundlesChanged(known.attributes, next.attributes)) {
-        log(`instance metadata names new bundles: ${next.attributes["budget-runtime-object"]} ${next.attributes["budget-predictor-object"]}${next.attributes["budget-image"] ? ` ${next.attributes["budget-image"]}` : ""}`);
-        await onChange(next.attributes).catch((error: Error) => log(`FAILED: switching to new bundles: ${error.message}`));
+        log(
+          `instance metadata names new bundles: ${next.attributes["budget-runtime-object"]} ${next.attributes["budget-predictor-object"]}${next.attributes["budget-image"] ? ` ${next.attributes["budget-image"]}` : ""}`,
+        );
+        await onChange(next.attributes).catch((error: Error) =>
+          log(`FAILED: switching to new bundles: ${error.message}`),
+        );
       }
       known = next;
     } catch (error) {

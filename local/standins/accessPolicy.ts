@@ -12,7 +12,8 @@ export const PREDEFINED_ROLES: Readonly<Record<string, readonly string[]>> = Obj
 );
 
 /** The answer to "may this request do that?": the caller's identity, or Google's refusal. */
-export type AccessDecision = { allowed: true; identity: string } | { allowed: false; status: 401 | 403; message: string };
+export type AccessDecision =
+  { allowed: true; identity: string } | { allowed: false; status: 401 | 403; message: string };
 
 /** Decides requests to the stand-ins. */
 export interface AccessPolicy {
@@ -28,7 +29,11 @@ export const anyAuthenticatedCaller: AccessPolicy = {
 };
 
 const bearer = (req: IncomingMessage) => /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
-const unauthenticated = (): AccessDecision => ({ allowed: false, status: 401, message: "Request is missing required authentication credential. Expected OAuth 2 access token." });
+const unauthenticated = (): AccessDecision => ({
+  allowed: false,
+  status: 401,
+  message: "Request is missing required authentication credential. Expected OAuth 2 access token.",
+});
 
 /**
  * IAM as the local deployment enforces it: each service account gets its own token from the
@@ -74,7 +79,9 @@ export class IamPolicy implements AccessPolicy {
   allows(serviceAccount: string, permission: string, resource: string): boolean {
     const member = `serviceAccount:${serviceAccount}`;
     return this.ancestry(resource).some((scope) =>
-      [...(this.bindings.get(scope)?.get(member) ?? [])].some((role) => (this.customRoles.get(role) ?? new Set(PREDEFINED_ROLES[role] ?? [])).has(permission)),
+      [...(this.bindings.get(scope)?.get(member) ?? [])].some((role) =>
+        (this.customRoles.get(role) ?? new Set(PREDEFINED_ROLES[role] ?? [])).has(permission),
+      ),
     );
   }
 
@@ -82,10 +89,19 @@ export class IamPolicy implements AccessPolicy {
     const token = bearer(req);
     if (!token) return unauthenticated();
     const identity = this.tokens.get(token);
-    if (!identity) return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token." };
+    if (!identity)
+      return {
+        allowed: false,
+        status: 401,
+        message: "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+      };
     if (this.allows(identity, permission, resource)) return { allowed: true, identity };
     // Google's wording; the identity is added because locally there is no audit log to look it up in.
-    return { allowed: false, status: 403, message: `Permission '${permission}' denied on resource '${resource}' (or it may not exist) for ${identity}.` };
+    return {
+      allowed: false,
+      status: 403,
+      message: `Permission '${permission}' denied on resource '${resource}' (or it may not exist) for ${identity}.`,
+    };
   }
 
   /** `resource`, then each enclosing resource up to its project: `projects/P/a/A/b/B` → …/a/A → projects/P. */
@@ -112,7 +128,12 @@ export function onlyToken(accessToken: string): AccessPolicy {
       if (!req.headers.authorization) return unauthenticated();
       const given = Buffer.from(bearer(req) ?? "");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return { allowed: false, status: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential." };
+        return {
+          allowed: false,
+          status: 401,
+          message:
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        };
       }
       return { allowed: true, identity: "the VM" };
     },

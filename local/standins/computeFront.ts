@@ -8,16 +8,26 @@ import { googleError, listenOnLoopback, type LoopbackServer } from "./listen";
  * (operation names are unique, so each stand-in is asked in turn until one knows it).
  */
 export async function startComputeFront(instances: Map<string, string>): Promise<LoopbackServer> {
-  const forward = (target: string, method: string, path: string, headers: Record<string, string | string[] | undefined>, body: Buffer) =>
-    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-      const upstream = request(`${target}${path}`, { method, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
-      });
-      upstream.once("error", reject);
-      upstream.end(body);
-    });
+  const forward = (
+    target: string,
+    method: string,
+    path: string,
+    headers: Record<string, string | string[] | undefined>,
+    body: Buffer,
+  ) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>(
+      (resolve, reject) => {
+        const upstream = request(`${target}${path}`, { method, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+        });
+        upstream.once("error", reject);
+        upstream.end(body);
+      },
+    );
   return listenOnLoopback((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -27,7 +37,9 @@ export async function startComputeFront(instances: Map<string, string>): Promise
       const targets = instance ? [instances.get(instance)].filter((t): t is string => !!t) : [...instances.values()];
       if (targets.length === 0) return googleError(res, 404, `The resource '${instance}' was not found`, "notFound");
       for (const [index, target] of targets.entries()) {
-        const answer = await forward(target, req.method ?? "GET", path, req.headers, Buffer.concat(chunks)).catch(() => undefined);
+        const answer = await forward(target, req.method ?? "GET", path, req.headers, Buffer.concat(chunks)).catch(
+          () => undefined,
+        );
         if (!answer || (answer.status === 404 && index < targets.length - 1)) continue;
         res.writeHead(answer.status, answer.headers);
         return void res.end(answer.body);

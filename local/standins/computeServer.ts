@@ -5,7 +5,16 @@ import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
 /** Instance statuses, as the Compute API names them. */
-export type InstanceStatus = "PROVISIONING" | "STAGING" | "RUNNING" | "STOPPING" | "STOPPED" | "SUSPENDING" | "SUSPENDED" | "REPAIRING" | "TERMINATED";
+export type InstanceStatus =
+  | "PROVISIONING"
+  | "STAGING"
+  | "RUNNING"
+  | "STOPPING"
+  | "STOPPED"
+  | "SUSPENDING"
+  | "SUSPENDED"
+  | "REPAIRING"
+  | "TERMINATED";
 
 /** What the stand-in reports about the instance. */
 export interface InstanceFacts {
@@ -47,7 +56,8 @@ export interface ComputeServer {
   close(): Promise<void>;
 }
 
-const INSTANCE_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume|stop|setScheduling|setLabels))?$/;
+const INSTANCE_PATH =
+  /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)(?:\/(start|resume|stop|setScheduling|setLabels))?$/;
 const OPERATIONS_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations$/;
 const INSTANCE_ID = "4242424242424242";
 const OPERATION_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+?)(\/wait)?$/;
@@ -110,7 +120,8 @@ export async function startComputeServer(options: {
     res.writeHead(status, { "content-type": "application/json; charset=UTF-8" });
     res.end(JSON.stringify(body));
   }
-  const fail = (res: ServerResponse, code: number, reason: string, message: string) => googleError(res, code, message, reason);
+  const fail = (res: ServerResponse, code: number, reason: string, message: string) =>
+    googleError(res, code, message, reason);
 
   function mutate(method: "start" | "resume" | "stop", requestId: string | undefined, res: ServerResponse) {
     requests.push({ method, requestId, at: Date.now() });
@@ -118,11 +129,27 @@ export async function startComputeServer(options: {
     if (previous) return send(res, 200, view(previous));
     const injected = failures.shift();
     if (injected && "http" in injected) {
-      const reasons = { 403: "forbidden", 404: "notFound", 429: "rateLimitExceeded", 500: "backendError", 503: "backendError" };
-      return fail(res, injected.http, injected.reason ?? reasons[injected.http], `Injected ${injected.http} for ${method}`);
+      const reasons = {
+        403: "forbidden",
+        404: "notFound",
+        429: "rateLimitExceeded",
+        500: "backendError",
+        503: "backendError",
+      };
+      return fail(
+        res,
+        injected.http,
+        injected.reason ?? reasons[injected.http],
+        `Injected ${injected.http} for ${method}`,
+      );
     }
     const { status } = backend.facts();
-    const startable = method === "start" ? ["TERMINATED", "STOPPED"] : method === "stop" ? ["RUNNING", "PROVISIONING", "STAGING"] : ["SUSPENDED"];
+    const startable =
+      method === "start"
+        ? ["TERMINATED", "STOPPED"]
+        : method === "stop"
+          ? ["RUNNING", "PROVISIONING", "STAGING"]
+          : ["SUSPENDED"];
     if (status === "STOPPING" || status === "SUSPENDING") {
       return fail(res, 400, "resourceNotReady", `The resource '${selfLink()}' is not ready`);
     }
@@ -139,10 +166,19 @@ export async function startComputeServer(options: {
       insertTime: new Date().toISOString(),
       endTime: new Date().toISOString(),
     };
-    const noSpot = method === "start" && scheduling.provisioningModel === "SPOT" && options.spotCapacity && !options.spotCapacity() && startable.includes(status);
+    const noSpot =
+      method === "start" &&
+      scheduling.provisioningModel === "SPOT" &&
+      options.spotCapacity &&
+      !options.spotCapacity() &&
+      startable.includes(status);
     if ((injected && "operationError" in injected) || noSpot) {
       const code = injected && "operationError" in injected ? injected.operationError : "ZONE_RESOURCE_POOL_EXHAUSTED";
-      operation.error = { errors: [{ code, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` }] };
+      operation.error = {
+        errors: [
+          { code, message: `The zone '${zone}' does not have enough resources available to fulfill the request.` },
+        ],
+      };
     } else if (startable.includes(status)) {
       if (method !== "stop") effectiveStarts += 1;
       if (method === "start") backend.start();
@@ -166,8 +202,17 @@ export async function startComputeServer(options: {
   /** A completed operation for a settings change. */
   function mutateSettings(verb: string, res: ServerResponse) {
     const operation: Operation = {
-      kind: "compute#operation", id: String(Date.now()), name: `operation-${randomUUID()}`, zone: `projects/${project}/zones/${zone}`,
-      operationType: verb, targetLink: selfLink(), targetId: INSTANCE_ID, status: "DONE", progress: 100, insertTime: new Date().toISOString(), endTime: new Date().toISOString(),
+      kind: "compute#operation",
+      id: String(Date.now()),
+      name: `operation-${randomUUID()}`,
+      zone: `projects/${project}/zones/${zone}`,
+      operationType: verb,
+      targetLink: selfLink(),
+      targetId: INSTANCE_ID,
+      status: "DONE",
+      progress: 100,
+      insertTime: new Date().toISOString(),
+      endTime: new Date().toISOString(),
     };
     operations.set(operation.name, operation);
     send(res, 200, operation);
@@ -177,7 +222,8 @@ export async function startComputeServer(options: {
     const url = new URL(req.url ?? "/", "http://compute");
     const allowed = (permission: string, resource: string) => {
       const decision = (options.access ?? anyAuthenticatedCaller).check(req, permission, resource);
-      if (!decision.allowed) fail(res, decision.status, decision.status === 401 ? "required" : "forbidden", decision.message);
+      if (!decision.allowed)
+        fail(res, decision.status, decision.status === 401 ? "required" : "forbidden", decision.message);
       return decision.allowed;
     };
     const instanceMatch = INSTANCE_PATH.exec(url.pathname);
@@ -190,28 +236,49 @@ export async function startComputeServer(options: {
       if (!verb && req.method === "GET") {
         const facts = backend.facts();
         if (options.recordReads) readStatuses.push(facts.status);
-        return send(res, 200, { kind: "compute#instance", id: INSTANCE_ID, name: instance, zone: selfLink().replace(/\/instances\/.*/, ""), selfLink: selfLink(), scheduling, labels, labelFingerprint, ...facts });
+        return send(res, 200, {
+          kind: "compute#instance",
+          id: INSTANCE_ID,
+          name: instance,
+          zone: selfLink().replace(/\/instances\/.*/, ""),
+          selfLink: selfLink(),
+          scheduling,
+          labels,
+          labelFingerprint,
+          ...facts,
+        });
       }
       if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
         let body = "";
         req.on("data", (chunk) => (body += chunk));
         return void req.on("end", () => {
-          const update = JSON.parse(body || "{}") as { labels?: Record<string, string>; labelFingerprint?: string } & Scheduling;
+          const update = JSON.parse(body || "{}") as {
+            labels?: Record<string, string>;
+            labelFingerprint?: string;
+          } & Scheduling;
           if (verb === "setScheduling") {
             // Google validates the combination before anything else, with these words.
             const refusals = schedulingRefusals(update, "resource");
             if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
-            if (!["TERMINATED", "STOPPED"].includes(backend.facts().status)) return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
+            if (!["TERMINATED", "STOPPED"].includes(backend.facts().status))
+              return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
             scheduling = update;
           } else {
-            if (update.labelFingerprint !== labelFingerprint) return fail(res, 412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed");
+            if (update.labelFingerprint !== labelFingerprint)
+              return fail(
+                res,
+                412,
+                "conditionNotMet",
+                "Labels fingerprint either invalid or resource labels have changed",
+              );
             labels = update.labels ?? {};
             labelFingerprint = `fp-${Date.now()}`;
           }
           mutateSettings(verb, res);
         });
       }
-      if (verb === "stop" && !backend.stop) return fail(res, 400, "unsupported", "This stand-in's instance cannot be stopped through the API");
+      if (verb === "stop" && !backend.stop)
+        return fail(res, 400, "unsupported", "This stand-in's instance cannot be stopped through the API");
       if ((verb === "start" || verb === "resume" || verb === "stop") && req.method === "POST") {
         req.resume();
         return void req.on("end", () => mutate(verb, url.searchParams.get("requestId") ?? undefined, res));
@@ -224,15 +291,37 @@ export async function startComputeServer(options: {
       const wanted = /^targetId\s*=\s*"?(\d+)"?$/.exec(filter.trim());
       if (filter && !wanted) return fail(res, 400, "invalid", `Invalid value for field 'filter': '${filter}'.`);
       const events = (backend.systemEvents?.() ?? []).map((event, index) => ({
-        kind: "compute#operation", id: `system-${index}`, name: `systemevent-${Date.parse(event.at)}-${index}`, zone: `projects/${project}/zones/${zone}`,
-        operationType: event.operationType, targetLink: selfLink(), targetId: INSTANCE_ID, status: "DONE", progress: 100, insertTime: event.at, endTime: event.at,
+        kind: "compute#operation",
+        id: `system-${index}`,
+        name: `systemevent-${Date.parse(event.at)}-${index}`,
+        zone: `projects/${project}/zones/${zone}`,
+        operationType: event.operationType,
+        targetLink: selfLink(),
+        targetId: INSTANCE_ID,
+        status: "DONE",
+        progress: 100,
+        insertTime: event.at,
+        endTime: event.at,
       }));
-      const items = [...operations.values(), ...events].filter((operation) => !wanted || operation.targetId === wanted[1]);
-      return send(res, 200, { kind: "compute#operationList", id: `projects/${project}/zones/${zone}/operations`, items, selfLink: `${selfLink().replace(/\/instances\/.*/, "")}/operations` });
+      const items = [...operations.values(), ...events].filter(
+        (operation) => !wanted || operation.targetId === wanted[1],
+      );
+      return send(res, 200, {
+        kind: "compute#operationList",
+        id: `projects/${project}/zones/${zone}/operations`,
+        items,
+        selfLink: `${selfLink().replace(/\/instances\/.*/, "")}/operations`,
+      });
     }
     const operationMatch = OPERATION_PATH.exec(url.pathname);
     if (operationMatch) {
-      if (!allowed("compute.zoneOperations.get", `projects/${operationMatch[1]}/zones/${operationMatch[2]}/operations/${operationMatch[3]}`)) return;
+      if (
+        !allowed(
+          "compute.zoneOperations.get",
+          `projects/${operationMatch[1]}/zones/${operationMatch[2]}/operations/${operationMatch[3]}`,
+        )
+      )
+        return;
       const operation = operations.get(operationMatch[3]);
       if (!operation) return fail(res, 404, "notFound", `The resource operation '${operationMatch[3]}' was not found`);
       // operations.wait answers when the operation is done (Google's returns after at most ~2 min).

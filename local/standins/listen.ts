@@ -27,13 +27,28 @@ export async function listenOnLoopback(handler: RequestListener): Promise<Loopba
 }
 
 const STATUS: Record<number, string> = {
-  400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-  412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  412: "FAILED_PRECONDITION",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
 };
 
 /** Google's JSON error body; `reason` is the API-specific one clients read (e.g. notFound). */
-export function googleError(res: import("node:http").ServerResponse, code: number, message: string, reason?: string): void {
+export function googleError(
+  res: import("node:http").ServerResponse,
+  code: number,
+  message: string,
+  reason?: string,
+): void {
   const status = STATUS[code] ?? "UNKNOWN";
   res.writeHead(code, { "content-type": "application/json; charset=UTF-8" });
-  res.end(JSON.stringify({ error: { code, message, status, errors: [{ message, domain: "global", reason: reason ?? status.toLowerCase() }] } }));
+  res.end(
+    JSON.stringify({
+      error: { code, message, status, errors: [{ message, domain: "global", reason: reason ?? status.toLowerCase() }] },
+    }),
+  );
 }

@@ -75,7 +75,11 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
   function lookup(path: string, recursive: boolean): string | object | undefined {
     const attributes = "instance/attributes/";
     if (path === "instance/attributes" || path === "instance/attributes/") {
-      return recursive ? { ...state.attributes } : Object.keys(state.attributes).map((k) => `${k}\n`).join("");
+      return recursive
+        ? { ...state.attributes }
+        : Object.keys(state.attributes)
+            .map((k) => `${k}\n`)
+            .join("");
     }
     if (path.startsWith(attributes)) return state.attributes[path.slice(attributes.length)];
     if (path.startsWith("instance/service-accounts/") && options.noServiceAccount) return undefined;
@@ -95,7 +99,8 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       "instance/service-accounts/default/email": state.serviceAccountEmail,
       "instance/service-accounts/default/scopes": "https://www.googleapis.com/auth/cloud-platform\n",
     };
-    if (path === "instance" || path === "instance/") return recursive ? { name: state.instanceName, zone: facts["instance/zone"] } : "attributes/\nname\nzone\n";
+    if (path === "instance" || path === "instance/")
+      return recursive ? { name: state.instanceName, zone: facts["instance/zone"] } : "attributes/\nname\nzone\n";
     if (path === "project" || path === "project/") return recursive ? { projectId: state.projectId } : "project-id\n";
     return facts[path];
   }
@@ -123,7 +128,11 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     const current = () => (path === "" ? "instance/\nproject/\n" : lookup(path, recursive));
     // Google's ETag is a hash of the content at the path: a watcher of one key is not woken by
     // changes elsewhere, and `last_etag` tells a caller whether what it holds is stale.
-    const etagOf = (value: string | object) => createHash("sha256").update(typeof value === "string" ? value : JSON.stringify(value)).digest("hex").slice(0, 16);
+    const etagOf = (value: string | object) =>
+      createHash("sha256")
+        .update(typeof value === "string" ? value : JSON.stringify(value))
+        .digest("hex")
+        .slice(0, 16);
     const respond = () => {
       const value = current();
       if (value === undefined) return send(res, 404, `metadata key ${path} not found\n`);
@@ -138,7 +147,10 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     const lastEtag = url.searchParams.get("last_etag");
     const waitingOn = lastEtag ?? etagOf(initial);
     if (etagOf(initial) !== waitingOn) return respond();
-    const timeoutSeconds = Math.min(Number(url.searchParams.get("timeout_sec") ?? MAX_WAIT_SECONDS) || MAX_WAIT_SECONDS, MAX_WAIT_SECONDS);
+    const timeoutSeconds = Math.min(
+      Number(url.searchParams.get("timeout_sec") ?? MAX_WAIT_SECONDS) || MAX_WAIT_SECONDS,
+      MAX_WAIT_SECONDS,
+    );
     const finish = () => {
       clearTimeout(timer);
       watchers.delete(onChange);

@@ -7,10 +7,15 @@ import { googleError, listenOnLoopback, type LoopbackServer } from "./listen";
  * fallback and `apiEndpoint`/`port`/`protocol: "http"`. A caller needs `secretmanager.versions.access`
  * on the secret.
  */
-export async function startSecretManagerServer(secrets: Record<string, string>, access: AccessPolicy): Promise<LoopbackServer & { accessed: string[] }> {
+export async function startSecretManagerServer(
+  secrets: Record<string, string>,
+  access: AccessPolicy,
+): Promise<LoopbackServer & { accessed: string[] }> {
   const accessed: string[] = [];
   const server = await listenOnLoopback((req, res) => {
-    const match = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:]+):access$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+    const match = /^\/v1\/(projects\/[^/]+\/secrets\/[^/]+)\/versions\/([^/:]+):access$/.exec(
+      new URL(req.url ?? "/", "http://x").pathname,
+    );
     if (!match) return googleError(res, 404, `No stand-in for ${req.method} ${req.url}`);
     const decision = access.check(req, "secretmanager.versions.access", `${match[1]}/versions/${match[2]}`);
     if (!decision.allowed) return googleError(res, decision.status, decision.message);
@@ -18,7 +23,9 @@ export async function startSecretManagerServer(secrets: Record<string, string>, 
     if (value === undefined) return googleError(res, 404, `Secret [${match[1]}] not found or has no versions.`);
     accessed.push(match[1]);
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ name: `${match[1]}/versions/1`, payload: { data: Buffer.from(value).toString("base64") } }));
+    res.end(
+      JSON.stringify({ name: `${match[1]}/versions/1`, payload: { data: Buffer.from(value).toString("base64") } }),
+    );
   });
   return { ...server, accessed };
 }

@@ -12,7 +12,10 @@ export interface StandIns {
   secretManager: LoopbackServer & { accessed: string[] };
   pubsub: LoopbackServer & { published: PublishedMessage[] };
   /** A metadata server for a machine running as `serviceAccount`: its token is that account's. */
-  metadataFor(serviceAccount: string | undefined, options?: Omit<MetadataServerOptions, "serviceAccountEmail" | "accessToken">): Promise<MetadataServer>;
+  metadataFor(
+    serviceAccount: string | undefined,
+    options?: Omit<MetadataServerOptions, "serviceAccountEmail" | "accessToken">,
+  ): Promise<MetadataServer>;
   /** The environment pointing Google's clients (and startup.sh) at these stand-ins and at `metadata`. */
   environment(metadata: MetadataServer): Record<string, string>;
   close(): Promise<void>;
@@ -46,7 +49,9 @@ export async function startStandIns(options: StandInOptions): Promise<StandIns> 
       // No service account on the machine: Google's metadata server has no token to give (404).
       const server = await startMetadataServer({
         ...metadataOptions,
-        ...(serviceAccount ? { serviceAccountEmail: serviceAccount, accessToken: options.access?.tokenFor?.(serviceAccount) } : { accessToken: undefined, serviceAccountEmail: undefined, noServiceAccount: true }),
+        ...(serviceAccount
+          ? { serviceAccountEmail: serviceAccount, accessToken: options.access?.tokenFor?.(serviceAccount) }
+          : { accessToken: undefined, serviceAccountEmail: undefined, noServiceAccount: true }),
       });
       metadataServers.push(server);
       return server;

@@ -46,7 +46,10 @@ export class FrameReader {
       if (this.buffered < total) break;
       const bytes = this.take(total);
       frames.push({
-        header: JSON.parse(bytes.toString("utf8", PREFIX_BYTES, PREFIX_BYTES + headerLength)) as Record<string, unknown>,
+        header: JSON.parse(bytes.toString("utf8", PREFIX_BYTES, PREFIX_BYTES + headerLength)) as Record<
+          string,
+          unknown
+        >,
         body: bytes.subarray(PREFIX_BYTES + headerLength),
       });
     }

@@ -15,7 +15,11 @@ export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
  * compiled in memory from the repository's root (scripts/runTs.cjs).
  */
 export function pythonHostScript(from: string = __dirname): string {
-  const candidates = [join(from, "python", PYTHON_HOST_SCRIPT), join(from, PYTHON_HOST_SCRIPT), join(from, "runtime", "python", PYTHON_HOST_SCRIPT)];
+  const candidates = [
+    join(from, "python", PYTHON_HOST_SCRIPT),
+    join(from, PYTHON_HOST_SCRIPT),
+    join(from, "runtime", "python", PYTHON_HOST_SCRIPT),
+  ];
   const found = candidates.find((file) => existsSync(file));
   if (!found) throw new Error(`the Python host script is missing (looked for ${candidates.join(", ")})`);
   return found;
@@ -78,10 +82,20 @@ export class PythonHost {
   /** Starts the process and waits for the predictor to load; rejects with the reason it did not. */
   static start(options: PythonHostOptions): Promise<PythonHost> {
     const python = options.python ?? pythonInterpreter();
-    const child = spawn(python, ["-u", options.hostScript ?? pythonHostScript(), options.predictorPath, options.entrypoint ?? "", String(CHANNEL_FD)], {
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: pythonEnv(process.env),
-    });
+    const child = spawn(
+      python,
+      [
+        "-u",
+        options.hostScript ?? pythonHostScript(),
+        options.predictorPath,
+        options.entrypoint ?? "",
+        String(CHANNEL_FD),
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe", "pipe"],
+        env: pythonEnv(process.env),
+      },
+    );
     const channel = child.stdio[CHANNEL_FD] as Duplex;
     const recentOutput: string[] = [];
     const logLines = (stream: Readable | null, name: string) =>
@@ -107,7 +121,13 @@ export class PythonHost {
       let host: PythonHost | undefined;
       const reader = new FrameReader();
       child.once("error", (error: NodeJS.ErrnoException) =>
-        reject(new Error(error.code === "ENOENT" ? `cannot start Python: "${python}" not found (set BUDGET_PYTHON to an interpreter)` : `cannot start Python "${python}": ${error.message}`)),
+        reject(
+          new Error(
+            error.code === "ENOENT"
+              ? `cannot start Python: "${python}" not found (set BUDGET_PYTHON to an interpreter)`
+              : `cannot start Python "${python}": ${error.message}`,
+          ),
+        ),
       );
       channel.on("error", () => undefined); // a broken channel shows up as the process's exit
       channel.on("data", (chunk: Buffer) => {
@@ -134,7 +154,11 @@ export class PythonHost {
       void exited.then(({ code, signal }) => {
         if (host) return host.failPending(code, signal);
         const output = recentOutput.slice(-5).join(" | ");
-        reject(new Error(`the Python process exited (${signal ?? `code ${code}`}) before the predictor loaded${output ? `: ${output}` : ""}`));
+        reject(
+          new Error(
+            `the Python process exited (${signal ?? `code ${code}`}) before the predictor loaded${output ? `: ${output}` : ""}`,
+          ),
+        );
       });
     });
   }
@@ -152,7 +176,9 @@ export class PythonHost {
   /** Sends one prediction and resolves with Python's answer frame. */
   call(header: Record<string, unknown>, body: Buffer): Promise<Frame> {
     if (this.stopping || this.child.exitCode !== null || this.child.signalCode !== null) {
-      return Promise.reject(new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" }));
+      return Promise.reject(
+        new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" }),
+      );
     }
     const id = this.nextId++;
     return new Promise<Frame>((resolve, reject) => {
@@ -191,7 +217,12 @@ export class PythonHost {
 
   private failPending(code: number | null, signal: NodeJS.Signals | null): void {
     for (const call of this.pending.values()) {
-      call.reject(new HttpError(500, `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`));
+      call.reject(
+        new HttpError(
+          500,
+          `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`,
+        ),
+      );
     }
     this.pending.clear();
   }

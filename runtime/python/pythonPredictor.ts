@@ -1,6 +1,5 @@
 import { basename } from "node:path";
 import { HttpError } from "../errors";
-import type { Logger } from "../logger";
 import type { Predictor, PredictRequest } from "../predictor";
 import { EncodedPrediction } from "../respond";
 import { PythonHost, type PythonHostOptions } from "./pythonHost";
@@ -50,11 +49,14 @@ export class PythonPredictor implements Predictor {
     this.running += 1;
     let late = false;
     const { abandonAfterMs } = this.options;
-    const timer = abandonAfterMs === undefined ? undefined : setTimeout(() => {
-      late = true;
-      this.overdue += 1;
-      this.killIfOnlyAbandoned(host);
-    }, abandonAfterMs);
+    const timer =
+      abandonAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            late = true;
+            this.overdue += 1;
+            this.killIfOnlyAbandoned(host);
+          }, abandonAfterMs);
     try {
       const answer = await host.call(header, body);
       const { status, headers } = answer.header as { status: number; headers: Array<[string, string]> };
@@ -69,7 +71,10 @@ export class PythonPredictor implements Predictor {
 
   private killIfOnlyAbandoned(host: PythonHost): void {
     if (this.host !== host || this.overdue === 0 || this.overdue < this.running) return;
-    this.options.logger.error({ pid: host.pid, abandoned: this.overdue, afterMs: this.options.abandonAfterMs }, "every prediction the Python process is running outlived its timeout; restarting it");
+    this.options.logger.error(
+      { pid: host.pid, abandoned: this.overdue, afterMs: this.options.abandonAfterMs },
+      "every prediction the Python process is running outlived its timeout; restarting it",
+    );
     host.kill();
   }
 

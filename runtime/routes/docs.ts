@@ -4,7 +4,12 @@ import { HttpError } from "../errors";
 
 const error = { $ref: "#/components/schemas/Error" };
 const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((code) => [String(code), { description: ERROR_TEXT[code], content: { "application/json": { schema: error } } }]));
+  Object.fromEntries(
+    codes.map((code) => [
+      String(code),
+      { description: ERROR_TEXT[code], content: { "application/json": { schema: error } } },
+    ]),
+  );
 const ERROR_TEXT: Record<number, string> = {
   400: "Malformed body",
   401: "Missing, malformed, expired or forged token",
@@ -16,23 +21,48 @@ const ERROR_TEXT: Record<number, string> = {
   503: "Not ready, draining or overloaded (see Retry-After)",
   504: "predict() timed out",
 };
-const predictResponses = { "200": { description: "What predict() returned" }, ...errors(400, 401, 413, 415, 422, 500, 503, 504) };
+const predictResponses = {
+  "200": { description: "What predict() returned" },
+  ...errors(400, 401, 413, 415, 422, 500, 503, 504),
+};
 
 /** The OpenAPI 3 description of the runtime's API; Swagger UI renders it at /docs. */
 export function openApiDocument(version: string) {
   return {
     openapi: "3.0.3",
-    info: { title: "budgetml", version, description: "Log in with Authorize (username and password), then try the predict endpoints." },
+    info: {
+      title: "budgetml",
+      version,
+      description: "Log in with Authorize (username and password), then try the predict endpoints.",
+    },
     components: {
-      securitySchemes: { OAuth2PasswordBearer: { type: "oauth2", flows: { password: { tokenUrl: "token", scopes: {} } } } },
+      securitySchemes: {
+        OAuth2PasswordBearer: { type: "oauth2", flows: { password: { tokenUrl: "token", scopes: {} } } },
+      },
       schemas: {
-        Error: { type: "object", properties: { error: { type: "string" }, requestId: { type: "string" } }, required: ["error"] },
+        Error: {
+          type: "object",
+          properties: { error: { type: "string" }, requestId: { type: "string" } },
+          required: ["error"],
+        },
         Payload: { type: "object", properties: { payload: { type: "object", additionalProperties: true } } },
-        Token: { type: "object", properties: { access_token: { type: "string" }, token_type: { type: "string" }, expires_in: { type: "integer" } } },
+        Token: {
+          type: "object",
+          properties: {
+            access_token: { type: "string" },
+            token_type: { type: "string" },
+            expires_in: { type: "integer" },
+          },
+        },
       },
     },
     paths: {
-      "/": { get: { summary: "Health: starting, ready, load_failed or draining", responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } } } },
+      "/": {
+        get: {
+          summary: "Health: starting, ready, load_failed or draining",
+          responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } },
+        },
+      },
       "/token": {
         post: {
           summary: "OAuth2 password grant",
@@ -43,12 +73,25 @@ export function openApiDocument(version: string) {
                 schema: {
                   type: "object",
                   required: ["username", "password"],
-                  properties: { grant_type: { type: "string" }, username: { type: "string" }, password: { type: "string", format: "password" }, scope: { type: "string" }, client_id: { type: "string" }, client_secret: { type: "string" } },
+                  properties: {
+                    grant_type: { type: "string" },
+                    username: { type: "string" },
+                    password: { type: "string", format: "password" },
+                    scope: { type: "string" },
+                    client_id: { type: "string" },
+                    client_secret: { type: "string" },
+                  },
                 },
               },
             },
           },
-          responses: { "200": { description: "A bearer token", content: { "application/json": { schema: { $ref: "#/components/schemas/Token" } } } }, ...errors(401, 415, 422, 429) },
+          responses: {
+            "200": {
+              description: "A bearer token",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Token" } } },
+            },
+            ...errors(401, 415, 422, 429),
+          },
         },
       },
       "/predict": {
@@ -63,7 +106,10 @@ export function openApiDocument(version: string) {
         post: {
           summary: 'Dict: predict() gets {"payload": {...}}',
           security: [{ OAuth2PasswordBearer: [] }],
-          requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/Payload" } } } },
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { $ref: "#/components/schemas/Payload" } } },
+          },
           responses: predictResponses,
         },
       },
@@ -73,7 +119,15 @@ export function openApiDocument(version: string) {
           security: [{ OAuth2PasswordBearer: [] }],
           requestBody: {
             required: true,
-            content: { "multipart/form-data": { schema: { type: "object", required: ["request"], properties: { request: { type: "string", format: "binary" } } } } },
+            content: {
+              "multipart/form-data": {
+                schema: {
+                  type: "object",
+                  required: ["request"],
+                  properties: { request: { type: "string", format: "binary" } },
+                },
+              },
+            },
           },
           responses: predictResponses,
         },
@@ -100,7 +154,8 @@ const INIT = `window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagg
  * the Authorize form); Swagger UI's icons are inline SVG data URIs. Browsers must not guess types.
  */
 export const DOCS_SECURITY_HEADERS = {
-  "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "Content-Security-Policy":
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
   "X-Content-Type-Options": "nosniff",
 };
 
@@ -122,7 +177,8 @@ export function docsRoutes(version: string): Router {
   router.get("/docs/init.js", (_req, res) => void res.type("application/javascript").send(INIT));
   router.use(
     "/docs/assets",
-    (req, _res, next) => next(SWAGGER_UI_FILES.includes(req.path.slice(1)) ? undefined : new HttpError(404, `No docs asset ${req.path}`)),
+    (req, _res, next) =>
+      next(SWAGGER_UI_FILES.includes(req.path.slice(1)) ? undefined : new HttpError(404, `No docs asset ${req.path}`)),
     express.static(assets, { index: false, maxAge: "1d" }),
   );
   return router;

@@ -64,10 +64,16 @@ export class PredictionGate {
     const release = (contextOf(res).handOver as () => () => void)();
     const predictor = this.predictor as Predictor;
     const running = Promise.resolve().then(() => predictor.predict(input));
-    running.then(() => this.done(release), () => this.done(release));
+    running.then(
+      () => this.done(release),
+      () => this.done(release),
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new HttpError(504, `predict() did not finish within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(
+        () => reject(new HttpError(504, `predict() did not finish within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
     });
     try {
       return await Promise.race([running, timeout]);
@@ -87,9 +93,11 @@ export class PredictionGate {
     release?.();
     this.metrics.rejected.inc({ reason: "not_ready" });
     const message =
-      state === "load_failed" ? `The predictor failed to load: ${reason}`
-      : state === "draining" ? "The server is shutting down; retry shortly"
-      : "The predictor is still loading; retry shortly";
+      state === "load_failed"
+        ? `The predictor failed to load: ${reason}`
+        : state === "draining"
+          ? "The server is shutting down; retry shortly"
+          : "The predictor is still loading; retry shortly";
     throw new HttpError(503, message, state === "load_failed" ? {} : { "Retry-After": "2" }, { status: state });
   }
 }

@@ -19,14 +19,16 @@ type ToPredictorInput = (req: ExpressRequest) => PredictRequest;
 
 /** The three predict routes: each parses its body, then runs the prediction through the gate. */
 export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
-  const run = (toInput: ToPredictorInput): RequestHandler => async (req, res, next) => {
-    try {
-      const result = await gate.predict(res, toInput(req));
-      await sendPrediction(res, result);
-    } catch (error) {
-      next(error);
-    }
-  };
+  const run =
+    (toInput: ToPredictorInput): RequestHandler =>
+    async (req, res, next) => {
+      try {
+        const result = await gate.predict(res, toInput(req));
+        await sendPrediction(res, result);
+      } catch (error) {
+        next(error);
+      }
+    };
 
   return {
     /** `POST /predict`: the predictor gets a Web `Request` with the raw body. */
@@ -39,7 +41,7 @@ export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
     ],
     /** `POST /predict_image`: multipart with the file in field `request` (or `file`). */
     image: [
-      requireContentType("multipart/form-data", "multipart/form-data with the file in field \"request\""),
+      requireContentType("multipart/form-data", 'multipart/form-data with the file in field "request"'),
       parseUpload(limits.fileBytes),
       run(toUploadFile),
     ],
@@ -64,7 +66,10 @@ function toPayload(body: unknown): Payload {
   const { payload } = body as { payload?: unknown };
   if (payload === undefined) return { payload: {} };
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new HttpError(422, `"payload" must be a JSON object, got ${Array.isArray(payload) ? "an array" : payload === null ? "null" : typeof payload}`);
+    throw new HttpError(
+      422,
+      `"payload" must be a JSON object, got ${Array.isArray(payload) ? "an array" : payload === null ? "null" : typeof payload}`,
+    );
   }
   return { payload: payload as Record<string, unknown> };
 }
@@ -76,7 +81,8 @@ function parseUpload(fileBytes: number): RequestHandler {
     storage: multer.memoryStorage(),
     limits: { fileSize: fileBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 30 },
   }).fields(UPLOAD_FIELDS.map((name) => ({ name, maxCount: 1 })));
-  return (req, res, next) => upload(req, res, (error?: unknown) => next(error ? uploadError(error, fileBytes) : undefined));
+  return (req, res, next) =>
+    upload(req, res, (error?: unknown) => next(error ? uploadError(error, fileBytes) : undefined));
 }
 
 function uploadError(error: unknown, fileBytes: number): HttpError {
@@ -85,7 +91,10 @@ function uploadError(error: unknown, fileBytes: number): HttpError {
       case "LIMIT_FILE_SIZE":
         return new HttpError(413, `File too large: the limit is ${fileBytes} bytes`);
       case "LIMIT_UNEXPECTED_FILE":
-        return new HttpError(422, `Unexpected file field "${error.field}": send one file in field "request" (or "file")`);
+        return new HttpError(
+          422,
+          `Unexpected file field "${error.field}": send one file in field "request" (or "file")`,
+        );
       default:
         return new HttpError(400, `Malformed upload: ${error.message}`);
     }

@@ -1,5 +1,14 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, renameSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  renameSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -20,7 +29,8 @@ const run = promisify(execFile);
 // stand-ins; the runtime then starts as a process under a temporary root.
 describe("VM boot under a fake metadata server", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) => bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) =>
+    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
 
   beforeAll(async () => {
     vm = await startTestVm({
@@ -33,7 +43,10 @@ describe("VM boot under a fake metadata server", () => {
 
   async function predicts(): Promise<unknown> {
     await waitForHealth(vm.url, { status: "ready" });
-    const response = await fetch(`${vm.url}/predict_dict`, json(await login(vm.url, "budget", PASSWORD), { payload: { text: "excellent" } }));
+    const response = await fetch(
+      `${vm.url}/predict_dict`,
+      json(await login(vm.url, "budget", PASSWORD), { payload: { text: "excellent" } }),
+    );
     return response.json();
   }
 
@@ -66,29 +79,56 @@ describe("VM boot under a fake metadata server", () => {
 
   it("fails clearly on missing metadata and on a corrupt bundle, leaving nothing half-written", async () => {
     vm.metadata.setAttribute("budget-password-secret", undefined);
-    await expect(vm.boot()).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FAILED: instance metadata is missing budget-password-secret/) });
+    await expect(vm.boot()).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/FAILED: instance metadata is missing budget-password-secret/),
+    });
     vm.metadata.setAttribute("budget-password-secret", "projects/p/secrets/pw");
 
     vm.metadata.setAttribute("budget-predictor-object", vm.bad.notATarball);
-    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringContaining(`FAILED: gs://model-bucket/${vm.bad.notATarball} is not a valid predictor bundle`) });
+    await expect(vm.boot()).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        `FAILED: gs://model-bucket/${vm.bad.notATarball} is not a valid predictor bundle`,
+      ),
+    });
     // Integrity: a bundle whose bytes do not hash to its name is refused before it is unpacked.
     vm.metadata.setAttribute("budget-predictor-object", vm.bad.tamperedPredictor);
-    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
+    await expect(vm.boot()).rejects.toMatchObject({
+      stderr: expect.stringMatching(
+        /FAILED: gs:\/\/model-bucket\/predictor-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/,
+      ),
+    });
     vm.metadata.setAttribute("budget-predictor-object", "predictor-corrupt.tgz");
-    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a bundle name/) });
+    await expect(vm.boot()).rejects.toMatchObject({
+      stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/predictor-corrupt\.tgz is not a bundle name/),
+    });
     vm.metadata.setAttribute("budget-runtime-object", vm.bad.tamperedRuntime);
-    await expect(vm.boot()).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED: gs:\/\/model-bucket\/runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/) });
+    await expect(vm.boot()).rejects.toMatchObject({
+      stderr: expect.stringMatching(
+        /FAILED: gs:\/\/model-bucket\/runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/,
+      ),
+    });
     // The running VM's watcher saw the same metadata change and refused the same bundle.
-    await waitFor(() => /FAILED: switching to new bundles: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), { what: "the watcher to refuse the tampered runtime" });
+    await waitFor(
+      () =>
+        /FAILED: switching to new bundles: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(
+          readFileSync(join(vm.home, "runtime.log"), "utf8"),
+        ),
+      { what: "the watcher to refuse the tampered runtime" },
+    );
     expect(readdirSync(join(vm.home, "runtime")).filter((name) => name.includes("0123456789abcdef"))).toEqual([]); // nor a .partial folder
     expect(readdirSync(join(vm.home, "runtime")).length).toBeGreaterThan(0); // the listing sees the good runtime
     vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
     vm.metadata.setAttribute("budget-predictor-object", "predictor-ffffffffffffffff.tgz");
     // A 404 is retried (BUDGET_BOOT_RETRY_SECONDS, 3 s here) before the boot gives up.
     await expect(vm.boot()).rejects.toMatchObject({
-      stderr: expect.stringMatching(/predictor-ffffffffffffffff\.tgz: 404 not found; retrying[\s\S]*FAILED: could not download gs:\/\/model-bucket\/predictor-ffffffffffffffff\.tgz/),
+      stderr: expect.stringMatching(
+        /predictor-ffffffffffffffff\.tgz: 404 not found; retrying[\s\S]*FAILED: could not download gs:\/\/model-bucket\/predictor-ffffffffffffffff\.tgz/,
+      ),
     });
-    const leftovers = readdirSync(join(vm.home, "predictors")).filter((name) => !Object.values(vm.objects).some((object) => name.startsWith(object.replace(".tgz", ""))));
+    const leftovers = readdirSync(join(vm.home, "predictors")).filter(
+      (name) => !Object.values(vm.objects).some((object) => name.startsWith(object.replace(".tgz", ""))),
+    );
     expect(leftovers).toEqual([]);
 
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
@@ -105,7 +145,10 @@ describe("VM boot under a fake metadata server", () => {
     vm.metadata.setAttribute("budget-predictor-object", late);
     vm.metadata.setAttribute("budget-entrypoint", "Slow");
     const booting = vm.bootWatched({ BUDGET_BOOT_RETRY_SECONDS: "60" });
-    await waitFor(() => booting.stderr().includes(`${late}: 404 not found; retrying`), { timeoutMs: 20_000, what: "the boot's first 404" });
+    await waitFor(() => booting.stderr().includes(`${late}: 404 not found; retrying`), {
+      timeoutMs: 20_000,
+      what: "the boot's first 404",
+    });
     renameSync(aside, join(vm.bucketDir, late));
     expect(await booting.done).toBe(0);
     expect(booting.stderr()).not.toMatch(/FAILED/);
@@ -117,7 +160,8 @@ describe("VM boot under a fake metadata server", () => {
   }, 60_000);
 
   it("a metadata update reaches the running VM through the watcher (the startup script is not re-run)", async () => {
-    const bootsBefore = (readFileSync(join(vm.home, "runtime.log"), "utf8").match(/budgetml-boot: switching/g) ?? []).length;
+    const bootsBefore = (readFileSync(join(vm.home, "runtime.log"), "utf8").match(/budgetml-boot: switching/g) ?? [])
+      .length;
     vm.metadata.setAttribute("budget-entrypoint", "Slow");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.slow);
     const health = await waitForHealth(vm.url, { bundle: bundleOf("slow"), status: "ready" });
@@ -152,7 +196,10 @@ describe("VM boot under a fake metadata server", () => {
     const token = await login(url, "budget", PASSWORD);
     const inFlight = fetch(`${url}/predict_dict`, json(token, { payload: { ms: 2500 } }));
     // A new connection each time: the runtime's workers each count their own predictions.
-    await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${url}/metrics`, token)), { what: "the prediction in flight" });
+    await waitFor(
+      async () => /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${url}/metrics`, token)),
+      { what: "the prediction in flight" },
+    );
     vm.metadata.setPreempted(true);
     await waitForHealth(url, { status: "draining" }, 5000);
     expect((await fetch(`${url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
@@ -160,7 +207,9 @@ describe("VM boot under a fake metadata server", () => {
     expect(finished.status).toBe(200);
     expect(await finished.json()).toEqual({ slept: 2500 });
     await waitFor(() => vm.pubsub.published.length > 0, { what: "the restart signal" });
-    expect(vm.pubsub.published).toEqual([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]);
+    expect(vm.pubsub.published).toEqual([
+      { topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } },
+    ]);
     vm.metadata.setPreempted(false);
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
     vm.metadata.setAttribute("budget-entrypoint", "");
@@ -187,15 +236,19 @@ describe("a stop during a roll-out (a VM of its own)", () => {
   afterAll(() => vm.close());
 
   it("stops the roll-out first, so it cannot start a runtime behind the stop", async () => {
-    const pidIn = (name: string) => (existsSync(join(vm.home, name)) ? Number(readFileSync(join(vm.home, name), "utf8")) : undefined);
+    const pidIn = (name: string) =>
+      existsSync(join(vm.home, name)) ? Number(readFileSync(join(vm.home, name), "utf8")) : undefined;
     await vm.boot();
     await waitForHealth(vm.url, { status: "ready" });
     // Even before the watcher first reads the metadata: it compares it with what the boot rolled out.
     vm.metadata.setAttribute("budget-entrypoint", "Predictor"); // the same class, named: one change, one roll-out
-    const rollout = await waitFor(() => {
-      const pid = pidIn("rollout.pid");
-      return isRunning(pid) ? pid : undefined;
-    }, { what: "the watcher's roll-out to run" });
+    const rollout = await waitFor(
+      () => {
+        const pid = pidIn("rollout.pid");
+        return isRunning(pid) ? pid : undefined;
+      },
+      { what: "the watcher's roll-out to run" },
+    );
     await vm.shutdown();
     expect(isRunning(rollout)).toBe(false);
     expect(["runtime-a.pid", "runtime-b.pid"].map((file) => isRunning(pidIn(file)))).toEqual([false, false]);
@@ -204,15 +257,26 @@ describe("a stop during a roll-out (a VM of its own)", () => {
 
 describe("boot scripts and Caddy", () => {
   it("keeps every shell script shellcheck-clean", async () => {
-    const scripts = readdirSync(join(ROOT, "images", "vm")).filter((f) => f.endsWith(".sh")).map((f) => join(ROOT, "images", "vm", f));
+    const scripts = readdirSync(join(ROOT, "images", "vm"))
+      .filter((f) => f.endsWith(".sh"))
+      .map((f) => join(ROOT, "images", "vm", f));
     expect(scripts.length).toBeGreaterThanOrEqual(2);
-    await expect(run("shellcheck", [...scripts, join(ROOT, "tests", "vm", "debianRoot.sh"), join(ROOT, ".ci", "run")])).resolves.toBeDefined();
+    await expect(
+      run("shellcheck", [...scripts, join(ROOT, "tests", "vm", "debianRoot.sh"), join(ROOT, ".ci", "run")]),
+    ).resolves.toBeDefined();
   });
 
   it("renders a Caddyfile caddy accepts for a real domain", async () => {
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
-    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "api.example.com", upstreamPorts: [8081, 8082] }));
-    await expect(run("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })).resolves.toBeDefined();
+    writeFileSync(
+      join(dir, "Caddyfile"),
+      renderCaddyfile({ hostname: "api.example.com", upstreamPorts: [8081, 8082] }),
+    );
+    await expect(
+      run("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+        env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+      }),
+    ).resolves.toBeDefined();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -220,21 +284,80 @@ describe("boot scripts and Caddy", () => {
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
     const upstream = await freePort();
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
-    const runtime = spawn(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "serve", "--predictor", join(ROOT, "examples", "sentiment", "predictor.ts"), "--port", String(upstream), "--workers", "1", "--host", "127.0.0.1"], {
-      env: { PATH: process.env.PATH, BUDGET_USERNAME: "budget", BUDGET_PWD: PASSWORD, BUDGET_TOKEN: "t".repeat(32) },
-      stdio: "ignore",
-    });
-    writeFileSync(join(dir, "Caddyfile"), renderCaddyfile({ hostname: "localhost", upstreamPorts: [upstream], tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") }));
+    const runtime = spawn(
+      process.execPath,
+      [
+        join(ROOT, "scripts", "runTs.cjs"),
+        join(ROOT, "cli.ts"),
+        "serve",
+        "--predictor",
+        join(ROOT, "examples", "sentiment", "predictor.ts"),
+        "--port",
+        String(upstream),
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+      ],
+      {
+        env: { PATH: process.env.PATH, BUDGET_USERNAME: "budget", BUDGET_PWD: PASSWORD, BUDGET_TOKEN: "t".repeat(32) },
+        stdio: "ignore",
+      },
+    );
+    writeFileSync(
+      join(dir, "Caddyfile"),
+      renderCaddyfile({
+        hostname: "localhost",
+        upstreamPorts: [upstream],
+        tlsInternal: true,
+        httpPort,
+        httpsPort,
+        adminSocket: join(dir, "admin.sock"),
+      }),
+    );
     let caddy: ChildProcess | undefined;
     try {
-      caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }, stdio: "ignore" });
-      const curl = (...args: string[]) => run("curl", ["-sS", "--insecure", "--resolve", `localhost:${httpsPort}:127.0.0.1`, ...args]);
-      const body = await waitFor(() => curl(`https://localhost:${httpsPort}/`).then((r) => (r.stdout.includes('"ready"') ? r.stdout : undefined), () => undefined), { timeoutMs: 20_000, intervalMs: 200, what: "Caddy to serve the runtime over HTTPS" });
+      caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+        env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+        stdio: "ignore",
+      });
+      const curl = (...args: string[]) =>
+        run("curl", ["-sS", "--insecure", "--resolve", `localhost:${httpsPort}:127.0.0.1`, ...args]);
+      const body = await waitFor(
+        () =>
+          curl(`https://localhost:${httpsPort}/`).then(
+            (r) => (r.stdout.includes('"ready"') ? r.stdout : undefined),
+            () => undefined,
+          ),
+        { timeoutMs: 20_000, intervalMs: 200, what: "Caddy to serve the runtime over HTTPS" },
+      );
       expect(JSON.parse(body)).toMatchObject({ status: "ready" });
-      const token = JSON.parse((await curl("-X", "POST", `https://localhost:${httpsPort}/token`, "-d", `username=budget&password=${PASSWORD}`)).stdout).access_token;
-      const predicted = await curl("-X", "POST", `https://localhost:${httpsPort}/predict_dict/`, "-H", `Authorization: Bearer ${token}`, "-H", "content-type: application/json", "-d", '{"payload":{"text":"awful"}}');
+      const token = JSON.parse(
+        (await curl("-X", "POST", `https://localhost:${httpsPort}/token`, "-d", `username=budget&password=${PASSWORD}`))
+          .stdout,
+      ).access_token;
+      const predicted = await curl(
+        "-X",
+        "POST",
+        `https://localhost:${httpsPort}/predict_dict/`,
+        "-H",
+        `Authorization: Bearer ${token}`,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        '{"payload":{"text":"awful"}}',
+      );
       expect(JSON.parse(predicted.stdout)).toMatchObject({ label: "negative" });
-      const redirect = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--resolve", `localhost:${httpPort}:127.0.0.1`, `http://localhost:${httpPort}/docs`]);
+      const redirect = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "--resolve",
+        `localhost:${httpPort}:127.0.0.1`,
+        `http://localhost:${httpPort}/docs`,
+      ]);
       expect(redirect.stdout).toMatch(/^30[18] https:\/\/localhost/);
     } finally {
       caddy?.kill("SIGKILL");

@@ -17,10 +17,23 @@ describe("Caddy's admin API", () => {
     const socket = join(dir, "admin.sock");
     const config = join(dir, "Caddyfile");
     const httpsPort = await freePort();
-    writeFileSync(config, renderCaddyfile({ hostname: "localhost", upstreamPorts: [await freePort()], tlsInternal: true, httpPort: await freePort(), httpsPort, adminSocket: socket }));
+    writeFileSync(
+      config,
+      renderCaddyfile({
+        hostname: "localhost",
+        upstreamPorts: [await freePort()],
+        tlsInternal: true,
+        httpPort: await freePort(),
+        httpsPort,
+        adminSocket: socket,
+      }),
+    );
     const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
     // systemd's default UMask=0022, as caddy.service runs under it.
-    const caddy = spawn("sh", ["-c", `umask 022; exec caddy run --config ${config} --adapter caddyfile`], { env, stdio: ["ignore", "ignore", "pipe"] });
+    const caddy = spawn("sh", ["-c", `umask 022; exec caddy run --config ${config} --adapter caddyfile`], {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let log = "";
     caddy.stderr.on("data", (chunk) => (log += chunk));
     try {
@@ -30,15 +43,42 @@ describe("Caddy's admin API", () => {
       });
       expect(log).toMatch(new RegExp(`"admin endpoint started","address":"unix/${socket}"`));
       expect(statSync(socket).isSocket()).toBe(true);
-      const listening = (await run("ss", ["-ltnpH"])).stdout.split("\n").filter((line) => line.includes(`pid=${caddy.pid},`));
+      const listening = (await run("ss", ["-ltnpH"])).stdout
+        .split("\n")
+        .filter((line) => line.includes(`pid=${caddy.pid},`));
       expect(listening.some((line) => line.includes(`:${httpsPort} `))).toBe(true); // ss shows Caddy's own sockets
       expect(listening.filter((line) => /:2019\b/.test(line))).toEqual([]);
 
       // On a unix socket, Caddy's admin API accepts only an empty Host (as `caddy reload` sends).
-      const config200 = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket, "-H", "Host: ", "http://admin/config/"]);
+      const config200 = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--unix-socket",
+        socket,
+        "-H",
+        "Host: ",
+        "http://admin/config/",
+      ]);
       expect(config200.stdout).toBe("200");
       // Another local user (the runtime runs as one) cannot connect: sockets need write permission.
-      const asNobody = await run("runuser", ["-u", "nobody", "--", "curl", "-sS", "--unix-socket", socket, "-H", "Host: ", "http://admin/config/"]).then(() => "connected", (error: { stderr: string }) => error.stderr);
+      const asNobody = await run("runuser", [
+        "-u",
+        "nobody",
+        "--",
+        "curl",
+        "-sS",
+        "--unix-socket",
+        socket,
+        "-H",
+        "Host: ",
+        "http://admin/config/",
+      ]).then(
+        () => "connected",
+        (error: { stderr: string }) => error.stderr,
+      );
       expect(asNobody).toMatch(/Permission denied|Couldn't connect/);
       expect(statSync(socket).mode & 0o002).toBe(0); // because of the socket's own mode, not the folder's
 

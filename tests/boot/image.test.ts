@@ -7,7 +7,14 @@ import { promisify } from "node:util";
 import { runtimeEnv } from "../../images/vm/boot";
 import type { BootConfig } from "../../images/vm/bootConfig";
 import { renderEnvFile } from "../../images/vm/renderConfig";
-import { DOCKER_BRIDGE_GATEWAY, googleRegistryOf, renderCredentialHelper, renderDockerConfig, renderDockerEnvFile, renderImageSlotUnit } from "../../images/vm/renderImage";
+import {
+  DOCKER_BRIDGE_GATEWAY,
+  googleRegistryOf,
+  renderCredentialHelper,
+  renderDockerConfig,
+  renderDockerEnvFile,
+  renderImageSlotUnit,
+} from "../../images/vm/renderImage";
 import { startMetadataServer } from "../../local/standins/metadataServer";
 import { PASSWORD, startTestRuntime, USERNAME } from "../support/runtimeServer";
 
@@ -33,8 +40,18 @@ function parseLikeDocker(content: string): Record<string, string> {
 }
 
 const config: BootConfig = {
-  bucket: "b", runtimeObject: "runtime-1.tgz", predictorObject: "predictor-1.tgz", entrypoint: "", username: "budget",
-  passwordSecret: "projects/p/secrets/pw", tokenSecret: "projects/p/secrets/key", hostname: "h.sslip.io", topic: "", image: "europe-docker.pkg.dev/proj/models/sentiment:1", acmeEmail: "", healthIp: "",
+  bucket: "b",
+  runtimeObject: "runtime-1.tgz",
+  predictorObject: "predictor-1.tgz",
+  entrypoint: "",
+  username: "budget",
+  passwordSecret: "projects/p/secrets/pw",
+  tokenSecret: "projects/p/secrets/key",
+  hostname: "h.sslip.io",
+  topic: "",
+  image: "europe-docker.pkg.dev/proj/models/sentiment:1",
+  acmeEmail: "",
+  healthIp: "",
 };
 
 describe("a custom image under docker", () => {
@@ -45,29 +62,67 @@ describe("a custom image under docker", () => {
     expect(parseLikeDocker(renderDockerEnvFile(env))).toEqual(env);
     // The bug this prevents: docker keeps the quotes systemd's format needs, so the password never matches.
     expect(parseLikeDocker(renderEnvFile(env)).BUDGET_PWD).not.toBe(hostile);
-    expect(() => renderDockerEnvFile({ BUDGET_PWD: "two\nlines" })).toThrow("cannot pass BUDGET_PWD to docker: its value contains a line break or NUL");
+    expect(() => renderDockerEnvFile({ BUDGET_PWD: "two\nlines" })).toThrow(
+      "cannot pass BUDGET_PWD to docker: its value contains a line break or NUL",
+    );
     expect(() => renderDockerEnvFile({ "BAD NAME": "x" })).toThrow('cannot pass "BAD NAME" to docker');
   });
 
   it("keeps the image's own predictor path, listens on the container's interfaces, trusts exactly the bridge gateway", () => {
     const env = runtimeEnv(config, { password: "pw", signingKey: "k".repeat(32) });
     expect(env).not.toHaveProperty("BUDGET_PREDICTOR_PATH"); // the image's ENV keeps it
-    expect(env).toMatchObject({ BUDGET_HOST: "0.0.0.0", BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY, BUDGET_PWD: "pw" });
-    expect(runtimeEnv({ ...config, entrypoint: "Model" }, { password: "pw", signingKey: "k" })).toMatchObject({ BUDGET_PREDICTOR_ENTRYPOINT: "Model" });
-    const bundle = runtimeEnv({ ...config, image: "" }, { password: "pw", signingKey: "k", predictorDir: "/opt/budgetml/predictors/p" });
-    expect(bundle).toMatchObject({ BUDGET_PREDICTOR_PATH: "/opt/budgetml/predictors/p/predictor.cjs", BUDGET_HOST: "127.0.0.1" });
+    expect(env).toMatchObject({
+      BUDGET_HOST: "0.0.0.0",
+      BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY,
+      BUDGET_PWD: "pw",
+    });
+    expect(runtimeEnv({ ...config, entrypoint: "Model" }, { password: "pw", signingKey: "k" })).toMatchObject({
+      BUDGET_PREDICTOR_ENTRYPOINT: "Model",
+    });
+    const bundle = runtimeEnv(
+      { ...config, image: "" },
+      { password: "pw", signingKey: "k", predictorDir: "/opt/budgetml/predictors/p" },
+    );
+    expect(bundle).toMatchObject({
+      BUDGET_PREDICTOR_PATH: "/opt/budgetml/predictors/p/predictor.cjs",
+      BUDGET_HOST: "127.0.0.1",
+    });
     expect(bundle).not.toHaveProperty("BUDGET_TRUSTED_PROXY");
   });
 
   it("pulls first through the credential helper, then runs with the env file and its port on loopback only", () => {
-    const unit = renderImageSlotUnit({ slot: "b", image: config.image, envFile: "/etc/budgetml/runtime-b.env", port: 8082, dockerConfig: "/etc/budgetml/docker" });
+    const unit = renderImageSlotUnit({
+      slot: "b",
+      image: config.image,
+      envFile: "/etc/budgetml/runtime-b.env",
+      port: 8082,
+      dockerConfig: "/etc/budgetml/docker",
+    });
     expect(unit).toMatch(/^Environment=DOCKER_CONFIG=\/etc\/budgetml\/docker$/m);
     expect(unit).toMatch(/^ExecStartPre=\/usr\/bin\/docker pull europe-docker\.pkg\.dev\/proj\/models\/sentiment:1$/m);
     const start = /^ExecStart=(.*)$/m.exec(unit)?.[1].split(" ") ?? [];
-    expect(start).toEqual(["/usr/bin/docker", "run", "--rm", "--name", "budgetml-b", "-p", "127.0.0.1:8082:8082", "--env-file", "/etc/budgetml/runtime-b.env", config.image]);
-    expect(JSON.parse(renderDockerConfig(config.image))).toEqual({ credHelpers: { "europe-docker.pkg.dev": "budgetml" } });
+    expect(start).toEqual([
+      "/usr/bin/docker",
+      "run",
+      "--rm",
+      "--name",
+      "budgetml-b",
+      "-p",
+      "127.0.0.1:8082:8082",
+      "--env-file",
+      "/etc/budgetml/runtime-b.env",
+      config.image,
+    ]);
+    expect(JSON.parse(renderDockerConfig(config.image))).toEqual({
+      credHelpers: { "europe-docker.pkg.dev": "budgetml" },
+    });
     expect(JSON.parse(renderDockerConfig("ghcr.io/someone/model:1"))).toEqual({});
-    expect([googleRegistryOf("gcr.io/p/m"), googleRegistryOf("us-docker.pkg.dev/p/r/m"), googleRegistryOf("node:20"), googleRegistryOf("library/node")]).toEqual(["gcr.io", "us-docker.pkg.dev", undefined, undefined]);
+    expect([
+      googleRegistryOf("gcr.io/p/m"),
+      googleRegistryOf("us-docker.pkg.dev/p/r/m"),
+      googleRegistryOf("node:20"),
+      googleRegistryOf("library/node"),
+    ]).toEqual(["gcr.io", "us-docker.pkg.dev", undefined, undefined]);
   });
 
   it("the credential helper answers docker with the VM account's token from the metadata server (run for real)", async () => {
@@ -78,10 +133,19 @@ describe("a custom image under docker", () => {
       writeFileSync(helper, renderCredentialHelper(), { mode: 0o755 });
       await run("shellcheck", [helper]);
       const answer = await new Promise<string>((resolve, reject) => {
-        const child = execFile(helper, ["get"], { env: { PATH: process.env.PATH, GCE_METADATA_HOST: metadata.host } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+        const child = execFile(
+          helper,
+          ["get"],
+          { env: { PATH: process.env.PATH, GCE_METADATA_HOST: metadata.host } },
+          (error, stdout) => (error ? reject(error) : resolve(stdout)),
+        );
         child.stdin?.end("europe-docker.pkg.dev\n");
       });
-      expect(JSON.parse(answer)).toEqual({ ServerURL: "europe-docker.pkg.dev", Username: "oauth2accesstoken", Secret: "ya29.vm-token" });
+      expect(JSON.parse(answer)).toEqual({
+        ServerURL: "europe-docker.pkg.dev",
+        Username: "oauth2accesstoken",
+        Secret: "ya29.vm-token",
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await metadata.close();
@@ -93,9 +157,22 @@ describe("a custom image under docker", () => {
 function loginFrom(url: string, localAddress: string, forwardedFor: string, password: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const body = new URLSearchParams({ username: USERNAME, password }).toString();
-    const req = request(`${url}/token`, { method: "POST", localAddress, agent: false, headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": forwardedFor, "content-length": Buffer.byteLength(body) } }, (res) => {
-      res.resume().on("end", () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      `${url}/token`,
+      {
+        method: "POST",
+        localAddress,
+        agent: false,
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-forwarded-for": forwardedFor,
+          "content-length": Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume().on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on("error", reject).end(body);
   });
 }
@@ -105,7 +182,9 @@ function loginFrom(url: string, localAddress: string, forwardedFor: string, pass
 describe("X-Forwarded-For from exactly the trusted proxy", () => {
   it("one attacker's failed logins lock out that attacker only, and a spoofed header from elsewhere is not believed", async () => {
     // 127.0.0.3 plays Caddy as the container sees it (the bridge gateway).
-    const runtime = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_TRUSTED_PROXY: "127.0.0.3", BUDGET_MAX_FAILED_LOGINS: "3" } });
+    const runtime = await startTestRuntime("runtime/echo.cjs", {
+      env: { BUDGET_TRUSTED_PROXY: "127.0.0.3", BUDGET_MAX_FAILED_LOGINS: "3" },
+    });
     try {
       const attacker = "203.0.113.9";
       const statuses = [];
@@ -124,7 +203,11 @@ describe("X-Forwarded-For from exactly the trusted proxy", () => {
   });
 
   it("refuses a malformed BUDGET_TRUSTED_PROXY at start", async () => {
-    const runtime = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_TRUSTED_PROXY: "everyone" } }).catch((error: Error) => error);
-    expect(String(runtime)).toMatch(/BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback\/linklocal\/uniquelocal; got "everyone"/);
+    const runtime = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_TRUSTED_PROXY: "everyone" } }).catch(
+      (error: Error) => error,
+    );
+    expect(String(runtime)).toMatch(
+      /BUDGET_TRUSTED_PROXY must list addresses, CIDRs or loopback\/linklocal\/uniquelocal; got "everyone"/,
+    );
   });
 });

@@ -1,5 +1,15 @@
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,22 +32,41 @@ describe("npm requirements of a predictor", () => {
     chmodSync(work, 0o755); // the unprivileged installer reads the tarball from here
     const pkg = join(work, "budget-scripted");
     mkdirSync(pkg);
-    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "budget-scripted", version: "1.2.3", main: "index.js", scripts: { postinstall: "node -e \"require('fs').writeFileSync('ran-as', String(process.getuid()))\"" } }));
+    writeFileSync(
+      join(pkg, "package.json"),
+      JSON.stringify({
+        name: "budget-scripted",
+        version: "1.2.3",
+        main: "index.js",
+        scripts: { postinstall: "node -e \"require('fs').writeFileSync('ran-as', String(process.getuid()))\"" },
+      }),
+    );
     writeFileSync(join(pkg, "index.js"), "module.exports = 'scripted';\n");
     const { stdout } = await run("npm", ["pack", "--silent", "--pack-destination", work], { cwd: pkg });
     tarball = join(work, stdout.trim().split("\n").pop() as string);
     chmodSync(tarball, 0o644);
     predictor = join(work, "predictor.js");
-    writeFileSync(predictor, "const s = require('budget-scripted');\nclass Predictor { async predict() { return s; } }\nmodule.exports = { Predictor };\n");
+    writeFileSync(
+      predictor,
+      "const s = require('budget-scripted');\nclass Predictor { async predict() { return s; } }\nmodule.exports = { Predictor };\n",
+    );
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   async function installed(allowScripts?: string[]): Promise<string> {
-    const bundle = await buildPredictorBundle({ predictor, requirements: [`budget-scripted@file:${tarball}`], allowScripts, outDir: join(work, "out") });
+    const bundle = await buildPredictorBundle({
+      predictor,
+      requirements: [`budget-scripted@file:${tarball}`],
+      allowScripts,
+      outDir: join(work, "out"),
+    });
     const dir = mkdtempSync(join(work, "installed-"));
     await extract({ file: bundle.file, cwd: dir });
     const lock = JSON.parse(readFileSync(join(dir, "package-lock.json"), "utf8"));
-    expect(lock.packages["node_modules/budget-scripted"]).toMatchObject({ version: "1.2.3", integrity: expect.stringMatching(/^sha512-/) });
+    expect(lock.packages["node_modules/budget-scripted"]).toMatchObject({
+      version: "1.2.3",
+      integrity: expect.stringMatching(/^sha512-/),
+    });
     const lines: string[] = [];
     await installNpmRequirements(dir, (line) => lines.push(line), await pipUser({ BUDGET_RUNTIME_USER: "nobody" }));
     expect(readFileSync(join(dir, "node_modules", "budget-scripted", "index.js"), "utf8")).toContain("scripted");
@@ -59,9 +88,14 @@ describe("npm requirements of a predictor", () => {
   }, 60_000);
 
   it("refuses allowScripts naming a package that is not a requirement", async () => {
-    await expect(buildPredictorBundle({ predictor, requirements: [`budget-scripted@file:${tarball}`], allowScripts: ["left-pad"], outDir: join(work, "out") })).rejects.toThrow(
-      'allowScripts: "left-pad" is not among the requirements',
-    );
+    await expect(
+      buildPredictorBundle({
+        predictor,
+        requirements: [`budget-scripted@file:${tarball}`],
+        allowScripts: ["left-pad"],
+        outDir: join(work, "out"),
+      }),
+    ).rejects.toThrow('allowScripts: "left-pad" is not among the requirements');
   });
 
   it("refuses a bundle with requirements but no lockfile", async () => {

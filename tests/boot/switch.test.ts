@@ -14,8 +14,15 @@ function startLoad(url: string, token: string, clients: number) {
   let running = true;
   const loops = Array.from({ length: clients }, async () => {
     while (running) {
-      const response = await fetch(`${url}/predict_dict`, json(token, { payload: { text: "excellent", ms: 20 } })).catch((error: Error) => ({ status: 0, json: async () => ({ error: error.message }) }));
-      answers.push({ at: Date.now(), status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> });
+      const response = await fetch(
+        `${url}/predict_dict`,
+        json(token, { payload: { text: "excellent", ms: 20 } }),
+      ).catch((error: Error) => ({ status: 0, json: async () => ({ error: error.message }) }));
+      answers.push({
+        at: Date.now(),
+        status: response.status,
+        body: (await response.json().catch(() => ({}))) as Record<string, unknown>,
+      });
     }
   });
   return {
@@ -33,7 +40,8 @@ function startLoad(url: string, token: string, clients: number) {
 // admin socket) and drains the old — while clients keep predicting through Caddy.
 describe("switching a running VM to new bundles", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) => bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) =>
+    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
 
   beforeAll(async () => {
     vm = await startTestVm(
@@ -50,8 +58,11 @@ describe("switching a running VM to new bundles", () => {
 
   afterEach(() => {
     // On a failure, the VM's own account of it: the boot and watcher lines.
-    const lines = readFileSync(join(vm.home, "runtime.log"), "utf8").split("\n").filter((line) => line.startsWith("budgetml-boot:"));
-    if (expect.getState().assertionCalls === 0 || process.env.DEBUG_LOG) process.stderr.write(`${lines.slice(-30).join("\n")}\n`);
+    const lines = readFileSync(join(vm.home, "runtime.log"), "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("budgetml-boot:"));
+    if (expect.getState().assertionCalls === 0 || process.env.DEBUG_LOG)
+      process.stderr.write(`${lines.slice(-30).join("\n")}\n`);
   });
 
   afterAll(() => vm.close());
@@ -68,17 +79,32 @@ describe("switching a running VM to new bundles", () => {
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.slow);
     // `pulumi up`'s health wait, as the component runs it: it must wait for the new bundles, not
     // pass on the old runtime that keeps answering `ready` meanwhile.
-    const healthWait = spawn(process.execPath, ["-e", WAIT_SCRIPT], { env: { PATH: process.env.PATH, BUDGET_HEALTH_URL: `${vm.url}/`, BUDGET_WAIT_SECONDS: "60", BUDGET_EXPECTED_BUNDLE: bundleOf("slow") } });
+    const healthWait = spawn(process.execPath, ["-e", WAIT_SCRIPT], {
+      env: {
+        PATH: process.env.PATH,
+        BUDGET_HEALTH_URL: `${vm.url}/`,
+        BUDGET_WAIT_SECONDS: "60",
+        BUDGET_EXPECTED_BUNDLE: bundleOf("slow"),
+      },
+    });
     let waitOutput = "";
     healthWait.stdout.on("data", (chunk) => (waitOutput += chunk));
     const waitEnded = new Promise<number | null>((resolve) => healthWait.on("close", resolve));
-    const firstNew = await waitFor(() => load.answers.find((answer) => "slept" in answer.body), { timeoutMs: 60_000, what: "a prediction from the new bundles" });
+    const firstNew = await waitFor(() => load.answers.find((answer) => "slept" in answer.body), {
+      timeoutMs: 60_000,
+      what: "a prediction from the new bundles",
+    });
     await waitFor(() => !isRunning(oldPid), { timeoutMs: 40_000, what: "the old runtime to drain and exit" });
     const servedAfterDrain = load.answers.length;
-    await waitFor(() => load.answers.length >= servedAfterDrain + 20, { what: "predictions after the old runtime is gone" });
+    await waitFor(() => load.answers.length >= servedAfterDrain + 20, {
+      what: "predictions after the old runtime is gone",
+    });
     const answers = await load.stop();
     expect(await waitEnded).toBe(0);
-    expect(JSON.parse(waitOutput.replace(/^healthy: /, ""))).toMatchObject({ status: "ready", bundle: bundleOf("slow") });
+    expect(JSON.parse(waitOutput.replace(/^healthy: /, ""))).toMatchObject({
+      status: "ready",
+      bundle: bundleOf("slow"),
+    });
 
     const failed = answers.filter((answer) => answer.status !== 200);
     expect(failed).toEqual([]);
@@ -86,7 +112,10 @@ describe("switching a running VM to new bundles", () => {
     expect(answers.filter((answer) => "slept" in answer.body).length).toBeGreaterThan(20);
     // Once the new runtime answered, the old never did again: the switch is one-way.
     expect(answers.filter((answer) => answer.at > firstNew.at + 500 && "label" in answer.body)).toEqual([]);
-    expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("slow"), predictor: expect.stringMatching(/Slow/) });
+    expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({
+      bundle: bundleOf("slow"),
+      predictor: expect.stringMatching(/Slow/),
+    });
 
     const log = readFileSync(join(vm.home, "runtime.log"), "utf8");
     const switched = /serving \S+ from slot b after (\d+) ms/.exec(log);
@@ -104,12 +133,20 @@ describe("switching a running VM to new bundles", () => {
     const stalePid = existsSync(slotA) ? Number(readFileSync(slotA, "utf8")) : undefined; // slot a's runtime, drained in the test above
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.broken);
-    await waitFor(() => /FAILED: new bundles \S+ did not become ready \(load_failed[^)]*\); still serving/.test(readFileSync(join(vm.home, "runtime.log"), "utf8")), {
-      timeoutMs: 60_000,
-      what: "the failed switch in the log",
-    });
+    await waitFor(
+      () =>
+        /FAILED: new bundles \S+ did not become ready \(load_failed[^)]*\); still serving/.test(
+          readFileSync(join(vm.home, "runtime.log"), "utf8"),
+        ),
+      {
+        timeoutMs: 60_000,
+        what: "the failed switch in the log",
+      },
+    );
     const answers = await load.stop();
-    expect(readFileSync(join(vm.home, "runtime.log"), "utf8")).toMatch(/predictor failed to load: weights file missing/);
+    expect(readFileSync(join(vm.home, "runtime.log"), "utf8")).toMatch(
+      /predictor failed to load: weights file missing/,
+    );
     expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
     expect(answers.length).toBeGreaterThan(0);
     expect(answers.every((answer) => "slept" in answer.body)).toBe(true); // all from the bundles already serving
@@ -119,6 +156,9 @@ describe("switching a running VM to new bundles", () => {
     expect(brokenPid).not.toBe(stalePid); // the broken runtime did start in slot a
     await waitFor(() => !isRunning(brokenPid), { what: "the broken runtime to be stopped" });
     expect(existsSync(join(vm.home, "serving.json"))).toBe(true);
-    expect(JSON.parse(readFileSync(join(vm.home, "serving.json"), "utf8"))).toMatchObject({ slot: "b", bundle: bundleOf("slow") });
+    expect(JSON.parse(readFileSync(join(vm.home, "serving.json"), "utf8"))).toMatchObject({
+      slot: "b",
+      bundle: bundleOf("slow"),
+    });
   }, 120_000);
 });

@@ -30,7 +30,10 @@ describe("the VM's files have absolute paths whatever the root", () => {
   it("the boot's root on a VM is /", () => {
     expect(bootPaths(vmEnv)).toEqual({ root: "/", home: "/opt/budgetml" });
     expect(bootPaths({ BUDGET_ROOT: "" } as NodeJS.ProcessEnv)).toEqual({ root: "/", home: "/opt/budgetml" });
-    expect(bootPaths({ BUDGET_ROOT: "/tmp/vm" } as NodeJS.ProcessEnv)).toEqual({ root: "/tmp/vm", home: "/tmp/vm/opt/budgetml" });
+    expect(bootPaths({ BUDGET_ROOT: "/tmp/vm" } as NodeJS.ProcessEnv)).toEqual({
+      root: "/tmp/vm",
+      home: "/tmp/vm/opt/budgetml",
+    });
     expect(isAbsolute(bootPaths({ BUDGET_ROOT: "relative/vm" } as NodeJS.ProcessEnv).home)).toBe(true);
     expect(endpointOverrides(vmEnv)).toEqual({});
   });
@@ -47,7 +50,13 @@ describe("the VM's files have absolute paths whatever the root", () => {
       boot: join(runtime, "boot.cjs"),
       hostname: "34-1-2-3.sslip.io",
       image: "",
-      env: { BUDGET_USERNAME: "budget", BUDGET_PWD: "pw", BUDGET_TOKEN: "k", BUDGET_PREDICTOR_PATH: join(home, "predictors", "predictor-0123", "predictor.cjs"), PORT: "8080" },
+      env: {
+        BUDGET_USERNAME: "budget",
+        BUDGET_PWD: "pw",
+        BUDGET_TOKEN: "k",
+        BUDGET_PREDICTOR_PATH: join(home, "predictors", "predictor-0123", "predictor.cjs"),
+        PORT: "8080",
+      },
       ...overrides,
     };
   }
@@ -58,23 +67,40 @@ describe("the VM's files have absolute paths whatever the root", () => {
     ["a root given as an empty string", vmSpec({ root: "" })],
   ])("renders every unit and env file for %s with absolute paths only", (_case, spec) => {
     const files = renderSystemdFiles(spec, "/usr/local/lib/nodejs/node-v26.1.0-linux-x64/bin/node");
-    expect(Object.values(files).map((file) => file.path).sort()).toEqual(
-      ["/etc/budgetml/runtime-a.env", "/etc/caddy/Caddyfile", "/etc/systemd/system/budgetml-a.service", "/etc/systemd/system/budgetml-preemption.service", "/etc/systemd/system/budgetml-rollout.service"],
-    );
+    expect(
+      Object.values(files)
+        .map((file) => file.path)
+        .sort(),
+    ).toEqual([
+      "/etc/budgetml/runtime-a.env",
+      "/etc/caddy/Caddyfile",
+      "/etc/systemd/system/budgetml-a.service",
+      "/etc/systemd/system/budgetml-preemption.service",
+      "/etc/systemd/system/budgetml-rollout.service",
+    ]);
     let checked = 0;
     for (const file of Object.values(files)) {
       for (const { line, path } of pathsIn(file.content)) {
         checked += 1;
-        expect({ file: file.path, line, absolute: isAbsolute(path) }).toEqual({ file: file.path, line, absolute: true });
+        expect({ file: file.path, line, absolute: isAbsolute(path) }).toEqual({
+          file: file.path,
+          line,
+          absolute: true,
+        });
       }
     }
     expect(checked).toBeGreaterThanOrEqual(spec.image ? 3 : 6);
     expect(files.env.mode).toBe(0o600); // the password and the signing key are in it
-    expect(files.runtime.content).toContain(spec.image ? "--env-file /etc/budgetml/runtime-a.env" : "\nEnvironmentFile=/etc/budgetml/runtime-a.env\n");
+    expect(files.runtime.content).toContain(
+      spec.image ? "--env-file /etc/budgetml/runtime-a.env" : "\nEnvironmentFile=/etc/budgetml/runtime-a.env\n",
+    );
   });
 
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {
-    const files = renderSystemdFiles(vmSpec({ endpoints: { GCE_METADATA_HOST: "127.0.0.1:4242", PUBSUB_ENDPOINT: 'http://127.0.0.1:1/"%' } }), "/usr/bin/node");
+    const files = renderSystemdFiles(
+      vmSpec({ endpoints: { GCE_METADATA_HOST: "127.0.0.1:4242", PUBSUB_ENDPOINT: 'http://127.0.0.1:1/"%' } }),
+      "/usr/bin/node",
+    );
     expect(files.watcher.content).toMatch(/^Environment="GCE_METADATA_HOST=127\.0\.0\.1:4242"$/m);
     expect(files.watcher.content).toContain('Environment="PUBSUB_ENDPOINT=http://127.0.0.1:1/\\"%%"');
     // The roll-out the watcher starts runs against the same endpoints.

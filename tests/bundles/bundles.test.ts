@@ -36,9 +36,18 @@ describe("bundles", () => {
   it.each([
     [{ predictor: "nope.ts" }, /predictor: file not found: nope\.ts/],
     [{ predictor: join(ROOT, "README.md") }, /expected a \.ts, \.js, \.cjs, \.mjs or \.py file/],
-    [{ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), entrypoint: "not valid" }, /entrypoint: "not valid" is not a JavaScript identifier/],
-    [{ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), requirements: ["Bad Name"] }, /requirements: "Bad Name" is not an npm package name/],
-    [{ predictor: join(ROOT, "tests", "fixtures", "importsMissing.js") }, /cannot bundle .*Could not resolve "not-installed-anywhere".*add the package to requirements/],
+    [
+      { predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), entrypoint: "not valid" },
+      /entrypoint: "not valid" is not a JavaScript identifier/,
+    ],
+    [
+      { predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), requirements: ["Bad Name"] },
+      /requirements: "Bad Name" is not an npm package name/,
+    ],
+    [
+      { predictor: join(ROOT, "tests", "fixtures", "importsMissing.js") },
+      /cannot bundle .*Could not resolve "not-installed-anywhere".*add the package to requirements/,
+    ],
   ])("refuses %j with a precise error", async (options, message) => {
     await expect(buildPredictorBundle({ outDir: out, ...options })).rejects.toThrow(message);
   });
@@ -50,23 +59,36 @@ describe("bundles", () => {
 
   it("runs the runtime bundle with a self-contained predictor bundle, far from any node_modules", async () => {
     const runtime = await buildRuntimeBundle(join(out, "rt"));
-    const predictor = await buildPredictorBundle({ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), outDir: join(out, "pb") });
+    const predictor = await buildPredictorBundle({
+      predictor: join(ROOT, "examples", "sentiment", "predictor.ts"),
+      outDir: join(out, "pb"),
+    });
     const vm = await mkdtemp(join(tmpdir(), "budgetml-vm-"));
     try {
       await extract({ file: runtime.file, cwd: vm });
       await extract({ file: predictor.file, cwd: vm });
-      const child = spawn(process.execPath, [join(vm, "server.cjs"), "serve", "--predictor", join(vm, "predictor.cjs"), "--port", "0", "--workers", "1"], {
-        cwd: vm,
-        env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const child = spawn(
+        process.execPath,
+        [join(vm, "server.cjs"), "serve", "--predictor", join(vm, "predictor.cjs"), "--port", "0", "--workers", "1"],
+        {
+          cwd: vm,
+          env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
       try {
         const url = await new Promise<string>((resolve, reject) => {
           let err = "";
-          child.stderr.on("data", (d) => { err += d; const m = /serving http:\/\/localhost:(\d+)/.exec(err); if (m) resolve(`http://127.0.0.1:${m[1]}`); });
+          child.stderr.on("data", (d) => {
+            err += d;
+            const m = /serving http:\/\/localhost:(\d+)/.exec(err);
+            if (m) resolve(`http://127.0.0.1:${m[1]}`);
+          });
           child.on("exit", (code) => reject(new Error(`server.cjs exited ${code}: ${err}`)));
         });
-        await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the bundled runtime to load its predictor" });
+        await waitFor(async () => (await fetch(`${url}/`)).status === 200, {
+          what: "the bundled runtime to load its predictor",
+        });
         const response = await fetch(`${url}/predict_dict`, json(await login(url), { payload: { text: "good" } }));
         expect(await response.json()).toMatchObject({ label: "positive" });
         const docs = await fetch(`${url}/docs/assets/swagger-ui-bundle.js`);
@@ -85,7 +107,11 @@ describe("bundles", () => {
     expect(again.hash).toBe(first.hash);
     const manifest = JSON.parse(await readFile(join(first.dir, "package.json"), "utf8"));
     expect(manifest.main).toBe("index.js");
-    expect(Object.keys(manifest.dependencies)).toEqual(["@google-cloud/compute", "@google-cloud/functions-framework", "pino"]);
+    expect(Object.keys(manifest.dependencies)).toEqual([
+      "@google-cloud/compute",
+      "@google-cloud/functions-framework",
+      "pino",
+    ]);
     expect(await readFile(join(first.dir, "index.js"), "utf8")).toContain("restartInstance");
   });
 });

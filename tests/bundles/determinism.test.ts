@@ -15,14 +15,22 @@ afterAll(() => rm(out, { recursive: true, force: true }));
 /** Builds every bundle in a fresh process with this umask and working directory; returns their names. */
 async function bundleNames(umask: string, cwd: string, outDir: string): Promise<Record<string, string>> {
   const script = `umask ${umask} && exec "$0" "$@"`;
-  const args = [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "tests", "support", "printBundleNames.ts"), outDir, join(ROOT, "examples", "sentiment", "predictor.ts")];
+  const args = [
+    join(ROOT, "scripts", "runTs.cjs"),
+    join(ROOT, "tests", "support", "printBundleNames.ts"),
+    outDir,
+    join(ROOT, "examples", "sentiment", "predictor.ts"),
+  ];
   const { stdout } = await promisify(execFile)("/bin/sh", ["-c", script, process.execPath, ...args], { cwd });
   return JSON.parse(stdout) as Record<string, string>;
 }
 
 describe("bundle names are the same on every machine for the same inputs", () => {
   it("under umask 022 from the checkout and umask 077 from another folder", async () => {
-    const [relaxed, strict] = await Promise.all([bundleNames("022", ROOT, join(out, "relaxed")), bundleNames("077", out, join(out, "strict"))]);
+    const [relaxed, strict] = await Promise.all([
+      bundleNames("022", ROOT, join(out, "relaxed")),
+      bundleNames("077", out, join(out, "strict")),
+    ]);
     expect(relaxed.runtime).toMatch(/^runtime-[0-9a-f]{16}\.tgz$/);
     expect(relaxed.predictor).toMatch(/^predictor-[0-9a-f]{16}\.tgz$/);
     expect(strict).toEqual(relaxed);
@@ -43,7 +51,11 @@ describe("bundle names are the same on every machine for the same inputs", () =>
     expect(bytes[9]).toBe(255); // OS: unknown
     const { list } = await import("tar");
     const entries: Array<{ path: string; mode: number; mtime: number }> = [];
-    await list({ file: bundle.file, onReadEntry: (entry) => entries.push({ path: entry.path, mode: entry.mode ?? 0, mtime: entry.mtime?.getTime() ?? -1 }) });
+    await list({
+      file: bundle.file,
+      onReadEntry: (entry) =>
+        entries.push({ path: entry.path, mode: entry.mode ?? 0, mtime: entry.mtime?.getTime() ?? -1 }),
+    });
     expect(entries).toEqual([
       { path: "a.txt", mode: 0o644, mtime: 0 },
       { path: "run.sh", mode: 0o755, mtime: 0 },

@@ -16,7 +16,20 @@ describe("BudgetModel under Pulumi mocks", () => {
 
   it("declares every child under the component", () => {
     const types = new Set(m.children.map((c) => c.type));
-    for (const type of ["gcp:storage/bucket:Bucket", "gcp:storage/bucketObject:BucketObject", "gcp:serviceaccount/account:Account", "gcp:secretmanager/secret:Secret", "gcp:compute/address:Address", "gcp:compute/firewall:Firewall", "gcp:compute/instance:Instance", "gcp:pubsub/topic:Topic", "gcp:cloudfunctionsv2/function:Function", "gcp:cloudscheduler/job:Job", "command:local:Command", "gcp:projects/service:Service"]) {
+    for (const type of [
+      "gcp:storage/bucket:Bucket",
+      "gcp:storage/bucketObject:BucketObject",
+      "gcp:serviceaccount/account:Account",
+      "gcp:secretmanager/secret:Secret",
+      "gcp:compute/address:Address",
+      "gcp:compute/firewall:Firewall",
+      "gcp:compute/instance:Instance",
+      "gcp:pubsub/topic:Topic",
+      "gcp:cloudfunctionsv2/function:Function",
+      "gcp:cloudscheduler/job:Job",
+      "command:local:Command",
+      "gcp:projects/service:Service",
+    ]) {
       expect(types).toContain(type);
     }
     for (const child of m.children) expect(child.parent).toMatch(/budgetml:index:BudgetModel::sentiment$/);
@@ -24,7 +37,13 @@ describe("BudgetModel under Pulumi mocks", () => {
 
   it("makes the instance spot, stopped (not deleted) on preemption, with a small disk", () => {
     const instance = m.child("gcp:compute/instance:Instance", "instance").inputs;
-    expect(instance.scheduling).toEqual({ provisioningModel: "SPOT", preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE", instanceTerminationAction: "STOP" });
+    expect(instance.scheduling).toEqual({
+      provisioningModel: "SPOT",
+      preemptible: true,
+      automaticRestart: false,
+      onHostMaintenance: "TERMINATE",
+      instanceTerminationAction: "STOP",
+    });
     expect(instance.machineType).toBe("e2-small");
     expect(instance.bootDisk.initializeParams.size).toBe(20);
     expect(instance.zone).toBe("us-central1-a");
@@ -33,7 +52,10 @@ describe("BudgetModel under Pulumi mocks", () => {
   });
 
   it("tolerates the restarter's spot-capacity fallback: no diff on scheduling or its label", () => {
-    expect(m.child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual(["scheduling", 'labels["budgetml-fallback-since"]']);
+    expect(m.child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual([
+      "scheduling",
+      'labels["budgetml-fallback-since"]',
+    ]);
   });
 
   it("opens 80 and 443 to this instance's tag only", () => {
@@ -67,29 +89,52 @@ describe("BudgetModel under Pulumi mocks", () => {
     const vm = m.child("gcp:serviceaccount/account:Account", "vm-account").inputs.accountId;
     const member = `serviceAccount:${vm}@proj.iam.gserviceaccount.com`;
     for (const role of ["password-reader", "signing-key-reader"]) {
-      expect(m.child("gcp:secretmanager/secretIamMember:SecretIamMember", role).inputs).toMatchObject({ role: "roles/secretmanager.secretAccessor", member });
+      expect(m.child("gcp:secretmanager/secretIamMember:SecretIamMember", role).inputs).toMatchObject({
+        role: "roles/secretmanager.secretAccessor",
+        member,
+      });
     }
-    expect(m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader").inputs).toMatchObject({ role: "roles/storage.objectViewer", member });
-    expect(m.child("gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher").inputs).toMatchObject({ role: "roles/pubsub.publisher", member });
-    const projectRoles = m.children.filter((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === member).map((c) => c.inputs.role).sort();
+    expect(m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader").inputs).toMatchObject({
+      role: "roles/storage.objectViewer",
+      member,
+    });
+    expect(m.child("gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher").inputs).toMatchObject({
+      role: "roles/pubsub.publisher",
+      member,
+    });
+    const projectRoles = m.children
+      .filter((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === member)
+      .map((c) => c.inputs.role)
+      .sort();
     expect(projectRoles).toEqual(["roles/logging.logWriter", "roles/monitoring.metricWriter"]);
   });
 
   it("lets the restarter administer exactly this instance, and wires scheduler → topic → function", () => {
     const instance = m.child("gcp:compute/instance:Instance", "instance").inputs;
-    const grant = m.child("gcp:compute/instanceIAMMember:InstanceIAMMember", "restarter-instance-restarterinstance").inputs;
+    const grant = m.child(
+      "gcp:compute/instanceIAMMember:InstanceIAMMember",
+      "restarter-instance-restarterinstance",
+    ).inputs;
     expect(grant).toMatchObject({ instanceName: instance.name, zone: "us-central1-a" });
-    expect(grant.role).toBe(`projects/budget-proj/roles/${m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs.roleId}`);
+    expect(grant.role).toBe(
+      `projects/budget-proj/roles/${m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs.roleId}`,
+    );
     const topic = m.child("gcp:pubsub/topic:Topic", "restart-topic").inputs;
     const job = m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs;
     expect(job.schedule).toBe("* * * * *");
     expect(job.pubsubTarget.topicName).toBe(`projects/proj/topics/${topic.name}`);
     const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs;
-    expect(fn.serviceConfig.environmentVariables).toMatchObject({ BUDGET_PROJECT: "budget-proj", BUDGET_ZONE: "us-central1-a", BUDGET_INSTANCE: instance.name });
+    expect(fn.serviceConfig.environmentVariables).toMatchObject({
+      BUDGET_PROJECT: "budget-proj",
+      BUDGET_ZONE: "us-central1-a",
+      BUDGET_INSTANCE: instance.name,
+    });
     expect(fn.eventTrigger.pubsubTopic).toBe(`projects/proj/topics/${topic.name}`);
     expect(fn.buildConfig.runtime).toBe("nodejs24");
     expect(fn.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("600");
-    expect(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-topic"]).toBe(`projects/proj/topics/${topic.name}`);
+    expect(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-topic"]).toBe(
+      `projects/proj/topics/${topic.name}`,
+    );
   });
 
   it("enables APIs without ever disabling them on destroy", () => {
@@ -111,31 +156,60 @@ describe("BudgetModel variations", () => {
   it("never collides: two models in one stack get distinct Google names", async () => {
     const a = await deploy("model-a");
     const b = await deploy("model-b");
-    for (const [type, role] of [["gcp:storage/bucket:Bucket", "bucket"], ["gcp:compute/instance:Instance", "instance"], ["gcp:pubsub/topic:Topic", "restart-topic"], ["gcp:serviceaccount/account:Account", "vm-account"]] as const) {
+    for (const [type, role] of [
+      ["gcp:storage/bucket:Bucket", "bucket"],
+      ["gcp:compute/instance:Instance", "instance"],
+      ["gcp:pubsub/topic:Topic", "restart-topic"],
+      ["gcp:serviceaccount/account:Account", "vm-account"],
+    ] as const) {
       const key = type.endsWith("Account") ? "accountId" : "name";
       expect(a.child(type, role).inputs[key]).not.toBe(b.child(type, role).inputs[key]);
     }
   }, 60_000);
 
   it("uses the domain when given, and a custom image through metadata", async () => {
-    const { model, child } = await deploy("custom", { domain: "example.com", subdomain: "api", image: "europe-docker.pkg.dev/p/r/model:1", requirements: undefined, provisioning: "standard", diskSizeGb: 30, labels: { team: "ml" } });
+    const { model, child } = await deploy("custom", {
+      domain: "example.com",
+      subdomain: "api",
+      image: "europe-docker.pkg.dev/p/r/model:1",
+      requirements: undefined,
+      provisioning: "standard",
+      diskSizeGb: 30,
+      labels: { team: "ml" },
+    });
     expect(await value(model.url)).toBe("https://api.example.com");
     const instance = child("gcp:compute/instance:Instance", "instance").inputs;
     expect(instance.metadata["budget-domain"]).toBe("api.example.com");
     expect(instance.metadata["budget-image"]).toBe("europe-docker.pkg.dev/p/r/model:1");
-    expect(instance.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false, automaticRestart: true });
+    expect(instance.scheduling).toMatchObject({
+      provisioningModel: "STANDARD",
+      preemptible: false,
+      automaticRestart: true,
+    });
     expect(child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual([]); // standard: nothing for the restarter to switch
-    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_SPOT_FALLBACK_SECONDS).toBe("0");
+    expect(
+      child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables
+        .BUDGET_SPOT_FALLBACK_SECONDS,
+    ).toBe("0");
     expect(instance.bootDisk.initializeParams.size).toBe(30);
     expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml" });
     // The VM pulls the image with its own account: read access to that repository, nothing more.
     const reader = child("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "vm-image-reader").inputs;
-    expect(reader).toMatchObject({ location: "europe", project: "p", repository: "r", role: "roles/artifactregistry.reader" });
+    expect(reader).toMatchObject({
+      location: "europe",
+      project: "p",
+      repository: "r",
+      role: "roles/artifactregistry.reader",
+    });
     expect(instance.serviceAccount.email).toBe(reader.member.replace(/^serviceAccount:/, ""));
   }, 60_000);
 
   it("grants no image pull for an image outside Artifact Registry, and parses repository references", async () => {
-    expect(artifactRegistryRepository("us-central1-docker.pkg.dev/my-proj/models/sentiment:2")).toEqual({ location: "us-central1", project: "my-proj", repository: "models" });
+    expect(artifactRegistryRepository("us-central1-docker.pkg.dev/my-proj/models/sentiment:2")).toEqual({
+      location: "us-central1",
+      project: "my-proj",
+      repository: "models",
+    });
     expect(artifactRegistryRepository("ghcr.io/acme/model:1")).toBeUndefined();
     expect(artifactRegistryRepository("europe-docker.pkg.dev/p/r")).toBeUndefined(); // no image name
     const { children } = await deploy("public-image", { image: "ghcr.io/acme/model:1", requirements: undefined });
@@ -146,10 +220,16 @@ describe("BudgetModel variations", () => {
     const dir = mkdtempSync(join(tmpdir(), "budgetml-predictor-"));
     const file = join(dir, "predictor.ts");
     copyFileSync(SENTIMENT, file);
-    const objectOf = async (name: string) => (await deploy(name, { predictor: file })).child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-predictor-object"];
+    const objectOf = async (name: string) =>
+      (await deploy(name, { predictor: file })).child("gcp:compute/instance:Instance", "instance").inputs.metadata[
+        "budget-predictor-object"
+      ];
     const first = await objectOf("roll-1");
     const unchanged = await objectOf("roll-2");
-    writeFileSync(file, `${require("node:fs").readFileSync(SENTIMENT, "utf8")}\n// a new version\nexport const VERSION = 2;\n`);
+    writeFileSync(
+      file,
+      `${require("node:fs").readFileSync(SENTIMENT, "utf8")}\n// a new version\nexport const VERSION = 2;\n`,
+    );
     const changed = await objectOf("roll-3");
     expect(unchanged).toBe(first);
     expect(changed).not.toBe(first);
@@ -158,18 +238,27 @@ describe("BudgetModel variations", () => {
 
   it("lets the install scripts of the requirements named in allowScripts run on the VM, and only theirs", async () => {
     const { child } = await deploy("scripted", { allowScripts: ["sentiment"] });
-    const object = child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-predictor-object"] as string;
+    const object = child("gcp:compute/instance:Instance", "instance").inputs.metadata[
+      "budget-predictor-object"
+    ] as string;
     const bundle = join(process.cwd(), ".budgetml", "build", "scripted", object);
     const unpacked = mkdtempSync(join(tmpdir(), "budgetml-scripted-"));
     await extract({ file: bundle, cwd: unpacked });
     // What the VM's installer reads (images/vm/installNpmRequirements.ts).
-    expect(JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"))).toMatchObject({ requirements: { sentiment: "^5" }, allowScripts: ["sentiment"] });
+    expect(JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"))).toMatchObject({
+      requirements: { sentiment: "^5" },
+      allowScripts: ["sentiment"],
+    });
   }, 60_000);
 
   it("skips the APIs when asked and passes a provider given in opts to every child", async () => {
     const gcp = await import("@pulumi/gcp");
     const provider = new gcp.Provider("other-project", { project: "other-proj" });
-    const { children } = await deploy("with-provider", { enableApis: false, waitForHealthy: false }, { providers: { gcp: provider } });
+    const { children } = await deploy(
+      "with-provider",
+      { enableApis: false, waitForHealthy: false },
+      { providers: { gcp: provider } },
+    );
     expect(children.some((c) => c.type === "gcp:projects/service:Service")).toBe(false);
     expect(children.some((c) => c.name === "with-provider-wait-healthy")).toBe(false);
     const gcpChildren = children.filter((c) => c.type.startsWith("gcp:"));
@@ -182,14 +271,20 @@ describe("BudgetModel variations", () => {
     [{ zone: "europe-west1-b", region: "us-central1" }, /zone europe-west1-b is not in region us-central1/],
     [{ machineType: "big machine" }, /machineType: "big machine" is not a machine type/],
     [{ diskSizeGb: 5 }, /diskSizeGb: 5 must be a whole number of GB from 10 to 65536/],
-    [{ provisioning: "cheap" } as unknown as Partial<BudgetModelArgs> /* from JavaScript */, /provisioning: "cheap" must be "spot", "preemptible" or "standard"/],
+    [
+      { provisioning: "cheap" } as unknown as Partial<BudgetModelArgs> /* from JavaScript */,
+      /provisioning: "cheap" must be "spot", "preemptible" or "standard"/,
+    ],
     [{ schedule: "every minute" }, /schedule: "every minute" is not a 5-field cron expression/],
     [{ subdomain: "api" }, /subdomain needs domain/],
     [{ password: "short" }, /password must be at least 12 characters/],
     [{ image: "gcr.io/p/i" }, /image and requirements cannot be combined/],
     [{ labels: { Team: "x" } }, /labels: key "Team"/],
     [{ spotFallbackMinutes: -1 }, /spotFallbackMinutes: -1 must be from 0 \(off\) to 1440/],
-    [{ project: undefined, zone: undefined }, /set project and zone in args or as gcp:project \/ gcp:zone stack config/],
+    [
+      { project: undefined, zone: undefined },
+      /set project and zone in args or as gcp:project \/ gcp:zone stack config/,
+    ],
   ])("fails preview with a precise message for %j", (args, message) => {
     expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);
   });
@@ -204,7 +299,9 @@ describe("what Google requires of a real `pulumi up`", () => {
 
   it("deploys the restarter on nodejs24, its source compiled for Node 24", () => {
     expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.buildConfig.runtime).toBe("nodejs24");
-    const manifest = JSON.parse(readFileSync(join(process.cwd(), ".budgetml", "build", "google", "restarter", "package.json"), "utf8"));
+    const manifest = JSON.parse(
+      readFileSync(join(process.cwd(), ".budgetml", "build", "google", "restarter", "package.json"), "utf8"),
+    );
     expect(manifest.engines).toEqual({ node: ">=24" });
   });
 
@@ -212,19 +309,36 @@ describe("what Google requires of a real `pulumi up`", () => {
     const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter");
     const build = m.child("gcp:serviceaccount/account:Account", "build-account").inputs;
     const repository = m.child("gcp:artifactregistry/repository:Repository", "build-images").inputs;
-    expect(fn.inputs.buildConfig.serviceAccount).toBe(`projects/proj/serviceAccounts/${build.accountId}@proj.iam.gserviceaccount.com`);
-    expect(fn.inputs.buildConfig.dockerRepository).toBe(`projects/proj/locations/us-central1/repositories/${repository.repositoryId}`);
+    expect(fn.inputs.buildConfig.serviceAccount).toBe(
+      `projects/proj/serviceAccounts/${build.accountId}@proj.iam.gserviceaccount.com`,
+    );
+    expect(fn.inputs.buildConfig.dockerRepository).toBe(
+      `projects/proj/locations/us-central1/repositories/${repository.repositoryId}`,
+    );
     expect(repository).toMatchObject({ format: "DOCKER", location: "us-central1" });
     const settle = m.child("command:local:Command", "iam-settle");
     expect(includesUrnOf(fn.dependsOn, settle)).toBe(true);
     expect(settle.inputs.interpreter).toEqual(["node", "-e"]);
     const waitedFor = m.children.filter((c) => includesUrnOf(settle.dependsOn, c));
-    const agents = waitedFor.filter((c) => c.type === "gcp:projects/serviceIdentity:ServiceIdentity").map((c) => c.inputs.service).sort();
+    const agents = waitedFor
+      .filter((c) => c.type === "gcp:projects/serviceIdentity:ServiceIdentity")
+      .map((c) => c.inputs.service)
+      .sort();
     expect(agents).toEqual(["eventarc.googleapis.com", "pubsub.googleapis.com"]);
     const member = `serviceAccount:${build.accountId}@proj.iam.gserviceaccount.com`;
     const buildGrants = m.children.filter((c) => /IAMMember|IamMember/.test(c.type) && c.inputs.member === member);
-    expect(buildGrants.map((g) => g.name).sort()).toEqual(waitedFor.filter((c) => c.inputs.member === member).map((g) => g.name).sort());
-    expect(buildGrants.map((g) => g.inputs.role).sort()).toEqual(["roles/artifactregistry.writer", "roles/logging.logWriter", "roles/storage.objectAdmin", "roles/storage.objectViewer"]);
+    expect(buildGrants.map((g) => g.name).sort()).toEqual(
+      waitedFor
+        .filter((c) => c.inputs.member === member)
+        .map((g) => g.name)
+        .sort(),
+    );
+    expect(buildGrants.map((g) => g.inputs.role).sort()).toEqual([
+      "roles/artifactregistry.writer",
+      "roles/logging.logWriter",
+      "roles/storage.objectAdmin",
+      "roles/storage.objectViewer",
+    ]);
     // The one project-wide storage grant is held to Cloud Functions' own source buckets.
     const sources = buildGrants.find((g) => g.inputs.role === "roles/storage.objectAdmin");
     expect(sources?.inputs.condition.expression).toBe('resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")');
@@ -233,11 +347,21 @@ describe("what Google requires of a real `pulumi up`", () => {
   it("lets the restarter do exactly get/start/resume/setScheduling/setLabels on its instance and read zone operations", () => {
     const onInstance = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs;
     const onProject = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarteroperations").inputs;
-    expect([...onInstance.permissions].sort()).toEqual(["compute.instances.get", "compute.instances.resume", "compute.instances.setLabels", "compute.instances.setScheduling", "compute.instances.start"]);
+    expect([...onInstance.permissions].sort()).toEqual([
+      "compute.instances.get",
+      "compute.instances.resume",
+      "compute.instances.setLabels",
+      "compute.instances.setScheduling",
+      "compute.instances.start",
+    ]);
     expect(onProject.permissions).toEqual(["compute.zoneOperations.get", "compute.zoneOperations.list"]);
     expect(onInstance.roleId).toMatch(/^[a-zA-Z0-9_.]{3,64}$/); // Google's pattern for role ids: no dashes
     const restarter = m.child("gcp:serviceaccount/account:Account", "restarter-account").inputs;
-    const projectGrant = m.children.find((c) => c.type === "gcp:projects/iAMMember:IAMMember" && c.inputs.member === `serviceAccount:${restarter.accountId}@proj.iam.gserviceaccount.com`);
+    const projectGrant = m.children.find(
+      (c) =>
+        c.type === "gcp:projects/iAMMember:IAMMember" &&
+        c.inputs.member === `serviceAccount:${restarter.accountId}@proj.iam.gserviceaccount.com`,
+    );
     expect(projectGrant?.inputs.role).toBe(`projects/budget-proj/roles/${onProject.roleId}`);
     expect(m.children.some((c) => String(c.inputs.role).startsWith("roles/compute."))).toBe(false);
   });
@@ -254,7 +378,8 @@ describe("what Google requires of a real `pulumi up`", () => {
       ["gcp:storage/bucketObject:BucketObject", "predictor"],
       ["gcp:storage/bucketObject:BucketObject", "runtime"],
     ];
-    for (const [type, role] of needed) expect([role, includesUrnOf(instance.dependsOn, m.child(type, role))]).toEqual([role, true]);
+    for (const [type, role] of needed)
+      expect([role, includesUrnOf(instance.dependsOn, m.child(type, role))]).toEqual([role, true]);
   });
 
   it("replaces the fixed-name instance, address and firewall rule by deleting the old one first", () => {
@@ -264,16 +389,22 @@ describe("what Google requires of a real `pulumi up`", () => {
   });
 
   it("enables Resource Manager and leaves empty metadata out", () => {
-    expect(m.children.filter((c) => c.type === "gcp:projects/service:Service").map((s) => s.inputs.service)).toContain("cloudresourcemanager.googleapis.com");
+    expect(m.children.filter((c) => c.type === "gcp:projects/service:Service").map((s) => s.inputs.service)).toContain(
+      "cloudresourcemanager.googleapis.com",
+    );
     const metadata = instanceOf().inputs.metadata;
-    for (const key of ["budget-entrypoint", "budget-domain", "budget-image", "budget-acme-email"]) expect(metadata).not.toHaveProperty([key]);
+    for (const key of ["budget-entrypoint", "budget-domain", "budget-image", "budget-acme-email"])
+      expect(metadata).not.toHaveProperty([key]);
     for (const value of Object.values(metadata)) expect(value).not.toBe("");
     expect(metadata["budget-bucket"]).toBeTruthy();
   });
 
   it("serves by default: desired RUNNING, the restarter keeps it up, the schedule ticks", () => {
     expect(instanceOf().inputs.desiredStatus).toBe("RUNNING");
-    expect(m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_RUNNING).toBe("true");
+    expect(
+      m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables
+        .BUDGET_RUNNING,
+    ).toBe("true");
     expect(m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(false);
   });
 
@@ -289,7 +420,10 @@ describe("BudgetModel options from issue 11", () => {
   it("parks the model with running: false: VM stopped, restarter stands down, no compute cost", async () => {
     const { model, child, children } = await deploy("parked", { running: false });
     expect(child("gcp:compute/instance:Instance", "instance").inputs.desiredStatus).toBe("TERMINATED");
-    expect(child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables.BUDGET_RUNNING).toBe("false");
+    expect(
+      child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables
+        .BUDGET_RUNNING,
+    ).toBe("false");
     expect(child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs.paused).toBe(true);
     expect(children.some((c) => c.name === "parked-wait-healthy")).toBe(false);
     const cost = await value(model.monthlyCost);
@@ -298,45 +432,85 @@ describe("BudgetModel options from issue 11", () => {
   }, 60_000);
 
   it("with a domain: checks the runtime through the IP, names the A record, passes the ACME email", async () => {
-    const { model, child } = await deploy("domained", { domain: "example.com", subdomain: "api", acmeEmail: "ops@example.com" });
-    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe("http://34.120.1.2/");
+    const { model, child } = await deploy("domained", {
+      domain: "example.com",
+      subdomain: "api",
+      acmeEmail: "ops@example.com",
+    });
+    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe(
+      "http://34.120.1.2/",
+    );
     expect(await value(model.dnsRecord)).toEqual({ name: "api.example.com", type: "A", value: "34.120.1.2" });
-    expect(child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-acme-email"]).toBe("ops@example.com");
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-acme-email"]).toBe(
+      "ops@example.com",
+    );
   }, 60_000);
 
   it("takes the domain as another resource's output, such as a Cloud DNS zone's dnsName with its trailing dot", async () => {
     const { output } = require("@pulumi/pulumi") as typeof pulumi;
-    const { model, child } = await deploy("zoned", { domain: output("models.example.com."), subdomain: output("api"), acmeEmail: output("ops@example.com") });
+    const { model, child } = await deploy("zoned", {
+      domain: output("models.example.com."),
+      subdomain: output("api"),
+      acmeEmail: output("ops@example.com"),
+    });
     expect(await value(model.url)).toBe("https://api.models.example.com");
     expect(await value(model.dnsRecord)).toEqual({ name: "api.models.example.com", type: "A", value: "34.120.1.2" });
     const { metadata } = child("gcp:compute/instance:Instance", "instance").inputs;
-    expect(metadata).toMatchObject({ "budget-domain": "api.models.example.com", "budget-acme-email": "ops@example.com" });
-    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe("http://34.120.1.2/");
+    expect(metadata).toMatchObject({
+      "budget-domain": "api.models.example.com",
+      "budget-acme-email": "ops@example.com",
+    });
+    expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe(
+      "http://34.120.1.2/",
+    );
   }, 60_000);
 
   it("puts the instance and its firewall rule on the given network and subnetwork", async () => {
     const network = "projects/budget-proj/global/networks/ml";
     const subnetwork = "projects/budget-proj/regions/us-central1/subnetworks/ml-central";
     const { child } = await deploy("networked", { network, subnetwork });
-    expect(child("gcp:compute/instance:Instance", "instance").inputs.networkInterfaces[0]).toMatchObject({ network, subnetwork });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.networkInterfaces[0]).toMatchObject({
+      network,
+      subnetwork,
+    });
     expect(child("gcp:compute/firewall:Firewall", "firewall").inputs.network).toBe(network);
   }, 60_000);
 
   it("makes a legacy preemptible VM without a provisioning model, which Google accepts", async () => {
     const { child } = await deploy("legacy", { provisioning: "preemptible" });
-    expect(child("gcp:compute/instance:Instance", "instance").inputs.scheduling).toEqual({ preemptible: true, automaticRestart: false, onHostMaintenance: "TERMINATE" });
+    expect(child("gcp:compute/instance:Instance", "instance").inputs.scheduling).toEqual({
+      preemptible: true,
+      automaticRestart: false,
+      onHostMaintenance: "TERMINATE",
+    });
   }, 60_000);
 
   it.each<[Partial<BudgetModelArgs>, RegExp]>([
-    [{ functionRuntime: "nodejs20" }, /functionRuntime: Runtime nodejs20 is decommissioned and no longer allowed \(since 2026-10-30\)/],
+    [
+      { functionRuntime: "nodejs20" },
+      /functionRuntime: Runtime nodejs20 is decommissioned and no longer allowed \(since 2026-10-30\)/,
+    ],
     [{ functionRuntime: "nodejs26" }, /functionRuntime: Runtime nodejs26 is in Preview/],
-    [{ functionRuntime: "python312" }, /functionRuntime: Runtime python312 is not supported by budgetml's restarter; supported: nodejs24, nodejs22/],
+    [
+      { functionRuntime: "python312" },
+      /functionRuntime: Runtime python312 is not supported by budgetml's restarter; supported: nodejs24, nodejs22/,
+    ],
     [{ network: "Bad Network" }, /network: "Bad Network" is not a network name or path/],
-    [{ network: "default", subnetwork: "projects/p/zones/z/subnetworks/s" }, /subnetwork: "projects\/p\/zones\/z\/subnetworks\/s" is not a subnetwork name or path/],
+    [
+      { network: "default", subnetwork: "projects/p/zones/z/subnetworks/s" },
+      /subnetwork: "projects\/p\/zones\/z\/subnetworks\/s" is not a subnetwork name or path/,
+    ],
     [{ subnetwork: "ml-central" }, /subnetwork needs network/],
     [{ acmeEmail: "not an email" }, /acmeEmail: "not an email" is not an email address/],
     [{ allowScripts: ["sharp"] }, /allowScripts: "sharp" is not among the requirements/],
-    [{ predictor: join(__dirname, "..", "..", "examples", "iris", "predictor.py"), requirements: ["scikit-learn==1.5.2"], allowScripts: ["scikit-learn"] }, /allowScripts: names npm requirements whose install scripts may run; a \.py predictor has pip requirements/],
+    [
+      {
+        predictor: join(__dirname, "..", "..", "examples", "iris", "predictor.py"),
+        requirements: ["scikit-learn==1.5.2"],
+        allowScripts: ["scikit-learn"],
+      },
+      /allowScripts: names npm requirements whose install scripts may run; a \.py predictor has pip requirements/,
+    ],
     [{ running: "no" as unknown as boolean }, /running: expected true or false, got "no"/],
   ])("fails preview with a precise message for %j", (args, message) => {
     expect(() => new BudgetModel("invalid", { ...base, ...args })).toThrow(message);

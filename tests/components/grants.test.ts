@@ -22,10 +22,22 @@ describe("the grants a deployment declares (components/grants.ts)", () => {
 
   it("declares for each identity exactly the roles the grants module lists, on the resources it names", () => {
     const accounts = Object.fromEntries(
-      children.filter((c) => c.type === "gcp:serviceaccount/account:Account").map((c) => [`serviceAccount:${c.inputs.accountId}@proj.iam.gserviceaccount.com`, c.name.replace(/^granted-/, "").replace(/-account$/, "")]),
+      children
+        .filter((c) => c.type === "gcp:serviceaccount/account:Account")
+        .map((c) => [
+          `serviceAccount:${c.inputs.accountId}@proj.iam.gserviceaccount.com`,
+          c.name.replace(/^granted-/, "").replace(/-account$/, ""),
+        ]),
     );
     expect(Object.values(accounts).sort()).toEqual(["build", "restarter", "vm"]);
-    const customRoles = Object.fromEntries(children.filter((c) => c.type === "gcp:projects/iAMCustomRole:IAMCustomRole").map((c) => [`projects/budget-proj/roles/${c.inputs.roleId}`, `custom:${String(c.inputs.roleId).split("_").pop()}`]));
+    const customRoles = Object.fromEntries(
+      children
+        .filter((c) => c.type === "gcp:projects/iAMCustomRole:IAMCustomRole")
+        .map((c) => [
+          `projects/budget-proj/roles/${c.inputs.roleId}`,
+          `custom:${String(c.inputs.roleId).split("_").pop()}`,
+        ]),
+    );
     const declared: Record<string, Record<string, string[]>> = {};
     for (const grant of children.filter((c) => SCOPE_OF[c.type])) {
       const identity = accounts[grant.inputs.member];
@@ -35,16 +47,21 @@ describe("the grants a deployment declares (components/grants.ts)", () => {
       const roles = ((declared[identity] ??= {})[scope] ??= []);
       if (!roles.includes(role)) roles.push(role); // the two secrets carry the same grant
     }
-    const expected = Object.fromEntries(Object.entries(GRANTS).map(([identity, scopes]) => [identity, Object.fromEntries(Object.entries(scopes).map(([scope, roles]) => [scope, [...roles].sort()]))]));
+    const expected = Object.fromEntries(
+      Object.entries(GRANTS).map(([identity, scopes]) => [
+        identity,
+        Object.fromEntries(Object.entries(scopes).map(([scope, roles]) => [scope, [...roles].sort()])),
+      ]),
+    );
     for (const scopes of Object.values(declared)) for (const roles of Object.values(scopes)) roles.sort();
     expect(declared).toEqual(expected);
   });
 
   it("declares each custom role with exactly its listed permissions", () => {
     const roles = children.filter((c) => c.type === "gcp:projects/iAMCustomRole:IAMCustomRole");
-    expect(Object.fromEntries(roles.map((r) => [String(r.inputs.roleId).split("_").pop(), r.inputs.permissions]))).toEqual(
-      Object.fromEntries(Object.entries(CUSTOM_ROLES).map(([key, role]) => [key, [...role.permissions]])),
-    );
+    expect(
+      Object.fromEntries(roles.map((r) => [String(r.inputs.roleId).split("_").pop(), r.inputs.permissions])),
+    ).toEqual(Object.fromEntries(Object.entries(CUSTOM_ROLES).map(([key, role]) => [key, [...role.permissions]])));
   });
 
   it("answers the stand-ins' question: may this identity do this there?", () => {

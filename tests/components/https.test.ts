@@ -17,7 +17,9 @@ async function adapt(caddyfile: string) {
   const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
   try {
     writeFileSync(join(dir, "Caddyfile"), caddyfile);
-    const { stdout } = await run("caddy", ["adapt", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: caddyEnv(dir) });
+    const { stdout } = await run("caddy", ["adapt", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+      env: caddyEnv(dir),
+    });
     return JSON.parse(stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -35,7 +37,9 @@ async function freePort(): Promise<number> {
 /** Runs the component's health wait exactly as `pulumi up` does: node -e, no shell. */
 function healthWait(url: string, seconds: number) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn("node", ["-e", WAIT_SCRIPT], { env: { ...process.env, BUDGET_HEALTH_URL: url, BUDGET_WAIT_SECONDS: String(seconds) } });
+    const child = spawn("node", ["-e", WAIT_SCRIPT], {
+      env: { ...process.env, BUDGET_HEALTH_URL: url, BUDGET_WAIT_SECONDS: String(seconds) },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -46,31 +50,61 @@ function healthWait(url: string, seconds: number) {
 
 describe("HTTPS on the VM: certificate authorities and the health check through the IP", () => {
   it("asks Let's Encrypt, then ZeroSSL, with the given email", async () => {
-    const config = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPorts: [8080], acmeEmail: "ops@example.com" }));
-    expect(config.apps.tls.automation.policies).toEqual([{ issuers: [{ module: "acme", email: "ops@example.com" }, { module: "zerossl", email: "ops@example.com" }] }]);
+    const config = await adapt(
+      renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPorts: [8080], acmeEmail: "ops@example.com" }),
+    );
+    expect(config.apps.tls.automation.policies).toEqual([
+      {
+        issuers: [
+          { module: "acme", email: "ops@example.com" },
+          { module: "zerossl", email: "ops@example.com" },
+        ],
+      },
+    ]);
     const anonymous = await adapt(renderCaddyfile({ hostname: "34-120-1-2.sslip.io", upstreamPorts: [8080] }));
-    expect(anonymous.apps.tls.automation.policies[0].issuers.map((i: { module: string }) => i.module)).toEqual(["acme", "zerossl"]);
+    expect(anonymous.apps.tls.automation.policies[0].issuers.map((i: { module: string }) => i.module)).toEqual([
+      "acme",
+      "zerossl",
+    ]);
   });
 
   it("serves only GET / on plain HTTP for the bare IP, and the health wait passes through it", async () => {
     // Stands in for the runtime: its health answer, and a route that must not leak over plain HTTP.
     const runtime: Server = createServer((req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(req.url === "/" ? JSON.stringify({ status: "ready", predictor: "Sentiment" }) : JSON.stringify({ route: req.url }));
+      res.end(
+        req.url === "/"
+          ? JSON.stringify({ status: "ready", predictor: "Sentiment" })
+          : JSON.stringify({ route: req.url }),
+      );
     });
     await new Promise<void>((resolve) => runtime.listen(0, "127.0.0.1", resolve));
     const dir = mkdtempSync(join(tmpdir(), "budgetml-caddy-"));
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
     // tls internal: no certificate authority is contacted from the test machine.
-    const caddyfile = renderCaddyfile({ hostname: "api.example.com", upstreamPorts: [(runtime.address() as AddressInfo).port], healthIp: "127.0.0.1", tlsInternal: true, httpPort, httpsPort, adminSocket: join(dir, "admin.sock") });
+    const caddyfile = renderCaddyfile({
+      hostname: "api.example.com",
+      upstreamPorts: [(runtime.address() as AddressInfo).port],
+      healthIp: "127.0.0.1",
+      tlsInternal: true,
+      httpPort,
+      httpsPort,
+      adminSocket: join(dir, "admin.sock"),
+    });
     writeFileSync(join(dir, "Caddyfile"), caddyfile);
     let caddy: ChildProcess | undefined;
     try {
-      caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: caddyEnv(dir), stdio: "ignore" });
+      caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+        env: caddyEnv(dir),
+        stdio: "ignore",
+      });
       const health = `http://127.0.0.1:${httpPort}/`;
       await waitFor(() => fetch(health).then((r) => r.ok), { timeoutMs: 20_000, what: "caddy to answer on the IP" });
       expect(await (await fetch(health)).json()).toEqual({ status: "ready", predictor: "Sentiment" });
-      const token = await fetch(`http://127.0.0.1:${httpPort}/token`, { method: "POST", body: "username=u&password=p" });
+      const token = await fetch(`http://127.0.0.1:${httpPort}/token`, {
+        method: "POST",
+        body: "username=u&password=p",
+      });
       expect(token.status).toBe(404);
       expect(await token.text()).toMatch(/Only the health check is served on the IP/);
       const waited = await healthWait(health, 30);
@@ -101,7 +135,10 @@ describe("HTTPS on the VM: certificate authorities and the health check through 
   }, 30_000);
 
   it("fails with the last answer when the runtime never becomes ready", async () => {
-    const server = createServer((_req, res) => void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ status: "loading" })));
+    const server = createServer(
+      (_req, res) =>
+        void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ status: "loading" })),
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const waited = await healthWait(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, 1);

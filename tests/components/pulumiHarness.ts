@@ -11,6 +11,8 @@ import { waitForRegistrations } from "../../local/waitForRegistrations";
 export interface Recorded {
   type: string;
   name: string;
+  // Each resource type's inputs, read field by field by the tests.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   inputs: Record<string, any>;
   provider?: string;
   /** URN of the parent. */
@@ -40,7 +42,13 @@ pulumi.runtime.setMocks(
         state.id = `projects/proj/locations/${args.inputs.location}/repositories/${args.inputs.repositoryId}`;
         state.name = args.inputs.repositoryId;
       }
-      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider, ...(options.get(args.name) ?? { parent: "", dependsOn: [], ignoreChanges: [], deleteBeforeReplace: false }) });
+      recorded.push({
+        type: args.type,
+        name: args.name,
+        inputs: args.inputs,
+        provider: args.provider,
+        ...(options.get(args.name) ?? { parent: "", dependsOn: [], ignoreChanges: [], deleteBeforeReplace: false }),
+      });
       return { id: (state.id as string) ?? `${args.name}-id`, state };
     },
     call: (args) => args.inputs,
@@ -57,7 +65,9 @@ type Request = {
   getIgnorechangesList(): string[];
   getDeletebeforereplace(): boolean;
 };
-const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource: Function } }).getMonitor();
+const monitor = (
+  pulumi.runtime as unknown as { getMonitor(): { registerResource: (request: Request, ...rest: unknown[]) => unknown } }
+).getMonitor();
 const originalRegister = monitor.registerResource.bind(monitor);
 monitor.registerResource = (request: Request, ...rest: unknown[]) => {
   options.set(request.getName(), {
@@ -71,14 +81,24 @@ monitor.registerResource = (request: Request, ...rest: unknown[]) => {
 export const value = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
 export const isSecret = <T>(output: pulumi.Output<T>) => (output as unknown as { isSecret: Promise<boolean> }).isSecret;
 /** Whether `urns` holds the URN of `child` (mock URNs end in `::<type>::<name>`). */
-export const includesUrnOf = (urns: string[], child: Pick<Recorded, "type" | "name">) => urns.some((urn) => urn.endsWith(`${child.type}::${child.name}`));
+export const includesUrnOf = (urns: string[], child: Pick<Recorded, "type" | "name">) =>
+  urns.some((urn) => urn.endsWith(`${child.type}::${child.name}`));
 
 export const ROOT = join(__dirname, "..", "..");
 export const SENTIMENT = join(ROOT, "examples", "sentiment", "predictor.ts");
-export const baseArgs: BudgetModelArgs = { predictor: SENTIMENT, project: "budget-proj", zone: "us-central1-a", requirements: ["sentiment@^5"] };
+export const baseArgs: BudgetModelArgs = {
+  predictor: SENTIMENT,
+  project: "budget-proj",
+  zone: "us-central1-a",
+  requirements: ["sentiment@^5"],
+};
 
 /** Builds a model and waits until every child has been registered. */
-export async function deploy(name: string, args: Partial<BudgetModelArgs> = {}, opts?: pulumi.ComponentResourceOptions) {
+export async function deploy(
+  name: string,
+  args: Partial<BudgetModelArgs> = {},
+  opts?: pulumi.ComponentResourceOptions,
+) {
   // Loaded here, after the mocks above are in place, as Pulumi requires.
   const { BudgetModel } = require("../../components/budgetModel") as typeof import("../../components/budgetModel");
   const model = new BudgetModel(name, { ...baseArgs, ...args }, opts);

@@ -26,7 +26,9 @@ describe("validateArgs", () => {
     expect(subdomainProblem("api")).toBeUndefined();
     expect(subdomainProblem("a.b")).toBe('subdomain: "a.b" is not a DNS label');
     expect(acmeEmailProblem("ops")).toBe('acmeEmail: "ops" is not an email address');
-    expect(() => validateArgs("m", { predictor, domain: "not a domain" })).toThrow(/domain: "not a domain" is not a domain name/);
+    expect(() => validateArgs("m", { predictor, domain: "not a domain" })).toThrow(
+      /domain: "not a domain" is not a domain name/,
+    );
     // An output is not checked at construction (tests/local runs a program whose bad output fails the run).
     expect(() => validateArgs("m", { predictor, domain: pulumi.output("not a domain") })).not.toThrow();
   });
@@ -38,10 +40,21 @@ describe("validateArgs", () => {
     } catch (error) {
       thrown = error;
     }
-    expect((thrown as pulumi.InputPropertiesError).errors).toEqual([{ propertyPath: "requirements", reason: 'requirements: "Bad Name!" is not an npm package name (like "sharp" or "sharp@0.33")' }]);
+    expect((thrown as pulumi.InputPropertiesError).errors).toEqual([
+      {
+        propertyPath: "requirements",
+        reason: 'requirements: "Bad Name!" is not an npm package name (like "sharp" or "sharp@0.33")',
+      },
+    ]);
   });
 
   it("passes valid args and returns no warnings", () => {
-    expect(validateArgs("m", { predictor, zone: "us-central1-a", region: "us-central1", provisioning: "standard" }, new Date("2026-11-25T12:00:00Z"))).toEqual([]);
+    expect(
+      validateArgs(
+        "m",
+        { predictor, zone: "us-central1-a", region: "us-central1", provisioning: "standard" },
+        new Date("2026-11-25T12:00:00Z"),
+      ),
+    ).toEqual([]);
   });
 });

@@ -30,7 +30,10 @@ describe("estimateMonthlyCost", () => {
   });
 
   it("says so for a machine type it has no price for", () => {
-    expect(estimateMonthlyCost("z9-huge", "spot", 20)).toMatchObject({ monthlyUsd: undefined, note: expect.stringMatching(/^z9-huge is not in budgetml's price table/) });
+    expect(estimateMonthlyCost("z9-huge", "spot", 20)).toMatchObject({
+      monthlyUsd: undefined,
+      note: expect.stringMatching(/^z9-huge is not in budgetml's price table/),
+    });
   });
 });
 
@@ -58,8 +61,22 @@ describe("provisioningChange (the spot-capacity fallback)", () => {
   it("returns a switched instance to spot at a stop after the return delay, never within the outage it ended", () => {
     const switchedAt = now - 7 * 3600_000;
     const labels = { [FALLBACK_LABEL]: String(switchedAt / 1000) };
-    expect(provisioningChange({ provisioningModel: "STANDARD", labels, lastStopTimestamp: stoppedAgo(60_000) }, now, policy, false)).toBe("to_spot");
-    expect(provisioningChange({ provisioningModel: "STANDARD", labels, lastStopTimestamp: new Date(switchedAt - 1000).toISOString() }, now, policy, false)).toBeUndefined();
+    expect(
+      provisioningChange(
+        { provisioningModel: "STANDARD", labels, lastStopTimestamp: stoppedAgo(60_000) },
+        now,
+        policy,
+        false,
+      ),
+    ).toBe("to_spot");
+    expect(
+      provisioningChange(
+        { provisioningModel: "STANDARD", labels, lastStopTimestamp: new Date(switchedAt - 1000).toISOString() },
+        now,
+        policy,
+        false,
+      ),
+    ).toBeUndefined();
   });
 });
 

@@ -20,7 +20,10 @@ process.chdir(mkdtempSync(join(tmpdir(), "budgetml-pulumi-"))); // bundles are b
 
 describe("LocalCloud evaluating BudgetModel", () => {
   beforeAll(async () => {
-    new BudgetModel("m", { predictor: join(ROOT, "tests", "fixtures", "allEndpoints.ts"), password: "a-password-of-length" });
+    new BudgetModel("m", {
+      predictor: join(ROOT, "tests", "fixtures", "allEndpoints.ts"),
+      password: "a-password-of-length",
+    });
     await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
   }, 60_000);
 
@@ -30,7 +33,9 @@ describe("LocalCloud evaluating BudgetModel", () => {
   it("records one instance, one function and one scheduler job, and the model itself", () => {
     expect(cloud.instances).toHaveLength(1);
     expect(cloud.functions).toHaveLength(1);
-    expect(cloud.jobs).toEqual([expect.objectContaining({ schedule: "* * * * *", topic: expect.stringMatching(/^projects\/proj-a\/topics\//) })]);
+    expect(cloud.jobs).toEqual([
+      expect.objectContaining({ schedule: "* * * * *", topic: expect.stringMatching(/^projects\/proj-a\/topics\//) }),
+    ]);
     expect(cloud.components).toContainEqual({ type: "budgetml:index:BudgetModel", name: "m" });
   });
 
@@ -38,18 +43,29 @@ describe("LocalCloud evaluating BudgetModel", () => {
     const { metadata } = cloud.instances[0];
     expect(metadata[STARTUP_SCRIPT_KEY]).toContain("budgetml VM startup script");
     const config = readInstanceMetadata(metadata);
-    for (const object of [config.runtimeObject, config.predictorObject]) expect(existsSync(join(cloud.bucketsDir, config.bucket, object))).toBe(true);
+    for (const object of [config.runtimeObject, config.predictorObject])
+      expect(existsSync(join(cloud.bucketsDir, config.bucket, object))).toBe(true);
     expect(cloud.secrets[config.passwordSecret]).toBe("a-password-of-length");
     expect(cloud.secrets[config.tokenSecret]).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(JSON.stringify(metadata)).not.toContain("a-password-of-length");
-    const source = cloud.archives.get(`${cloud.functions[0].source.bucket}/${cloud.functions[0].source.object}`) as string;
+    const source = cloud.archives.get(
+      `${cloud.functions[0].source.bucket}/${cloud.functions[0].source.object}`,
+    ) as string;
     expect(JSON.parse(readFileSync(join(source, "package.json"), "utf8"))).toMatchObject({ main: "index.js" });
   });
 
   it("lets the VM's account read exactly its bundles and secrets and publish to its topic", () => {
     const config = readInstanceMetadata(cloud.instances[0].metadata);
-    expect(cloud.policy.allows(vm(), "storage.objects.get", `projects/_/buckets/${config.bucket}/objects/${config.predictorObject}`)).toBe(true);
-    expect(cloud.policy.allows(vm(), "secretmanager.versions.access", `${config.passwordSecret}/versions/latest`)).toBe(true);
+    expect(
+      cloud.policy.allows(
+        vm(),
+        "storage.objects.get",
+        `projects/_/buckets/${config.bucket}/objects/${config.predictorObject}`,
+      ),
+    ).toBe(true);
+    expect(cloud.policy.allows(vm(), "secretmanager.versions.access", `${config.passwordSecret}/versions/latest`)).toBe(
+      true,
+    );
     expect(cloud.policy.allows(vm(), "pubsub.topics.publish", config.topic)).toBe(true);
     expect(cloud.policy.allows(vm(), "compute.instances.start", cloud.instances[0].id)).toBe(false);
     expect(cloud.policy.allows(vm(), "storage.objects.get", "projects/_/buckets/someone-elses/objects/x")).toBe(false);
@@ -59,11 +75,29 @@ describe("LocalCloud evaluating BudgetModel", () => {
     const fn = cloud.functions[0];
     expect(cloud.policy.allows(restarter(), "compute.instances.start", cloud.instances[0].id)).toBe(true);
     expect(cloud.policy.allows(restarter(), "compute.instances.get", cloud.instances[0].id)).toBe(true);
-    expect(cloud.policy.allows(restarter(), "compute.zoneOperations.get", "projects/proj-a/zones/us-central1-a/operations/operation-1")).toBe(true);
+    expect(
+      cloud.policy.allows(
+        restarter(),
+        "compute.zoneOperations.get",
+        "projects/proj-a/zones/us-central1-a/operations/operation-1",
+      ),
+    ).toBe(true);
     expect(cloud.policy.allows(restarter(), "compute.instances.setMetadata", cloud.instances[0].id)).toBe(false);
     expect(fn.trigger?.topic).toBe(readInstanceMetadata(cloud.instances[0].metadata).topic);
-    expect(cloud.policy.allows(fn.trigger?.serviceAccount as string, "run.routes.invoke", `projects/proj-a/locations/us-central1/services/${fn.name}`)).toBe(true);
-    expect(cloud.policy.allows(restarter(), "secretmanager.versions.access", `${readInstanceMetadata(cloud.instances[0].metadata).passwordSecret}/versions/latest`)).toBe(false);
+    expect(
+      cloud.policy.allows(
+        fn.trigger?.serviceAccount as string,
+        "run.routes.invoke",
+        `projects/proj-a/locations/us-central1/services/${fn.name}`,
+      ),
+    ).toBe(true);
+    expect(
+      cloud.policy.allows(
+        restarter(),
+        "secretmanager.versions.access",
+        `${readInstanceMetadata(cloud.instances[0].metadata).passwordSecret}/versions/latest`,
+      ),
+    ).toBe(false);
   });
 
   it("tells the restarter which instance to keep running through the environment it declared", () => {

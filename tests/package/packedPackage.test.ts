@@ -1,5 +1,14 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -37,7 +46,12 @@ function userShellEnv(): NodeJS.ProcessEnv {
 
 /** Spawns a command in the consumer folder in its own process group; collects its output. */
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(command, args, { cwd: consumer, env: { ...userShellEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(command, args, {
+    cwd: consumer,
+    env: { ...userShellEnv(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   children.push(child);
   const output = { stdout: "", stderr: "" };
   child.stdout!.on("data", (d) => (output.stdout += d));
@@ -48,40 +62,87 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "budgetml-packed-"));
-  const packed = await run("npm", ["pack", "--pack-destination", work, "--loglevel", "error"], { cwd: ROOT, maxBuffer: 1 << 26 });
+  const packed = await run("npm", ["pack", "--pack-destination", work, "--loglevel", "error"], {
+    cwd: ROOT,
+    maxBuffer: 1 << 26,
+  });
   tarball = join(work, packed.stdout.trim().split("\n").pop() as string);
   consumer = join(work, "consumer");
   mkdirSync(consumer);
   for (const file of readdirSync(CONSUMER_FILES)) copyFileSync(join(CONSUMER_FILES, file), join(consumer, file));
   writeFileSync(join(consumer, "package.json"), `${JSON.stringify({ name: "acme-ml", private: true }, null, 2)}\n`);
-  const pulumiRange = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies["@pulumi/pulumi"];
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel", "error", tarball, `@pulumi/pulumi@${pulumiRange}`], { cwd: consumer, maxBuffer: 1 << 26 });
+  const pulumiRange = (
+    JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> }
+  ).dependencies["@pulumi/pulumi"];
+  await run(
+    "npm",
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel",
+      "error",
+      tarball,
+      `@pulumi/pulumi@${pulumiRange}`,
+    ],
+    { cwd: consumer, maxBuffer: 1 << 26 },
+  );
 }, 600_000);
 
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe("the packed npm package, installed into an empty folder", () => {
   it("carries the built code, its declarations and the prebuilt artifacts, not the sources", async () => {
     const files = await entries(tarball);
-    expect(files).toEqual(expect.arrayContaining(["package/dist/index.js", "package/dist/index.d.ts", "package/dist/cli.js", "package/dist/artifacts/manifest.json", "package/dist/artifacts/restarter/index.js", "package/images/vm/startup.sh"]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "package/dist/index.js",
+        "package/dist/index.d.ts",
+        "package/dist/cli.js",
+        "package/dist/artifacts/manifest.json",
+        "package/dist/artifacts/restarter/index.js",
+        "package/images/vm/startup.sh",
+      ]),
+    );
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
     const installed = join(consumer, "node_modules", "budgetml");
-    const manifest = JSON.parse(readFileSync(join(installed, "dist", "artifacts", "manifest.json"), "utf8")) as { runtime: { objectName: string } };
-    expect(await entries(join(installed, "dist", "artifacts", manifest.runtime.objectName))).toEqual(expect.arrayContaining(["server.cjs", "boot.cjs", "package.json"]));
+    const manifest = JSON.parse(readFileSync(join(installed, "dist", "artifacts", "manifest.json"), "utf8")) as {
+      runtime: { objectName: string };
+    };
+    expect(await entries(join(installed, "dist", "artifacts", manifest.runtime.objectName))).toEqual(
+      expect.arrayContaining(["server.cjs", "boot.cjs", "package.json"]),
+    );
   });
 
   it("lets a user's own JavaScript program compose BudgetModel in its own component, with real bundles", async () => {
     const { stdout } = await run(process.execPath, ["program.js", "predictor.mjs"], { cwd: consumer });
-    const declared = JSON.parse(stdout) as { url: string; urn: string; types: string[]; objects: Array<{ name: string; file: string }> };
+    const declared = JSON.parse(stdout) as {
+      url: string;
+      urn: string;
+      types: string[];
+      objects: Array<{ name: string; file: string }>;
+    };
     expect(declared.urn).toBe("urn:pulumi:dev::consumer::acme:ml:Platform$budgetml:index:BudgetModel::acme-sentiment");
     expect(declared.url).toBe("https://34-120-1-2.sslip.io");
-    expect(declared.types).toEqual(expect.arrayContaining(["gcp:compute/instance:Instance", "gcp:cloudfunctionsv2/function:Function", "gcp:cloudscheduler/job:Job", "gcp:storage/bucket:Bucket"]));
+    expect(declared.types).toEqual(
+      expect.arrayContaining([
+        "gcp:compute/instance:Instance",
+        "gcp:cloudfunctionsv2/function:Function",
+        "gcp:cloudscheduler/job:Job",
+        "gcp:storage/bucket:Bucket",
+      ]),
+    );
 
     const installed = join(consumer, "node_modules", "budgetml", "dist", "artifacts");
-    const manifest = JSON.parse(readFileSync(join(installed, "manifest.json"), "utf8")) as { runtime: { objectName: string }; restarter: { hash: string } };
+    const manifest = JSON.parse(readFileSync(join(installed, "manifest.json"), "utf8")) as {
+      runtime: { objectName: string };
+      restarter: { hash: string };
+    };
     const object = (prefix: string) => declared.objects.find((o) => o.name.startsWith(prefix))!;
     // The runtime uploaded is the one the package shipped (and the tests ran), byte for byte.
     expect(object("runtime-").name).toBe(manifest.runtime.objectName);
@@ -94,45 +155,107 @@ describe("the packed npm package, installed into an empty folder", () => {
 
   it("type-checks a user's TypeScript program against the shipped declarations", async () => {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const flags = ["--noEmit", "--strict", "--module", "node16", "--moduleResolution", "node16", "--target", "es2022", "--skipLibCheck", "--types", "node", "--typeRoots", join(ROOT, "node_modules", "@types")];
+    const flags = [
+      "--noEmit",
+      "--strict",
+      "--module",
+      "node16",
+      "--moduleResolution",
+      "node16",
+      "--target",
+      "es2022",
+      "--skipLibCheck",
+      "--types",
+      "node",
+      "--typeRoots",
+      join(ROOT, "node_modules", "@types"),
+    ];
     await expect(run(process.execPath, [tsc, ...flags, "program.ts"], { cwd: consumer })).resolves.toBeDefined();
     // …and the check has teeth: a wrong argument type is refused.
-    writeFileSync(join(consumer, "wrong.ts"), readFileSync(join(consumer, "program.ts"), "utf8").replace('args.machineType ?? "e2-small"', "42"));
-    await expect(run(process.execPath, [tsc, ...flags, "wrong.ts"], { cwd: consumer })).rejects.toMatchObject({ stdout: expect.stringMatching(/TS2322/) });
+    writeFileSync(
+      join(consumer, "wrong.ts"),
+      readFileSync(join(consumer, "program.ts"), "utf8").replace('args.machineType ?? "e2-small"', "42"),
+    );
+    await expect(run(process.execPath, [tsc, ...flags, "wrong.ts"], { cwd: consumer })).rejects.toMatchObject({
+      stdout: expect.stringMatching(/TS2322/),
+    });
   }, 180_000);
 
   it("serves a prediction with `npx budgetml serve`", async () => {
-    const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };
-    const served = start("npx", ["--no-install", "budgetml", "serve", "--predictor", "predictor.mjs", "--port", "0", "--workers", "1", "--host", "127.0.0.1"], credentials);
-    const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(served.output.stderr)?.[1], { timeoutMs: 30_000, what: "npx budgetml serve to listen" });
+    const credentials = {
+      BUDGET_USERNAME: "budget",
+      BUDGET_PWD: "correct horse battery staple",
+      BUDGET_TOKEN: "0123456789abcdef0123456789abcdef",
+    };
+    const served = start(
+      "npx",
+      [
+        "--no-install",
+        "budgetml",
+        "serve",
+        "--predictor",
+        "predictor.mjs",
+        "--port",
+        "0",
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+      ],
+      credentials,
+    );
+    const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(served.output.stderr)?.[1], {
+      timeoutMs: 30_000,
+      what: "npx budgetml serve to listen",
+    });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });
-    const response = await fetch(`${url}/predict_dict`, json(await login(url), { payload: { text: "three little words" } }));
+    const response = await fetch(
+      `${url}/predict_dict`,
+      json(await login(url), { payload: { text: "three little words" } }),
+    );
     expect(await response.json()).toEqual({ words: 3, ready: true });
     expect((await fetch(`${url}/predict_dict`, json("forged", { payload: {} }))).status).toBe(401);
     process.kill(-served.child.pid!, "SIGTERM");
     await served.exited;
-    await waitFor(() => fetch(`${url}/`).then(() => false, () => true), { what: "the server to stop" });
+    await waitFor(
+      () =>
+        fetch(`${url}/`).then(
+          () => false,
+          () => true,
+        ),
+      { what: "the server to stop" },
+    );
   }, 60_000);
 
   it("runs the whole local deployment with `npx budgetml local`, and SIGTERM leaves nothing running", async () => {
     const port = await freePort();
     const local = start("npx", ["--no-install", "budgetml", "local", "predictor.mjs", "--port", String(port)]);
-    const url = await waitFor(() => /serving (http:\/\/localhost:\d+)/.exec(local.output.stdout)?.[1], { timeoutMs: 120_000, what: "npx budgetml local to serve" });
+    const url = await waitFor(() => /serving (http:\/\/localhost:\d+)/.exec(local.output.stdout)?.[1], {
+      timeoutMs: 120_000,
+      what: "npx budgetml local to serve",
+    });
     const password = /password: (\S+)/.exec(local.output.stdout)![1];
     const root = deploymentRoot(local.output.stderr);
     // The CLI itself (its command line ends `--port N`) and every process the deployment started (they run from under its root).
-    const startedByNpx = () => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
+    const startedByNpx = () =>
+      processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
     expect(processesUnder(root).length).toBeGreaterThan(0); // the check below can see them
     expect(startedByNpx().length).toBeGreaterThan(processesUnder(root).length); // …and the CLI
     const base = url.replace("localhost", "127.0.0.1");
-    const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "served from a tarball" } }));
+    const response = await fetch(
+      `${base}/predict_dict`,
+      json(await login(base, "budget", password), { payload: { text: "served from a tarball" } }),
+    );
     expect(await response.json()).toEqual({ words: 4, ready: true });
 
     process.kill(local.child.pid!, "SIGTERM"); // npx itself, as a supervisor would
     await local.exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
-    await waitFor(() => startedByNpx().length === 0, { timeoutMs: 30_000, what: `the CLI and every process under ${root} to exit` });
+    await waitFor(() => startedByNpx().length === 0, {
+      timeoutMs: 30_000,
+      what: `the CLI and every process under ${root} to exit`,
+    });
   }, 180_000);
 });
 
@@ -140,25 +263,40 @@ describe("the packed npm package, installed into an empty folder", () => {
 describe("npm start in the checkout", () => {
   it("serves the example, and SIGTERM to npm (not only Ctrl-C) leaves nothing running", async () => {
     const port = await freePort();
-    const child = spawn("npm", ["start", "--", "--port", String(port)], { cwd: ROOT, env: userShellEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn("npm", ["start", "--", "--port", String(port)], {
+      cwd: ROOT,
+      env: userShellEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     children.push(child);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     const exited = new Promise((resolve) => child.once("exit", resolve));
-    const password = await waitFor(() => /password: (\S+)/.exec(stdout)?.[1], { timeoutMs: 120_000, what: "npm start to serve" });
+    const password = await waitFor(() => /password: (\S+)/.exec(stdout)?.[1], {
+      timeoutMs: 120_000,
+      what: "npm start to serve",
+    });
     const root = deploymentRoot(stderr);
-    const startedByNpm = () => processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
+    const startedByNpm = () =>
+      processesMatching((cmdline) => cmdline.includes(root) || cmdline.includes(`--port\0${port}`));
     expect(startedByNpm().length).toBeGreaterThan(1); // the CLI and the deployment's processes: the check below can see them
     const base = `http://127.0.0.1:${port}`;
-    const response = await fetch(`${base}/predict_dict`, json(await login(base, "budget", password), { payload: { text: "I love this" } }));
+    const response = await fetch(
+      `${base}/predict_dict`,
+      json(await login(base, "budget", password), { payload: { text: "I love this" } }),
+    );
     expect(await response.json()).toMatchObject({ label: "positive" });
 
     process.kill(child.pid!, "SIGTERM"); // npm alone, as a supervisor or `kill` would
     await exited;
     await waitFor(() => !existsSync(root), { timeoutMs: 30_000, what: `the local deployment to remove ${root}` });
     // The CLI itself, and every process the deployment started (they run from under its root).
-    await waitFor(() => startedByNpm().length === 0, { timeoutMs: 30_000, what: "every process npm start began to exit" });
+    await waitFor(() => startedByNpm().length === 0, {
+      timeoutMs: 30_000,
+      what: "every process npm start began to exit",
+    });
   }, 240_000);
 });

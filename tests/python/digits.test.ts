@@ -23,11 +23,18 @@ describe(`examples/digits (${RUNTIME_TARGET})`, () => {
     let predictor = join(EXAMPLE, "predictor.ts");
     if (RUNTIME_TARGET === "bundle") {
       work = mkdtempSync(join(tmpdir(), "budgetml-digits-"));
-      const bundle = await buildPredictorBundle({ predictor, requirements: ["onnxruntime-node@1.30.0"], outDir: join(work, "out") });
+      const bundle = await buildPredictorBundle({
+        predictor,
+        requirements: ["onnxruntime-node@1.30.0"],
+        outDir: join(work, "out"),
+      });
       const installed = join(work, "predictor");
       mkdirSync(join(installed, "node_modules"), { recursive: true });
       await extract({ file: bundle.file, cwd: installed });
-      symlinkSync(realpathSync(join(ROOT, "node_modules", "onnxruntime-node")), join(installed, "node_modules", "onnxruntime-node"));
+      symlinkSync(
+        realpathSync(join(ROOT, "node_modules", "onnxruntime-node")),
+        join(installed, "node_modules", "onnxruntime-node"),
+      );
       predictor = join(installed, "predictor.cjs");
     }
     runtime = await startTestRuntime(predictor);

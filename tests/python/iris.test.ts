@@ -20,13 +20,20 @@ describe("examples/iris", () => {
   const predict = (payload: unknown) => fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
 
   it("loads: trains on scikit-learn's bundled iris data", async () => {
-    expect(await (await fetch(`${runtime.url}/`)).json()).toMatchObject({ status: "ready", predictor: "predictor.py:Predictor" });
+    expect(await (await fetch(`${runtime.url}/`)).json()).toMatchObject({
+      status: "ready",
+      predictor: "predictor.py:Predictor",
+    });
   });
 
   it("names the species of one flower, with probabilities that sum to 1", async () => {
     const response = await predict(SETOSA);
     expect(response.status).toBe(200);
-    const answer = (await response.json()) as { species: string; probability: number; probabilities: Record<string, number> };
+    const answer = (await response.json()) as {
+      species: string;
+      probability: number;
+      probabilities: Record<string, number>;
+    };
     expect(answer.species).toBe("setosa");
     expect(answer.probability).toBeGreaterThan(0.9);
     expect(Object.keys(answer.probabilities)).toEqual(["setosa", "versicolor", "virginica"]);
@@ -41,9 +48,15 @@ describe("examples/iris", () => {
 
   it.each([
     [{ sepal_length: 5.1 }, "flower 0: missing sepal_width, petal_length, petal_width"],
-    [{ ...SETOSA, petal_width: "wide" }, "flower 0: petal_width must be a number of centimetres between 0 and 100, got 'wide'"],
+    [
+      { ...SETOSA, petal_width: "wide" },
+      "flower 0: petal_width must be a number of centimetres between 0 and 100, got 'wide'",
+    ],
     [{ flowers: [] }, '"flowers" must be a list of 1 to 1000 flowers'],
-    [{ flowers: [SETOSA, 3] }, "flower 1: expected an object with sepal_length, sepal_width, petal_length, petal_width (cm)"],
+    [
+      { flowers: [SETOSA, 3] },
+      "flower 1: expected an object with sepal_length, sepal_width, petal_length, petal_width (cm)",
+    ],
   ])("answers 422 with a precise message for %j", async (payload, message) => {
     const response = await predict(payload);
     expect(response.status).toBe(422);

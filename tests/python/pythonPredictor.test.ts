@@ -5,14 +5,23 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { json, login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
+import {
+  json,
+  login,
+  PASSWORD,
+  SIGNING_KEY,
+  startTestRuntime,
+  USERNAME,
+  type TestRuntime,
+} from "../support/runtimeServer";
 import { serveCommand } from "../support/runtimeTarget";
 import { waitFor } from "../support/waitFor";
 
 const FIXTURES = join(__dirname, "fixtures");
 const ALL_ENDPOINTS = join(FIXTURES, "allEndpoints.py");
 
-const dict = (runtime: TestRuntime, token: string, payload: unknown) => fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
+const dict = (runtime: TestRuntime, token: string, payload: unknown) =>
+  fetch(`${runtime.url}/predict_dict`, json(token, { payload }));
 const logLine = (runtime: TestRuntime, pattern: RegExp) =>
   waitFor(() => runtime.logLines.find((line) => pattern.test(line)), { what: `a log line matching ${pattern}` });
 
@@ -42,9 +51,19 @@ describe("a Python predictor served by the runtime", () => {
     const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256));
     const form = new FormData();
     form.append("request", new Blob([bytes], { type: "image/png" }), "cat.png");
-    const response = await fetch(`${runtime.url}/predict_image`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+    const response = await fetch(`${runtime.url}/predict_image`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ filename: "cat.png", content_type: "image/png", size: 70_000, first: [0, 7, 14, 21], file_matches: true });
+    expect(await response.json()).toEqual({
+      filename: "cat.png",
+      content_type: "image/png",
+      size: 70_000,
+      first: [0, 7, 14, 21],
+      file_matches: true,
+    });
   });
 
   it("/predict: predict gets the request with .method, .headers, .query_params, await body() and await json()", async () => {
@@ -54,7 +73,14 @@ describe("a Python predictor served by the runtime", () => {
       body: JSON.stringify({ rows: [[1, 2]] }),
     });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ method: "POST", path: "predict", query: { threshold: "0.5", tag: "b" }, tags: ["a", "b"], header: "yes", json: { rows: [[1, 2]] } });
+    expect(await response.json()).toEqual({
+      method: "POST",
+      path: "predict",
+      query: { threshold: "0.5", tag: "b" },
+      tags: ["a", "b"],
+      header: "yes",
+      json: { rows: [[1, 2]] },
+    });
   });
 
   it("sends bytes as octet-stream, unchanged, and a str as a JSON string", async () => {
@@ -89,13 +115,18 @@ describe("a Python predictor served by the runtime", () => {
   it("answers an HTTPException-like error (status_code 4xx, detail) with its status and detail", async () => {
     const response = await dict(runtime, token, { action: "reject" });
     expect(response.status).toBe(422);
-    expect(await response.json()).toEqual({ error: "field 'text' is required", requestId: response.headers.get("x-request-id") });
+    expect(await response.json()).toEqual({
+      error: "field 'text' is required",
+      requestId: response.headers.get("x-request-id"),
+    });
   });
 
   it("answers 500 when predict returns something that is not JSON", async () => {
     const response = await dict(runtime, token, { action: "not_json" });
     expect(response.status).toBe(500);
-    expect(((await response.json()) as { error: string }).error).toMatch(/cannot be sent as JSON: object is not JSON serializable/);
+    expect(((await response.json()) as { error: string }).error).toMatch(
+      /cannot be sent as JSON: object is not JSON serializable/,
+    );
   });
 
   it("runs async predictions concurrently in one Python process", async () => {
@@ -119,7 +150,9 @@ describe("a Python predictor served by the runtime", () => {
     const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
     const dying = await dict(runtime, token, { action: "die" });
     expect(dying.status).toBe(500);
-    expect(((await dying.json()) as { error: string }).error).toMatch(/Python predictor process exited \(SIGKILL\) during this prediction/);
+    expect(((await dying.json()) as { error: string }).error).toMatch(
+      /Python predictor process exited \(SIGKILL\) during this prediction/,
+    );
     await logLine(runtime, /the Python predictor is serving again/);
     const after = await dict(runtime, token, { action: "pid" });
     expect(after.status).toBe(200);
@@ -131,7 +164,9 @@ describe("a Python predictor served by the runtime", () => {
     const orphan = Number(/left child (\d+)/.exec(await logLine(runtime, /left child \d+/))?.[1]);
     try {
       expect(dying.status).toBe(500);
-      await waitFor(async () => (await dict(runtime, token, { action: "pid" })).status === 200, { what: "a new Python process" });
+      await waitFor(async () => (await dict(runtime, token, { action: "pid" })).status === 200, {
+        what: "a new Python process",
+      });
     } finally {
       process.kill(orphan, "SIGKILL");
     }
@@ -173,17 +208,23 @@ describe("Python predictors: plain def predict, load failures", () => {
 
   it("reports load_failed when the class is not there, naming the classes that are", async () => {
     const runtime = await start(ALL_ENDPOINTS, { entrypoint: "Nope" });
-    expect(await loadFailed(runtime)).toBe('LookupError: no class "Nope" in allEndpoints.py (classes: Response, HTTPException, Predictor)');
+    expect(await loadFailed(runtime)).toBe(
+      'LookupError: no class "Nope" in allEndpoints.py (classes: Response, HTTPException, Predictor)',
+    );
   });
 
   it("reports load_failed when Python exits during load(), with what it printed", async () => {
     const runtime = await start(join(FIXTURES, "diesOnLoad.py"));
-    expect(await loadFailed(runtime)).toBe("the Python process exited (code 3) before the predictor loaded: about to exit");
+    expect(await loadFailed(runtime)).toBe(
+      "the Python process exited (code 3) before the predictor loaded: about to exit",
+    );
   });
 
   it("reports load_failed when the interpreter does not exist", async () => {
     const runtime = await start(ALL_ENDPOINTS, { env: { BUDGET_PYTHON: "/nonexistent/python3" } });
-    expect(await loadFailed(runtime)).toBe('cannot start Python: "/nonexistent/python3" not found (set BUDGET_PYTHON to an interpreter)');
+    expect(await loadFailed(runtime)).toBe(
+      'cannot start Python: "/nonexistent/python3" not found (set BUDGET_PYTHON to an interpreter)',
+    );
   });
 
   it("gives each worker its own Python process", async () => {
@@ -192,12 +233,16 @@ describe("Python predictors: plain def predict, load failures", () => {
     // A connection per request: the cluster primary hands connections to the workers in turn.
     // The second worker may still be loading (503) when the first is ready.
     const pids = new Set<number>();
-    const askPid = async () => ((await postOnNewConnection(runtime.url, token, { action: "pid" })) as { pid?: number }).pid;
-    await waitFor(async () => {
-      const pid = await askPid();
-      if (pid !== undefined) pids.add(pid);
-      return pids.size >= 2;
-    }, { what: "both workers to answer" });
+    const askPid = async () =>
+      ((await postOnNewConnection(runtime.url, token, { action: "pid" })) as { pid?: number }).pid;
+    await waitFor(
+      async () => {
+        const pid = await askPid();
+        if (pid !== undefined) pids.add(pid);
+        return pids.size >= 2;
+      },
+      { what: "both workers to answer" },
+    );
     for (let i = 0; i < 4; i += 1) pids.add((await askPid()) as number);
     expect(pids.size).toBe(2);
   });
@@ -220,12 +265,17 @@ describe("a Python process that dies", () => {
       const during = await dict(runtime, token, {});
       expect(during.status).toBe(503);
       expect(during.headers.get("retry-after")).toBe("2");
-      expect(((await during.json()) as { error: string }).error).toBe("The Python predictor is restarting; retry shortly");
+      expect(((await during.json()) as { error: string }).error).toBe(
+        "The Python predictor is restarting; retry shortly",
+      );
       writeFileSync(join(markers, "release"), "");
-      const pid = await waitFor(async () => {
-        const response = await dict(runtime, token, {});
-        return response.status === 200 ? ((await response.json()) as { pid: number }).pid : undefined;
-      }, { what: "the restarted Python process to serve" });
+      const pid = await waitFor(
+        async () => {
+          const response = await dict(runtime, token, {});
+          return response.status === 200 ? ((await response.json()) as { pid: number }).pid : undefined;
+        },
+        { what: "the restarted Python process to serve" },
+      );
       expect(pid).not.toBe(first);
     } finally {
       await runtime.close();
@@ -236,7 +286,9 @@ describe("a Python process that dies", () => {
 
 describe("a Python prediction that outlives its timeout", () => {
   it("is answered 504; once it is all the process runs, the process is restarted and its slot freed", async () => {
-    const runtime = await startTestRuntime(ALL_ENDPOINTS, { env: { BUDGET_PREDICT_TIMEOUT_MS: "1000", BUDGET_MAX_IN_FLIGHT: "1" } });
+    const runtime = await startTestRuntime(ALL_ENDPOINTS, {
+      env: { BUDGET_PREDICT_TIMEOUT_MS: "1000", BUDGET_MAX_IN_FLIGHT: "1" },
+    });
     try {
       const token = await runtime.token();
       const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
@@ -245,7 +297,9 @@ describe("a Python prediction that outlives its timeout", () => {
       await logLine(runtime, /every prediction the Python process is running outlived its timeout; restarting it/);
       await logLine(runtime, /the Python predictor is serving again/);
       // The one slot is free again: a fresh prediction runs, in a new process.
-      await waitFor(async () => (await runtime.metric("budgetml_predictions_in_flight")) === 0, { what: "the abandoned prediction's slot to be freed" });
+      await waitFor(async () => (await runtime.metric("budgetml_predictions_in_flight")) === 0, {
+        what: "the abandoned prediction's slot to be freed",
+      });
       const after = await dict(runtime, token, { action: "pid" });
       expect(after.status).toBe(200);
       expect(((await after.json()) as { pid: number }).pid).not.toBe(before);
@@ -258,19 +312,32 @@ describe("a Python prediction that outlives its timeout", () => {
 describe("stopping a runtime with Python workers as systemd does", () => {
   it("finishes in-flight predictions when every process of the group gets SIGTERM, then exits 0", async () => {
     const { args, cwd } = serveCommand();
-    const child = spawn(process.execPath, [...args, "--predictor", ALL_ENDPOINTS, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
-      cwd,
-      detached: true, // a process group of its own, like a systemd unit's control group
-      env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY, BUDGET_DRAIN_SECONDS: "10" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [...args, "--predictor", ALL_ENDPOINTS, "--port", "0", "--host", "127.0.0.1", "--workers", "2"],
+      {
+        cwd,
+        detached: true, // a process group of its own, like a systemd unit's control group
+        env: {
+          PATH: process.env.PATH,
+          BUDGET_USERNAME: USERNAME,
+          BUDGET_PWD: PASSWORD,
+          BUDGET_TOKEN: SIGNING_KEY,
+          BUDGET_DRAIN_SECONDS: "10",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
     child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
     try {
-      const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], { timeoutMs: 20_000, what: "the runtime to listen" });
+      const port = await waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], {
+        timeoutMs: 20_000,
+        what: "the runtime to listen",
+      });
       const url = `http://127.0.0.1:${port}`;
       await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });
       const slow = fetch(`${url}/predict_dict`, json(await login(url), { payload: { action: "sleep", seconds: 1 } }));
@@ -289,11 +356,18 @@ describe("stopping a runtime with Python workers as systemd does", () => {
 /** POST /predict_dict on a connection of its own. */
 function postOnNewConnection(url: string, token: string, payload: unknown): Promise<unknown> {
   const body = JSON.stringify({ payload });
-  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  const headers = {
+    authorization: `Bearer ${token}`,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  };
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${url}/predict_dict`, { method: "POST", agent: false, headers }, (res) => {
       let text = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk)).on("end", () => resolve(JSON.parse(text)));
+      res
+        .setEncoding("utf8")
+        .on("data", (chunk: string) => (text += chunk))
+        .on("end", () => resolve(JSON.parse(text)));
     });
     req.on("error", reject);
     req.end(body);

@@ -3,7 +3,11 @@ import { decide } from "../../functions/restarter/decide";
 import { readRestarterConfig } from "../../functions/restarter/config";
 import { testClock } from "../support/testClock";
 import { waitFor } from "../support/waitFor";
-import { deliverPubSubEvent, serveRestarterAgainstStandIns, type RestarterUnderTest } from "../support/restarterFunction";
+import {
+  deliverPubSubEvent,
+  serveRestarterAgainstStandIns,
+  type RestarterUnderTest,
+} from "../support/restarterFunction";
 
 // The real function module, loaded by the functions framework's own test server and driven with
 // real CloudEvents over HTTP; the real @google-cloud/compute client talks to the Compute stand-in,
@@ -18,12 +22,15 @@ let served: RestarterUnderTest;
 
 beforeAll(async () => {
   instance = new SimulatedInstance(30);
-  served = await serveRestarterAgainstStandIns({ project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance }, {
-    BUDGET_RESTART_BUDGET_SECONDS: "3",
-    BUDGET_RESTART_POLL_MS: "20",
-    BUDGET_RESTART_BACKOFF_MS: "50",
-    BUDGET_LOG_LEVEL: process.env.DEBUG_LOG ? "info" : "silent",
-  });
+  served = await serveRestarterAgainstStandIns(
+    { project: PROJECT, zone: ZONE, instance: INSTANCE, backend: instance },
+    {
+      BUDGET_RESTART_BUDGET_SECONDS: "3",
+      BUDGET_RESTART_POLL_MS: "20",
+      BUDGET_RESTART_BACKOFF_MS: "50",
+      BUDGET_LOG_LEVEL: process.env.DEBUG_LOG ? "info" : "silent",
+    },
+  );
   compute = served.compute;
 });
 
@@ -42,7 +49,11 @@ let eventCount = 0;
 /** Delivers a restart-topic message to the function, as Eventarc does. */
 async function deliver(reason: "tick" | "preempted" = "tick"): Promise<number> {
   eventCount += 1;
-  return deliverPubSubEvent(served.restarter.url, { id: `event-${eventCount}`, topic: `projects/${PROJECT}/topics/${INSTANCE}-restart`, reason });
+  return deliverPubSubEvent(served.restarter.url, {
+    id: `event-${eventCount}`,
+    topic: `projects/${PROJECT}/topics/${INSTANCE}-restart`,
+    reason,
+  });
 }
 
 const until = (check: () => boolean, timeoutMs = 2000) => waitFor(check, { timeoutMs, intervalMs: 10 });
@@ -119,14 +130,23 @@ describe("restarter function", () => {
 
 describe("restarter policy and configuration", () => {
   it.each([
-    ["TERMINATED", "start"], ["STOPPED", "start"], ["SUSPENDED", "resume"], ["STOPPING", "wait"], ["SUSPENDING", "wait"],
-    ["PROVISIONING", "none"], ["STAGING", "none"], ["RUNNING", "none"], ["REPAIRING", "none"],
+    ["TERMINATED", "start"],
+    ["STOPPED", "start"],
+    ["SUSPENDED", "resume"],
+    ["STOPPING", "wait"],
+    ["SUSPENDING", "wait"],
+    ["PROVISIONING", "none"],
+    ["STAGING", "none"],
+    ["RUNNING", "none"],
+    ["REPAIRING", "none"],
   ])("decides %s → %s", (status, action) => {
     expect(decide(status)).toBe(action);
   });
 
   it("names every configuration problem at once", () => {
-    expect(() => readRestarterConfig({ BUDGET_ZONE: "mars", BUDGET_INSTANCE: "Bad_Name", BUDGET_COMPUTE_ENDPOINT: "ftp://x" })).toThrow(
+    expect(() =>
+      readRestarterConfig({ BUDGET_ZONE: "mars", BUDGET_INSTANCE: "Bad_Name", BUDGET_COMPUTE_ENDPOINT: "ftp://x" }),
+    ).toThrow(
       'restarter misconfigured: BUDGET_PROJECT is not set; BUDGET_ZONE="mars" is not a valid zone (like us-central1-a); BUDGET_INSTANCE="Bad_Name" is not a valid instance name; BUDGET_COMPUTE_ENDPOINT="ftp://x" is not an http(s) URL',
     );
   });
@@ -134,22 +154,39 @@ describe("restarter policy and configuration", () => {
 
 describe("spot-capacity fallback (the restarter's core loop, as the function and local mode run it)", () => {
   it("switches a spot instance down 10 minutes for lack of capacity to STANDARD, and back to SPOT at its first stop after 6 hours", async () => {
-    const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
-    const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
-    const { FALLBACK_LABEL } = require("../../functions/restarter/spotFallback") as typeof import("../../functions/restarter/spotFallback");
+    const { keepInstanceRunning } =
+      require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
+    const { createComputeClients } =
+      require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
+    const { FALLBACK_LABEL } =
+      require("../../functions/restarter/spotFallback") as typeof import("../../functions/restarter/spotFallback");
     const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
     let spotCapacity = false;
     // The instance's stop times and the restarter share one clock, moved ahead instead of waited on.
     const clock = testClock();
     const vm = new SimulatedInstance(20, clock.now);
-    const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "fallback-vm", backend: vm, spotCapacity: () => spotCapacity });
+    const stand = await startComputeServer({
+      project: PROJECT,
+      zone: ZONE,
+      instance: "fallback-vm",
+      backend: vm,
+      spotCapacity: () => spotCapacity,
+    });
     // The component's defaults: fall back after 10 minutes, return after 6 hours.
-    const base = { BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "fallback-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "2", BUDGET_RESTART_BACKOFF_MS: "50" };
+    const base = {
+      BUDGET_PROJECT: PROJECT,
+      BUDGET_ZONE: ZONE,
+      BUDGET_INSTANCE: "fallback-vm",
+      BUDGET_COMPUTE_ENDPOINT: stand.url,
+      BUDGET_RESTART_BUDGET_SECONDS: "2",
+      BUDGET_RESTART_BACKOFF_MS: "50",
+    };
     const withFallback = readRestarterConfig(base);
     const withoutFallback = readRestarterConfig({ ...base, BUDGET_SPOT_FALLBACK_SECONDS: "0" });
     const clients = createComputeClients(new URL(stand.url));
     const logger = createLogger({ level: "silent" });
-    const read = async () => (await clients.instances.get({ project: PROJECT, zone: ZONE, instance: "fallback-vm" }))[0];
+    const read = async () =>
+      (await clients.instances.get({ project: PROJECT, zone: ZONE, instance: "fallback-vm" }))[0];
     try {
       vm.set("TERMINATED");
       clock.advance(9 * 60_000); // down 9 minutes: not yet
@@ -190,16 +227,34 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
 describe("operations that take time, as Google's do", () => {
   it("waits on a RUNNING start operation through zoneOperations.wait, and a concurrent invocation replaying it starts nothing more", async () => {
     const vm = new SimulatedInstance(20);
-    const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "slow-ops-vm", backend: vm, operationMs: 300 });
-    const config = readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "slow-ops-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RESTART_BUDGET_SECONDS: "30" });
-    const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
-    const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
+    const stand = await startComputeServer({
+      project: PROJECT,
+      zone: ZONE,
+      instance: "slow-ops-vm",
+      backend: vm,
+      operationMs: 300,
+    });
+    const config = readRestarterConfig({
+      BUDGET_PROJECT: PROJECT,
+      BUDGET_ZONE: ZONE,
+      BUDGET_INSTANCE: "slow-ops-vm",
+      BUDGET_COMPUTE_ENDPOINT: stand.url,
+      BUDGET_RESTART_BUDGET_SECONDS: "30",
+    });
+    const { keepInstanceRunning } =
+      require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
+    const { createComputeClients } =
+      require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
     const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
     const clients = createComputeClients(new URL(stand.url));
     try {
       vm.set("TERMINATED");
       const started = Date.now();
-      const outcomes = await Promise.all([0, 1].map(() => keepInstanceRunning(clients, config, createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" }))));
+      const outcomes = await Promise.all(
+        [0, 1].map(() =>
+          keepInstanceRunning(clients, config, createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" })),
+        ),
+      );
       expect(Date.now() - started).toBeGreaterThanOrEqual(290); // both waited for the operation to finish
       expect(outcomes.map((o) => o.did).sort()).toEqual(["started", "started"]);
       expect(stand.effectiveStarts).toBe(1);
@@ -212,8 +267,10 @@ describe("operations that take time, as Google's do", () => {
 });
 
 describe("planned stops and parked models (only a preemption brings the VM back)", () => {
-  const { keepInstanceRunning } = require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
-  const { createComputeClients } = require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
+  const { keepInstanceRunning } =
+    require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
+  const { createComputeClients } =
+    require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
   const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
   const { mayStart } = require("../../functions/restarter/decide") as typeof import("../../functions/restarter/decide");
 
@@ -221,25 +278,40 @@ describe("planned stops and parked models (only a preemption brings the VM back)
     const vm = new SimulatedInstance(10);
     const stand = await startComputeServer({ project: PROJECT, zone: ZONE, instance: "planned-vm", backend: vm });
     const clients = createComputeClients(new URL(stand.url));
-    const config = (grace: string) => readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "planned-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_PLANNED_STOP_GRACE_SECONDS: grace });
+    const config = (grace: string) =>
+      readRestarterConfig({
+        BUDGET_PROJECT: PROJECT,
+        BUDGET_ZONE: ZONE,
+        BUDGET_INSTANCE: "planned-vm",
+        BUDGET_COMPUTE_ENDPOINT: stand.url,
+        BUDGET_PLANNED_STOP_GRACE_SECONDS: grace,
+      });
     try {
       // What `pulumi up` does with allowStoppingForUpdate: instances.stop, through the real client.
       const [operation] = await clients.instances.stop({ project: PROJECT, zone: ZONE, instance: "planned-vm" });
       expect(operation.latestResponse).toMatchObject({ operationType: "stop" });
       await until(() => vm.facts().status === "TERMINATED");
       const clock = testClock();
-      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "left_stopped", saw: "TERMINATED" });
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject(
+        { did: "left_stopped", saw: "TERMINATED" },
+      );
       clock.advance(590_000);
-      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "left_stopped" });
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject(
+        { did: "left_stopped" },
+      );
       expect(stand.effectiveStarts).toBe(0);
       // Past the grace window the VM "should be running and is not": started.
       clock.advance(20_000);
-      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject({ did: "started" });
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }), clock)).toMatchObject(
+        { did: "started" },
+      );
       await until(() => vm.facts().status === "RUNNING");
       // A preemption after that planned stop is the newest stop: started at once, grace or not.
       vm.preempt();
       await until(() => vm.facts().status === "TERMINATED");
-      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }))).toMatchObject({ did: "started" });
+      expect(await keepInstanceRunning(clients, config("600"), createLogger({ level: "silent" }))).toMatchObject({
+        did: "started",
+      });
       expect(stand.effectiveStarts).toBe(2);
     } finally {
       vm.dispose();
@@ -254,8 +326,16 @@ describe("planned stops and parked models (only a preemption brings the VM back)
     try {
       vm.preempt();
       await until(() => vm.facts().status === "TERMINATED");
-      const parked = readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "parked-vm", BUDGET_COMPUTE_ENDPOINT: stand.url, BUDGET_RUNNING: "false" });
-      expect(await keepInstanceRunning(clients, parked, createLogger({ level: "silent" }))).toMatchObject({ did: "parked" });
+      const parked = readRestarterConfig({
+        BUDGET_PROJECT: PROJECT,
+        BUDGET_ZONE: ZONE,
+        BUDGET_INSTANCE: "parked-vm",
+        BUDGET_COMPUTE_ENDPOINT: stand.url,
+        BUDGET_RUNNING: "false",
+      });
+      expect(await keepInstanceRunning(clients, parked, createLogger({ level: "silent" }))).toMatchObject({
+        did: "parked",
+      });
       expect(stand.requests).toEqual([]);
     } finally {
       vm.dispose();
@@ -266,10 +346,19 @@ describe("planned stops and parked models (only a preemption brings the VM back)
   it("decides from the policy alone, and refuses a malformed BUDGET_RUNNING", () => {
     const now = Date.now();
     expect(mayStart({ running: false, graceMs: 0 }, { cause: "preempted", at: now }, now)).toBe("parked");
-    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "planned", at: now - 1000 }, now)).toBe("planned_stop");
+    expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "planned", at: now - 1000 }, now)).toBe(
+      "planned_stop",
+    );
     expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "planned", at: now - 61_000 }, now)).toBe("start");
     expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "preempted", at: now }, now)).toBe("start");
     expect(mayStart({ running: true, graceMs: 60_000 }, { cause: "unknown" }, now)).toBe("start");
-    expect(() => readRestarterConfig({ BUDGET_PROJECT: PROJECT, BUDGET_ZONE: ZONE, BUDGET_INSTANCE: "x-vm", BUDGET_RUNNING: "no" })).toThrow('BUDGET_RUNNING="no" must be true or false');
+    expect(() =>
+      readRestarterConfig({
+        BUDGET_PROJECT: PROJECT,
+        BUDGET_ZONE: ZONE,
+        BUDGET_INSTANCE: "x-vm",
+        BUDGET_RUNNING: "no",
+      }),
+    ).toThrow('BUDGET_RUNNING="no" must be true or false');
   });
 });

@@ -1,5 +1,13 @@
 import { SignJWT } from "jose";
-import { login, PASSWORD, SIGNING_KEY, startTestRuntime, USERNAME, json, type TestRuntime } from "../support/runtimeServer";
+import {
+  login,
+  PASSWORD,
+  SIGNING_KEY,
+  startTestRuntime,
+  USERNAME,
+  json,
+  type TestRuntime,
+} from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 describe("POST /token and bearer auth", () => {
@@ -18,7 +26,11 @@ describe("POST /token and bearer auth", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("cache-control")).toBe("no-store");
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toEqual({ access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), token_type: "bearer", expires_in: 3600 });
+    expect(body).toEqual({
+      access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+      token_type: "bearer",
+      expires_in: 3600,
+    });
     const claims = JSON.parse(Buffer.from((body.access_token as string).split(".")[1], "base64url").toString());
     expect(claims.sub).toBe(USERNAME);
     expect(claims.exp - claims.iat).toBe(3600);
@@ -37,9 +49,17 @@ describe("POST /token and bearer auth", () => {
     ["a wrong username", { username: "root", password: PASSWORD }, 401, /Incorrect username or password/],
     ["no password", { username: USERNAME }, 422, /Missing form field: password/],
     ["nothing", {}, 422, /Missing form fields: username, password/],
-    ["another grant type", { grant_type: "client_credentials", username: USERNAME, password: PASSWORD }, 400, /Unsupported grant_type/],
+    [
+      "another grant type",
+      { grant_type: "client_credentials", username: USERNAME, password: PASSWORD },
+      400,
+      /Unsupported grant_type/,
+    ],
   ])("refuses %s", async (_name, form, status, message) => {
-    const response = await fetch(`${server.url}/token`, { method: "POST", body: new URLSearchParams(form as Record<string, string>) });
+    const response = await fetch(`${server.url}/token`, {
+      method: "POST",
+      body: new URLSearchParams(form as Record<string, string>),
+    });
     expect(response.status).toBe(status);
     expect(((await response.json()) as { error: string }).error).toMatch(message);
     if (status === 401) expect(response.headers.get("www-authenticate")).toBe("Bearer");
@@ -52,7 +72,10 @@ describe("POST /token and bearer auth", () => {
 
   it("rate-limits failed logins per address with 429 and Retry-After, even for the right password", async () => {
     for (let i = 0; i < 3; i += 1) await expect(login(server.url, USERNAME, "wrong")).rejects.toThrow(/401/);
-    const response = await fetch(`${server.url}/token`, { method: "POST", body: new URLSearchParams({ username: USERNAME, password: PASSWORD }) });
+    const response = await fetch(`${server.url}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ username: USERNAME, password: PASSWORD }),
+    });
     expect(response.status).toBe(429);
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
   });
@@ -74,7 +97,11 @@ describe("POST /token and bearer auth", () => {
 
   it("refuses a token signed with another key, and one with alg none", async () => {
     const now = Math.floor(Date.now() / 1000);
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(USERNAME).setIssuedAt(now).setExpirationTime(now + 600)
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(USERNAME)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
       .sign(new TextEncoder().encode("some-other-key-of-enough-length!"));
     const unsigned = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify({ sub: USERNAME, exp: now + 600 })).toString("base64url")}.`;
     for (const token of [forged, unsigned]) {
@@ -85,7 +112,11 @@ describe("POST /token and bearer auth", () => {
 
   it("refuses a correctly signed token that has expired", async () => {
     const now = Math.floor(Date.now() / 1000);
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(USERNAME).setIssuedAt(now - 7200).setExpirationTime(now - 3600)
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(USERNAME)
+      .setIssuedAt(now - 7200)
+      .setExpirationTime(now - 3600)
       .sign(new TextEncoder().encode(SIGNING_KEY));
     const response = await fetch(`${server.url}/predict_dict`, json(expired, { payload: {} }));
     expect(response.status).toBe(401);
@@ -103,7 +134,10 @@ describe("POST /token and bearer auth", () => {
     const token = await server.token();
     await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
     await login(server.url, USERNAME, "wrong-password-xyz").catch(() => undefined);
-    await waitFor(() => server.logLines.some((line) => line.includes('"path":"/token"') && line.includes('"status":401')), { what: "the failed login's log line" });
+    await waitFor(
+      () => server.logLines.some((line) => line.includes('"path":"/token"') && line.includes('"status":401')),
+      { what: "the failed login's log line" },
+    );
     const log = server.logLines.join("\n");
     expect(log).not.toContain(PASSWORD);
     expect(log).not.toContain("wrong-password-xyz");

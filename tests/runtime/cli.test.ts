@@ -40,8 +40,14 @@ describe("budgetml serve", () => {
   it.each([
     [["serve", "--nope"], /budgetml: Unknown option '--nope'/],
     [["serve", "--predictor", "missing.ts"], /budgetml: predictor file not found: missing\.ts/],
-    [["serve", "--predictor", "examples/sentiment/predictor.ts", "--port", "http"], /budgetml: --port must be a whole number from 0 to 65535, got "http"/],
-    [["serve", "--predictor", "examples/sentiment/predictor.ts", "--workers", "0"], /--workers must be a whole number from 1 to 64/],
+    [
+      ["serve", "--predictor", "examples/sentiment/predictor.ts", "--port", "http"],
+      /budgetml: --port must be a whole number from 0 to 65535, got "http"/,
+    ],
+    [
+      ["serve", "--predictor", "examples/sentiment/predictor.ts", "--workers", "0"],
+      /--workers must be a whole number from 1 to 64/,
+    ],
     [["serve", "stray"], /Unexpected argument 'stray'/],
     [["launch"], /unknown command "launch"/],
   ])("%j is a one-line error and exit 2", async (args, message) => {
@@ -51,7 +57,9 @@ describe("budgetml serve", () => {
   });
 
   it("refuses a short signing key", async () => {
-    const { code, stderr } = await finished(budgetml(["serve", "--predictor", "examples/sentiment/predictor.ts"], { ...credentials, BUDGET_TOKEN: "short" }));
+    const { code, stderr } = await finished(
+      budgetml(["serve", "--predictor", "examples/sentiment/predictor.ts"], { ...credentials, BUDGET_TOKEN: "short" }),
+    );
     expect(code).toBe(2);
     expect(stderr).toMatch(/BUDGET_TOKEN must be at least 16 characters/);
   });
@@ -63,7 +71,15 @@ describe("budgetml serve", () => {
   });
 
   it("generates credentials when none are set and prints them to the terminal, not the log", async () => {
-    const child = budgetml(["serve", "--predictor", "examples/sentiment/predictor.ts", "--port", "0", "--workers", "1"]);
+    const child = budgetml([
+      "serve",
+      "--predictor",
+      "examples/sentiment/predictor.ts",
+      "--port",
+      "0",
+      "--workers",
+      "1",
+    ]);
     let stderr = "";
     let stdout = "";
     child.stdout?.on("data", (d) => (stdout += d));
@@ -71,7 +87,9 @@ describe("budgetml serve", () => {
     try {
       const url = await listening(child);
       // The credentials line follows the "serving" line on stderr.
-      const password = await waitFor(() => /password (\S+)/.exec(stderr)?.[1], { what: "the generated password on stderr" });
+      const password = await waitFor(() => /password (\S+)/.exec(stderr)?.[1], {
+        what: "the generated password on stderr",
+      });
       const token = await login(url, "budget", password);
       // The server listens before the predictor has loaded (it answers 503 "starting" until then).
       await waitFor(async () => (await fetch(`${url}/`)).status === 200, { what: "the predictor to load" });

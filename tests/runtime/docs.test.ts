@@ -11,7 +11,15 @@ describe("interactive docs in a real browser", () => {
     server = await startTestRuntime("runtime/passthrough.cjs");
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
   }, 30_000);
   afterAll(async () => {
@@ -23,7 +31,10 @@ describe("interactive docs in a real browser", () => {
     const page = await browser.newPage();
     // The page must work under its own Content-Security-Policy: chromium reports each violation.
     const violations: string[] = [];
-    page.on("console", (message) => void (/Content Security Policy/i.test(message.text()) && violations.push(message.text())));
+    page.on(
+      "console",
+      (message) => void (/Content Security Policy/i.test(message.text()) && violations.push(message.text())),
+    );
     const docs = await page.goto(`${server.url}/docs`);
     expect(docs?.headers()["content-security-policy"]).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
     expect(docs?.headers()["x-content-type-options"]).toBe("nosniff");
@@ -38,15 +49,24 @@ describe("interactive docs in a real browser", () => {
     await page.waitForSelector("text=Logout");
     await page.click(".btn-done");
     // The token lives in the page's memory only, never in the browser's storage.
-    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toMatch(/eyJ|access_token|authorized/);
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toMatch(
+      /eyJ|access_token|authorized/,
+    );
 
     await page.click("#operations-default-post_predict_dict .opblock-summary");
     await page.click("#operations-default-post_predict_dict .try-out__btn");
-    await page.fill("#operations-default-post_predict_dict textarea.body-param__text", '{"payload": {"from": "browser"}}');
+    await page.fill(
+      "#operations-default-post_predict_dict textarea.body-param__text",
+      '{"payload": {"from": "browser"}}',
+    );
     await page.click("#operations-default-post_predict_dict .execute");
-    const status = await page.waitForSelector("#operations-default-post_predict_dict .live-responses-table tbody .response-col_status");
+    const status = await page.waitForSelector(
+      "#operations-default-post_predict_dict .live-responses-table tbody .response-col_status",
+    );
     expect((await status.textContent())?.trim()).toBe("200");
-    const body = await page.textContent("#operations-default-post_predict_dict .live-responses-table .highlight-code pre");
+    const body = await page.textContent(
+      "#operations-default-post_predict_dict .live-responses-table .highlight-code pre",
+    );
     expect(JSON.parse(body ?? "")).toEqual({ payload: { from: "browser" } });
 
     // The image endpoint offers a file picker for field "request".

@@ -15,14 +15,21 @@ describe("requests that try the edges of the API", () => {
     ["POST", "/predict_dict?access_token=TOKEN", '{"payload":{}}'],
     ["POST", "/predict?access_token=TOKEN", "x"],
   ])("refuses a valid token in the URL: %s %s", async (method, path, body) => {
-    const response = await fetch(`${server.url}${path.replace("TOKEN", token)}`, { method, body, headers: { "content-type": "application/json" } });
+    const response = await fetch(`${server.url}${path.replace("TOKEN", token)}`, {
+      method,
+      body,
+      headers: { "content-type": "application/json" },
+    });
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toBe("Bearer");
     expect(((await response.json()) as { error: string }).error).toMatch(/Tokens in the URL are not accepted/);
   });
 
   it("refuses a valid token in a form body", async () => {
-    const response = await fetch(`${server.url}/predict`, { method: "POST", body: new URLSearchParams({ access_token: token }) });
+    const response = await fetch(`${server.url}/predict`, {
+      method: "POST",
+      body: new URLSearchParams({ access_token: token }),
+    });
     expect(response.status).toBe(401);
   });
 
@@ -33,16 +40,31 @@ describe("requests that try the edges of the API", () => {
     ["a forged signature", (t: string) => `Bearer ${t.slice(0, -4)}AAAA`, 401],
     ["Basic credentials", () => `Basic ${Buffer.from("budget:x").toString("base64")}`, 401],
   ])("reads the Authorization header strictly: %s", async (_name, header, status) => {
-    const response = await fetch(`${server.url}/predict_dict`, { method: "POST", headers: { authorization: header(token), "content-type": "application/json" }, body: "{}" });
+    const response = await fetch(`${server.url}/predict_dict`, {
+      method: "POST",
+      headers: { authorization: header(token), "content-type": "application/json" },
+      body: "{}",
+    });
     expect(response.status).toBe(status);
   });
 
-  it.each([["POST", "/PREDICT_DICT"], ["POST", "/Predict"], ["GET", "/METRICS"], ["GET", "/DOCS"]])(
+  it.each([
+    ["POST", "/PREDICT_DICT"],
+    ["POST", "/Predict"],
+    ["GET", "/METRICS"],
+    ["GET", "/DOCS"],
+  ])(
     "matches paths with their case, on the predict lane and in Express alike: %s %s is no route",
     async (method, path) => {
-      const response = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: method === "POST" ? "{}" : undefined });
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: method === "POST" ? "{}" : undefined,
+      });
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { error: string }).error).toBe(`No route ${method} ${path}; the API is described at /docs`);
+      expect(((await response.json()) as { error: string }).error).toBe(
+        `No route ${method} ${path}; the API is described at /docs`,
+      );
     },
   );
 
@@ -62,7 +84,11 @@ describe("GET / for anyone", () => {
       const response = await fetch(`${server.url}/`);
       expect(response.status).toBe(503);
       const text = await response.text();
-      expect(JSON.parse(text)).toEqual({ status: "load_failed", predictor: expect.any(String), version: expect.any(String) });
+      expect(JSON.parse(text)).toEqual({
+        status: "load_failed",
+        predictor: expect.any(String),
+        version: expect.any(String),
+      });
       expect(text).not.toMatch(/weights|not found/);
       expect(server.logLines.some((line) => line.includes("weights.bin not found"))).toBe(true);
     } finally {

@@ -34,7 +34,11 @@ describe("loadPredictor", () => {
     [fixture("slowPredictor.cjs"), undefined, /no class exported as "Predictor" or "default" \(exported: Slow\)/],
     [fixture("slowPredictor.cjs"), "Fast", /no class exported as "Fast" \(exported: Slow\)/],
     [fixture("noClass.js"), undefined, /it exports no class/],
-    [join(__dirname, "..", "..", "README.md"), undefined, /expected a \.ts, \.js, \.cjs, \.mjs or \.py file, got "\.md"/],
+    [
+      join(__dirname, "..", "..", "README.md"),
+      undefined,
+      /expected a \.ts, \.js, \.cjs, \.mjs or \.py file, got "\.md"/,
+    ],
     ["gs://no-object-here", undefined, /expected gs:\/\/bucket\/object/],
   ])("explains what is wrong with %s (entrypoint %s)", async (path, entrypoint, message) => {
     await expect(loadPredictor(path, entrypoint)).rejects.toThrow(message);
@@ -43,15 +47,37 @@ describe("loadPredictor", () => {
 
 describe("the bundled examples, for real", () => {
   it("the image example decodes an upload with sharp and can answer with an image", async () => {
-    const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } })
+      .png()
+      .toBuffer();
     const { instance } = await loadPredictor(example("image"));
     await instance.load?.();
-    const upload = (filename: string) => ({ filename, contentType: "image/png", size: png.length, bytes: png, read: async () => png });
-    expect(await instance.predict(upload("red.png"))).toEqual({ filename: "red.png", format: "png", width: 300, height: 200, channels: 3, meanColor: [200, 10, 10] });
+    const upload = (filename: string) => ({
+      filename,
+      contentType: "image/png",
+      size: png.length,
+      bytes: png,
+      read: async () => png,
+    });
+    expect(await instance.predict(upload("red.png"))).toEqual({
+      filename: "red.png",
+      format: "png",
+      width: 300,
+      height: 200,
+      channels: 3,
+      meanColor: [200, 10, 10],
+    });
     const thumbnail = (await instance.predict(upload("red.thumb.png"))) as Response;
     expect(thumbnail.headers.get("content-type")).toBe("image/png");
-    expect(await sharp(Buffer.from(await thumbnail.arrayBuffer())).metadata()).toMatchObject({ width: 128, height: 85 });
-    const notImage = (await instance.predict({ ...upload("x.png"), bytes: Buffer.from("nope"), read: async () => Buffer.from("nope") })) as Response;
+    expect(await sharp(Buffer.from(await thumbnail.arrayBuffer())).metadata()).toMatchObject({
+      width: 128,
+      height: 85,
+    });
+    const notImage = (await instance.predict({
+      ...upload("x.png"),
+      bytes: Buffer.from("nope"),
+      read: async () => Buffer.from("nope"),
+    })) as Response;
     expect(notImage.status).toBe(422);
   });
 });
@@ -72,9 +98,14 @@ describe("loading from a bucket", () => {
       const { instance, name } = await loadPredictor("gs://models/slow.cjs", "Slow");
       expect(name).toBe("slow.cjs:Slow");
       expect(await instance.predict({ payload: { ms: 1 } })).toEqual({ slept: 1 });
-      await expect(loadPredictor("gs://models/absent.cjs")).rejects.toThrow(/predictor gs:\/\/models\/absent\.cjs: could not download it/);
+      await expect(loadPredictor("gs://models/absent.cjs")).rejects.toThrow(
+        /predictor gs:\/\/models\/absent\.cjs: could not download it/,
+      );
     } finally {
-      for (const [name, value] of [["STORAGE_EMULATOR_HOST", saved.storage], ["GCE_METADATA_HOST", saved.metadata]] as const) {
+      for (const [name, value] of [
+        ["STORAGE_EMULATOR_HOST", saved.storage],
+        ["GCE_METADATA_HOST", saved.metadata],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }

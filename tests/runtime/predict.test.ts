@@ -11,7 +11,9 @@ describe("predict endpoints over real HTTP", () => {
   let server: TestRuntime;
   let token: string;
   beforeAll(async () => {
-    server = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_BODY_BYTES: "1024", BUDGET_MAX_FILE_BYTES: "2048", BUDGET_PREDICT_TIMEOUT_MS: "200" } });
+    server = await startTestRuntime("runtime/echo.cjs", {
+      env: { BUDGET_MAX_BODY_BYTES: "1024", BUDGET_MAX_FILE_BYTES: "2048", BUDGET_PREDICT_TIMEOUT_MS: "200" },
+    });
     token = await server.token();
   });
   afterAll(() => server.close());
@@ -19,13 +21,21 @@ describe("predict endpoints over real HTTP", () => {
   it("called load() once before serving, and the health check says ready", async () => {
     const response = await fetch(`${server.url}/`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ready", predictor: expect.stringMatching(/echo\.cjs:Predictor$/), version: expect.any(String) });
+    expect(await response.json()).toEqual({
+      status: "ready",
+      predictor: expect.stringMatching(/echo\.cjs:Predictor$/),
+      version: expect.any(String),
+    });
     const loads = await fetch(`${server.url}/predict_dict`, json(token, { payload: { action: "loads" } }));
     expect(await loads.json()).toEqual({ loads: 1 });
   });
 
   it("/predict hands the predictor the request itself, raw body readable", async () => {
-    const response = await fetch(`${server.url}/predict/`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" }, body: "a,b\n1,2" });
+    const response = await fetch(`${server.url}/predict/`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" },
+      body: "a,b\n1,2",
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ method: "POST", contentType: "text/csv", body: "a,b\n1,2" });
   });
@@ -65,19 +75,91 @@ describe("predict endpoints over real HTTP", () => {
 
   const bad: Array<[string, () => [string, RequestInit], number, RegExp]> = [
     ["malformed JSON", () => ["/predict_dict", { ...json(token, {}), body: '{"payload":' }], 400, /Malformed JSON/],
-    ["a non-object payload", () => ["/predict_dict", json(token, { payload: [1] })], 422, /"payload" must be a JSON object, got an array/],
+    [
+      "a non-object payload",
+      () => ["/predict_dict", json(token, { payload: [1] })],
+      422,
+      /"payload" must be a JSON object, got an array/,
+    ],
     ["a JSON array body", () => ["/predict_dict", json(token, [1])], 422, /must be a JSON object/],
-    ["a form body on /predict_dict", () => ["/predict_dict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: new URLSearchParams({ a: "1" }) }], 415, /Expected a JSON body/],
-    ["JSON over the body limit", () => ["/predict_dict", json(token, { payload: { text: "x".repeat(2000) } })], 413, /limit is 1024 bytes/],
-    ["a raw body over the limit", () => ["/predict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "x".repeat(2000) }], 413, /limit is 1024 bytes/],
+    [
+      "a form body on /predict_dict",
+      () => [
+        "/predict_dict",
+        { method: "POST", headers: { authorization: `Bearer ${token}` }, body: new URLSearchParams({ a: "1" }) },
+      ],
+      415,
+      /Expected a JSON body/,
+    ],
+    [
+      "JSON over the body limit",
+      () => ["/predict_dict", json(token, { payload: { text: "x".repeat(2000) } })],
+      413,
+      /limit is 1024 bytes/,
+    ],
+    [
+      "a raw body over the limit",
+      () => ["/predict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "x".repeat(2000) }],
+      413,
+      /limit is 1024 bytes/,
+    ],
     ["JSON on /predict_image", () => ["/predict_image", json(token, {})], 415, /multipart\/form-data/],
-    ["no file", () => ["/predict_image", (() => { const f = new FormData(); f.append("note", "x"); return { method: "POST", headers: { authorization: `Bearer ${token}` }, body: f }; })()], 422, /Missing file/],
-    ["a file in another field", () => ["/predict_image", upload(token, "image", new Uint8Array([1]))], 422, /Unexpected file field "image"/],
-    ["a file over the limit", () => ["/predict_image", upload(token, "request", new Uint8Array(4096))], 413, /limit is 2048 bytes/],
-    ["a truncated multipart body", () => ["/predict_image", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=XYZ" }, body: "--XYZ\r\nContent-Disposition: form-data; name=\"request\"; filename=\"a\"\r\n\r\nabc" }], 400, /Malformed/],
-    ["a predictor that throws", () => ["/predict_dict", json(token, { payload: { action: "throw" } })], 500, /model exploded/],
-    ["a value JSON cannot carry", () => ["/predict_dict", json(token, { payload: { action: "bigint" } })], 500, /cannot be sent as JSON/],
-    ["a predictor slower than the timeout", () => ["/predict_dict", json(token, { payload: { action: "slow" } })], 504, /did not finish within 200 ms/],
+    [
+      "no file",
+      () => [
+        "/predict_image",
+        (() => {
+          const f = new FormData();
+          f.append("note", "x");
+          return { method: "POST", headers: { authorization: `Bearer ${token}` }, body: f };
+        })(),
+      ],
+      422,
+      /Missing file/,
+    ],
+    [
+      "a file in another field",
+      () => ["/predict_image", upload(token, "image", new Uint8Array([1]))],
+      422,
+      /Unexpected file field "image"/,
+    ],
+    [
+      "a file over the limit",
+      () => ["/predict_image", upload(token, "request", new Uint8Array(4096))],
+      413,
+      /limit is 2048 bytes/,
+    ],
+    [
+      "a truncated multipart body",
+      () => [
+        "/predict_image",
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "multipart/form-data; boundary=XYZ" },
+          body: '--XYZ\r\nContent-Disposition: form-data; name="request"; filename="a"\r\n\r\nabc',
+        },
+      ],
+      400,
+      /Malformed/,
+    ],
+    [
+      "a predictor that throws",
+      () => ["/predict_dict", json(token, { payload: { action: "throw" } })],
+      500,
+      /model exploded/,
+    ],
+    [
+      "a value JSON cannot carry",
+      () => ["/predict_dict", json(token, { payload: { action: "bigint" } })],
+      500,
+      /cannot be sent as JSON/,
+    ],
+    [
+      "a predictor slower than the timeout",
+      () => ["/predict_dict", json(token, { payload: { action: "slow" } })],
+      504,
+      /did not finish within 200 ms/,
+    ],
   ];
   it.each(bad)("answers %s with a clear JSON error and keeps serving", async (_name, request, status, message) => {
     const [path, init] = request();
@@ -108,7 +190,9 @@ describe("predict endpoints over real HTTP", () => {
 
   it("counts requests per route and status in /metrics (behind the token)", async () => {
     expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
-    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+    ).text();
     expect(metrics).toMatch(/budgetml_http_requests_total\{route="\/predict_dict",method="POST",status="200"\} [1-9]/);
     expect(metrics).toMatch(/budgetml_http_requests_total\{route="\/predict_dict",method="POST",status="504"\} 1/);
     expect(metrics).toMatch(/budgetml_predictor_load_seconds \d/);
@@ -122,11 +206,18 @@ describe("health states", () => {
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(503);
       // Unauthenticated: the state only; the reason goes to the log (and to callers with a token).
-      expect(await health.json()).toEqual({ status: "load_failed", predictor: expect.any(String), version: expect.any(String) });
+      expect(await health.json()).toEqual({
+        status: "load_failed",
+        predictor: expect.any(String),
+        version: expect.any(String),
+      });
       expect(server.logLines.join("\n")).toMatch(/predictor failed to load: weights.bin not found/);
       const response = await fetch(`${server.url}/predict_dict`, json(await server.token(), {}));
       expect(response.status).toBe(503);
-      expect(await response.json()).toMatchObject({ status: "load_failed", error: expect.stringContaining("weights.bin not found") });
+      expect(await response.json()).toMatchObject({
+        status: "load_failed",
+        error: expect.stringContaining("weights.bin not found"),
+      });
     } finally {
       await server.close();
     }
@@ -137,9 +228,14 @@ describe("health states", () => {
     try {
       const token = await server.token();
       const inFlight = fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
-      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 1, { what: "the slow prediction to start" });
+      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 1, {
+        what: "the slow prediction to start",
+      });
       server.child.kill("SIGTERM");
-      await waitFor(async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining", { what: "health to say draining" });
+      await waitFor(
+        async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining",
+        { what: "health to say draining" },
+      );
       const refused = await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }));
       expect(refused.status).toBe(503);
       expect(refused.headers.get("retry-after")).toBe("2");
@@ -155,22 +251,30 @@ describe("health states", () => {
 
 describe("backpressure", () => {
   it("runs at most maxInFlight, queues maxQueued, refuses the rest at once with 503 + Retry-After", async () => {
-    const server = await startTestRuntime("runtime/busy.cjs", { env: { BUSY_PREDICT_MS: "150", BUDGET_MAX_IN_FLIGHT: "2", BUDGET_MAX_QUEUED: "2" } });
+    const server = await startTestRuntime("runtime/busy.cjs", {
+      env: { BUSY_PREDICT_MS: "150", BUDGET_MAX_IN_FLIGHT: "2", BUDGET_MAX_QUEUED: "2" },
+    });
     try {
       const token = await server.token();
       const started = Date.now();
-      const responses = await Promise.all(Array.from({ length: 8 }, () => fetch(`${server.url}/predict_dict`, json(token, {}))));
+      const responses = await Promise.all(
+        Array.from({ length: 8 }, () => fetch(`${server.url}/predict_dict`, json(token, {}))),
+      );
       const statuses = responses.map((r) => r.status).sort();
       expect(statuses).toEqual([200, 200, 200, 200, 503, 503, 503, 503]);
       const refused = responses.find((r) => r.status === 503)!;
       expect(refused.headers.get("retry-after")).toBe("1");
       expect(await refused.json()).toMatchObject({ status: "overloaded" });
-      const peaks = await Promise.all(responses.filter((r) => r.status === 200).map(async (r) => ((await r.json()) as { peak: number }).peak));
+      const peaks = await Promise.all(
+        responses.filter((r) => r.status === 200).map(async (r) => ((await r.json()) as { peak: number }).peak),
+      );
       expect(Math.max(...peaks)).toBe(2);
       expect(Date.now() - started).toBeGreaterThanOrEqual(290); // two waves of 150 ms: the queue was served, not dropped
       const health = await fetch(`${server.url}/`);
       expect(health.status).toBe(200);
-      const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const metrics = await (
+        await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      ).text();
       expect(metrics).toMatch(/budgetml_predictions_rejected_total\{reason="overloaded"\} 4/);
     } finally {
       await server.close();
@@ -178,14 +282,23 @@ describe("backpressure", () => {
   });
 
   it("keeps a timed-out prediction's slot until predict() really returns", async () => {
-    const server = await startTestRuntime("runtime/busy.cjs", { env: { BUSY_PREDICT_MS: "300", BUDGET_MAX_IN_FLIGHT: "1", BUDGET_MAX_QUEUED: "0", BUDGET_PREDICT_TIMEOUT_MS: "50" } });
+    const server = await startTestRuntime("runtime/busy.cjs", {
+      env: {
+        BUSY_PREDICT_MS: "300",
+        BUDGET_MAX_IN_FLIGHT: "1",
+        BUDGET_MAX_QUEUED: "0",
+        BUDGET_PREDICT_TIMEOUT_MS: "50",
+      },
+    });
     try {
       const token = await server.token();
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
       // The model is still busy: a new request must not start a second copy of it.
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(503);
       expect(await server.metric("budgetml_predictions_in_flight")).toBe(1);
-      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, { what: "the slot to be released when predict() returns" });
+      await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
+        what: "the slot to be released when predict() returns",
+      });
       // The slot is free again: the next request is admitted (and, the model being slower than the limit, times out).
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
     } finally {

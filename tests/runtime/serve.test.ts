@@ -7,9 +7,16 @@ import { waitFor } from "../support/waitFor";
 const FIXTURES = join(__dirname, "..", "fixtures");
 
 /** Runs `serve` for the current target with these flags and environment; resolves on exit. */
-function serve(flags: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+function serve(
+  flags: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const { args, cwd } = serveCommand();
-  const child = spawn(process.execPath, [...args, ...flags], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...args, ...flags], {
+    cwd,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   let stdout = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -17,17 +24,33 @@ function serve(flags: string[], env: Record<string, string>): Promise<{ code: nu
   return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr, stdout })));
 }
 
-const credentials = { BUDGET_USERNAME: "budget", BUDGET_PWD: "correct horse battery staple", BUDGET_TOKEN: "0123456789abcdef0123456789abcdef" };
+const credentials = {
+  BUDGET_USERNAME: "budget",
+  BUDGET_PWD: "correct horse battery staple",
+  BUDGET_TOKEN: "0123456789abcdef0123456789abcdef",
+};
 const passthrough = join(FIXTURES, "runtime", "passthrough.cjs");
 
 describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
   it.each([
     [["--nope"], credentials, /Unknown option '--nope'/],
     [["--predictor", "missing.cjs"], credentials, /predictor file not found: missing\.cjs/],
-    [["--predictor", passthrough, "--port", "http"], credentials, /--port must be a whole number from 0 to 65535, got "http"/],
+    [
+      ["--predictor", passthrough, "--port", "http"],
+      credentials,
+      /--port must be a whole number from 0 to 65535, got "http"/,
+    ],
     [["--predictor", passthrough, "--workers", "0"], credentials, /--workers must be a whole number from 1 to 64/],
-    [["--predictor", passthrough], { ...credentials, BUDGET_TOKEN: "short" }, /BUDGET_TOKEN must be at least 16 characters/],
-    [["--predictor", passthrough], { BUDGET_USERNAME: "budget" }, /missing environment variables BUDGET_PWD, BUDGET_TOKEN/],
+    [
+      ["--predictor", passthrough],
+      { ...credentials, BUDGET_TOKEN: "short" },
+      /BUDGET_TOKEN must be at least 16 characters/,
+    ],
+    [
+      ["--predictor", passthrough],
+      { BUDGET_USERNAME: "budget" },
+      /missing environment variables BUDGET_PWD, BUDGET_TOKEN/,
+    ],
   ])("%j is a one-line error and exit 2", async (flags, env, message) => {
     const { code, stderr } = await serve(flags, env);
     expect(code).toBe(2);
@@ -35,26 +58,38 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
     expect(stderr).toMatch(message);
   });
 
-  it.each([1, 2])("on SIGTERM with %i worker(s): finishes the in-flight request, refuses new ones, exits 0", async (workers) => {
-    const server = await startTestRuntime("slowPredictor.cjs", { entrypoint: "Slow", workers });
-    try {
-      const token = await login(server.url);
-      const inFlight = fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
-      await waitFor(() => server.logLines.some((line) => line.includes('"path":"/token"')), { what: "the login to be logged" });
-      // Metrics come from whichever worker takes the connection: ask on a new connection each
-      // time (fetch would reuse one, and so one worker) until the worker running it answers.
-      await waitFor(async () => /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${server.url}/metrics`, token)), { what: "the slow prediction to start" });
-      server.child.kill("SIGTERM");
-      if (workers === 1) {
-        await waitFor(async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining", { what: "health to say draining" });
-        expect((await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
+  it.each([1, 2])(
+    "on SIGTERM with %i worker(s): finishes the in-flight request, refuses new ones, exits 0",
+    async (workers) => {
+      const server = await startTestRuntime("slowPredictor.cjs", { entrypoint: "Slow", workers });
+      try {
+        const token = await login(server.url);
+        const inFlight = fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 1500 } }));
+        await waitFor(() => server.logLines.some((line) => line.includes('"path":"/token"')), {
+          what: "the login to be logged",
+        });
+        // Metrics come from whichever worker takes the connection: ask on a new connection each
+        // time (fetch would reuse one, and so one worker) until the worker running it answers.
+        await waitFor(
+          async () =>
+            /^budgetml_predictions_in_flight 1$/m.test(await getOnNewConnection(`${server.url}/metrics`, token)),
+          { what: "the slow prediction to start" },
+        );
+        server.child.kill("SIGTERM");
+        if (workers === 1) {
+          await waitFor(
+            async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining",
+            { what: "health to say draining" },
+          );
+          expect((await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
+        }
+        const response = await inFlight;
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual({ slept: 1500 });
+        expect((await server.exited).code).toBe(0);
+      } finally {
+        await server.close();
       }
-      const response = await inFlight;
-      expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ slept: 1500 });
-      expect((await server.exited).code).toBe(0);
-    } finally {
-      await server.close();
-    }
-  });
+    },
+  );
 });

@@ -14,7 +14,9 @@ async function sendAndStall(url: string, head: string): Promise<string> {
 
 describe("slow clients cannot hold the server", () => {
   it("a body that does not arrive in time gets 408, and its slot is free again", async () => {
-    const server = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_BODY_TIMEOUT_MS: "300", BUDGET_MAX_IN_FLIGHT: "1", BUDGET_MAX_QUEUED: "4" } });
+    const server = await startTestRuntime("runtime/echo.cjs", {
+      env: { BUDGET_BODY_TIMEOUT_MS: "300", BUDGET_MAX_IN_FLIGHT: "1", BUDGET_MAX_QUEUED: "4" },
+    });
     try {
       const token = await server.token();
       const answer = await sendAndStall(
@@ -24,7 +26,10 @@ describe("slow clients cannot hold the server", () => {
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       expect(answer).toMatch(/"error":"The request body did not arrive within 300 ms"/);
       expect(await server.metric("budgetml_predictions_in_flight")).toBe(0);
-      const fresh = await fetch(`${server.url}/predict_dict`, { ...json(token, { payload: { a: 1 } }), signal: AbortSignal.timeout(2000) });
+      const fresh = await fetch(`${server.url}/predict_dict`, {
+        ...json(token, { payload: { a: 1 } }),
+        signal: AbortSignal.timeout(2000),
+      });
       expect(await fresh.json()).toEqual({ got: { a: 1 } });
       expect(server.logLines.join("\n")).not.toMatch(/error after the response started/);
     } finally {
@@ -35,8 +40,12 @@ describe("slow clients cannot hold the server", () => {
   it("headers that do not arrive in time close the connection; the server keeps serving", async () => {
     const server = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_HEADERS_TIMEOUT_MS: "300" } });
     try {
-      expect(await sendAndStall(server.url, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-w")).toMatch(/^HTTP\/1\.1 408 /);
-      expect((await fetch(`${server.url}/predict_dict`, json(await login(server.url), { payload: {} }))).status).toBe(200);
+      expect(
+        await sendAndStall(server.url, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-w"),
+      ).toMatch(/^HTTP\/1\.1 408 /);
+      expect((await fetch(`${server.url}/predict_dict`, json(await login(server.url), { payload: {} }))).status).toBe(
+        200,
+      );
     } finally {
       await server.close();
     }

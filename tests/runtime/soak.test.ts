@@ -13,8 +13,27 @@ const MAX_REQUESTS = 2000;
 const CLIENTS = 16;
 const BODY_LIMIT = 64 * 1024;
 
-type Kind = "valid" | "forged token" | "token in URL" | "aborted" | "hung up mid-body" | "oversized" | "malformed JSON" | "malformed multipart";
-const KINDS: Kind[] = ["valid", "valid", "valid", "forged token", "token in URL", "aborted", "hung up mid-body", "oversized", "malformed JSON", "malformed multipart"];
+type Kind =
+  | "valid"
+  | "forged token"
+  | "token in URL"
+  | "aborted"
+  | "hung up mid-body"
+  | "oversized"
+  | "malformed JSON"
+  | "malformed multipart";
+const KINDS: Kind[] = [
+  "valid",
+  "valid",
+  "valid",
+  "forged token",
+  "token in URL",
+  "aborted",
+  "hung up mid-body",
+  "oversized",
+  "malformed JSON",
+  "malformed multipart",
+];
 /** What each kind must get; `undefined` for clients that leave before any answer. */
 const EXPECTED: Record<Kind, number | undefined> = {
   valid: 200,
@@ -29,7 +48,10 @@ const EXPECTED: Record<Kind, number | undefined> = {
 
 /** Resident memory of the serve process and its cluster workers, in bytes. */
 function rssOf(pids: number[]): number {
-  return pids.reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024, 0);
+  return pids.reduce(
+    (sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024,
+    0,
+  );
 }
 function workerPids(root: number): number[] {
   const children = readFileSync(`/proc/${root}/task/${root}/children`, "utf8").trim();
@@ -39,10 +61,14 @@ function workerPids(root: number): number[] {
 /** A request on its own connection (so the cluster spreads them over its workers); resolves with the status. */
 function send(url: string, path: string, headers: Record<string, string>, body: string | Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: "POST", agent: false, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      `${url}${path}`,
+      { method: "POST", agent: false, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -51,7 +77,9 @@ function send(url: string, path: string, headers: Record<string, string>, body: 
 async function hangUpMidBody(url: string, token: string): Promise<void> {
   const socket = connect(Number(new URL(url).port), "127.0.0.1");
   await new Promise((resolve) => socket.once("connect", resolve));
-  socket.write(`POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"payload":{"t":"`);
+  socket.write(
+    `POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"payload":{"t":"`,
+  );
   await new Promise((resolve) => setImmediate(resolve));
   socket.destroy();
 }
@@ -62,12 +90,23 @@ async function one(kind: Kind, url: string, token: string): Promise<number | und
     case "valid":
       return send(url, "/predict_dict", { ...auth, "content-type": "application/json" }, '{"payload":{"text":"fine"}}');
     case "forged token":
-      return send(url, "/predict_dict", { authorization: `Bearer ${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(43)}`, "content-type": "application/json" }, "{}");
+      return send(
+        url,
+        "/predict_dict",
+        {
+          authorization: `Bearer ${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(43)}`,
+          "content-type": "application/json",
+        },
+        "{}",
+      );
     case "token in URL":
       return send(url, `/predict_dict?access_token=${token}`, { "content-type": "application/json" }, "{}");
     case "aborted": {
       const controller = new AbortController();
-      const answer = fetch(`${url}/predict_dict`, { ...json(token, { payload: { big: "x".repeat(30_000) } }), signal: controller.signal }).catch(() => undefined);
+      const answer = fetch(`${url}/predict_dict`, {
+        ...json(token, { payload: { big: "x".repeat(30_000) } }),
+        signal: controller.signal,
+      }).catch(() => undefined);
       setImmediate(() => controller.abort());
       await answer;
       return undefined;
@@ -76,11 +115,26 @@ async function one(kind: Kind, url: string, token: string): Promise<number | und
       await hangUpMidBody(url, token);
       return undefined;
     case "oversized":
-      return send(url, "/predict_dict", { ...auth, "content-type": "application/json" }, JSON.stringify({ payload: { text: "x".repeat(BODY_LIMIT) } }));
+      return send(
+        url,
+        "/predict_dict",
+        { ...auth, "content-type": "application/json" },
+        JSON.stringify({ payload: { text: "x".repeat(BODY_LIMIT) } }),
+      );
     case "malformed JSON":
-      return send(url, "/predict_dict", { ...auth, "content-type": "application/json" }, '{"payload": {"text": "unterminated');
+      return send(
+        url,
+        "/predict_dict",
+        { ...auth, "content-type": "application/json" },
+        '{"payload": {"text": "unterminated',
+      );
     case "malformed multipart":
-      return send(url, "/predict_image", { ...auth, "content-type": "multipart/form-data; boundary=XYZ" }, '--XYZ\r\nContent-Disposition: form-data; name="request"; filename="a"\r\n\r\nabc');
+      return send(
+        url,
+        "/predict_image",
+        { ...auth, "content-type": "multipart/form-data; boundary=XYZ" },
+        '--XYZ\r\nContent-Disposition: form-data; name="request"; filename="a"\r\n\r\nabc',
+      );
   }
 }
 
@@ -89,9 +143,14 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
   afterAll(() => server?.close());
 
   it(`mixes valid and hostile requests for ${SECONDS} s (at most ${MAX_REQUESTS}); every worker survives and nothing is left behind`, async () => {
-    server = await startTestRuntime("runtime/echo.cjs", { workers: 2, env: { BUDGET_MAX_BODY_BYTES: String(BODY_LIMIT), BUDGET_BODY_TIMEOUT_MS: "2000", BUDGET_LOG_LEVEL: "warn" } });
+    server = await startTestRuntime("runtime/echo.cjs", {
+      workers: 2,
+      env: { BUDGET_MAX_BODY_BYTES: String(BODY_LIMIT), BUDGET_BODY_TIMEOUT_MS: "2000", BUDGET_LOG_LEVEL: "warn" },
+    });
     const root = server.child.pid as number;
-    const workers = await waitFor(() => (workerPids(root).length === 2 ? workerPids(root) : undefined), { what: "2 workers" });
+    const workers = await waitFor(() => (workerPids(root).length === 2 ? workerPids(root) : undefined), {
+      what: "2 workers",
+    });
     const token = await server.token();
     const pids = () => [root, ...workers];
 
@@ -102,7 +161,10 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
           const kind = KINDS[i % KINDS.length];
           const status = await one(kind, server.url, token);
           const expected = EXPECTED[kind];
-          const key = expected === undefined || status === expected ? `${kind} → ${status ?? "left"}` : `UNEXPECTED ${kind} → ${status}`;
+          const key =
+            expected === undefined || status === expected
+              ? `${kind} → ${status ?? "left"}`
+              : `UNEXPECTED ${kind} → ${status}`;
           tally?.set(key, (tally.get(key) ?? 0) + 1);
         }
       };
@@ -116,7 +178,11 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
     // settled one; at most 40 s.
     let warmRounds = 0;
     let warmRequests = 0;
-    for (let before = rssOf(pids()), growth = Infinity; (growth > 0.02 || warmRequests < 2 * MAX_REQUESTS) && warmRounds < 20; warmRounds += 1) {
+    for (
+      let before = rssOf(pids()), growth = Infinity;
+      (growth > 0.02 || warmRequests < 2 * MAX_REQUESTS) && warmRounds < 20;
+      warmRounds += 1
+    ) {
       const budget = { left: MAX_REQUESTS };
       await mix(Date.now() + 2000, budget);
       warmRequests += MAX_REQUESTS - budget.left;
@@ -124,7 +190,9 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
       growth = (after - before) / before;
       before = after;
     }
-    await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, { what: "the warm-up to settle" });
+    await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
+      what: "the warm-up to settle",
+    });
     const rssStart = rssOf(pids());
     const heapStart = await server.metric("budgetml_nodejs_heap_size_used_bytes");
 
@@ -142,17 +210,26 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
     let settledInARow = 0;
     await waitFor(
       async () => {
-        const [inFlight, queued] = await server.metrics("budgetml_predictions_in_flight", "budgetml_predictions_queued");
+        const [inFlight, queued] = await server.metrics(
+          "budgetml_predictions_in_flight",
+          "budgetml_predictions_queued",
+        );
         const settled = inFlight === 0 && queued === 0;
         settledInARow = settled ? settledInARow + 1 : 0;
         return settledInARow >= 4;
       },
       { what: "four scrapes in a row (both workers) with nothing in flight or queued" },
     );
-    const rssEnd = await waitFor(() => (rssOf(pids()) <= rssStart * 1.1 ? rssOf(pids()) : undefined), { timeoutMs: 15_000, what: `memory back within 10% of ${Math.round(rssStart / 2 ** 20)} MB` });
+    const rssEnd = await waitFor(() => (rssOf(pids()) <= rssStart * 1.1 ? rssOf(pids()) : undefined), {
+      timeoutMs: 15_000,
+      what: `memory back within 10% of ${Math.round(rssStart / 2 ** 20)} MB`,
+    });
 
     const freshStarted = performance.now();
-    const fresh = await fetch(`${server.url}/predict_dict`, { ...json(token, { payload: { after: "soak" } }), signal: AbortSignal.timeout(2000) });
+    const fresh = await fetch(`${server.url}/predict_dict`, {
+      ...json(token, { payload: { after: "soak" } }),
+      signal: AbortSignal.timeout(2000),
+    });
     expect(await fresh.json()).toEqual({ got: { after: "soak" } });
     const freshMs = performance.now() - freshStarted;
 

@@ -27,14 +27,30 @@ describe("IAM in the stand-ins", () => {
     policy.grant("projects/_/buckets/bucket-a", "roles/storage.objectViewer", `serviceAccount:${VM}`);
     policy.grant("projects/proj-a/secrets/pw", "roles/secretmanager.secretAccessor", `serviceAccount:${VM}`);
     // What roles/compute.instanceAdmin.v1 would give: it lists compute.zoneOperations.get too.
-    policy.defineRole("projects/proj-a/roles/instanceAdmin", ["compute.instances.get", "compute.instances.start", "compute.zoneOperations.get"]);
+    policy.defineRole("projects/proj-a/roles/instanceAdmin", [
+      "compute.instances.get",
+      "compute.instances.start",
+      "compute.zoneOperations.get",
+    ]);
     policy.grant(INSTANCE, "projects/proj-a/roles/instanceAdmin", `serviceAccount:${RESTARTER}`);
-    standIns = await startStandIns({ bucketsDir: root, secrets: { "projects/proj-a/secrets/pw": "hunter2hunter2" }, access: policy });
-    compute = await startComputeServer({ project: "proj-a", zone: "us-central1-a", instance: "vm-1", backend: new SimulatedInstance(), access: policy });
+    standIns = await startStandIns({
+      bucketsDir: root,
+      secrets: { "projects/proj-a/secrets/pw": "hunter2hunter2" },
+      access: policy,
+    });
+    compute = await startComputeServer({
+      project: "proj-a",
+      zone: "us-central1-a",
+      instance: "vm-1",
+      backend: new SimulatedInstance(),
+      access: policy,
+    });
     // Each identity's token, fetched the way google-auth-library does on that machine.
     for (const account of [VM, RESTARTER]) {
       const metadata = await standIns.metadataFor(account, { projectId: "proj-a" });
-      const answer = await fetch(`${metadata.url}/computeMetadata/v1/instance/service-accounts/default/token`, { headers: { "Metadata-Flavor": "Google" } });
+      const answer = await fetch(`${metadata.url}/computeMetadata/v1/instance/service-accounts/default/token`, {
+        headers: { "Metadata-Flavor": "Google" },
+      });
       tokens[account] = ((await answer.json()) as { access_token: string }).access_token;
     }
   });
@@ -43,7 +59,9 @@ describe("IAM in the stand-ins", () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  const as = (account: string | undefined): RequestInit => ({ headers: account ? { authorization: `Bearer ${tokens[account] ?? account}` } : ({} as Record<string, string>) });
+  const as = (account: string | undefined): RequestInit => ({
+    headers: account ? { authorization: `Bearer ${tokens[account] ?? account}` } : ({} as Record<string, string>),
+  });
   const status = async (url: string, init: RequestInit) => (await fetch(url, init)).status;
 
   it("hands each machine its own account's token", () => {
@@ -70,14 +88,22 @@ describe("IAM in the stand-ins", () => {
     const instance = `${compute.url}/compute/v1/${INSTANCE}`;
     expect(await status(instance, as(RESTARTER))).toBe(200);
     expect(await status(instance, as(VM))).toBe(403);
-    expect(await status(`${instance}/start?requestId=0a1b2c3d-0000-5000-8000-000000000001`, { method: "POST", ...as(VM) })).toBe(403);
+    expect(
+      await status(`${instance}/start?requestId=0a1b2c3d-0000-5000-8000-000000000001`, { method: "POST", ...as(VM) }),
+    ).toBe(403);
     expect(compute.effectiveStarts).toBe(0);
   });
 
   it("does not let an instance-level grant reach zone operations, which belong to the project", async () => {
     const operation = `${compute.url}/compute/v1/projects/proj-a/zones/us-central1-a/operations/operation-x`;
     expect(await status(operation, as(RESTARTER))).toBe(403);
-    expect(policy.allows(RESTARTER, "compute.zoneOperations.get", "projects/proj-a/zones/us-central1-a/operations/operation-x")).toBe(false);
+    expect(
+      policy.allows(
+        RESTARTER,
+        "compute.zoneOperations.get",
+        "projects/proj-a/zones/us-central1-a/operations/operation-x",
+      ),
+    ).toBe(false);
     policy.defineRole("projects/proj-a/roles/operationsReader", ["compute.zoneOperations.get"]);
     policy.grant("projects/proj-a", "projects/proj-a/roles/operationsReader", `serviceAccount:${RESTARTER}`);
     expect(await status(operation, as(RESTARTER))).toBe(404); // allowed now: the operation just does not exist

@@ -9,7 +9,11 @@ describe("metadata stand-in, through gcp-metadata and google-auth-library", () =
   const saved = process.env.GCE_METADATA_HOST;
 
   beforeEach(async () => {
-    server = await startMetadataServer({ projectId: "proj-a", zone: "europe-west1-b", attributes: { "budget-bucket": "b1" } });
+    server = await startMetadataServer({
+      projectId: "proj-a",
+      zone: "europe-west1-b",
+      attributes: { "budget-bucket": "b1" },
+    });
     process.env.GCE_METADATA_HOST = server.host;
     gcpMetadata.resetIsAvailableCache();
   });
@@ -60,7 +64,9 @@ describe("metadata stand-in wait_for_change, as Google's", () => {
   afterEach(() => server.close());
 
   const attributes = (params = "") =>
-    fetch(`${server.url}/computeMetadata/v1/instance/attributes/?recursive=true${params}`, { headers: { "Metadata-Flavor": "Google" } });
+    fetch(`${server.url}/computeMetadata/v1/instance/attributes/?recursive=true${params}`, {
+      headers: { "Metadata-Flavor": "Google" },
+    });
 
   it("answers a stale last_etag at once, and wakes an attribute watcher on an attribute change only", async () => {
     const first = await attributes();
@@ -75,7 +81,12 @@ describe("metadata stand-in wait_for_change, as Google's", () => {
     });
     await waitFor(() => server.watching === 1, { what: "the watcher to reach the server" });
     server.setPreempted(true); // another path: must not wake this watcher
-    const stillWaiting = await Promise.race([waiting.then(() => false), fetch(`${server.url}/computeMetadata/v1/instance/preempted`, { headers: { "Metadata-Flavor": "Google" } }).then(() => !woken)]);
+    const stillWaiting = await Promise.race([
+      waiting.then(() => false),
+      fetch(`${server.url}/computeMetadata/v1/instance/preempted`, { headers: { "Metadata-Flavor": "Google" } }).then(
+        () => !woken,
+      ),
+    ]);
     expect(stillWaiting).toBe(true);
     expect(server.watching).toBe(1);
     server.setAttribute("budget-predictor-object", "predictor-2.tgz");

@@ -48,7 +48,9 @@ describe("Secret Manager stand-in", () => {
     process.env.GCE_METADATA_HOST = other.host;
     gcpMetadata.resetIsAvailableCache();
     try {
-      await expect(readSecrets(["projects/p/secrets/pw"], secrets.url)).rejects.toThrow(/cannot read secret projects\/p\/secrets\/pw: .*invalid authentication credentials/);
+      await expect(readSecrets(["projects/p/secrets/pw"], secrets.url)).rejects.toThrow(
+        /cannot read secret projects\/p\/secrets\/pw: .*invalid authentication credentials/,
+      );
     } finally {
       await other.close();
     }

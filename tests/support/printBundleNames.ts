@@ -12,5 +12,7 @@ void Promise.all([
   buildPredictorBundle({ predictor, requirements: ["sentiment@^5"], outDir }),
   compileRestarterSource(join(outDir, "restarter")),
 ]).then(([runtime, predictorBundle, restarter]) => {
-  process.stdout.write(`${JSON.stringify({ runtime: runtime.objectName, predictor: predictorBundle.objectName, restarter: restarter.hash })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ runtime: runtime.objectName, predictor: predictorBundle.objectName, restarter: restarter.hash })}\n`,
+  );
 });

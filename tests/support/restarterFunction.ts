@@ -17,7 +17,8 @@ export interface ServedRestarter {
 export async function serveRestarterFunction(env: Record<string, string>): Promise<ServedRestarter> {
   Object.assign(process.env, env);
   require("../../functions/restarter/index");
-  const { getTestServer } = require("@google-cloud/functions-framework/testing") as typeof import("@google-cloud/functions-framework/testing");
+  const { getTestServer } =
+    require("@google-cloud/functions-framework/testing") as typeof import("@google-cloud/functions-framework/testing");
   const server: Server = getTestServer("restartInstance");
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -40,7 +41,10 @@ export interface RestarterUnderTest {
  * Starts the metadata stand-in (the function's credentials) and a Compute stand-in for one instance
  * backed by `backend`, then serves the real function pointed at them, with `env` on top.
  */
-export async function serveRestarterAgainstStandIns(target: { project: string; zone: string; instance: string; backend: InstanceBackend }, env: Record<string, string>): Promise<RestarterUnderTest> {
+export async function serveRestarterAgainstStandIns(
+  target: { project: string; zone: string; instance: string; backend: InstanceBackend },
+  env: Record<string, string>,
+): Promise<RestarterUnderTest> {
   const metadata = await startMetadataServer({ projectId: target.project });
   const compute = await startComputeServer({ ...target, recordReads: true });
   const restarter = await serveRestarterFunction({
@@ -64,7 +68,10 @@ export async function serveRestarterAgainstStandIns(target: { project: string; z
 }
 
 /** Delivers a Pub/Sub message as Eventarc does: a binary-mode CloudEvent. Resolves with the HTTP status. */
-export async function deliverPubSubEvent(functionUrl: string, event: { id: string; topic: string; reason: string }): Promise<number> {
+export async function deliverPubSubEvent(
+  functionUrl: string,
+  event: { id: string; topic: string; reason: string },
+): Promise<number> {
   const response = await fetch(functionUrl, {
     method: "POST",
     headers: {
@@ -74,7 +81,10 @@ export async function deliverPubSubEvent(functionUrl: string, event: { id: strin
       "ce-source": `//pubsub.googleapis.com/${event.topic}`,
       "ce-id": event.id,
     },
-    body: JSON.stringify({ message: { data: Buffer.from(event.reason).toString("base64"), attributes: { reason: event.reason } }, subscription: "s" }),
+    body: JSON.stringify({
+      message: { data: Buffer.from(event.reason).toString("base64"), attributes: { reason: event.reason } },
+      subscription: "s",
+    }),
   });
   return response.status;
 }

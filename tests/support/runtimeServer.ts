@@ -47,11 +47,27 @@ export interface TestRuntime {
 export async function startTestRuntime(predictor: string, options: RuntimeTestOptions = {}): Promise<TestRuntime> {
   const { args, cwd } = serveCommand();
   const predictorPath = isAbsolute(predictor) ? predictor : join(FIXTURES, predictor);
-  const flags = ["--predictor", predictorPath, "--port", "0", "--host", "127.0.0.1", "--workers", String(options.workers ?? 1)];
+  const flags = [
+    "--predictor",
+    predictorPath,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--workers",
+    String(options.workers ?? 1),
+  ];
   if (options.entrypoint) flags.push("--entrypoint", options.entrypoint);
   const child = spawn(process.execPath, [...args, ...flags], {
     cwd,
-    env: { PATH: process.env.PATH, BUDGET_USERNAME: USERNAME, BUDGET_PWD: PASSWORD, BUDGET_TOKEN: SIGNING_KEY, BUDGET_DRAIN_SECONDS: "10", ...options.env },
+    env: {
+      PATH: process.env.PATH,
+      BUDGET_USERNAME: USERNAME,
+      BUDGET_PWD: PASSWORD,
+      BUDGET_TOKEN: SIGNING_KEY,
+      BUDGET_DRAIN_SECONDS: "10",
+      ...options.env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logLines: string[] = [];
@@ -63,15 +79,24 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     logLines.push(...lines.filter(Boolean));
   });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
 
   const port = await Promise.race([
-    waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], { timeoutMs: 20_000, what: `the ${RUNTIME_TARGET} runtime to listen` }),
-    exited.then(({ code }) => Promise.reject(new Error(`the ${RUNTIME_TARGET} runtime exited ${code} before listening:\n${stderr}`))),
+    waitFor(() => /serving http:\/\/localhost:(\d+)/.exec(stderr)?.[1], {
+      timeoutMs: 20_000,
+      what: `the ${RUNTIME_TARGET} runtime to listen`,
+    }),
+    exited.then(({ code }) =>
+      Promise.reject(new Error(`the ${RUNTIME_TARGET} runtime exited ${code} before listening:\n${stderr}`)),
+    ),
   ]);
   const url = `http://127.0.0.1:${port}`;
   // Listening comes before load(); wait until health leaves "starting".
-  await waitFor(async () => ((await (await fetch(`${url}/`)).json()) as { status: string }).status !== "starting", { what: "the predictor to load" });
+  await waitFor(async () => ((await (await fetch(`${url}/`)).json()) as { status: string }).status !== "starting", {
+    what: "the predictor to load",
+  });
 
   const close = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -113,7 +138,10 @@ export function getOnNewConnection(url: string, token: string): Promise<string> 
   return new Promise((resolve, reject) => {
     get(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
       let body = "";
-      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+      response
+        .setEncoding("utf8")
+        .on("data", (chunk: string) => (body += chunk))
+        .on("end", () => resolve(body));
     }).on("error", reject);
   });
 }

@@ -13,8 +13,12 @@ const ROOT = join(__dirname, "..", "..");
 
 /** The command (after `node`) that runs the runtime's `serve` for the current target. */
 export function serveCommand(): { args: string[]; cwd: string } {
-  if (RUNTIME_TARGET === "source") return { args: [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "runtime", "main.ts"), "serve"], cwd: ROOT };
+  if (RUNTIME_TARGET === "source")
+    return { args: [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "runtime", "main.ts"), "serve"], cwd: ROOT };
   const dir = process.env.BUDGET_TEST_RUNTIME_DIR;
-  if (!dir) throw new Error("BUDGET_TEST_RUNTIME_DIR is unset: run the tests through `npm test` or `npm run jest` (jest.config.js builds the bundle)");
+  if (!dir)
+    throw new Error(
+      "BUDGET_TEST_RUNTIME_DIR is unset: run the tests through `npm test` or `npm run jest` (jest.config.js builds the bundle)",
+    );
   return { args: [join(dir, "server.cjs"), "serve"], cwd: dir };
 }

@@ -10,7 +10,11 @@ const ROOT = join(__dirname, "..", "..");
 
 module.exports.setup = function buildShippedRuntime() {
   const work = mkdtempSync(join(tmpdir(), "budgetml-shipped-runtime-"));
-  const archive = execFileSync(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(__dirname, "buildRuntimeBundle.ts"), join(work, "out")], { encoding: "utf8", cwd: ROOT });
+  const archive = execFileSync(
+    process.execPath,
+    [join(ROOT, "scripts", "runTs.cjs"), join(__dirname, "buildRuntimeBundle.ts"), join(work, "out")],
+    { encoding: "utf8", cwd: ROOT },
+  );
   const extracted = join(work, "runtime");
   mkdirSync(extracted);
   execFileSync("tar", ["-xzf", archive, "-C", extracted]);
@@ -20,5 +24,6 @@ module.exports.setup = function buildShippedRuntime() {
 };
 
 module.exports.teardown = function removeShippedRuntime() {
-  if (process.env.BUDGET_TEST_RUNTIME_WORK) rmSync(process.env.BUDGET_TEST_RUNTIME_WORK, { recursive: true, force: true });
+  if (process.env.BUDGET_TEST_RUNTIME_WORK)
+    rmSync(process.env.BUDGET_TEST_RUNTIME_WORK, { recursive: true, force: true });
 };

@@ -56,7 +56,10 @@ export interface TestVm {
   close(): Promise<void>;
 }
 
-export async function startTestVm(predictors: Record<string, PredictorSource>, env: Record<string, string> = {}): Promise<TestVm> {
+export async function startTestVm(
+  predictors: Record<string, PredictorSource>,
+  env: Record<string, string> = {},
+): Promise<TestVm> {
   const work = mkdtempSync(join(tmpdir(), "budgetml-vm-"));
   const vmRoot = join(work, "vm");
   const bucketDir = join(work, "buckets", "model-bucket");
@@ -65,7 +68,12 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
   copyFileSync(runtime.file, join(bucketDir, runtime.objectName));
   const objects: Record<string, string> = {};
   for (const [name, source] of Object.entries(predictors)) {
-    const bundle = await buildPredictorBundle({ predictor: source.file, entrypoint: source.entrypoint, requirements: source.requirements, outDir: join(work, "build", name) });
+    const bundle = await buildPredictorBundle({
+      predictor: source.file,
+      entrypoint: source.entrypoint,
+      requirements: source.requirements,
+      outDir: join(work, "build", name),
+    });
     copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects[name] = bundle.objectName;
   }
@@ -82,7 +90,10 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
   const storage = await startStorageServer(join(work, "buckets"));
   // The VM's service-account token: the Secret Manager stand-in answers only its holder.
   const accessToken = randomBytes(18).toString("base64url");
-  const secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, onlyToken(accessToken));
+  const secrets = await startSecretManagerServer(
+    { "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY },
+    onlyToken(accessToken),
+  );
   const port = await freePort();
   const [first] = Object.entries(predictors);
   const metadata = await startMetadataServer({
@@ -111,7 +122,8 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
     PUBSUB_ENDPOINT: pubsub.url,
     ...env,
   };
-  const script = (name: string, extraEnv: Record<string, string> = {}) => run("bash", [join(ROOT, "images", "vm", `${name}.sh`)], { env: { ...vmEnv, ...extraEnv } });
+  const script = (name: string, extraEnv: Record<string, string> = {}) =>
+    run("bash", [join(ROOT, "images", "vm", `${name}.sh`)], { env: { ...vmEnv, ...extraEnv } });
   return {
     work,
     vmRoot,
@@ -128,7 +140,10 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
     boot: (extraEnv) => script("startup", extraEnv),
     bootWatched(extraEnv = {}) {
       let stderr = "";
-      const child = spawn("bash", [join(ROOT, "images", "vm", "startup.sh")], { env: { ...vmEnv, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn("bash", [join(ROOT, "images", "vm", "startup.sh")], {
+        env: { ...vmEnv, ...extraEnv },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       child.stderr.on("data", (chunk) => (stderr += chunk));
       return { stderr: () => stderr, done: new Promise((resolve) => child.on("close", resolve)) };
     },
@@ -142,11 +157,17 @@ export async function startTestVm(predictors: Record<string, PredictorSource>, e
 }
 
 /** GET / until it answers (any status) with this bundle and status; returns the answer. */
-export async function waitForHealth(url: string, want: { bundle?: string; status?: string }, timeoutMs = 30_000): Promise<Record<string, string>> {
+export async function waitForHealth(
+  url: string,
+  want: { bundle?: string; status?: string },
+  timeoutMs = 30_000,
+): Promise<Record<string, string>> {
   return waitFor(
     async () => {
       const answer = (await (await fetch(`${url}/`)).json()) as Record<string, string>;
-      return (!want.bundle || answer.bundle === want.bundle) && (!want.status || answer.status === want.status) ? answer : undefined;
+      return (!want.bundle || answer.bundle === want.bundle) && (!want.status || answer.status === want.status)
+        ? answer
+        : undefined;
     },
     { timeoutMs, what: `health ${JSON.stringify(want)} at ${url}` },
   );

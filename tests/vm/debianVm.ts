@@ -80,7 +80,9 @@ function childOf(pid: number): number | undefined {
 export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_000): Promise<DebianVm> {
   mkdirSync(disk, { recursive: true });
   const started = Date.now();
-  const unshare = spawn("unshare", [...UNSHARE, "bash", "-c", MOUNTS, "mounts", base, disk], { stdio: ["ignore", "ignore", "pipe"] });
+  const unshare = spawn("unshare", [...UNSHARE, "bash", "-c", MOUNTS, "mounts", base, disk], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let console = "";
   unshare.stderr?.on("data", (chunk) => (console += chunk));
   const exited = new Promise<void>((resolve) => unshare.once("exit", () => resolve()));
@@ -102,8 +104,22 @@ export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_
 
   const exec: DebianVm["exec"] = (command, options = {}) =>
     new Promise((resolve) => {
-      execFile("nsenter", ["-t", String(pid), ...NSENTER, "env", "-i", `PATH=${VM_PATH}`, "HOME=/root", ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...command], { timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-        resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
+      execFile(
+        "nsenter",
+        [
+          "-t",
+          String(pid),
+          ...NSENTER,
+          "env",
+          "-i",
+          `PATH=${VM_PATH}`,
+          "HOME=/root",
+          ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
+          ...command,
+        ],
+        { timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 << 20 },
+        (error, stdout, stderr) =>
+          resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
       );
     });
 
@@ -150,7 +166,22 @@ export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_
     fs: `/proc/${pid}/root`,
     bootMs: Date.now() - started,
     exec,
-    start: (command, env = {}) => spawn("nsenter", ["-t", String(pid), ...NSENTER, "env", "-i", `PATH=${VM_PATH}`, "HOME=/root", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...command], { stdio: ["pipe", "pipe", "pipe"] }),
+    start: (command, env = {}) =>
+      spawn(
+        "nsenter",
+        [
+          "-t",
+          String(pid),
+          ...NSENTER,
+          "env",
+          "-i",
+          `PATH=${VM_PATH}`,
+          "HOME=/root",
+          ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          ...command,
+        ],
+        { stdio: ["pipe", "pipe", "pipe"] },
+      ),
     powerOff,
   };
 }
@@ -158,5 +189,11 @@ export async function bootDebianVm(base: string, disk: string, deadlineMs = 120_
 /** Whether something on this machine already listens on `port` (the VM shares this machine's network). */
 export function portTaken(port: number): boolean {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  return ["/proc/net/tcp", "/proc/net/tcp6"].some((file) => existsSync(file) && readFileSync(file, "utf8").split("\n").some((line) => line.split(/\s+/)[2]?.endsWith(`:${hex}`) && line.split(/\s+/)[4] === "0A"));
+  return ["/proc/net/tcp", "/proc/net/tcp6"].some(
+    (file) =>
+      existsSync(file) &&
+      readFileSync(file, "utf8")
+        .split("\n")
+        .some((line) => line.split(/\s+/)[2]?.endsWith(`:${hex}`) && line.split(/\s+/)[4] === "0A"),
+  );
 }

@@ -1,6 +1,16 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { cp } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -38,7 +48,9 @@ export async function buildNodeRelease(cacheDir: string): Promise<{ dir: string;
   await cp(npm, join(staging, name, "lib", "node_modules", "npm"), { recursive: true, dereference: true });
   symlinkSync("../lib/node_modules/npm/bin/npm-cli.js", join(staging, name, "bin", "npm"));
   symlinkSync("../lib/node_modules/npm/bin/npx-cli.js", join(staging, name, "bin", "npx"));
-  await run("bash", ["-c", `tar -C "$1" -cf - "$2" | xz -1 -T2 > "$1/$3"`, "tar", staging, name, tarball], { maxBuffer: 1 << 20 });
+  await run("bash", ["-c", `tar -C "$1" -cf - "$2" | xz -1 -T2 > "$1/$3"`, "tar", staging, name, tarball], {
+    maxBuffer: 1 << 20,
+  });
   rmSync(join(staging, name), { recursive: true });
   writeFileSync(join(staging, "SHASUMS256.txt"), `${await sha256(join(staging, tarball))}  ${tarball}\n`);
   rmSync(dir, { recursive: true, force: true });
@@ -49,7 +61,10 @@ export async function buildNodeRelease(cacheDir: string): Promise<{ dir: string;
 function sha256(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash("sha256");
-    createReadStream(file).on("data", (chunk) => hash.update(chunk)).on("end", () => resolve(hash.digest("hex"))).on("error", reject);
+    createReadStream(file)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("end", () => resolve(hash.digest("hex")))
+      .on("error", reject);
   });
 }
 

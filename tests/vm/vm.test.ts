@@ -38,7 +38,9 @@ const PREEMPTION_WINDOW_MS = 30_000;
 const skipReason = whyNoVm();
 if (skipReason) {
   const bar = "!".repeat(100);
-  process.stderr.write(`\n${bar}\n!! tests/vm SKIPPED: ${skipReason}\n!! The VM's systemd boot path was NOT tested on this machine.\n${bar}\n\n`);
+  process.stderr.write(
+    `\n${bar}\n!! tests/vm SKIPPED: ${skipReason}\n!! The VM's systemd boot path was NOT tested on this machine.\n${bar}\n\n`,
+  );
 }
 
 /** Figures printed at the end (and read by the report). */
@@ -59,7 +61,10 @@ const measured: Record<string, string> = {};
 
   beforeAll(async () => {
     const busy = Object.entries(PORTS).filter(([, port]) => portTaken(port));
-    if (busy.length > 0) throw new Error(`the VM shares this machine's network and needs these ports free: ${busy.map(([name, port]) => `${port} (${name})`).join(", ")}`);
+    if (busy.length > 0)
+      throw new Error(
+        `the VM shares this machine's network and needs these ports free: ${busy.map(([name, port]) => `${port} (${name})`).join(", ")}`,
+      );
     work = mkdtempSync(join(tmpdir(), "budgetml-vm-"));
     const bucketDir = join(work, "buckets", "model-bucket");
     mkdirSync(bucketDir, { recursive: true });
@@ -67,13 +72,22 @@ const measured: Record<string, string> = {};
     const settled = await Promise.allSettled([
       debianRoot(),
       buildRuntimeBundle(join(work, "build")),
-      buildPredictorBundle({ predictor: join(ROOT, "examples", "sentiment", "predictor.ts"), outDir: join(work, "build") }),
-      buildPredictorBundle({ predictor: join(__dirname, "announcingSlowPredictor.cjs"), entrypoint: "Slow", outDir: join(work, "build") }),
+      buildPredictorBundle({
+        predictor: join(ROOT, "examples", "sentiment", "predictor.ts"),
+        outDir: join(work, "build"),
+      }),
+      buildPredictorBundle({
+        predictor: join(__dirname, "announcingSlowPredictor.cjs"),
+        entrypoint: "Slow",
+        outDir: join(work, "build"),
+      }),
       startNodeMirror(CACHE),
     ] as const);
     if (settled[4].status === "fulfilled") mirror = settled[4].value; // closed by afterAll, whatever else failed
     for (const result of settled) if (result.status === "rejected") throw result.reason;
-    const [root, runtime, predictor, slow] = settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [
+    const [root, runtime, predictor, slow] = settled.map(
+      (result) => (result as PromiseFulfilledResult<unknown>).value,
+    ) as [
       string,
       Awaited<ReturnType<typeof buildRuntimeBundle>>,
       Awaited<ReturnType<typeof buildPredictorBundle>>,
@@ -83,7 +97,10 @@ const measured: Record<string, string> = {};
     for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer({ "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY }, onlyToken(VM_ACCESS_TOKEN));
+    secrets = await startSecretManagerServer(
+      { "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY },
+      onlyToken(VM_ACCESS_TOKEN),
+    );
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
       accessToken: VM_ACCESS_TOKEN,
@@ -107,7 +124,11 @@ const measured: Record<string, string> = {};
     await https?.close();
     await Promise.all([metadata?.close(), storage?.close(), secrets?.close(), pubsub?.close(), mirror?.close()]);
     if (work) rmSync(work, { recursive: true, force: true });
-    process.stderr.write(`\nVM figures:\n${Object.entries(measured).map(([k, v]) => `  ${k}: ${v}`).join("\n")}\n`);
+    process.stderr.write(
+      `\nVM figures:\n${Object.entries(measured)
+        .map(([k, v]) => `  ${k}: ${v}`)
+        .join("\n")}\n`,
+    );
   }, 120_000);
 
   /** The environment GCE's script runner gives startup.sh, plus the endpoints of the local cloud. */
@@ -139,17 +160,39 @@ const measured: Record<string, string> = {};
   }
 
   async function token(password = PASSWORD) {
-    return request("/token", { method: "POST", body: new URLSearchParams({ grant_type: "", username: USERNAME, password, scope: "", client_id: "", client_secret: "" }) });
+    return request("/token", {
+      method: "POST",
+      body: new URLSearchParams({
+        grant_type: "",
+        username: USERNAME,
+        password,
+        scope: "",
+        client_id: "",
+        client_secret: "",
+      }),
+    });
   }
 
   async function predictDict(bearer: string, payload: unknown, path = "/predict_dict") {
-    return request(path, { method: "POST", headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" }, body: JSON.stringify({ payload }) });
+    return request(path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+      body: JSON.stringify({ payload }),
+    });
   }
 
   /** Waits until the runtime answers `ready` through Caddy (a runtime restarting answers 502/503). */
   async function servingOverHttps(deadlineMs = 120_000): Promise<void> {
-    await waitFor(() => existsSync(join((vm as DebianVm).fs, CADDY_CA)), { timeoutMs: deadlineMs, intervalMs: 100, what: "the Caddy CA" });
-    await waitFor(() => request("/").then(async (r) => r.status === 200 && ((await r.json()) as { status: string }).status === "ready"), { timeoutMs: deadlineMs, intervalMs: 100, what: "the runtime to serve through Caddy" });
+    await waitFor(() => existsSync(join((vm as DebianVm).fs, CADDY_CA)), {
+      timeoutMs: deadlineMs,
+      intervalMs: 100,
+      what: "the Caddy CA",
+    });
+    await waitFor(
+      () =>
+        request("/").then(async (r) => r.status === 200 && ((await r.json()) as { status: string }).status === "ready"),
+      { timeoutMs: deadlineMs, intervalMs: 100, what: "the runtime to serve through Caddy" },
+    );
   }
 
   /** The runtime's units: one per blue/green slot. */
@@ -157,79 +200,128 @@ const measured: Record<string, string> = {};
 
   /** The runtime unit(s) running now. */
   async function runningRuntimeUnits(): Promise<string[]> {
-    const { stdout } = await (vm as DebianVm).exec(["systemctl", "list-units", ...RUNTIME_UNITS, "--state=running", "--plain", "--no-legend"]);
-    return stdout.split("\n").map((line) => line.split(/\s+/)[0]).filter(Boolean);
+    const { stdout } = await (vm as DebianVm).exec([
+      "systemctl",
+      "list-units",
+      ...RUNTIME_UNITS,
+      "--state=running",
+      "--plain",
+      "--no-legend",
+    ]);
+    return stdout
+      .split("\n")
+      .map((line) => line.split(/\s+/)[0])
+      .filter(Boolean);
   }
 
   /** Whether no runtime slot is running. */
   async function runtimeStopped(): Promise<boolean> {
     const { stdout } = await (vm as DebianVm).exec(["systemctl", "is-active", ...RUNTIME_UNITS]);
-    return stdout.trim().split("\n").every((state) => state === "inactive");
+    return stdout
+      .trim()
+      .split("\n")
+      .every((state) => state === "inactive");
   }
 
   /** The runtime's journal (every slot), as plain lines. */
   async function runtimeJournal(lines = 1000): Promise<string> {
-    return (await (vm as DebianVm).exec(["journalctl", ...RUNTIME_UNITS.flatMap((unit) => ["-u", unit]), "-o", "cat", "--no-pager", "-n", String(lines)])).stdout;
+    return (
+      await (vm as DebianVm).exec([
+        "journalctl",
+        ...RUNTIME_UNITS.flatMap((unit) => ["-u", unit]),
+        "-o",
+        "cat",
+        "--no-pager",
+        "-n",
+        String(lines),
+      ])
+    ).stdout;
   }
 
   async function unitState(unit: string) {
     return (await (vm as DebianVm).exec(["systemctl", "is-active", unit])).stdout.trim();
   }
 
-  it("first boot: refuses a Node.js tarball that does not match SHASUMS256, then installs Node.js and Caddy, waiting for apt's locks", async () => {
-    const disk = join(work, "disk");
-    const powerOn = Date.now();
-    vm = await bootDebianVm(base, disk);
-    measured["system up (first boot)"] = `${vm.bootMs} ms`;
-    expect((await vm.exec(["sh", "-c", "command -v node caddy || true"])).stdout).toBe(""); // a fresh disk
+  it(
+    "first boot: refuses a Node.js tarball that does not match SHASUMS256, then installs Node.js and Caddy, waiting for apt's locks",
+    async () => {
+      const disk = join(work, "disk");
+      const powerOn = Date.now();
+      vm = await bootDebianVm(base, disk);
+      measured["system up (first boot)"] = `${vm.bootMs} ms`;
+      expect((await vm.exec(["sh", "-c", "command -v node caddy || true"])).stdout).toBe(""); // a fresh disk
 
-    const tampered = await runScript("startup", cloudEnv({ BUDGET_NODE_DIST: `${mirror.url}/tampered` }));
-    expect(tampered.code).toBe(1);
-    expect(tampered.stderr).toMatch(new RegExp(`FAILED: node-${mirror.version}-linux-x64\\.tar\\.xz does not match its SHA-256 in SHASUMS256\\.txt`));
-    expect(existsSync(join(vm.fs, "usr/local/bin/node"))).toBe(false);
+      const tampered = await runScript("startup", cloudEnv({ BUDGET_NODE_DIST: `${mirror.url}/tampered` }));
+      expect(tampered.code).toBe(1);
+      expect(tampered.stderr).toMatch(
+        new RegExp(
+          `FAILED: node-${mirror.version}-linux-x64\\.tar\\.xz does not match its SHA-256 in SHASUMS256\\.txt`,
+        ),
+      );
+      expect(existsSync(join(vm.fs, "usr/local/bin/node"))).toBe(false);
 
-    // The image's own package jobs hold apt's locks at first boot (unattended-upgrades, the guest
-    // agent): one holder for the package lists, one for dpkg, released one after the other.
-    copyFileSync(join(__dirname, "holdLocks.pl"), join(vm.fs, "tmp", "holdLocks.pl"));
-    const holdLock = async (...files: string[]) => {
-      const holder = vm!.start(["perl", "/tmp/holdLocks.pl", ...files]);
-      started.push(holder);
-      let out = "";
-      holder.stdout?.on("data", (chunk) => (out += chunk));
-      holder.stderr?.on("data", (chunk) => (out += chunk));
-      await waitFor(() => out.includes("locked") || holder.exitCode !== null, { timeoutMs: 30_000, what: `a holder of ${files.join(", ")}` });
-      if (holder.exitCode !== null) throw new Error(`lock holder exited ${holder.exitCode}: ${out}`);
-      return () => new Promise<void>((resolve) => (holder.once("exit", () => resolve()), holder.stdin?.end()));
-    };
-    const releaseLists = await holdLock("/var/lib/apt/lists/lock");
-    const releaseDpkg = await holdLock("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock");
+      // The image's own package jobs hold apt's locks at first boot (unattended-upgrades, the guest
+      // agent): one holder for the package lists, one for dpkg, released one after the other.
+      copyFileSync(join(__dirname, "holdLocks.pl"), join(vm.fs, "tmp", "holdLocks.pl"));
+      const holdLock = async (...files: string[]) => {
+        const holder = vm!.start(["perl", "/tmp/holdLocks.pl", ...files]);
+        started.push(holder);
+        let out = "";
+        holder.stdout?.on("data", (chunk) => (out += chunk));
+        holder.stderr?.on("data", (chunk) => (out += chunk));
+        await waitFor(() => out.includes("locked") || holder.exitCode !== null, {
+          timeoutMs: 30_000,
+          what: `a holder of ${files.join(", ")}`,
+        });
+        if (holder.exitCode !== null) throw new Error(`lock holder exited ${holder.exitCode}: ${out}`);
+        return () => new Promise<void>((resolve) => (holder.once("exit", () => resolve()), holder.stdin?.end()));
+      };
+      const releaseLists = await holdLock("/var/lib/apt/lists/lock");
+      const releaseDpkg = await holdLock("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock");
 
-    const startedAt = Date.now();
-    const copied = join(vm.fs, "tmp", "budgetml-startup.sh");
-    copyFileSync(join(ROOT, "images", "vm", "startup.sh"), copied);
-    const boot = vm.start(["bash", "/tmp/budgetml-startup.sh"], cloudEnv());
-    started.push(boot);
-    let stderr = "";
-    boot.stderr?.on("data", (chunk) => (stderr += chunk));
-    const bootExit = new Promise<number | null>((resolve) => boot.once("exit", (code) => resolve(code)));
-    await waitFor(() => stderr.includes("waiting for the apt lock") || boot.exitCode !== null, { timeoutMs: 5 * 60_000, what: "startup.sh to wait for the apt lists lock" });
-    if (boot.exitCode !== null) throw new Error(`startup.sh exited ${boot.exitCode} before waiting for the apt lock:\n${stderr}`);
-    await releaseLists();
-    // apt-get install now runs, and must wait for the dpkg lock rather than fail.
-    await waitFor(async () => boot.exitCode !== null || (await vm!.exec(["pgrep", "-f", "apt-get .*install"])).code === 0, { timeoutMs: 5 * 60_000, intervalMs: 250, what: "apt-get install to wait for the dpkg lock" });
-    if (boot.exitCode !== null) throw new Error(`startup.sh exited ${boot.exitCode} instead of waiting for the dpkg lock:\n${stderr}`);
-    await releaseDpkg();
-    const code = await bootExit;
-    if (code !== 0) throw new Error(`startup.sh exited ${code}:\n${stderr}`);
-    measured["startup.sh (first boot: Node.js + apt caddy + bundles)"] = `${Date.now() - startedAt} ms`;
-    expect(stderr).toMatch(new RegExp(`installing Node.js node-${mirror.version} from ${mirror.url}/latest-v${mirror.major}\\.x`));
-    expect(stderr).toMatch(/installing caddy/);
-    expect(stderr).toMatch(/fetching runtime/);
-    await servingOverHttps();
-    measured["first boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
-    expect((await vm.exec(["node", "--version"])).stdout.trim()).toBe(mirror.version);
-    expect(mirror.requested).toEqual(expect.arrayContaining([`/latest-v${mirror.major}.x/SHASUMS256.txt`, `/latest-v${mirror.major}.x/node-${mirror.version}-linux-x64.tar.xz`]));
-  }, 15 * 60_000);
+      const startedAt = Date.now();
+      const copied = join(vm.fs, "tmp", "budgetml-startup.sh");
+      copyFileSync(join(ROOT, "images", "vm", "startup.sh"), copied);
+      const boot = vm.start(["bash", "/tmp/budgetml-startup.sh"], cloudEnv());
+      started.push(boot);
+      let stderr = "";
+      boot.stderr?.on("data", (chunk) => (stderr += chunk));
+      const bootExit = new Promise<number | null>((resolve) => boot.once("exit", (code) => resolve(code)));
+      await waitFor(() => stderr.includes("waiting for the apt lock") || boot.exitCode !== null, {
+        timeoutMs: 5 * 60_000,
+        what: "startup.sh to wait for the apt lists lock",
+      });
+      if (boot.exitCode !== null)
+        throw new Error(`startup.sh exited ${boot.exitCode} before waiting for the apt lock:\n${stderr}`);
+      await releaseLists();
+      // apt-get install now runs, and must wait for the dpkg lock rather than fail.
+      await waitFor(
+        async () => boot.exitCode !== null || (await vm!.exec(["pgrep", "-f", "apt-get .*install"])).code === 0,
+        { timeoutMs: 5 * 60_000, intervalMs: 250, what: "apt-get install to wait for the dpkg lock" },
+      );
+      if (boot.exitCode !== null)
+        throw new Error(`startup.sh exited ${boot.exitCode} instead of waiting for the dpkg lock:\n${stderr}`);
+      await releaseDpkg();
+      const code = await bootExit;
+      if (code !== 0) throw new Error(`startup.sh exited ${code}:\n${stderr}`);
+      measured["startup.sh (first boot: Node.js + apt caddy + bundles)"] = `${Date.now() - startedAt} ms`;
+      expect(stderr).toMatch(
+        new RegExp(`installing Node.js node-${mirror.version} from ${mirror.url}/latest-v${mirror.major}\\.x`),
+      );
+      expect(stderr).toMatch(/installing caddy/);
+      expect(stderr).toMatch(/fetching runtime/);
+      await servingOverHttps();
+      measured["first boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
+      expect((await vm.exec(["node", "--version"])).stdout.trim()).toBe(mirror.version);
+      expect(mirror.requested).toEqual(
+        expect.arrayContaining([
+          `/latest-v${mirror.major}.x/SHASUMS256.txt`,
+          `/latest-v${mirror.major}.x/node-${mirror.version}-linux-x64.tar.xz`,
+        ]),
+      );
+    },
+    15 * 60_000,
+  );
 
   it("serves the seed's client flow over HTTPS, and refuses bad input with the seed's statuses", async () => {
     const login = await token();
@@ -246,7 +338,11 @@ const measured: Record<string, string> = {};
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("www-authenticate")).toMatch(/^Bearer/);
     expect((await predictDict("not-a-token", { text: "x" })).status).toBe(401);
-    const malformed = await request("/predict_dict", { method: "POST", headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" }, body: "{not json" });
+    const malformed = await request("/predict_dict", {
+      method: "POST",
+      headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
+      body: "{not json",
+    });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ error: expect.stringMatching(/^Malformed JSON/) });
     // Plain HTTP is redirected to HTTPS.
@@ -267,65 +363,85 @@ const measured: Record<string, string> = {};
     const lines = (await runtimeJournal()).split("\n").filter((line) => line.startsWith("{"));
     expect(lines.length).toBeGreaterThan(0);
     const severities = new Set(lines.map((line) => (JSON.parse(line) as { severity?: string }).severity));
-    expect([...severities].every((s) => ["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"].includes(String(s)))).toBe(true);
+    expect(
+      [...severities].every((s) =>
+        ["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"].includes(String(s)),
+      ),
+    ).toBe(true);
     expect(lines.some((line) => /predictor loaded/.test(line))).toBe(true);
     const everything = (await live.exec(["journalctl", "-b", "-o", "cat", "--no-pager"])).stdout;
     expect(everything).toContain("budgetml");
     for (const secret of [PASSWORD, SIGNING_KEY]) expect(everything).not.toContain(secret);
   }, 120_000);
 
-  it("cached second boot: nothing downloaded again, serving over HTTPS", async () => {
-    measured["power-off"] = `${await (vm as DebianVm).powerOff()} ms`;
-    https = undefined;
-    const requestsBefore = mirror.requested.length;
-    const powerOn = Date.now();
-    vm = await bootDebianVm(base, join(work, "disk"));
-    measured["system up (second boot)"] = `${vm.bootMs} ms`;
-    const second = await runScript("startup");
-    if (second.code !== 0) throw new Error(`startup.sh exited ${second.code}:\n${second.stderr}`);
-    expect(second.stderr).toMatch(/runtime .* already installed/);
-    expect(second.stderr).toMatch(/predictor .* already installed/);
-    expect(second.stderr).not.toMatch(/installing|fetching/);
-    measured["startup.sh (cached second boot)"] = `${second.ms} ms`;
-    await servingOverHttps();
-    measured["cached second boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
-    expect(mirror.requested.length).toBe(requestsBefore);
-    const { access_token } = (await (await token()).json()) as { access_token: string };
-    expect(await (await predictDict(access_token, { text: "awful" })).json()).toMatchObject({ label: "negative" });
-  }, 10 * 60_000);
+  it(
+    "cached second boot: nothing downloaded again, serving over HTTPS",
+    async () => {
+      measured["power-off"] = `${await (vm as DebianVm).powerOff()} ms`;
+      https = undefined;
+      const requestsBefore = mirror.requested.length;
+      const powerOn = Date.now();
+      vm = await bootDebianVm(base, join(work, "disk"));
+      measured["system up (second boot)"] = `${vm.bootMs} ms`;
+      const second = await runScript("startup");
+      if (second.code !== 0) throw new Error(`startup.sh exited ${second.code}:\n${second.stderr}`);
+      expect(second.stderr).toMatch(/runtime .* already installed/);
+      expect(second.stderr).toMatch(/predictor .* already installed/);
+      expect(second.stderr).not.toMatch(/installing|fetching/);
+      measured["startup.sh (cached second boot)"] = `${second.ms} ms`;
+      await servingOverHttps();
+      measured["cached second boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
+      expect(mirror.requested.length).toBe(requestsBefore);
+      const { access_token } = (await (await token()).json()) as { access_token: string };
+      expect(await (await predictDict(access_token, { text: "awful" })).json()).toMatchObject({ label: "negative" });
+    },
+    10 * 60_000,
+  );
 
-  it("switches to new bundles named in the instance metadata without a failed request", async () => {
-    const { access_token } = (await (await token()).json()) as { access_token: string };
-    const failures: string[] = [];
-    let answered = 0;
-    let switched = false;
-    let stop = false;
-    // Clients keep predicting through Caddy, one request after another, for the whole switch.
-    const clients = (async () => {
-      while (!stop) {
-        const answer = await predictDict(access_token, { text: "I love this", ms: 0, id: "switch" }).then(
-          async (r) => ({ status: r.status, body: await r.text() }),
-          (error: Error) => ({ status: 0, body: error.message }),
+  it(
+    "switches to new bundles named in the instance metadata without a failed request",
+    async () => {
+      const { access_token } = (await (await token()).json()) as { access_token: string };
+      const failures: string[] = [];
+      let answered = 0;
+      let switched = false;
+      let stop = false;
+      // Clients keep predicting through Caddy, one request after another, for the whole switch.
+      const clients = (async () => {
+        while (!stop) {
+          const answer = await predictDict(access_token, { text: "I love this", ms: 0, id: "switch" }).then(
+            async (r) => ({ status: r.status, body: await r.text() }),
+            (error: Error) => ({ status: 0, body: error.message }),
+          );
+          answered += 1;
+          if (answer.status !== 200) failures.push(`${answer.status} ${answer.body}`);
+          else if (answer.body.includes('"slept"')) switched = true;
+        }
+      })();
+      const [before] = await runningRuntimeUnits();
+      const changed = Date.now();
+      metadata.setAttribute("budget-predictor-object", objects.slow); // as `pulumi up` with a new predictor does
+      try {
+        await waitFor(() => switched, {
+          timeoutMs: 5 * 60_000,
+          intervalMs: 100,
+          what: "the new predictor to answer through Caddy",
+        });
+        measured["bundle switch, metadata change to the new predictor answering"] =
+          `${Date.now() - changed} ms, ${answered} requests, ${failures.length} failed`;
+        await waitFor(
+          async () => (await runningRuntimeUnits()).join() !== before && (await runningRuntimeUnits()).length === 1,
+          { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the old slot to drain and stop" },
         );
-        answered += 1;
-        if (answer.status !== 200) failures.push(`${answer.status} ${answer.body}`);
-        else if (answer.body.includes('"slept"')) switched = true;
+      } finally {
+        stop = true;
+        await clients;
       }
-    })();
-    const [before] = await runningRuntimeUnits();
-    const changed = Date.now();
-    metadata.setAttribute("budget-predictor-object", objects.slow); // as `pulumi up` with a new predictor does
-    try {
-      await waitFor(() => switched, { timeoutMs: 5 * 60_000, intervalMs: 100, what: "the new predictor to answer through Caddy" });
-      measured["bundle switch, metadata change to the new predictor answering"] = `${Date.now() - changed} ms, ${answered} requests, ${failures.length} failed`;
-      await waitFor(async () => (await runningRuntimeUnits()).join() !== before && (await runningRuntimeUnits()).length === 1, { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the old slot to drain and stop" });
-    } finally {
-      stop = true;
-      await clients;
-    }
-    expect(failures).toEqual([]);
-    expect(answered).toBeGreaterThan(10);
-  }, 10 * 60_000);
+      expect(failures).toEqual([]);
+      expect(answered).toBeGreaterThan(10);
+    },
+    10 * 60_000,
+  );
 
   /** Boots the slow predictor (its prediction takes `payload.ms`) and starts one prediction through Caddy. */
   async function slowPredictionInFlight(ms: number) {
@@ -341,66 +457,108 @@ const measured: Record<string, string> = {};
       early ??= `answered ${answer.status} ${await answer.clone().text()}`;
       return answer;
     });
-    await waitFor(async () => early || (await runtimeJournal(200)).includes(`prediction ${id} started`), { timeoutMs: 60_000, intervalMs: 100, what: "the prediction to start in the runtime" });
+    await waitFor(async () => early || (await runtimeJournal(200)).includes(`prediction ${id} started`), {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: "the prediction to start in the runtime",
+    });
     if (early) throw new Error(`the prediction ended before it was seen starting: ${early}`);
     return { inFlight }; // still running: the caller awaits it
   }
 
-  it("shutdown.sh drains an in-flight prediction inside the 30 s preemption window and signals the restart topic", async () => {
-    // Long enough that it is still running, seconds from its end, when the shutdown script starts.
-    const { inFlight } = await slowPredictionInFlight(8000);
-    let answeredAt = 0;
-    const answered = inFlight.then((answer) => ((answeredAt = Date.now()), answer));
-    const signalled = pubsub.published.length;
-    // A preemption: only then does the shutdown script signal the restarter (a planned stop does not).
-    metadata.setPreempted(true);
-    const shutdown = await runScript("shutdown").finally(() => metadata.setPreempted(false));
-    const shutdownEnded = Date.now();
-    expect({ code: shutdown.code, output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}` }).toEqual({ code: 0, output: "" });
-    measured["shutdown.sh drain (in-flight 8 s prediction)"] = `${shutdown.ms} ms of the ${PREEMPTION_WINDOW_MS / 1000} s window`;
-    expect(shutdown.ms).toBeLessThan(PREEMPTION_WINDOW_MS);
-    const answer = await answered;
-    expect(answer.status).toBe(200);
-    expect(await answer.json()).toEqual({ slept: 8000 });
-    expect(answeredAt).toBeLessThanOrEqual(shutdownEnded); // the runtime stopped only after answering
-    expect(await runtimeStopped()).toBe(true);
-    // The preemption watcher sees the same notice and may signal too: the restarter's request ids make that harmless.
-    expect(pubsub.published.slice(signalled)).toEqual(expect.arrayContaining([{ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } }]));
-  }, 5 * 60_000);
-
-  it("the preemption watcher reacts to instance/preempted: drains, stops the runtime and signals the restart topic", async () => {
-    const { inFlight } = await slowPredictionInFlight(3000);
-    expect(await unitState("budgetml-preemption.service")).toBe("active");
-    const signalled = pubsub.published.length;
-    const noticed = Date.now();
-    metadata.setPreempted(true);
-    try {
-      await waitFor(() => pubsub.published.length > signalled, { timeoutMs: PREEMPTION_WINDOW_MS, what: "the restart topic signal" });
-      const answer = await inFlight;
+  it(
+    "shutdown.sh drains an in-flight prediction inside the 30 s preemption window and signals the restart topic",
+    async () => {
+      // Long enough that it is still running, seconds from its end, when the shutdown script starts.
+      const { inFlight } = await slowPredictionInFlight(8000);
+      let answeredAt = 0;
+      const answered = inFlight.then((answer) => ((answeredAt = Date.now()), answer));
+      const signalled = pubsub.published.length;
+      // A preemption: only then does the shutdown script signal the restarter (a planned stop does not).
+      metadata.setPreempted(true);
+      const shutdown = await runScript("shutdown").finally(() => metadata.setPreempted(false));
+      const shutdownEnded = Date.now();
+      expect({
+        code: shutdown.code,
+        output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}`,
+      }).toEqual({ code: 0, output: "" });
+      measured["shutdown.sh drain (in-flight 8 s prediction)"] =
+        `${shutdown.ms} ms of the ${PREEMPTION_WINDOW_MS / 1000} s window`;
+      expect(shutdown.ms).toBeLessThan(PREEMPTION_WINDOW_MS);
+      const answer = await answered;
       expect(answer.status).toBe(200);
-      await waitFor(runtimeStopped, { timeoutMs: PREEMPTION_WINDOW_MS, intervalMs: 200, what: "the runtime to stop" });
-      measured["preemption notice to runtime stopped (in-flight 3 s prediction)"] = `${Date.now() - noticed} ms`;
-      expect(Date.now() - noticed).toBeLessThan(PREEMPTION_WINDOW_MS);
-      expect(pubsub.published[signalled]).toEqual({ topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } });
-    } finally {
-      metadata.setPreempted(false);
-    }
-  }, 5 * 60_000);
+      expect(await answer.json()).toEqual({ slept: 8000 });
+      expect(answeredAt).toBeLessThanOrEqual(shutdownEnded); // the runtime stopped only after answering
+      expect(await runtimeStopped()).toBe(true);
+      // The preemption watcher sees the same notice and may signal too: the restarter's request ids make that harmless.
+      expect(pubsub.published.slice(signalled)).toEqual(
+        expect.arrayContaining([
+          { topic: "projects/p/topics/restart", data: "preempted", attributes: { reason: "preempted" } },
+        ]),
+      );
+    },
+    5 * 60_000,
+  );
 
-  it("a stop during a roll-out: shutdown.sh stops the roll-out first, then the runtime, and exits 0", async () => {
-    // One metadata change at a time, each a complete deployment: the watcher rolls each one out.
-    const rollingOut = async () => (await unitState("budgetml-rollout.service")) === "activating";
-    metadata.setAttribute("budget-entrypoint", ""); // the slow bundle serves with its default export too
-    await servingOverHttps();
-    await waitFor(async () => !(await rollingOut()), { timeoutMs: 60_000, intervalMs: 100, what: "the first roll-out to finish" });
-    metadata.setAttribute("budget-predictor-object", objects.predictor);
-    await waitFor(rollingOut, { timeoutMs: 60_000, intervalMs: 50, what: "the roll-out to be under way" });
-    const shutdown = await runScript("shutdown");
-    expect({ code: shutdown.code, output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}` }).toEqual({ code: 0, output: "" });
-    expect(await unitState("budgetml-rollout.service")).not.toBe("activating");
-    expect(await runtimeStopped()).toBe(true);
-    expect(await runningRuntimeUnits()).toEqual([]);
-  }, 5 * 60_000);
+  it(
+    "the preemption watcher reacts to instance/preempted: drains, stops the runtime and signals the restart topic",
+    async () => {
+      const { inFlight } = await slowPredictionInFlight(3000);
+      expect(await unitState("budgetml-preemption.service")).toBe("active");
+      const signalled = pubsub.published.length;
+      const noticed = Date.now();
+      metadata.setPreempted(true);
+      try {
+        await waitFor(() => pubsub.published.length > signalled, {
+          timeoutMs: PREEMPTION_WINDOW_MS,
+          what: "the restart topic signal",
+        });
+        const answer = await inFlight;
+        expect(answer.status).toBe(200);
+        await waitFor(runtimeStopped, {
+          timeoutMs: PREEMPTION_WINDOW_MS,
+          intervalMs: 200,
+          what: "the runtime to stop",
+        });
+        measured["preemption notice to runtime stopped (in-flight 3 s prediction)"] = `${Date.now() - noticed} ms`;
+        expect(Date.now() - noticed).toBeLessThan(PREEMPTION_WINDOW_MS);
+        expect(pubsub.published[signalled]).toEqual({
+          topic: "projects/p/topics/restart",
+          data: "preempted",
+          attributes: { reason: "preempted" },
+        });
+      } finally {
+        metadata.setPreempted(false);
+      }
+    },
+    5 * 60_000,
+  );
+
+  it(
+    "a stop during a roll-out: shutdown.sh stops the roll-out first, then the runtime, and exits 0",
+    async () => {
+      // One metadata change at a time, each a complete deployment: the watcher rolls each one out.
+      const rollingOut = async () => (await unitState("budgetml-rollout.service")) === "activating";
+      metadata.setAttribute("budget-entrypoint", ""); // the slow bundle serves with its default export too
+      await servingOverHttps();
+      await waitFor(async () => !(await rollingOut()), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: "the first roll-out to finish",
+      });
+      metadata.setAttribute("budget-predictor-object", objects.predictor);
+      await waitFor(rollingOut, { timeoutMs: 60_000, intervalMs: 50, what: "the roll-out to be under way" });
+      const shutdown = await runScript("shutdown");
+      expect({
+        code: shutdown.code,
+        output: shutdown.code === 0 ? "" : `${shutdown.stdout}${shutdown.stderr}`,
+      }).toEqual({ code: 0, output: "" });
+      expect(await unitState("budgetml-rollout.service")).not.toBe("activating");
+      expect(await runtimeStopped()).toBe(true);
+      expect(await runningRuntimeUnits()).toEqual([]);
+    },
+    5 * 60_000,
+  );
 
   it("powers off", async () => {
     measured["final power-off"] = `${await (vm as DebianVm).powerOff()} ms`;

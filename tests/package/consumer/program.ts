@@ -14,7 +14,11 @@ export class MlPlatform extends pulumi.ComponentResource {
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("acme:ml:Platform", name, {}, opts);
-    const model = new BudgetModel(`${name}-sentiment`, { predictor: args.predictor, machineType: args.machineType ?? "e2-small" }, { parent: this });
+    const model = new BudgetModel(
+      `${name}-sentiment`,
+      { predictor: args.predictor, machineType: args.machineType ?? "e2-small" },
+      { parent: this },
+    );
     this.url = model.url;
     this.cost = model.monthlyCost;
     const password: pulumi.Output<string> = model.password;

@@ -14,9 +14,21 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("the predictor bundle of a .py predictor", () => {
   it("holds the file as is, its pip requirements and a manifest; same inputs, same name", async () => {
-    const first = await buildPredictorBundle({ predictor: IRIS, requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"], outDir: join(work, "a") });
-    const again = await buildPredictorBundle({ predictor: IRIS, requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"], outDir: join(work, "b") });
-    const other = await buildPredictorBundle({ predictor: IRIS, requirements: ["scikit-learn==1.5.1"], outDir: join(work, "c") });
+    const first = await buildPredictorBundle({
+      predictor: IRIS,
+      requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"],
+      outDir: join(work, "a"),
+    });
+    const again = await buildPredictorBundle({
+      predictor: IRIS,
+      requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"],
+      outDir: join(work, "b"),
+    });
+    const other = await buildPredictorBundle({
+      predictor: IRIS,
+      requirements: ["scikit-learn==1.5.1"],
+      outDir: join(work, "c"),
+    });
     expect(again.objectName).toBe(first.objectName);
     expect(other.objectName).not.toBe(first.objectName);
     const dir = join(work, "x");
@@ -24,7 +36,11 @@ describe("the predictor bundle of a .py predictor", () => {
     await extract({ file: first.file, cwd: dir });
     expect(readFileSync(join(dir, "predictor.py"), "utf8")).toBe(readFileSync(IRIS, "utf8"));
     expect(readFileSync(join(dir, "requirements.txt"), "utf8")).toBe("scikit-learn==1.5.2\nnumpy>=1.26,<3\n");
-    expect(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"))).toEqual({ entrypoint: "", language: "python", requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"] });
+    expect(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"))).toEqual({
+      entrypoint: "",
+      language: "python",
+      requirements: ["scikit-learn==1.5.2", "numpy>=1.26,<3"],
+    });
   });
 
   it("reads a requirements.txt, ignoring comments and blank lines", () => {
@@ -34,16 +50,24 @@ describe("the predictor bundle of a .py predictor", () => {
   });
 
   it.each([
-    [["--index-url=https://evil.example/simple"], /"--index-url=https:\/\/evil\.example\/simple" is a pip option; only package requirements are accepted/],
+    [
+      ["--index-url=https://evil.example/simple"],
+      /"--index-url=https:\/\/evil\.example\/simple" is a pip option; only package requirements are accepted/,
+    ],
     [["-e ."], /is a pip option/],
-    [["pkg @ https://example.com/pkg.whl"], /"pkg @ https:\/\/example\.com\/pkg\.whl" is not a pip requirement \(like "scikit-learn==1\.5\.2"/],
+    [
+      ["pkg @ https://example.com/pkg.whl"],
+      /"pkg @ https:\/\/example\.com\/pkg\.whl" is not a pip requirement \(like "scikit-learn==1\.5\.2"/,
+    ],
     [["numpy; rm -rf /"], /is not a pip requirement/],
   ])("refuses %j", async (requirements, message) => {
     await expect(buildPredictorBundle({ predictor: IRIS, requirements, outDir: work })).rejects.toThrow(message);
   });
 
   it("refuses an entrypoint that is not a Python identifier", async () => {
-    await expect(buildPredictorBundle({ predictor: IRIS, entrypoint: "$Model", outDir: work })).rejects.toThrow('entrypoint: "$Model" is not a Python identifier');
+    await expect(buildPredictorBundle({ predictor: IRIS, entrypoint: "$Model", outDir: work })).rejects.toThrow(
+      'entrypoint: "$Model" is not a Python identifier',
+    );
   });
 });
 
@@ -55,7 +79,9 @@ describe("BudgetModel args with a .py predictor", () => {
   });
 
   it("names every bad pip requirement and a non-Python entrypoint", () => {
-    expect(() => validateArgs("iris", { ...base, entrypoint: "my-model", requirements: ["scikit-learn==1.5.2", "--pre", "a b"] })).toThrow(
+    expect(() =>
+      validateArgs("iris", { ...base, entrypoint: "my-model", requirements: ["scikit-learn==1.5.2", "--pre", "a b"] }),
+    ).toThrow(
       /entrypoint: "my-model" is not a Python identifier.*requirements: "--pre" is a pip option.*requirements: "a b" is not a pip requirement/s,
     );
   });

@@ -23,7 +23,10 @@ describe("VM boot with a Python predictor and pip requirements", () => {
   beforeAll(async () => {
     const predictor = join(FIXTURES, "needsTinyPackage.py");
     vm = await startTestVm(
-      { tiny: { file: predictor, requirements: ["budget-tiny==1.0"] }, missing: { file: predictor, requirements: ["budget-tiny==9.9"] } },
+      {
+        tiny: { file: predictor, requirements: ["budget-tiny==1.0"] },
+        missing: { file: predictor, requirements: ["budget-tiny==9.9"] },
+      },
       { BUDGET_PYTHON: DEBIAN_PYTHON, BUDGET_RUNTIME_USER: UNPRIVILEGED },
     );
     chmodSync(vm.work, 0o755); // as /opt is on a VM: the unprivileged user may pass through
@@ -32,17 +35,27 @@ describe("VM boot with a Python predictor and pip requirements", () => {
     const wheels = join(vm.work, "wheels");
     const source = join(vm.work, "tinyPackage");
     await run("cp", ["-r", join(FIXTURES, "tinyPackage"), source]);
-    await run(DEBIAN_PYTHON, ["-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps", "--wheel-dir", wheels, source], {
-      cwd: vm.work,
-      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" },
-    });
+    await run(
+      DEBIAN_PYTHON,
+      ["-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps", "--wheel-dir", wheels, source],
+      {
+        cwd: vm.work,
+        env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" },
+      },
+    );
     pipEnv = { PIP_NO_INDEX: "1", PIP_FIND_LINKS: wheels };
   }, 120_000);
   afterAll(() => vm?.close());
 
   async function predict(): Promise<{ greeting: string; python: string }> {
-    await waitFor(() => fetch(`${vm.url}/`).then((r) => r.status === 200), { timeoutMs: 30_000, what: "the runtime to be ready" });
-    const response = await fetch(`${vm.url}/predict_dict`, json(await login(vm.url, "budget", PASSWORD), { payload: { name: "vm" } }));
+    await waitFor(() => fetch(`${vm.url}/`).then((r) => r.status === 200), {
+      timeoutMs: 30_000,
+      what: "the runtime to be ready",
+    });
+    const response = await fetch(
+      `${vm.url}/predict_dict`,
+      json(await login(vm.url, "budget", PASSWORD), { payload: { name: "vm" } }),
+    );
     expect(response.status).toBe(200);
     return (await response.json()) as { greeting: string; python: string };
   }
@@ -72,9 +85,14 @@ describe("VM boot with a Python predictor and pip requirements", () => {
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.missing);
     try {
       await vm.shutdown();
-      const failure = await vm.boot(pipEnv).then(() => undefined, (error: { stderr: string }) => error.stderr);
+      const failure = await vm.boot(pipEnv).then(
+        () => undefined,
+        (error: { stderr: string }) => error.stderr,
+      );
       expect(failure).toMatch(/FAILED: pip install failed: .*budget-tiny==9\.9/);
-      const installed = readdirSync(join(vm.home, "predictors")).filter((name) => name.startsWith(vm.objects.missing.replace(/\.tgz$/, "")));
+      const installed = readdirSync(join(vm.home, "predictors")).filter((name) =>
+        name.startsWith(vm.objects.missing.replace(/\.tgz$/, "")),
+      );
       expect(installed).toEqual([]);
     } finally {
       vm.metadata.setAttribute("budget-predictor-object", vm.objects.tiny);

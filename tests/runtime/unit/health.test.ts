@@ -8,7 +8,10 @@ describe("health while the predictor loads", () => {
     const runtime = createApp({
       credentials: { username: "u", password: "p" },
       tokenSigningKey: "k".repeat(32),
-      loadPredictor: async () => ({ instance: { load: () => new Promise<void>((resolve) => (finishLoad = resolve)), predict: async () => "ok" }, name: "slow" }),
+      loadPredictor: async () => ({
+        instance: { load: () => new Promise<void>((resolve) => (finishLoad = resolve)), predict: async () => "ok" },
+        name: "slow",
+      }),
       logger: createLogger({ level: "silent" }),
     });
     await waitFor(() => finishLoad, { what: "load() to be called" });
