@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `budgetml` command. Each subcommand is one entry in this table, loaded only when chosen:
 // `local` pulls in the Google clients, which `serve` must not pay for at every start.
-import { runCommand } from "./runtime/runCommand";
+import { runCommand } from "./runtime/cli/runCommand";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number | undefined> }> = {
   local: {
@@ -10,7 +10,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   },
   serve: {
     summary: "serve a predictor over HTTP (the runtime, as on the VM)",
-    run: async (argv) => (await import("./runtime/serveCommand.js")).runServe(argv),
+    run: async (argv) => (await import("./runtime/cli/serveCommand.js")).runServe(argv),
   },
 };
 

@@ -12,7 +12,7 @@ export type {
   Predictor,
   PredictorClass,
   UploadFile,
-} from "./runtime/predictor";
+} from "./runtime/predictor/predictor";
 export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
 export type { Provisioning } from "./contracts/scheduling";
 export type { CostEstimate } from "./components/pricing";

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../runtime/logger";
-import { PYTHON_HOST_SCRIPT, PythonHost } from "../runtime/python/pythonHost";
+import { PYTHON_HOST_SCRIPT, PythonHost } from "../runtime/predictor/python/pythonHost";
 import { freePort, ROOT, waitReady } from "./support";
 
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3"; // Debian's: FastAPI, uvicorn, gunicorn, scikit-learn

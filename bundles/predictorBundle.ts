@@ -6,7 +6,7 @@ import { dirname, extname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
-import { PREDICTOR_FILE_LOADERS } from "../runtime/predictor";
+import { PREDICTOR_FILE_LOADERS } from "../runtime/predictor/predictor";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 import { PREDICTOR_FILES } from "./predictorFiles";
 import { buildPythonPredictorBundle, parsePipRequirements } from "./pythonPredictorBundle";

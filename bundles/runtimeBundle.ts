@@ -2,8 +2,8 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "../runtime/docsAssets";
-import { PYTHON_HOST_SCRIPT } from "../runtime/python/pythonHost";
+import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "../runtime/routes/docsAssets";
+import { PYTHON_HOST_SCRIPT } from "../runtime/predictor/python/pythonHost";
 import { RUNTIME_VERSION } from "../runtime/version";
 import { packDeterministic, type BuiltBundle } from "./archive";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
@@ -12,7 +12,7 @@ import { prebuiltArtifacts } from "./prebuilt";
 
 /** The programs the VM runs from the runtime bundle, each one self-contained file. */
 export const RUNTIME_ENTRIES: Record<string, string> = {
-  "server.cjs": join("runtime", "main.ts"),
+  "server.cjs": join("runtime", "cli", "main.ts"),
   "boot.cjs": join("images", "vm", "boot.ts"),
 };
 
@@ -56,7 +56,10 @@ export async function compileRuntimeBundle(outDir: string): Promise<BuiltBundle>
     const assets = swaggerUiAssetDir();
     for (const file of SWAGGER_UI_FILES) await copyFile(join(assets, file), join(work, "swagger-ui", file));
     await mkdir(join(work, "python"));
-    await copyFile(join(root, "runtime", "python", PYTHON_HOST_SCRIPT), join(work, "python", PYTHON_HOST_SCRIPT));
+    await copyFile(
+      join(root, "runtime", "predictor", "python", PYTHON_HOST_SCRIPT),
+      join(work, "python", PYTHON_HOST_SCRIPT),
+    );
     await writeFile(
       join(work, "package.json"),
       `${JSON.stringify({ name: "budgetml-runtime", version: RUNTIME_VERSION, private: true, main: "server.cjs" }, null, 2)}\n`,

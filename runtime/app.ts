@@ -1,21 +1,21 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
-import { Admission } from "./admission";
-import { bodyDeadline } from "./bodyDeadline";
-import { bearerAuth, tokenRoute, type Credentials } from "./auth";
-import { answerError, errorHandler, notFound } from "./errorHandler";
-import { HttpError } from "./errors";
+import { Admission } from "./admission/admission";
+import { bodyDeadline } from "./http/bodyDeadline";
+import { bearerAuth, tokenRoute, type Credentials } from "./auth/handlers";
+import { answerError, errorHandler, notFound } from "./http/errorHandler";
+import { HttpError } from "./http/errors";
 import { Health } from "./health";
-import type { LoadedPredictor } from "./loader";
+import type { LoadedPredictor } from "./predictor/loader";
 import { createLogger, type Logger } from "./logger";
-import { LoginLimiter, localLoginGuard, type LoginGuard } from "./loginLimiter";
+import { LoginLimiter, localLoginGuard, type LoginGuard } from "./auth/loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
-import { predictLane } from "./predictLane";
+import { predictLane } from "./http/predictLane";
 import { docsRoutes } from "./routes/docs";
-import { PredictionGate } from "./routes/gate";
+import { PredictionGate } from "./admission/predictionGate";
 import { predictRoutes, type BodyLimits } from "./routes/predict";
-import { requestLog } from "./requestLog";
-import { createTokenService } from "./tokens";
+import { requestLog } from "./http/requestLog";
+import { createTokenService } from "./auth/tokens";
 import { RUNTIME_VERSION } from "./version";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */

@@ -19,7 +19,7 @@ await build({
   logLevel: "warning",
 });
 
-// `budgetml serve predictor.py` runs this script beside the CLI (runtime/python/pythonHost.ts finds it).
+// `budgetml serve predictor.py` runs this script beside the CLI (runtime/predictor/python/pythonHost.ts finds it).
 await mkdir("dist/python", { recursive: true });
-await copyFile("runtime/python/budgetml_host.py", "dist/python/budgetml_host.py");
+await copyFile("runtime/predictor/python/budgetml_host.py", "dist/python/budgetml_host.py");
 execFileSync(process.execPath, ["scripts/runTs.cjs", "bundles/prebuild.ts", "dist/artifacts"], { stdio: "inherit" });

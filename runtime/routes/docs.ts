@@ -1,6 +1,6 @@
 import express, { Router } from "express";
-import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "../docsAssets";
-import { HttpError } from "../errors";
+import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "./docsAssets";
+import { HttpError } from "../http/errors";
 
 const error = { $ref: "#/components/schemas/Error" };
 const errors = (...codes: number[]) =>

@@ -1,10 +1,10 @@
 import express, { type Request as ExpressRequest, type RequestHandler } from "express";
 import multer from "multer";
-import { requireContentType } from "../auth";
-import { HttpError } from "../errors";
-import type { Payload, PredictRequest, UploadFile } from "../predictor";
-import { sendPrediction } from "../respond";
-import type { PredictionGate } from "./gate";
+import { requireContentType } from "../auth/handlers";
+import { HttpError } from "../http/errors";
+import type { Payload, PredictRequest, UploadFile } from "../predictor/predictor";
+import { sendPrediction } from "../http/respond";
+import type { PredictionGate } from "../admission/predictionGate";
 
 /** Size limits for request bodies, in bytes. */
 export interface BodyLimits {

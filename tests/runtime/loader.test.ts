@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { startStorageServer } from "../../local/standins/storageServer";
-import { loadPredictor } from "../../runtime/loader";
+import { loadPredictor } from "../../runtime/predictor/loader";
 import { startMetadataServer } from "../../local/standins/metadataServer";
 
 const fixture = (name: string) => join(__dirname, "..", "fixtures", name);

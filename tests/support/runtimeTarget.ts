@@ -2,7 +2,7 @@ import { join } from "node:path";
 
 /**
  * Which build of the runtime the HTTP tests start. Jest runs those tests once per target (see
- * jest.config.js): "source" compiles `runtime/main.ts` on the fly; "bundle" runs `server.cjs` from
+ * jest.config.js): "source" compiles `runtime/cli/main.ts` on the fly; "bundle" runs `server.cjs` from
  * the runtime bundle exactly as the VM starts it, extracted far from any node_modules.
  */
 export type RuntimeTarget = "source" | "bundle";
@@ -14,7 +14,7 @@ const ROOT = join(__dirname, "..", "..");
 /** The command (after `node`) that runs the runtime's `serve` for the current target. */
 export function serveCommand(): { args: string[]; cwd: string } {
   if (RUNTIME_TARGET === "source")
-    return { args: [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "runtime", "main.ts"), "serve"], cwd: ROOT };
+    return { args: [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "runtime", "cli", "main.ts"), "serve"], cwd: ROOT };
   const dir = process.env.BUDGET_TEST_RUNTIME_DIR;
   if (!dir)
     throw new Error(

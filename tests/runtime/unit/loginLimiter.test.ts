@@ -1,4 +1,4 @@
-import { clientKey, LoginLimiter } from "../../../runtime/loginLimiter";
+import { clientKey, LoginLimiter } from "../../../runtime/auth/loginLimiter";
 
 describe("LoginLimiter", () => {
   it("refuses past the limit until the window ends, and a success starts the address afresh", () => {

@@ -1,4 +1,4 @@
-import { createTokenService } from "../../../runtime/tokens";
+import { createTokenService } from "../../../runtime/auth/tokens";
 import { SIGNING_KEY } from "../../support/runtimeServer";
 
 describe("token service", () => {

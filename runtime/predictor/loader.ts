@@ -3,10 +3,10 @@ import Module from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createLogger, type Logger } from "./logger";
+import { createLogger, type Logger } from "../logger";
 import { PREDICTOR_FILE_LOADERS, type Predictor, type PredictorClass } from "./predictor";
 import { PythonPredictor } from "./python/pythonPredictor";
-import { storageClientOptions } from "../contracts/googleEndpoints";
+import { storageClientOptions } from "../../contracts/googleEndpoints";
 
 /** The loaded predictor and the name it was found under. */
 export interface LoadedPredictor {
@@ -20,7 +20,7 @@ const LOADABLE = new Set([".ts", ".mts", ".cts", ".js", ".cjs", ".mjs", ".py"]);
 /**
  * Finds the predictor class in a module and instantiates it (without calling `load`).
  * `location` is a local path or `gs://bucket/object`. A `.py` file runs in a Python process of
- * its own (runtime/python/); `logger` receives that process's output, and a process whose every
+ * its own (runtime/predictor/python/); `logger` receives that process's output, and a process whose every
  * running prediction has outlived `predictTimeoutMs` is restarted (see PythonPredictor).
  */
 export async function loadPredictor(

@@ -1,11 +1,11 @@
 """budgetml's Python predictor host: runs one Python predictor for one runtime worker.
 
-Started by the runtime (runtime/python/pythonProcess.ts) as
+Started by the runtime (runtime/predictor/python/pythonHost.ts) as
     python budgetml_host.py PREDICTOR.py ENTRYPOINT CHANNEL_FD
 It imports the predictor file, instantiates the class, calls load(), then answers predictions
 sent over the channel (a socket on CHANNEL_FD) until the runtime closes it.
 
-Frames, both ways (the layout is runtime/python/frames.ts's):
+Frames, both ways (the layout is runtime/predictor/python/frames.ts's):
     u32 big-endian header length | u32 big-endian body length | header (UTF-8 JSON) | body (bytes)
 The body is raw bytes (a JSON document, an upload, an answer): binary stays binary.
 

@@ -1,11 +1,11 @@
 import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createApp, DEFAULTS, type Runtime } from "./app";
-import type { ServeConfig } from "./config";
-import { loadPredictor } from "./loader";
-import type { Logger } from "./logger";
-import { sharedLoginGuard } from "./sharedLoginLimiter";
+import { createApp, DEFAULTS, type Runtime } from "../app";
+import type { ServeConfig } from "../cli/config";
+import { loadPredictor } from "../predictor/loader";
+import type { Logger } from "../logger";
+import { sharedLoginGuard } from "../auth/sharedLoginLimiter";
 
 /** One listening runtime process. */
 export interface RunningServer {

@@ -1,8 +1,8 @@
 import { cpus } from "node:os";
-import { parseNumberSetting, UsageError } from "../contracts/settings";
-import { DEFAULTS, type AppOptions } from "./app";
+import { parseNumberSetting, UsageError } from "../../contracts/settings";
+import { DEFAULTS, type AppOptions } from "../app";
 
-export { UsageError } from "../contracts/settings";
+export { UsageError } from "../../contracts/settings";
 
 /** What one `serve` process needs, read from flags and the environment. */
 export interface ServeConfig {

@@ -1,5 +1,5 @@
 /**
- * The frame layout between the runtime and its Python host (runtime/python/budgetml_host.py reads
+ * The frame layout between the runtime and its Python host (runtime/predictor/python/budgetml_host.py reads
  * and writes the same): `u32 BE header length | u32 BE body length | header JSON | body bytes`.
  * Bodies travel as raw bytes — uploads and binary answers are never base64'd.
  */

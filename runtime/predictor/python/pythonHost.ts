@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex, Readable } from "node:stream";
-import { HttpError } from "../errors";
-import type { Logger } from "../logger";
+import { HttpError } from "../../http/errors";
+import type { Logger } from "../../logger";
 import { encodeFrame, FrameReader, type Frame } from "./frames";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
@@ -11,14 +11,16 @@ export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
 
 /**
  * Where the host script is: `python/` beside the bundled server.cjs (or dist/cli.js) when run from
- * a build; beside this file when run from source; under `runtime/python/` when the source was
- * compiled in memory from the repository's root (scripts/runTs.cjs).
+ * a build; beside this file when run from source; and, when an entry was compiled in memory
+ * (scripts/runTs.cjs, where `__dirname` is the entry's folder), under `runtime/predictor/python/`
+ * from the repository's root (`cli.ts`) or from `runtime/cli/` (`main.ts`).
  */
 export function pythonHostScript(from: string = __dirname): string {
   const candidates = [
     join(from, "python", PYTHON_HOST_SCRIPT),
     join(from, PYTHON_HOST_SCRIPT),
-    join(from, "runtime", "python", PYTHON_HOST_SCRIPT),
+    join(from, "runtime", "predictor", "python", PYTHON_HOST_SCRIPT),
+    join(from, "..", "predictor", "python", PYTHON_HOST_SCRIPT),
   ];
   const found = candidates.find((file) => existsSync(file));
   if (!found) throw new Error(`the Python host script is missing (looked for ${candidates.join(", ")})`);

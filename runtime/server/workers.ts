@@ -1,10 +1,10 @@
 import cluster from "node:cluster";
-import { DEFAULTS, LOGIN_WINDOW_MS } from "./app";
-import type { ServeConfig } from "./config";
-import { LoginLimiter } from "./loginLimiter";
-import { createLogger } from "./logger";
+import { DEFAULTS, LOGIN_WINDOW_MS } from "../app";
+import type { ServeConfig } from "../cli/config";
+import { LoginLimiter } from "../auth/loginLimiter";
+import { createLogger } from "../logger";
 import { startServer } from "./server";
-import { serveLoginLimiter } from "./sharedLoginLimiter";
+import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
 
 type Listening = { type: "budgetml:listening"; port: number };
 const RESPAWN_DELAY_MS = 1000;

@@ -1,4 +1,4 @@
-import { HttpError } from "./errors";
+import { HttpError } from "../http/errors";
 
 /** Bounds on admission; see {@link Admission}. */
 export interface AdmissionLimits {

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { HttpError } from "./errors";
+import { HttpError } from "../http/errors";
 import type { LoginGuard, LoginLimiter } from "./loginLimiter";
 
 // One login limiter for the whole server: workers share a port, so a per-worker limiter would let

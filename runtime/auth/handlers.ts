@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler } from "express";
 import typeis from "type-is";
-import { HttpError } from "./errors";
+import { HttpError } from "../http/errors";
 import type { LoginGuard } from "./loginLimiter";
 import type { TokenService } from "./tokens";
 

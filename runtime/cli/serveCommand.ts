@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readServeConfig, UsageError } from "./config";
-import { serveWithWorkers } from "./workers";
+import { serveWithWorkers } from "../server/workers";
 
 export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint NAME] [--port N] [--workers N] [--host ADDR]
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
-import type { Logger } from "./logger";
-import type { RuntimeMetrics } from "./metrics";
+import type { Logger } from "../logger";
+import type { RuntimeMetrics } from "../metrics";
 import { contextOf } from "./requestContext";
 
 const CLIENT_REQUEST_ID = /^[\w.-]{1,64}$/;

@@ -1,11 +1,11 @@
 import type { ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
-import type { Admission } from "../admission";
-import { HttpError } from "../errors";
+import type { Admission } from "./admission";
+import { HttpError } from "../http/errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
-import type { Predictor, PredictRequest } from "../predictor";
-import { contextOf } from "../requestContext";
+import type { Predictor, PredictRequest } from "../predictor/predictor";
+import { contextOf } from "../http/requestContext";
 
 /**
  * Everything between an authenticated request and the predictor: refuse unless ready, admit

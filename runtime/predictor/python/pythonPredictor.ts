@@ -1,7 +1,7 @@
 import { basename } from "node:path";
-import { HttpError } from "../errors";
+import { HttpError } from "../../http/errors";
 import type { Predictor, PredictRequest } from "../predictor";
-import { EncodedPrediction } from "../respond";
+import { EncodedPrediction } from "../../http/respond";
 import { PythonHost, type PythonHostOptions } from "./pythonHost";
 
 const RESTART_DELAYS_MS = [0, 1000, 2000, 5000, 10_000, 30_000];
