@@ -56,12 +56,11 @@ export async function lastStopCause(
     );
   try {
     let scanned = 0;
-    for await (const operation of clients.operations.listAsync({
-      ...target,
-      filter: `targetId = "${instance.id}"`,
-      orderBy: "creationTimestamp desc",
-      maxResults: PAGE_SIZE,
-    })) {
+    const operations = clients.operations.listAsync(
+      { ...target, filter: `targetId = "${instance.id}"`, orderBy: "creationTimestamp desc", maxResults: PAGE_SIZE },
+      { autoPaginate: false }, // an async iterator fetches page after page as it is read
+    );
+    for await (const operation of operations) {
       if (++scanned > MAX_SCANNED) break;
       const cause = CAUSES[operation.operationType ?? ""];
       const at = Date.parse(operation.insertTime ?? "");

@@ -3,9 +3,9 @@ import { createComputeClients } from "../../functions/restarter/computeClients";
 import { readRestarterConfig } from "../../functions/restarter/config";
 import { keepInstanceRunning } from "../../functions/restarter/keepRunning";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
-import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
 import { createLogger } from "../../runtime/logger";
 import { testClock, type TestClock } from "../support/testClock";
+import { useMetadataStandIn } from "../support/metadataStandIn";
 import { waitFor } from "../support/waitFor";
 
 // The restarter's core loop with the real Compute client against the Compute stand-in, on a clock
@@ -15,18 +15,7 @@ const PROJECT = "budget-proj";
 const ZONE = "us-central1-a";
 const logger = createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" });
 
-let metadata: MetadataServer;
-let previousHost: string | undefined;
-beforeAll(async () => {
-  metadata = await startMetadataServer({ projectId: PROJECT });
-  previousHost = process.env.GCE_METADATA_HOST;
-  process.env.GCE_METADATA_HOST = metadata.host;
-});
-afterAll(async () => {
-  if (previousHost === undefined) delete process.env.GCE_METADATA_HOST;
-  else process.env.GCE_METADATA_HOST = previousHost;
-  await metadata.close();
-});
+useMetadataStandIn({ projectId: PROJECT });
 
 /** Moves `clock` to the next `hh:mm` UTC. */
 function moveTo(clock: TestClock, hh: number, mm: number): void {

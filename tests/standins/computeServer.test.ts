@@ -2,7 +2,7 @@ import { InstancesClient, ZoneOperationsClient } from "@google-cloud/compute";
 import { schedulingFor, schedulingSwitch } from "../../contracts/scheduling";
 import { createComputeClients } from "../../functions/restarter/computeClients";
 import { startComputeServer, SimulatedInstance, type ComputeServer } from "../../local/standins/computeServer";
-import { startMetadataServer, type MetadataServer } from "../../local/standins/metadataServer";
+import { useMetadataStandIn } from "../support/metadataStandIn";
 import { waitFor } from "../support/waitFor";
 
 // The Compute stand-in, driven by Google's own client (and by the restarter's gcloud-shaped
@@ -11,18 +11,7 @@ const PROJECT = "budget-proj";
 const ZONE = "us-central1-a";
 const target = { project: PROJECT, zone: ZONE, instance: "vm" };
 
-let metadata: MetadataServer;
-let previousHost: string | undefined;
-beforeAll(async () => {
-  metadata = await startMetadataServer({ projectId: PROJECT });
-  previousHost = process.env.GCE_METADATA_HOST;
-  process.env.GCE_METADATA_HOST = metadata.host;
-});
-afterAll(async () => {
-  if (previousHost === undefined) delete process.env.GCE_METADATA_HOST;
-  else process.env.GCE_METADATA_HOST = previousHost;
-  await metadata.close();
-});
+useMetadataStandIn({ projectId: PROJECT });
 
 /** A stand-in for one stopped instance with `scheduling`, and the clients pointed at it. */
 async function standIn(scheduling = schedulingFor("spot")) {
