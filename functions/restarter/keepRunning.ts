@@ -32,6 +32,8 @@ type Target = { project: string; zone: string; instance: string };
 type InstanceRead = protos.google.cloud.compute.v1.IInstance;
 
 const MAX_BACKOFF_MS = 16_000;
+/** The reason `settle` gives for an operation the budget ran out on. */
+const OPERATION_PENDING = "operationPending";
 
 /**
  * Reads the instance, decides, acts, and retries transient failures while the budget allows. A
@@ -141,7 +143,8 @@ export async function keepInstanceRunning(
         move.to === current.live
           ? await relabel(clients, target, move, current.labels, instance.labelFingerprint ?? undefined, budget)
           : await stopForSwitch(clients, target, instance, move.to as SwitchTarget, budget);
-      if (failure) {
+      // A stop still under way when the budget ends is no failure: the next invocation finishes the switch.
+      if (failure && failure.reason !== OPERATION_PENDING) {
         logger.error(
           { instance: config.instance, move, error: failure.message },
           `restarter: could not ${move.to === current.live ? "relabel" : "stop"} ${config.instance} to switch it to ${move.to}: ${failure.message}`,
@@ -283,7 +286,7 @@ async function settle(
   const error = latest.error?.errors?.[0];
   if (error) return { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` };
   if (latest.status !== "DONE")
-    return { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` };
+    return { code: 503, reason: OPERATION_PENDING, message: `operation ${latest.name} still ${latest.status}` };
   return undefined;
 }
 

@@ -13,7 +13,6 @@ import { waitFor } from "../support/waitFor";
 // the restarter's own stop across invocations, and a long operation history.
 const PROJECT = "budget-proj";
 const ZONE = "us-central1-a";
-const logger = createLogger({ level: process.env.DEBUG_LOG ? "info" : "silent" });
 
 useMetadataStandIn({ projectId: PROJECT });
 
@@ -33,6 +32,8 @@ async function instanceUnderTest(options: {
   env?: Record<string, string>;
   spotCapacity?: () => boolean;
   stepMs?: number;
+  /** How long each start/stop operation runs before it is DONE. @default 0 */
+  operationMs?: number;
 }) {
   const name = `vm-${Math.random().toString(36).slice(2, 8)}`;
   const vm = new SimulatedInstance(options.stepMs ?? 20, options.clock.now);
@@ -44,6 +45,7 @@ async function instanceUnderTest(options: {
     scheduling: options.scheduling,
     labels: options.labels,
     spotCapacity: options.spotCapacity,
+    operationMs: options.operationMs,
   });
   const config = (env: Record<string, string> = {}) =>
     readRestarterConfig({
@@ -59,7 +61,14 @@ async function instanceUnderTest(options: {
       ...env,
     });
   const clients = createComputeClients(new URL(compute.url));
+  // The restarter's log lines, as Cloud Logging would receive them.
+  const logLines: Array<{ severity: string; message: string }> = [];
+  const logger = createLogger({
+    level: "info",
+    destination: { write: (line: string) => void logLines.push(JSON.parse(line)) },
+  });
   return {
+    logLines,
     vm,
     compute,
     clients,
@@ -190,16 +199,19 @@ describe("a changed provisioning declaration (pulumi up with another `provisioni
 describe("the restarter's own stop", () => {
   it("is finished by the next invocation when the one that stopped the instance ran out of time, not taken for a planned stop", async () => {
     const clock = testClock();
-    // Stopping takes 1.5 s here; the invocation may take 1 s.
+    // As on Google, the stop's operation is done only once the instance has stopped: 1.5 s here,
+    // while an invocation may take 1 s.
     const t = await instanceUnderTest({
       scheduling: schedulingFor("standard"),
       labels: { [PROVISIONING_LABEL]: "standard" },
       clock,
       stepMs: 1500,
+      operationMs: 1500,
       env: { BUDGET_RESTART_BUDGET_SECONDS: "1" },
     });
     try {
       expect(await t.tick()).toMatchObject({ did: "gave_up", error: "instance still STOPPING" });
+      expect(t.logLines.filter((line) => line.severity === "ERROR")).toEqual([]); // a stop under way is no failure
       await waitFor(() => t.vm.facts().status === "TERMINATED", { timeoutMs: 5000, intervalMs: 20 });
       // The newest stop is a `stop` operation, but its request id is the restarter's own switch's.
       expect(await t.tick({ BUDGET_RESTART_BUDGET_SECONDS: "10" })).toMatchObject({
