@@ -90,10 +90,12 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       // (setScheduling) to the declared model — so a changed `provisioning` reaches it through the
       // restarter's environment, as a stop and a start with the disk kept — and to standard and back
       // when spot capacity runs out. The provider would instead replace the VM on a changed
-      // provisioning model (terraform-provider-google: scheduling.provisioning_model and
-      // scheduling.preemptible are ForceNew), and after a `pulumi refresh` would try to undo the
-      // restarter's fallback. Ignoring changes keeps the provider off both: the program's
-      // scheduling and provisioning label are used when the instance is created, never later.
+      // provisioning model (scheduling.provisioning_model and scheduling.preemptible are ForceNew in
+      // the Google provider the gcp provider is built from: GoogleCloudPlatform/magic-modules,
+      // mmv1/third_party/terraform/services/compute/resource_compute_instance.go.tmpl), and after a
+      // `pulumi refresh` would try to undo the restarter's fallback. Ignoring changes keeps the
+      // provider off both: the program's scheduling and provisioning label are used when the
+      // instance is created, never later.
       ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`, `labels["${PROVISIONING_LABEL}"]`],
     }),
   );

@@ -22,8 +22,9 @@ export function outageRequestId(instanceId: string, lastStopTimestamp: string, a
  * a request id on the operation as `clientOperationId` ("The value of requestId if you provided it
  * in the request", Operation in the Compute API's discovery document), so the next invocation can
  * tell this stop from one someone asked for, and finish the switch instead of leaving the instance
- * stopped. Until the instance starts again its `lastStartTimestamp` is the same, and so is the id:
- * two invocations deciding the same switch stop the instance once.
+ * stopped. Until the instance starts again its `lastStartTimestamp` ("Last start timestamp in
+ * RFC3339 text format", Instance in the same document) is the same, and so is the id: two
+ * invocations deciding the same switch stop the instance once.
  */
 export function switchRequestId(instanceId: string, lastStartTimestamp: string | undefined, target: SwitchTarget) {
   return uuidFrom(`switch/${instanceId}/${lastStartTimestamp ?? "never-started"}/${target}`);
