@@ -17,6 +17,7 @@ import { predictRoutes, type BodyLimits } from "./routes/predict";
 import { requestLog } from "./http/requestLog";
 import { createTokenService } from "./auth/tokens";
 import { RUNTIME_VERSION } from "./version";
+import type { Provisioning } from "../contracts/scheduling";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */
 export interface AppOptions {
@@ -53,6 +54,8 @@ export interface AppOptions {
   logger?: Logger;
   /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
   bundle?: string;
+  /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
+  provisioning?: Provisioning;
   /**
    * Which peer's `X-Forwarded-For` is believed (Express's `trust proxy`): the proxy in front of
    * the runtime and nothing else, so the login limiter counts the real client's address.
@@ -95,7 +98,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(() => admission.queued);
-  const health = new Health(options.bundle);
+  const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
     {
       maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
