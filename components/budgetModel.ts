@@ -6,6 +6,7 @@ import { buildPredictorBundle } from "../bundles/predictorBundle";
 import { buildRestarterSource } from "../bundles/restarterSource";
 import { buildRuntimeBundle } from "../bundles/runtimeBundle";
 import { enableApis } from "./apis";
+import { hardwareOf, type Accelerator } from "./acceleratorArgs";
 import type { ModelContext } from "./context";
 import { bundleIdOf } from "../images/vm/bundleId";
 import { waitForHealth } from "./healthWait";
@@ -16,6 +17,7 @@ import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { acceleratorSpec } from "../contracts/accelerators";
 import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import {
@@ -55,9 +57,19 @@ export interface BudgetModelArgs {
   readonly region?: string;
   /** Zone of the VM. @default the `gcp:zone` stack config */
   readonly zone?: string;
-  /** Machine type. @default "e2-small" (2 shared vCPUs, 2 GB) */
+  /**
+   * Machine type. G2 (L4), A2 (A100) and A3 (H100) machine types come with their GPUs.
+   * @default "e2-small" (2 shared vCPUs, 2 GB); "n1-standard-4" with an `accelerator`
+   */
   readonly machineType?: string;
-  /** Boot disk size in GB. @default 20 */
+  /**
+   * GPUs attached to an N1 machine type: `{ type: "nvidia-tesla-t4", count: 1 }` (1, 2 or 4 T4s). The
+   * VM installs NVIDIA's driver once per disk with Google's installer and checks the GPUs with
+   * nvidia-smi before the runtime serves. Not for G2/A2/A3 machine types, which carry theirs.
+   * @default none
+   */
+  readonly accelerator?: Accelerator;
+  /** Boot disk size in GB. @default 20; 50 with GPUs (the driver and CUDA take ~5 GB; at least 30) */
   readonly diskSizeGb?: number;
   /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
   readonly provisioning?: Provisioning;
@@ -81,7 +93,7 @@ export interface BudgetModelArgs {
   /**
    * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
    * restarter starts it as standard (on demand) instead; after 6 hours it returns to spot in the
-   * `spotReturnWindow`. 0 turns the fallback off. @default 10
+   * `spotReturnWindow`. 0 turns the fallback off. @default 10; 0 for a machine type Google offers only as Spot VMs
    */
   readonly spotFallbackMinutes?: number;
   /**
@@ -122,7 +134,7 @@ export interface BudgetModelArgs {
   readonly enableApis?: boolean;
   /** Make `pulumi up` wait until the endpoint answers its health check. @default true */
   readonly waitForHealthy?: boolean;
-  /** How long to wait for the health check, in seconds. @default 900 */
+  /** How long to wait for the health check, in seconds. @default 900; 1800 with GPUs (the driver's install reboots the VM) */
   readonly healthTimeoutSeconds?: number;
 }
 
@@ -177,9 +189,10 @@ export class BudgetModel extends pulumi.ComponentResource {
       );
     }
     const provisioning: Provisioning = args.provisioning ?? "spot";
-    const machineType = args.machineType ?? "e2-small";
-    const diskSizeGb = args.diskSizeGb ?? 20;
-    const spotFallbackSeconds = provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? 10) * 60) : 0;
+    const hardware = hardwareOf(args);
+    const { machineType, gpus, diskSizeGb } = hardware;
+    const spotFallbackSeconds =
+      provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? hardware.spotFallbackMinutes) * 60) : 0;
     const running = args.running ?? true;
     const functionRuntime = args.functionRuntime ?? RESTARTER_RUNTIME;
 
@@ -229,6 +242,7 @@ export class BudgetModel extends pulumi.ComponentResource {
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
     const instance = declareInstance(ctx, {
       machineType,
+      gpus,
       diskSizeGb,
       provisioning,
       network: args.network ?? "default",
@@ -252,6 +266,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         image: args.image ?? "",
         acmeEmail:
           args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
+        accelerator: gpus ? acceleratorSpec(gpus) : "",
       }),
     });
     const restarter = declareRestarter(ctx, {
@@ -277,7 +292,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.bucketName = storage.bucket.name;
     this.username = username;
     this.password = identity.password;
-    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
+    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running, gpus));
     this.instance = instance;
     this.bucket = storage.bucket;
     this.restarter = restarter.fn;
@@ -299,7 +314,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       waitForHealth(
         ctx,
         healthUrl,
-        args.healthTimeoutSeconds ?? 900,
+        args.healthTimeoutSeconds ?? hardware.healthTimeoutSeconds,
         [instance.id, storage.predictorObject.name, storage.runtimeObject.name],
         expectedBundle,
       );

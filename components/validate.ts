@@ -4,6 +4,7 @@ import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBund
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import { utcWindowProblem } from "../contracts/scheduling";
+import { acceleratorProblems } from "./acceleratorArgs";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
 
@@ -26,6 +27,7 @@ export type CheckedArgs = Omit<
   | "domain"
   | "subdomain"
   | "acmeEmail"
+  | "accelerator"
 > & {
   requirements?: string[] | string;
   domain?: unknown;
@@ -37,6 +39,7 @@ export type CheckedArgs = Omit<
   subnetwork?: unknown;
   /** Typed loosely: a program written in JavaScript may pass anything. */
   running?: unknown;
+  accelerator?: unknown;
 };
 
 const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
@@ -88,6 +91,10 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
       problem("allowScripts: expected a list of package names");
     else checkNow(allowScriptsProblem(args.allowScripts, { python, dependencies: npmRequirements }));
   }
+  // GPUs: the accelerator, its machine type, zone, disk and provisioning (components/acceleratorArgs.ts).
+  const gpus = acceleratorProblems({ ...args, npmRequirements }, now);
+  for (const { reason } of gpus.problems) problem(reason);
+  warnings.push(...gpus.warnings);
   if (args.zone !== undefined && !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(args.zone))
     problem(`zone: "${args.zone}" is not a zone (like us-central1-a)`);
   if (args.region !== undefined && !/^[a-z]+-[a-z]+\d+$/.test(args.region))
@@ -164,7 +171,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   if (problems.length > 0) {
     throw new pulumi.InputPropertiesError({
       message: `BudgetModel "${name}": ${problems.join("; ")}`,
-      errors: problems.map((reason) => ({ propertyPath: /^\w+/.exec(reason)?.[0] ?? "", reason })),
+      errors: problems.map((reason) => ({ propertyPath: /^\w+(\.\w+)*/.exec(reason)?.[0] ?? "", reason })),
     });
   }
   return warnings;

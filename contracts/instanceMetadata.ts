@@ -27,6 +27,11 @@ export interface InstanceMetadata<T = string> {
   image: T;
   /** Email given to the certificate authorities (Let's Encrypt, ZeroSSL); empty: none. */
   acmeEmail: T;
+  /**
+   * The VM's GPUs as `<type>:<count>` (contracts/accelerators.ts, `acceleratorSpec`), attached or
+   * carried by its machine type; empty: none. The boot installs their driver and checks them.
+   */
+  accelerator: T;
 }
 
 /** The metadata key of each field. */
@@ -42,6 +47,7 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   topic: "budget-topic",
   image: "budget-image",
   acmeEmail: "budget-acme-email",
+  accelerator: "budget-accelerator",
 };
 
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */

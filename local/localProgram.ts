@@ -4,6 +4,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
 import { METADATA_KEYS, SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
+import { GPU_STANDIN_VARIABLE, gpusOf } from "../contracts/accelerators";
 import { BootedInstance } from "./bootedInstance";
 import { hostFunction, type HostedFunction } from "./functionHost";
 import { LocalCloud, type DeclaredFunction } from "./localCloud";
@@ -153,6 +154,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     );
     for (const [index, declared] of instances.entries()) {
       const port = basePort + index;
+      const gpus = gpusOf(declared.machineType, declared.guestAccelerators[0]);
+      if (gpus)
+        report(
+          `budgetml local: ${modelOf(declared.resourceName)} declares ${gpus.count} × ${gpus.type} (${declared.machineType}); no GPU here: it serves on this machine's CPU (deployed, the VM installs the NVIDIA driver and checks its GPUs with nvidia-smi before serving)`,
+        );
       const metadata = await standIns.metadataFor(declared.serviceAccount, {
         projectId: declared.project,
         zone: declared.zone,
@@ -184,6 +190,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
           // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
           ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
           ...standIns.environment(metadata),
+          ...(gpus ? { [GPU_STANDIN_VARIABLE]: "cpu" } : {}),
         },
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
@@ -198,6 +205,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         backend: instance,
         access: cloud.policy,
         scheduling: declared.scheduling,
+        machineType: declared.machineType,
+        guestAccelerators: declared.guestAccelerators,
         labels: declared.labels,
         // The VM reads its scheduling from its metadata server at boot, as on Google.
         onSchedulingChange: (scheduling) => metadata.setScheduling(scheduling),

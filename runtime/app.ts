@@ -18,6 +18,9 @@ import { requestLog } from "./http/requestLog";
 import { createTokenService } from "./auth/tokens";
 import { RUNTIME_VERSION } from "./version";
 import type { Provisioning } from "../contracts/scheduling";
+import type { Gpus } from "../contracts/accelerators";
+import { checkGpus } from "./gpus";
+import { registerGpuMetrics } from "./gpuMetrics";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */
 export interface AppOptions {
@@ -56,6 +59,13 @@ export interface AppOptions {
   bundle?: string;
   /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
   provisioning?: Provisioning;
+  /**
+   * The GPUs this machine must have (`BUDGET_ACCELERATOR`, set by the VM's boot): checked with
+   * nvidia-smi before the predictor loads — missing or different GPUs leave the runtime in
+   * `load_failed` rather than serving on the CPU — and reported in the health answer and `/metrics`.
+   * @default none: no GPU check
+   */
+  accelerator?: Gpus;
   /**
    * Which peer's `X-Forwarded-For` is believed (Express's `trust proxy`): the proxy in front of
    * the runtime and nothing else, so the login limiter counts the real client's address.
@@ -98,6 +108,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(() => admission.queued);
+  if (options.accelerator) registerGpuMetrics(metrics.registry);
   const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
     {
@@ -149,6 +160,7 @@ export function createApp(options: AppOptions): Runtime {
 
   const loaded = (async () => {
     const started = process.hrtime.bigint();
+    if (options.accelerator && !(await gpusReady(options.accelerator, health, logger))) return;
     try {
       const { instance, name } = await options.loadPredictor(logger);
       predictorName = name;
@@ -180,4 +192,18 @@ export function createApp(options: AppOptions): Runtime {
   };
 
   return { handler, app, health, admission, metrics, logger, loaded };
+}
+
+/** The GPU check before the predictor loads; on failure the runtime stays in `load_failed`, with the reason in the log. */
+async function gpusReady(expected: Gpus, health: Health, logger: Logger): Promise<boolean> {
+  const result = await checkGpus(expected);
+  health.gpusChecked({ check: result.check, names: result.devices.map((device) => device.name) });
+  if (result.check === "passed") {
+    logger.info({ gpus: result.devices }, `GPUs checked: ${result.devices.map((device) => device.name).join(", ")}`);
+    return true;
+  }
+  const reason = `GPU check failed: ${result.reason}; the predictor is not loaded (it would run on the CPU)`;
+  health.loadFailed(reason);
+  logger.error({ expected }, reason);
+  return false;
 }

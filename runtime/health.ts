@@ -20,6 +20,12 @@ export interface HealthAnswer {
    * for lack of spot capacity, and back.
    */
   provisioning?: Provisioning;
+  /**
+   * On a VM with GPUs (`BUDGET_ACCELERATOR`): whether nvidia-smi showed the GPUs the deployment
+   * declares before the predictor loaded, and their names. A failed check leaves the runtime in
+   * `load_failed` (the reason is in the log): it never serves the model on the CPU instead.
+   */
+  gpus?: { check: "passed" | "failed"; names: string[] };
 }
 
 /** Tracks the server's state; the health route reports it and predict routes refuse unless ready. */
@@ -27,6 +33,7 @@ export class Health {
   private current: HealthState = "starting";
   private failure: string | undefined;
   private handingOff = false;
+  private gpus: HealthAnswer["gpus"];
 
   /**
    * @param bundle the bundle id to report; absent when the runtime runs outside a deployment.
@@ -54,7 +61,13 @@ export class Health {
       version,
       ...(this.bundle ? { bundle: this.bundle } : {}),
       ...(this.provisioning ? { provisioning: this.provisioning } : {}),
+      ...(this.gpus ? { gpus: this.gpus } : {}),
     };
+  }
+
+  /** Records the GPU check made before the predictor loads (see {@link HealthAnswer.gpus}). */
+  gpusChecked(gpus: NonNullable<HealthAnswer["gpus"]>): void {
+    this.gpus = gpus;
   }
 
   ready(): void {

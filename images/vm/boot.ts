@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
 import { readBootConfig, type BootConfig } from "./bootConfig";
 import { bundleIdOf, deploymentOf } from "./bundleId";
+import { awaitReboot, gpuRuntimeEnv, gpuStep } from "./gpuDriver";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
@@ -61,9 +62,12 @@ async function bootLocked(): Promise<void> {
   const { root, home } = bootPaths();
   const manager = serviceManager();
   const config = await readBootConfig();
+  // GPUs first: the driver's installer may reboot the VM, and the predictor's packages get CUDA builds.
+  const gpus = await gpuStep(config.accelerator, { root, home, log });
+  if (gpus?.check === "rebooting") return awaitReboot();
   const predictorDir = config.image
     ? undefined
-    : await installPredictor(home, config.bucket, config.predictorObject, log);
+    : await installPredictor(home, config.bucket, config.predictorObject, log, gpus !== undefined);
   const [password, signingKey] = await retryWhileNotYetGranted(
     "reading the secrets",
     () => readSecrets([config.passwordSecret, config.tokenSecret]),
@@ -105,6 +109,7 @@ export function runtimeEnv(
     BUDGET_PWD: values.password,
     BUDGET_TOKEN: values.signingKey,
     ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
+    ...gpuRuntimeEnv(config.accelerator),
   };
   if (config.image) {
     return {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { chownTree, type RunAs } from "./installPythonRequirements";
+import { npmGpuEnv } from "./cudaBuilds";
 
 const run = promisify(execFile);
 
@@ -15,7 +16,12 @@ const run = promisify(execFile);
  * lists in `allowScripts`, whose scripts then run (`npm rebuild`), still as `user`. `dir` is the
  * predictor's `.partial` folder; npm's cache lives there only while installing.
  */
-export async function installNpmRequirements(dir: string, log: (message: string) => void, user?: RunAs): Promise<void> {
+export async function installNpmRequirements(
+  dir: string,
+  log: (message: string) => void,
+  user?: RunAs,
+  gpus = false,
+): Promise<void> {
   const { dependencies = {} } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.npmManifest), "utf8")) as {
     dependencies?: Record<string, string>;
   };
@@ -36,7 +42,13 @@ export async function installNpmRequirements(dir: string, log: (message: string)
     ...user,
     cwd: dir,
     maxBuffer: 16 << 20,
-    env: { ...process.env, HOME: dir, npm_config_cache: cache, npm_config_update_notifier: "false" },
+    env: {
+      ...process.env,
+      HOME: dir,
+      npm_config_cache: cache,
+      npm_config_update_notifier: "false",
+      ...npmGpuEnv(gpus),
+    },
   };
   const npm = (args: string[], what: string) =>
     run("npm", [...args, "--no-audit", "--no-fund"], as).catch((error: { stderr?: string; message: string }) => {

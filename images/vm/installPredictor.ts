@@ -15,13 +15,15 @@ import { retryWhileNotYetGranted } from "./retry";
  * is named by the bundle's content hash, so a later boot with the same bundle reuses it and a new
  * bundle gets a new folder. Work happens in a `.partial` folder renamed into place only when
  * complete: a failed download, a corrupt archive or a failed npm install leaves nothing behind
- * that the next boot would mistake for an installed predictor.
+ * that the next boot would mistake for an installed predictor. With `gpus`, packages get their
+ * CUDA builds (images/vm/cudaBuilds.ts).
  */
 export async function installPredictor(
   home: string,
   bucket: string,
   object: string,
   log: (message: string) => void,
+  gpus = false,
 ): Promise<string> {
   const target = join(home, "predictors", object.replace(/\.tgz$/, ""));
   if (existsSync(join(target, PREDICTOR_FILES.javascript)) || existsSync(join(target, PREDICTOR_FILES.python))) {
@@ -64,12 +66,12 @@ export async function installPredictor(
     }
     await rm(archive);
     if (existsSync(join(partial, PREDICTOR_FILES.python))) {
-      await installPythonRequirements(partial, log, await pipUser());
+      await installPythonRequirements(partial, log, await pipUser(), undefined, gpus);
       await rename(partial, target);
       return target;
     }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
-    await installNpmRequirements(partial, log, await pipUser());
+    await installNpmRequirements(partial, log, await pipUser(), gpus);
     await rename(partial, target);
     return target;
   } catch (error) {

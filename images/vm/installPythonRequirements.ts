@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, readdir, readFile } from "node:fs/promises";
+import { chown, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../bundles/predictorFiles";
+import { pythonCudaBuilds } from "./cudaBuilds";
 
 const run = promisify(execFile);
 
@@ -47,12 +48,20 @@ export async function installPythonRequirements(
   log: (message: string) => void,
   user?: RunAs,
   python = process.env.BUDGET_PYTHON || "python3",
+  gpus = false,
 ): Promise<void> {
-  const requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
-  const requirements = existsSync(requirementsFile)
+  let requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
+  const written = existsSync(requirementsFile)
     ? (await readFile(requirementsFile, "utf8")).split("\n").filter((line) => line.trim())
     : [];
-  if (requirements.length === 0) return;
+  if (written.length === 0) return;
+  // With GPUs, the packages that have a CUDA build get it (images/vm/cudaBuilds.ts).
+  const { requirements, swapped } = gpus ? pythonCudaBuilds(written) : { requirements: written, swapped: [] };
+  if (swapped.length > 0) {
+    log(`GPUs: installing the CUDA builds ${swapped.join(", ")}`);
+    requirementsFile = join(dir, "requirements-cuda.txt");
+    await writeFile(requirementsFile, `${requirements.join("\n")}\n`);
+  }
   log(`installing Python requirements ${requirements.join(", ")}`);
   if (user) await chownTree(dir, user);
   const as = {
@@ -112,7 +121,7 @@ async function ensureVenvSupport(python: string, log: (message: string) => void)
  * apt-get, retried while another apt holds its locks (on a first boot, the image's own package
  * jobs; `apt-get update` does not honour DPkg::Lock::Timeout for the lists lock), as startup.sh does.
  */
-async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
+export async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {

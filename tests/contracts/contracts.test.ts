@@ -36,6 +36,7 @@ describe("instance metadata contract", () => {
     topic: "projects/p/topics/t",
     image: "",
     acmeEmail: "",
+    accelerator: "",
   };
 
   it("reads back exactly what the component writes", () => {
