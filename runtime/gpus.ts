@@ -30,7 +30,7 @@ export function queryGpus(nvidiaSmi = "nvidia-smi"): Promise<GpuDevice[]> {
     execFile(
       nvidiaSmi,
       [`--query-gpu=${FIELDS.join(",")}`, "--format=csv,noheader,nounits"],
-      { timeout: QUERY_TIMEOUT_MS, maxBuffer: 1 << 20 },
+      { timeout: QUERY_TIMEOUT_MS, maxBuffer: 1 << 20, env: process.env },
       (error, stdout, stderr) => {
         if (error) {
           const said = `${stdout}\n${stderr}`.trim().split("\n").filter(Boolean).slice(0, 2).join(" ");

@@ -59,10 +59,9 @@ function statePaths(home: string) {
  * The installer's download location: Google's bucket for the zone's multi-region, as Google's own
  * startup script and the installer's config.py name it (`compute-gpu-installation-{us,eu,asia}`;
  * Africa, Europe and the Middle East → eu; Asia and Australia → asia; the rest → us). Tests point
- * `BUDGET_GPU_INSTALLER_URL` at a loopback stand-in.
+ * `BUDGET_GPU_INSTALLER_URL` at a loopback stand-in instead.
  */
-export function installerUrl(zone: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (env.BUDGET_GPU_INSTALLER_URL) return env.BUDGET_GPU_INSTALLER_URL;
+export function installerUrl(zone: string): string {
   const continent = zone.split("-")[0];
   const multiRegion =
     { africa: "eu", europe: "eu", me: "eu", asia: "asia", australia: "asia" }[continent as "africa"] ?? "us";
@@ -142,7 +141,7 @@ async function installDriver(gpus: Gpus, options: GpuStepOptions): Promise<GpuSe
   if (onVm) await ensurePython3(log);
   const installer = join(installerDir, "cuda_installer.pyz");
   if (!existsSync(installer)) {
-    const url = installerUrl(await zoneOf(), env);
+    const url = env.BUDGET_GPU_INSTALLER_URL || installerUrl(await zoneOf());
     log(`downloading Google's GPU driver installer from ${url}`);
     try {
       await download(url, installer);
