@@ -159,3 +159,26 @@ export function zonesOffering(gpuType: string): string[] {
 export function gpuZonesAgeDays(now: Date): number {
   return Math.floor((now.getTime() - Date.parse(GPU_ZONES_READ)) / 86_400_000);
 }
+
+/**
+ * Google's refusal of a VM in a zone that does not offer its GPUs (`gpuType`, attached or carried by
+ * its machine type), as the insert's error names the missing resource: "The resource
+ * 'projects/P/zones/Z/acceleratorTypes/T' was not found" (the API's answer as gcloud prints it,
+ * quoted in fastai/course-v3#430; 400 badRequest through Dataproc in
+ * hashicorp/terraform-provider-google#5860). A machine type that carries its GPUs is named the
+ * same way, as its `machineTypes/` resource. Undefined when the table lists the zone, does not
+ * list the GPU, or is older than {@link GPU_ZONES_STALE_DAYS} days at `now` (Google may offer it
+ * there since: a stand-in must not refuse what Google may accept).
+ */
+export function gpuZoneRefusal(
+  where: { project: string; zone: string },
+  gpuType: string,
+  resource: { machineType: string } | undefined,
+  now: Date = new Date(),
+): string | undefined {
+  const offering = zonesOffering(gpuType);
+  if (offering.length === 0 || offering.includes(where.zone) || gpuZonesAgeDays(now) > GPU_ZONES_STALE_DAYS)
+    return undefined;
+  const missing = resource ? `machineTypes/${resource.machineType}` : `acceleratorTypes/${gpuType}`;
+  return `The resource 'projects/${where.project}/zones/${where.zone}/${missing}' was not found`;
+}

@@ -8,7 +8,14 @@ import {
   type Scheduling,
   type SchedulingUpdate,
 } from "../../contracts/scheduling";
-import { guestAcceleratorRefusals, instanceHasGpus, type Gpus } from "../../contracts/accelerators";
+import {
+  ACCELERATOR_MACHINE_TYPES,
+  gpusOf,
+  guestAcceleratorRefusals,
+  instanceHasGpus,
+  type Gpus,
+} from "../../contracts/accelerators";
+import { gpuZoneRefusal } from "../../contracts/gpuZones";
 import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
@@ -123,8 +130,13 @@ export async function startComputeServer(options: {
   scheduling?: Scheduling;
   /** The instance's machine type (a G2/A2/A3 type carries GPUs). @default "e2-small" */
   machineType?: string;
-  /** GPUs attached to the instance (`guestAccelerators`); refused, as Google refuses them, on a machine type they do not fit. @default none */
+  /**
+   * GPUs attached to the instance (`guestAccelerators`); refused, as Google refuses them, on a machine
+   * type they do not attach to, in a count Google does not offer, or in a zone without them. @default none
+   */
   guestAccelerators?: Gpus[];
+  /** Today, for the dated GPU zone table (contracts/gpuZones.ts). @default the clock */
+  now?: () => Date;
   /** The instance's labels at the start. @default none */
   labels?: Record<string, string>;
   /** Told of every scheduling change (the local deployment hands it to the instance's metadata server). */
@@ -143,8 +155,11 @@ export async function startComputeServer(options: {
       guestAccelerators: guestAccelerators.map((gpu) => ({ acceleratorCount: gpu.count })),
     }),
   };
+  const gpus = gpusOf(machineType, guestAccelerators[0]);
+  const carried = ACCELERATOR_MACHINE_TYPES[machineType] ? { machineType } : undefined;
   const illegal = [
     ...guestAcceleratorRefusals(machineType, guestAccelerators),
+    (gpus && gpuZoneRefusal({ project, zone }, gpus.type, carried, options.now?.())) ?? [],
     ...schedulingRefusals(scheduling),
     liveMigrationRefusal(scheduling, hardware) ?? [],
   ].flat();

@@ -6,15 +6,21 @@ import { startComputeServer, SimulatedInstance } from "../../local/standins/comp
 import { useMetadataStandIn } from "../support/metadataStandIn";
 
 // The Compute stand-in with a VM that has GPUs must refuse what Google refuses of one: GPUs on a
-// machine type they do not attach to, and — on creation and on every later setScheduling — live
-// migration, in Google's words.
+// machine type they do not attach to or in counts Google does not offer, in a zone that does not
+// offer them, and — on creation and on every later setScheduling — live migration, in Google's words.
 const PROJECT = "budget-proj";
 const ZONE = "us-central1-a";
 const target = { project: PROJECT, zone: ZONE, instance: "gpu-vm" };
 
 useMetadataStandIn({ projectId: PROJECT });
 
-async function standIn(options: { machineType: string; guestAccelerators?: Gpus[]; scheduling?: Scheduling }) {
+async function standIn(options: {
+  machineType: string;
+  guestAccelerators?: Gpus[];
+  scheduling?: Scheduling;
+  zone?: string;
+  now?: () => Date;
+}) {
   const backend = new SimulatedInstance(10);
   backend.set("TERMINATED");
   const compute = await startComputeServer({ ...target, backend, ...options });
@@ -52,6 +58,41 @@ describe("a VM with GPUs behind the Compute stand-in", () => {
       scheduling: schedulingFor("standard", { gpus: true }),
     });
     await ok.close();
+  });
+
+  it("refuses a GPU count Google does not offer, too many vCPUs beside it, and a zone without the GPU", async () => {
+    await expect(
+      standIn({ machineType: "n1-standard-4", guestAccelerators: [{ type: "nvidia-tesla-t4", count: 3 }] }),
+    ).rejects.toThrow(
+      "Compute stand-in: Invalid value for field 'resource.guestAccelerators[0].acceleratorCount': '3'. nvidia-tesla-t4 attaches to N1 in counts of 1, 2 or 4.",
+    );
+    await expect(standIn({ machineType: "n1-standard-64", guestAccelerators: t4 })).rejects.toThrow(
+      "Compute stand-in: Invalid value for field 'resource.guestAccelerators[0].acceleratorCount': '1'. At most 48 vCPUs can be used along with 1 accelerator cards in an instance.",
+    );
+    // us-central1-d offers neither a T4 nor an L4 (contracts/gpuZones.ts): Google finds no such resource there.
+    const onTableDay = () => new Date("2026-12-06T12:00:00Z");
+    await expect(
+      standIn({ machineType: "n1-standard-4", guestAccelerators: t4, zone: "us-central1-d", now: onTableDay }),
+    ).rejects.toThrow(
+      "Compute stand-in: The resource 'projects/budget-proj/zones/us-central1-d/acceleratorTypes/nvidia-tesla-t4' was not found",
+    );
+    await expect(standIn({ machineType: "g2-standard-4", zone: "us-central1-d", now: onTableDay })).rejects.toThrow(
+      "Compute stand-in: The resource 'projects/budget-proj/zones/us-central1-d/machineTypes/g2-standard-4' was not found",
+    );
+    // Once the table is old, Google may offer the GPU there since: the stand-in no longer refuses on it.
+    const yearsLater = await standIn({
+      machineType: "n1-standard-4",
+      guestAccelerators: t4,
+      zone: "us-central1-d",
+      now: () => new Date("2028-01-01T00:00:00Z"),
+    });
+    await yearsLater.close();
+    const accepted = await standIn({
+      machineType: "n1-standard-8",
+      guestAccelerators: [{ type: "nvidia-tesla-t4", count: 2 }],
+      now: onTableDay,
+    });
+    await accepted.close();
   });
 
   it("refuses a switch to standard that would live-migrate, and takes the one that keeps TERMINATE", async () => {
