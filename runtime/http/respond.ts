@@ -1,5 +1,4 @@
 import type { ServerResponse } from "node:http";
-import { HttpError } from "./errors";
 
 // Written with Node's own calls so the same code answers on the predict fast lane and in Express.
 
@@ -56,7 +55,8 @@ export async function sendPrediction(res: ServerResponse, result: unknown): Prom
   try {
     body = JSON.stringify(result === undefined ? null : result);
   } catch (error) {
-    throw new HttpError(500, `predict() returned a value that cannot be sent as JSON: ${(error as Error).message}`);
+    // Not an HttpError: its text names the predictor's internals, so it goes to the log, not to the client.
+    throw new Error(`predict() returned a value that cannot be sent as JSON: ${(error as Error).message}`);
   }
   sendBytes(res, "application/json; charset=utf-8", body);
 }

@@ -1,4 +1,17 @@
-import { json, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
+import { request } from "node:http";
+import { json, PASSWORD, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
+
+/** A raw request with `headers` in this order (fetch would reorder and merge them); resolves with the status. */
+function send(url: string, path: string, headers: Array<[string, string]>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method: "POST", agent: false, headers: headers.flat() }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 describe("requests that try the edges of the API", () => {
   let server: TestRuntime;
@@ -74,6 +87,33 @@ describe("requests that try the edges of the API", () => {
     expect(response.headers.get("allow")).toBe("POST");
     expect(((await response.json()) as { error: string }).error).toBe("GET is not allowed on /predict_dict/; use POST");
     expect((await fetch(`${server.url}/predict_dict/`, json(token, { payload: { a: 1 } }))).status).toBe(200);
+  });
+
+  it("reads every header within the size limit: 1,000 junk headers hide neither X-Forwarded-For nor Authorization", async () => {
+    const junk = Array.from({ length: 1000 }, (_, i): [string, string] => [`x-junk-${i}`, "1"]);
+    const login = (password: string, from?: string) =>
+      send(
+        server.url,
+        "/token",
+        [
+          ...junk,
+          ...(from ? [["x-forwarded-for", from] as [string, string]] : []),
+          ["content-type", "application/x-www-form-urlencoded"],
+        ],
+        new URLSearchParams({ username: USERNAME, password }).toString(),
+      );
+    // Ten failures counted against the address the proxy names, not against the proxy itself...
+    for (let i = 0; i < 10; i += 1) expect(await login("wrong", "203.0.113.50")).toBe(401);
+    expect(await login("wrong", "203.0.113.50")).toBe(429);
+    // ...so the proxy's own address (every other client behind it) is not locked.
+    expect(await login(PASSWORD)).toBe(200);
+    const predicted = await send(
+      server.url,
+      "/predict_dict",
+      [...junk, ["authorization", `Bearer ${token}`], ["content-type", "application/json"]],
+      '{"payload":{}}',
+    );
+    expect(predicted).toBe(200);
   });
 });
 
