@@ -4,7 +4,8 @@ import { json, PASSWORD, startTestRuntime, USERNAME, type TestRuntime } from "..
 /** A raw request with `headers` in this order (fetch would reorder and merge them); resolves with the status. */
 function send(url: string, path: string, headers: Array<[string, string]>, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: "POST", agent: false, headers: headers.flat() }, (res) => {
+    const raw = [["host", "localhost"], ...headers].flat(); // raw headers: Node adds no Host of its own
+    const req = request(`${url}${path}`, { method: "POST", agent: false, headers: raw }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
