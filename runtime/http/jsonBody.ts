@@ -74,8 +74,8 @@ export function jsonBody(limitBytes: number): RequestHandler {
     req.on("data", onData);
     req.on("end", onEnd);
     const aborted = () => fail(Object.assign(new Error("request aborted"), { type: "request.aborted" }));
-    req.once("aborted", aborted);
-    req.once("error", aborted);
+    req.on("aborted", aborted);
+    req.on("error", aborted);
   };
 }
 

@@ -20,7 +20,7 @@ export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHand
     context.requestId = requestId;
     res.setHeader("X-Request-Id", requestId);
     const started = performance.now();
-    res.once("finish", () => {
+    res.on("finish", () => {
       const seconds = (performance.now() - started) / 1000;
       // The matched route, not the raw path, so a scan of random URLs cannot explode the label set.
       const route = (req.route?.path as string | undefined) ?? context.route;

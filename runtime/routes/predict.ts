@@ -25,13 +25,20 @@ type ToPredictorInput = (req: ExpressRequest) => PredictRequest;
 export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
   const run =
     (toInput: ToPredictorInput): RequestHandler =>
-    async (req, res, next) => {
+    (req, res, next) => {
+      let input: PredictRequest;
       try {
-        const result = await gate.predict(res, toInput(req));
-        await sendPrediction(res, result);
+        input = toInput(req);
       } catch (error) {
-        next(error);
+        return next(error);
       }
+      gate.predict(res, input).then((result) => {
+        try {
+          sendPrediction(res, result)?.catch(next);
+        } catch (error) {
+          next(error);
+        }
+      }, next);
     };
 
   return {
