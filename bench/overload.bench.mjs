@@ -7,11 +7,11 @@
 // memory. Clients honour Retry-After. BENCH_COMPARE_DIST=DIR also runs the defaults of the runtime
 // built in DIR (e.g. another worktree's dist/).
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { treePeakRssKb } from "./processTree.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 300);
@@ -108,9 +108,7 @@ async function run(label, bounds, dist = join(here, "..", "dist")) {
     }
   };
   await Promise.all([...Array.from({ length: CLIENTS }, client), health()]);
-  const peakKb = [child.pid, ...childrenOf(child.pid)]
-    .map((pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]))
-    .reduce((a, b) => a + b, 0);
+  const peakKb = treePeakRssKb(child.pid);
   child.kill("SIGKILL");
   await dispatcher.close();
   accepted.sort((a, b) => a - b);
@@ -130,10 +128,6 @@ async function run(label, bounds, dist = join(here, "..", "dist")) {
     "slowest health ms": Math.round(healthSlowest),
     "peak RSS MB (all processes)": Math.round(peakKb / 1024),
   };
-}
-
-function childrenOf(pid) {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 const rows = [

@@ -10,12 +10,13 @@
 //   BENCH_COMPARE_DIST=DIR  also measure the runtime built in DIR (e.g. another worktree's dist/), defaults
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { loadavg, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { treeCpuUs } from "./processTree.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -160,35 +161,6 @@ function ensureWrk() {
   });
 }
 
-const TICK_US = 1_000_000 / 100; // /proc's clock ticks: USER_HZ is 100 on Linux
-
-/** CPU time (user + system, µs) used so far by `pid` and every process under it. */
-function treeCpuUs(pid) {
-  const stats = new Map();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const text = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const tree = new Set([pid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [child, { ppid }] of stats)
-      if (tree.has(ppid) && !tree.has(child)) {
-        tree.add(child);
-        grew = true;
-      }
-  }
-  let ticks = 0;
-  for (const member of tree) ticks += stats.get(member)?.ticks ?? 0;
-  return ticks * TICK_US;
-}
-
 function multipart(bytes) {
   const boundary = "----budgetmlbench";
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="request"; filename="x.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
@@ -313,7 +285,7 @@ async function main() {
       });
     }
     console.log(
-      `${short ? "short mode: " : ""}wrk -t2 -c${CONNECTIONS}, ${ROUNDS} alternating rounds of ${SECONDS} s, echo predictor, bearer token; load average at the start ${load.toFixed(1)} on ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm).length} cores`,
+      `${short ? "short mode: " : ""}wrk -t2 -c${CONNECTIONS}, ${ROUNDS} alternating rounds of ${SECONDS} s, echo predictor, bearer token; load average at the start ${load.toFixed(1)} on ${cpus().length} cores`,
     );
     console.table(rows);
     console.table(
