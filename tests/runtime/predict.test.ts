@@ -299,9 +299,10 @@ describe("backpressure", () => {
   });
 
   it("keeps a timed-out prediction's slot until predict() really returns", async () => {
+    // A model far slower than the limit, so the slot is still held however slowly the checks run.
     const server = await startTestRuntime("runtime/busy.cjs", {
       env: {
-        BUSY_PREDICT_MS: "300",
+        BUSY_PREDICT_MS: "2000",
         BUDGET_MAX_IN_FLIGHT: "1",
         BUDGET_MAX_QUEUED: "0",
         BUDGET_PREDICT_TIMEOUT_MS: "50",
