@@ -299,13 +299,14 @@ describe("backpressure", () => {
   });
 
   it("keeps a timed-out prediction's slot until predict() really returns", async () => {
-    // A model far slower than the limit, so the slot is still held however slowly the checks run.
+    // The model runs 1.5 s against a 1 s limit: answered 504 at 1 s, the slot held until 1.5 s
+    // (well before the worker would count as wedged: every prediction overdue for a further second).
     const server = await startTestRuntime("runtime/busy.cjs", {
       env: {
-        BUSY_PREDICT_MS: "2000",
+        BUSY_PREDICT_MS: "1500",
         BUDGET_MAX_IN_FLIGHT: "1",
         BUDGET_MAX_QUEUED: "0",
-        BUDGET_PREDICT_TIMEOUT_MS: "50",
+        BUDGET_PREDICT_TIMEOUT_MS: "1000",
       },
     });
     try {
@@ -313,12 +314,12 @@ describe("backpressure", () => {
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
       // The model is still busy: a new request must not start a second copy of it.
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(503);
-      expect(await server.metric("budgetml_predictions_in_flight")).toBe(1);
       await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
         what: "the slot to be released when predict() returns",
       });
       // The slot is free again: the next request is admitted (and, the model being slower than the limit, times out).
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
+      expect(server.child.exitCode).toBeNull();
     } finally {
       await server.close();
     }
