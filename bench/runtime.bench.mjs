@@ -7,7 +7,7 @@
 //
 //   --short                 /predict_dict only, the defaults and the baselines, 2 rounds of 3 s (~30 s)
 //   BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS   override the run's shape
-//   BENCH_COMPARE_DIST=DIR  also measure the runtime built in DIR (e.g. another worktree's dist/), defaults
+//   BENCH_COMPARE_DIST=DIR[,DIR…]  also measure the runtime built in each DIR (e.g. another worktree's dist/), defaults
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -243,7 +243,10 @@ async function compare(targets, path) {
 
 async function main() {
   ensureWrk();
-  const compareDist = process.env.BENCH_COMPARE_DIST && resolve(process.env.BENCH_COMPARE_DIST);
+  const compareDists = (process.env.BENCH_COMPARE_DIST ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((dir) => resolve(dir));
   const fastapi = hasFastapi();
   const targets = [await startRuntime(`budgetml, defaults (${WORKERS} workers)`)];
   if (!short)
@@ -252,7 +255,9 @@ async function main() {
         env: { BUDGET_LOG_LEVEL: "warn", BUDGET_MAX_IN_FLIGHT: "1000", BUDGET_MAX_QUEUED: "1000" },
       }),
     );
-  if (compareDist) targets.push(await startRuntime(`budgetml from ${compareDist}, defaults`, { dist: compareDist }));
+  const compared = [];
+  for (const dist of compareDists) compared.push(await startRuntime(`budgetml from ${dist}, defaults`, { dist }));
+  targets.push(...compared);
   const bare = await startBare();
   targets.push(bare);
   const seed = fastapi ? await startFastapi() : undefined;
@@ -265,15 +270,7 @@ async function main() {
     const ratios = [
       { against: bare.name, ratio: dict.ratio(defaults.name, bare.name), goal: GOALS.bare },
       ...(seed ? [{ against: seed.name, ratio: dict.ratio(defaults.name, seed.name), goal: GOALS.fastapi }] : []),
-      ...(compareDist
-        ? [
-            {
-              against: targets.find((t) => t.name.includes(compareDist)).name,
-              ratio: dict.ratio(defaults.name, targets.find((t) => t.name.includes(compareDist)).name),
-              goal: undefined,
-            },
-          ]
-        : []),
+      ...compared.map(({ name }) => ({ against: name, ratio: dict.ratio(defaults.name, name), goal: undefined })),
     ];
     if (!short) {
       const image = await compare([defaults, bare], "/predict_image (1 MB)");
