@@ -48,8 +48,8 @@ export interface AppOptions {
    * The longest a prediction may expect to wait for a slot, counted from its arrival (its place in
    * the queue ÷ slots × the average prediction time, plus the time it has waited): past it, 503 with
    * `Retry-After` instead of queueing, or as soon as the queue learns it cannot make it. A request
-   * that finds a slot free is never refused. With a 400 ms model, accepted requests then answer
-   * within about 1.4 s (see the README's overload benchmark). @default 1000
+   * that finds a slot free is never refused. With a 400 ms model, an accepted request waits at
+   * most about 1.2 s for its slot (see the README's overload benchmark). @default 1000
    */
   maxQueueWaitMs?: number;
   /** Failed logins per address per minute before 429. @default 10 */

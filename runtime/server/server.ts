@@ -20,7 +20,7 @@ export interface RunningServer {
  * Node's limits on how long a client may take to send its request, for an inference API: headers
  * within `headersTimeoutMs` (10 s by default; Node's default is 60 s), the whole request within
  * that plus the body deadline (Node's default is 5 minutes), checked every second rather than every
- * 30 s. A prediction's body is also under the runtime's own deadline (see bodyDeadline.ts), which
+ * 30 s. A prediction's body is also under the runtime's own pace (see bodyPace.ts), which
  * answers 408 in JSON; these catch everything else, /token included.
  */
 export function serverTimeouts(config: Pick<ServeConfig, "headersTimeoutMs" | "app">) {
