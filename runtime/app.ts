@@ -19,6 +19,7 @@ import { createTokenService } from "./auth/tokens";
 import { RUNTIME_VERSION } from "./version";
 import { UploadBudget } from "./admission/uploadBudget";
 import proxyAddr from "proxy-addr";
+import type { Provisioning } from "../contracts/scheduling";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */
 export interface AppOptions {
@@ -60,6 +61,8 @@ export interface AppOptions {
   logger?: Logger;
   /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
   bundle?: string;
+  /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
+  provisioning?: Provisioning;
   /**
    * Called when every running prediction has outlived its timeout for a second: `predict()`
    * promises cannot be cancelled, so only a new process frees their slots. The server recycles
@@ -110,7 +113,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(() => admission.queued);
-  const health = new Health(options.bundle);
+  const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
     {
       maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
