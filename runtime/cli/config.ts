@@ -81,6 +81,13 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
       },
       bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
+      bodyMinBytesPerSecond: int(
+        "BUDGET_BODY_MIN_BYTES_PER_SECOND",
+        env.BUDGET_BODY_MIN_BYTES_PER_SECOND,
+        DEFAULTS.bodyMinBytesPerSecond,
+        0,
+        1 << 30,
+      ),
       predictTimeoutMs: int(
         "BUDGET_PREDICT_TIMEOUT_MS",
         env.BUDGET_PREDICT_TIMEOUT_MS,
