@@ -68,6 +68,9 @@ export class PythonHost {
   private nextId = 1;
   private readonly pending = new Map<number, PendingCall>();
   private stopping = false;
+  /** Frames written since the last flush: sent together once this turn of the event loop is over. */
+  private unsent: Buffer[] = [];
+  private flushScheduled = false;
   /** Settles when the process has ended, however it ended. */
   readonly exited: Promise<HostExit>;
 
@@ -185,9 +188,25 @@ export class PythonHost {
     const id = this.nextId++;
     return new Promise<Frame>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      for (const part of encodeFrame({ ...header, id }, body)) this.channel.write(part);
+      this.unsent.push(...encodeFrame({ ...header, id }, body));
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
     });
   }
+
+  /**
+   * Writes the frames of this event-loop turn in one go: every request parsed in the same turn
+   * reaches Python in one write, and wakes it once.
+   */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const parts = this.unsent;
+    this.unsent = [];
+    if (parts.length === 1) this.channel.write(parts[0]);
+    else this.channel.write(Buffer.concat(parts));
+  };
 
   /** Ends the process at once (SIGKILL): its calls in flight get 500, and its owner starts another. */
   kill(): void {
