@@ -9,14 +9,21 @@ Frames, both ways (the layout is runtime/predictor/python/frames.ts's):
     u32 big-endian header length | u32 big-endian body length | header (UTF-8 JSON) | body (bytes)
 The body is raw bytes (a JSON document, an upload, an answer): binary stays binary.
 
-From the runtime: {"id": n, "kind": "dict" | "image" | "generic", ...metadata} + the request body.
-To the runtime:   {"op": "ready", "name": ...} or {"op": "load_failed", "error", "traceback"} once,
-                  then per prediction {"id": n, "ok": true, "status", "headers"} + the answer body,
+From the runtime: {"id": n, "kind": "dict" | "image" | "generic", ...metadata} + the request body;
+                  {"id": n, "kind": "batch", "items": [{"kind", ...metadata, "length"}...]} + the
+                  request bodies one after the other (predict_batch); {"id": n, "kind": "ping"}.
+To the runtime:   {"op": "ready", "name", "batches": bool} or {"op": "load_failed", "error", "traceback"}
+                  once, then per prediction {"id": n, "ok": true, "status", "headers"} + the answer body,
                   or {"id": n, "ok": false, "error", "traceback"} (500),
-                  or {"id": n, "ok": false, "status": 4xx, "error"} for an HTTPException-like error.
+                  or {"id": n, "ok": false, "status": 4xx, "error"} for an HTTPException-like error;
+                  per batch {"id": n, "ok": true, "items": [one of the above without "id", plus
+                  "length"]} + the answer bodies one after the other (or a failure as above, for
+                  every request of the batch); per ping {"id": n, "ok": true, "status": 204}.
 
 `async def predict` runs on this process's event loop, so predictions overlap; a plain `def
-predict` runs in a thread pool, off the loop, as FastAPI runs plain endpoints.
+predict` runs in a thread pool, off the loop, as FastAPI runs plain endpoints. The same goes for
+`predict_batch(requests)`, which gets a list of requests and returns a list of results, one per
+request in order (an exception in the list answers that request alone).
 """
 
 import asyncio
@@ -234,8 +241,8 @@ def load_class(path, entrypoint):
         found = f" (classes: {', '.join(classes)})" if classes else " (it defines no class)"
         raise LookupError(f'no class "{name}" in {os.path.basename(path)}{found}')
     instance = cls()
-    if not callable(getattr(instance, "predict", None)):
-        raise LookupError(f'class "{name}" has no predict() method')
+    if not callable(getattr(instance, "predict", None)) and not callable(getattr(instance, "predict_batch", None)):
+        raise LookupError(f'class "{name}" has no predict() or predict_batch() method')
     return instance, name
 
 
@@ -304,22 +311,76 @@ class Channel(asyncio.Protocol):
 
 
 def failure(error):
-    return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+    """How a prediction that failed is told: an HTTPException-like error (4xx with a detail) as the
+    client's mistake, anything else as a 500 whose traceback the runtime logs with the request id."""
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500 and hasattr(error, "detail"):
+        return {"ok": False, "status": status, "error": str(error.detail)}
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {"ok": False, "error": f"{type(error).__name__}: {error}", "traceback": trace}
+
+
+def in_pool(loop, pool, function):
+    """`function` as a coroutine function: itself when it is one, else run in the thread pool."""
+    if inspect.iscoroutinefunction(function):
+        return function
+
+    async def call(argument):
+        result = await loop.run_in_executor(pool, function, argument)
+        return await result if inspect.isawaitable(result) else result
+
+    return call
 
 
 async def predict_one(channel, predict, header, body):
     call = header["id"]
     try:
-        result = await predict(to_request(header, body))
-        answer, payload = encode_answer(result)
+        answer, payload = encode_answer(await predict(to_request(header, body)))
         channel.send({"id": call, "ok": True, **answer}, payload)
     except Exception as error:
-        status = getattr(error, "status_code", None)
-        if isinstance(status, int) and 400 <= status < 500 and hasattr(error, "detail"):
-            # FastAPI's HTTPException (or anything shaped like it): the client's mistake, told as such.
-            channel.send({"id": call, "ok": False, "status": status, "error": str(error.detail)})
-        else:  # the runtime answers 500 and logs the traceback with the request id
-            channel.send({"id": call, "ok": False, **failure(error)})
+        channel.send({"id": call, **failure(error)})
+
+
+async def predict_many(channel, predict_batch, header, body):
+    call = header["id"]
+    try:
+        requests, offset = [], 0
+        for item in header["items"]:
+            requests.append(to_request(item, body[offset : offset + item["length"]]))
+            offset += item["length"]
+        results = list(await predict_batch(requests))
+        if len(results) != len(requests):
+            raise ValueError(f"predict_batch() returned {len(results)} results for {len(requests)} requests")
+    except Exception as error:  # the whole batch failed: every request of it gets this
+        channel.send({"id": call, **failure(error)})
+        return
+    items, bodies = [], []
+    for result in results:
+        payload = b""
+        if isinstance(result, BaseException):
+            item = failure(result)
+        else:
+            try:
+                answer, payload = encode_answer(result)
+                item = {"ok": True, **answer}
+            except Exception as error:
+                item = failure(error)
+        item["length"] = len(payload)
+        items.append(item)
+        bodies.append(payload)
+    channel.send({"id": call, "ok": True, "items": items}, b"".join(bodies))
+
+
+def one_of_batch(predict_batch):
+    """predict() for a class that defines only predict_batch: a batch of one."""
+
+    async def predict(request):
+        (result,) = await predict_batch([request])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    return predict
 
 
 async def serve(path, entrypoint, channel_fd):
@@ -336,29 +397,32 @@ async def serve(path, entrypoint, channel_fd):
             if inspect.isawaitable(loaded):
                 await loaded
     except BaseException as error:  # SystemExit and KeyboardInterrupt in load() are load failures too
-        channel.send({"op": "load_failed", **failure(error)})
+        channel.send({"op": "load_failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()})
         await channel.drain()
         return 1
 
     pool = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="predict")
-    if inspect.iscoroutinefunction(predictor.predict):
-        predict = predictor.predict
-    else:
-
-        async def predict(request):
-            result = await loop.run_in_executor(pool, predictor.predict, request)
-            return await result if inspect.isawaitable(result) else result
-
+    has_batch = callable(getattr(predictor, "predict_batch", None))
+    predict_batch = in_pool(loop, pool, predictor.predict_batch) if has_batch else None
+    predict = in_pool(loop, pool, predictor.predict) if callable(getattr(predictor, "predict", None)) else one_of_batch(predict_batch)
     tasks = set()
 
     def on_frame(header, body):
-        task = loop.create_task(predict_one(channel, predict, header, body))
+        kind = header.get("kind")
+        if kind == "ping":  # answered by the event loop itself: it is not stuck
+            channel.send({"id": header["id"], "ok": True, "status": 204, "headers": []})
+            return
+        if kind == "batch" and not has_batch:
+            channel.send({"id": header["id"], **failure(TypeError("the predictor has no predict_batch()"))})
+            return
+        work = predict_many(channel, predict_batch, header, body) if kind == "batch" else predict_one(channel, predict, header, body)
+        task = loop.create_task(work)
         if not task.done():
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
     channel.on_frame = on_frame
-    channel.send({"op": "ready", "name": f"{os.path.basename(path)}:{name}"})
+    channel.send({"op": "ready", "name": f"{os.path.basename(path)}:{name}", "batches": has_batch})
     await channel.closed
     pool.shutdown(wait=False, cancel_futures=True)
     return 0
@@ -381,7 +445,11 @@ def main():
         uvloop.install()
     except ImportError:
         pass
-    return asyncio.run(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    code = asyncio.run(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    # The runtime closed the channel: nothing more can be answered. Exit now rather than wait for
+    # a prediction stuck in a thread (the interpreter would join every pool thread first).
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
