@@ -51,6 +51,11 @@ export interface AppOptions {
   loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
+  /**
+   * Whether /metrics answers for every worker of the server (set in cluster workers: the primary
+   * merges them, see runtime/clusterMetrics.ts) rather than for this process. @default false
+   */
+  metricsAcrossWorkers?: boolean;
   /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
   bundle?: string;
   /**
@@ -94,7 +99,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(() => admission.queued);
+  const metrics = createMetrics(() => admission.queued, { acrossWorkers: options.metricsAcrossWorkers });
   const health = new Health(options.bundle);
   const admission = new Admission(
     {
@@ -135,7 +140,7 @@ export function createApp(options: AppOptions): Runtime {
   app.get(
     "/metrics",
     requireToken,
-    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.scrape()),
   );
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>

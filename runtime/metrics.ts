@@ -1,8 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { shareWithPrimary } from "./clusterMetrics";
 
 /** The runtime's Prometheus metrics, in a registry of its own (no global state). */
 export interface RuntimeMetrics {
   registry: Registry;
+  /** What a scrape of /metrics answers: this process's metrics, or the whole server's (see {@link createMetrics}). */
+  scrape(): Promise<string>;
   requests: Counter<"route" | "method" | "status">;
   latency: Histogram<"route" | "status">;
   rejected: Counter<"reason">;
@@ -12,12 +15,20 @@ export interface RuntimeMetrics {
   queued: Gauge;
 }
 
-/** `queuedNow` reports the admission queue's length when the metrics are scraped. */
-export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics {
+/**
+ * `queuedNow` reports the admission queue's length when the metrics are scraped. With
+ * `acrossWorkers` (in a cluster worker) a scrape answers for every worker of the server, merged by
+ * the primary (runtime/clusterMetrics.ts); without, for this process.
+ */
+export function createMetrics(
+  queuedNow: () => number = () => 0,
+  options: { acrossWorkers?: boolean } = {},
+): RuntimeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "budgetml_" });
   return {
     registry,
+    scrape: options.acrossWorkers ? shareWithPrimary(registry) : () => registry.metrics(),
     requests: new Counter({
       name: "budgetml_http_requests_total",
       help: "Requests by route, method and status",
@@ -39,8 +50,9 @@ export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics
     }),
     loadSeconds: new Gauge({
       name: "budgetml_predictor_load_seconds",
-      help: "How long the predictor's load() took",
+      help: "How long the predictor's load() took (the slowest worker's)",
       registers: [registry],
+      aggregator: "max",
     }),
     inFlight: new Gauge({
       name: "budgetml_predictions_in_flight",

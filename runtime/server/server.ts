@@ -45,6 +45,8 @@ export async function startServer(config: ServeConfig, logger?: Logger): Promise
       ),
     // Workers share one port, so they share one limiter: the primary's (see workers.ts).
     loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
+    // A scrape reaches one worker; it answers for all of them (see runtime/clusterMetrics.ts).
+    metricsAcrossWorkers: cluster.isWorker,
   });
   const server: Server = createServer(serverTimeouts(config), runtime.handler);
   await new Promise<void>((resolve, reject) => {

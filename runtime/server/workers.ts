@@ -5,6 +5,7 @@ import { LoginLimiter } from "../auth/loginLimiter";
 import { createLogger } from "../logger";
 import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
+import { serveClusterMetrics } from "../clusterMetrics";
 
 type Listening = { type: "budgetml:listening"; port: number };
 const RESPAWN_DELAY_MS = 1000;
@@ -29,6 +30,7 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
   }
 
   serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
+  serveClusterMetrics();
   let stopping = false;
   let announced = false;
   const fork = () => {
