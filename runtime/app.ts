@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission/admission";
+import { batchingPredictor, type BatchingOptions } from "./batching/batchingPredictor";
 import { bodyDeadline } from "./http/bodyDeadline";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth/handlers";
 import { answerError, errorHandler, notFound } from "./http/errorHandler";
@@ -51,6 +52,11 @@ export interface AppOptions {
   loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
+  /**
+   * Adaptive batching: concurrent predictions grouped into the predictor's `predictBatch` calls
+   * (runtime/batching/). @default off
+   */
+  batching?: BatchingOptions;
   /**
    * Whether /metrics answers for every worker of the server (set in cluster workers: the primary
    * merges them, see runtime/clusterMetrics.ts) rather than for this process. @default false
@@ -157,7 +163,7 @@ export function createApp(options: AppOptions): Runtime {
       await instance.load?.();
       const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.loadSeconds.set(loadSeconds);
-      gate.serve(instance);
+      gate.serve(batchingPredictor(instance, options.batching, metrics.observeBatch));
       health.ready();
       logger.info({ predictor: name, loadSeconds }, "predictor loaded");
     } catch (error) {

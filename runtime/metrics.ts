@@ -13,6 +13,8 @@ export interface RuntimeMetrics {
   inFlight: Gauge;
   /** Predictions waiting for a slot; set when scraped. */
   queued: Gauge;
+  /** Records one batch the predictor ran (with batching on): its size and duration. */
+  observeBatch(size: number, durationMs: number): void;
 }
 
 /**
@@ -26,6 +28,18 @@ export function createMetrics(
 ): RuntimeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "budgetml_" });
+  const batchSize = new Histogram({
+    name: "budgetml_batch_size",
+    help: "Requests per predictBatch() call (batching on)",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+  const batchSeconds = new Histogram({
+    name: "budgetml_batch_duration_seconds",
+    help: "How long each predictBatch() call took (batching on)",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   return {
     registry,
     scrape: options.acrossWorkers ? shareWithPrimary(registry) : () => registry.metrics(),
@@ -67,5 +81,9 @@ export function createMetrics(
         this.set(queuedNow());
       },
     }),
+    observeBatch: (size, durationMs) => {
+      batchSize.observe(size);
+      batchSeconds.observe(durationMs / 1000);
+    },
   };
 }

@@ -100,7 +100,13 @@ export function runtimeEnv(
   config: BootConfig,
   values: { password: string; signingKey: string; predictorDir?: string },
 ): Record<string, string> {
-  const common = { BUDGET_USERNAME: config.username, BUDGET_PWD: values.password, BUDGET_TOKEN: values.signingKey };
+  const common = {
+    BUDGET_USERNAME: config.username,
+    BUDGET_PWD: values.password,
+    BUDGET_TOKEN: values.signingKey,
+    ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
+    ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
+  };
   if (config.image) {
     return {
       ...common,

@@ -241,8 +241,8 @@ def load_class(path, entrypoint):
         found = f" (classes: {', '.join(classes)})" if classes else " (it defines no class)"
         raise LookupError(f'no class "{name}" in {os.path.basename(path)}{found}')
     instance = cls()
-    if not callable(getattr(instance, "predict", None)) and not callable(getattr(instance, "predict_batch", None)):
-        raise LookupError(f'class "{name}" has no predict() or predict_batch() method')
+    if not callable(getattr(instance, "predict", None)):
+        raise LookupError(f'class "{name}" has no predict() method')
     return instance, name
 
 
@@ -371,18 +371,6 @@ async def predict_many(channel, predict_batch, header, body):
     channel.send({"id": call, "ok": True, "items": items}, b"".join(bodies))
 
 
-def one_of_batch(predict_batch):
-    """predict() for a class that defines only predict_batch: a batch of one."""
-
-    async def predict(request):
-        (result,) = await predict_batch([request])
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    return predict
-
-
 async def serve(path, entrypoint, channel_fd):
     loop = asyncio.get_running_loop()
     if hasattr(asyncio, "eager_task_factory"):  # Python 3.12+: a prediction that never waits needs no task switch
@@ -404,7 +392,7 @@ async def serve(path, entrypoint, channel_fd):
     pool = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="predict")
     has_batch = callable(getattr(predictor, "predict_batch", None))
     predict_batch = in_pool(loop, pool, predictor.predict_batch) if has_batch else None
-    predict = in_pool(loop, pool, predictor.predict) if callable(getattr(predictor, "predict", None)) else one_of_batch(predict_batch)
+    predict = in_pool(loop, pool, predictor.predict)
     tasks = set()
 
     def on_frame(header, body):
