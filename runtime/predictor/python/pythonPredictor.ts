@@ -187,7 +187,7 @@ export class PythonPredictor implements Predictor {
       () => (process.responsive = true),
       () => undefined,
     );
-    this.replace();
+    this.replace(process);
   }
 
   private adopt(host: PythonHost): void {
@@ -198,15 +198,19 @@ export class PythonPredictor implements Predictor {
       if (this.stopped || this.serving !== process) return;
       this.serving = undefined;
       this.options.logger.error({ pid: host.pid, code, signal }, "the Python predictor process died");
-      this.replace();
+      this.replace(process);
     });
   }
 
-  /** Starts a new process after the backoff delay; it takes over once loaded. */
-  private replace(): void {
+  /**
+   * Starts a new process after the backoff delay; it takes over once loaded. `failed` is the
+   * process that died or got stuck (none when a new one failed to start): one that had served
+   * {@link STABLE_AFTER_MS} ends the row of incidents.
+   */
+  private replace(failed?: HostProcess): void {
     if (this.replacing || this.stopped) return;
     this.replacing = true;
-    if (this.serving && performance.now() - this.serving.since >= STABLE_AFTER_MS) this.incidents = 0;
+    if (failed && performance.now() - failed.since >= STABLE_AFTER_MS) this.incidents = 0;
     const delayMs = RESTART_DELAYS_MS[Math.min(this.incidents, RESTART_DELAYS_MS.length - 1)];
     this.incidents += 1;
     this.options.logger.info({ delayMs }, `starting a new Python process in ${delayMs} ms`);
