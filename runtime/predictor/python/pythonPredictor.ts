@@ -129,8 +129,10 @@ export class PythonPredictor implements Predictor {
     if (host.batches) this.predictBatch = (inputs) => this.sendBatch(inputs);
     const { abandonAfterMs } = this.options;
     if (abandonAfterMs !== undefined) {
-      // One sweep for every prediction rather than a timer each: lateness is noticed within a tenth of the timeout.
-      this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, abandonAfterMs / 10)));
+      // One sweep for every prediction rather than a timer each: lateness is noticed within a tenth
+      // of the timeout and at most 250 ms after it — well before the runtime would take a process
+      // whose every prediction stays past its timeout for a second for wedged, and recycle it whole.
+      this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(250, abandonAfterMs / 10)));
       this.sweeper.unref();
     }
   }
