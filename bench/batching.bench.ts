@@ -3,10 +3,10 @@
 // and the same with --max-batch-size 32; one image per request, wrk at 1, 8 and 64 connections,
 // both servers up at once and measured in alternating rounds. Prints req/s, p50/p99, CPU per
 // request and the batches' mean size, and the ratio with batching / without.
-//   BENCH_BEFORE_CLI=/path/to/other/dist/cli.js  adds that build without batching, labelled "before"
+//   BENCH_COMPARE=main=/path/to/other/dist/cli.js,…  adds those builds without batching, by label
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureWrk, inRounds, load, medians, startBudgetml, stopAll, type Target } from "./loadTargets";
+import { ensureWrk, inRounds, load, medians, otherBuilds, startBudgetml, stopAll, type Target } from "./loadTargets";
 import { median, ROOT } from "./support";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -37,8 +37,8 @@ async function main() {
     await startBudgetml({ name: OFF, predictor }),
     await startBudgetml({ name: ON, predictor, flags: ["--max-batch-size", String(BATCH)] }),
   ];
-  if (process.env.BENCH_BEFORE_CLI)
-    targets.push(await startBudgetml({ name: "before (no batching)", predictor, cli: process.env.BENCH_BEFORE_CLI }));
+  for (const { label, cli } of otherBuilds())
+    targets.push(await startBudgetml({ name: `${label} (no batching)`, predictor, cli }));
   try {
     for (const target of targets) load(target, { path: "/predict_dict", body, connections: 64, seconds: 3 }); // warm-up
     const rows: Array<Record<string, string | number>> = [];

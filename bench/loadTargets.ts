@@ -71,6 +71,21 @@ export async function startBudgetml(options: {
   return { name: options.name, url, token: ((await login.json()) as { access_token: string }).access_token, child };
 }
 
+/**
+ * Other builds to measure beside this one, from `BENCH_COMPARE="label=/path/to/dist/cli.js,…"`
+ * (e.g. `main=…` for a before/after in the same run).
+ */
+export function otherBuilds(): Array<{ label: string; cli: string }> {
+  return (process.env.BENCH_COMPARE ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.indexOf("=");
+      if (at < 1) throw new Error(`BENCH_COMPARE: expected label=/path/to/dist/cli.js, got "${entry}"`);
+      return { label: entry.slice(0, at), cli: entry.slice(at + 1) };
+    });
+}
+
 /** Ends every target and waits for each to exit. */
 export async function stopAll(targets: Target[]): Promise<void> {
   await Promise.all(

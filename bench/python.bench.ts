@@ -4,14 +4,24 @@
 // alternating rounds: req/s and the ratio, p50/p99, CPU per request; then the bridge's own cost per
 // call (runtime ↔ Python channel). First the echo predictor (the servers' own overhead), then
 // examples/iris (scikit-learn).
-//   BENCH_BEFORE_CLI=/path/to/other/dist/cli.js  adds that build of budgetml (defaults too), labelled "before"
-//   BENCH_TUNED=1                                adds budgetml with info logs off and 64 slots, labelled tuned
+//   BENCH_COMPARE=main=/path/to/other/dist/cli.js,…  adds those builds of budgetml (defaults too), by label
+//   BENCH_TUNED=1                                   adds budgetml with info logs off and 64 slots, labelled tuned
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createLogger } from "../runtime/logger";
 import { PYTHON_HOST_SCRIPT, PythonHost } from "../runtime/predictor/python/pythonHost";
-import { ensureWrk, inRounds, load, medians, startBudgetml, stopAll, treeCpuUs, type Target } from "./loadTargets";
+import {
+  ensureWrk,
+  inRounds,
+  load,
+  medians,
+  otherBuilds,
+  startBudgetml,
+  stopAll,
+  treeCpuUs,
+  type Target,
+} from "./loadTargets";
 import { freePort, median, ROOT } from "./support";
 
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3"; // Debian's: FastAPI, uvicorn, gunicorn, scikit-learn
@@ -24,8 +34,8 @@ const FASTAPI = "FastAPI + gunicorn/uvicorn";
 async function budgetmlTargets(predictor: string): Promise<Target[]> {
   const common = { predictor, env: { BUDGET_PYTHON: PYTHON }, flags: ["--workers", String(WORKERS)] };
   const targets = [await startBudgetml({ name: "budgetml", ...common })];
-  if (process.env.BENCH_BEFORE_CLI)
-    targets.push(await startBudgetml({ name: "budgetml before", cli: process.env.BENCH_BEFORE_CLI, ...common }));
+  for (const { label, cli } of otherBuilds())
+    targets.push(await startBudgetml({ name: `budgetml ${label}`, cli, ...common }));
   if (process.env.BENCH_TUNED)
     targets.push(
       await startBudgetml({
