@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { HttpError } from "../../http/errors";
 import type { Logger } from "../../logger";
-import { encodeFrame, FrameReader, type Frame } from "./frames";
+import { encodeFrames, FrameReader, type Frame } from "./frames";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
 export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
@@ -73,7 +73,7 @@ export class PythonHost {
   /** What calls in flight get when the process ends: set by {@link kill}. */
   private failWith: HttpError | undefined;
   /** Frames written since the last flush: sent together once this turn of the event loop is over. */
-  private unsent: Buffer[] = [];
+  private unsent: Frame[] = [];
   private flushScheduled = false;
   /** Settles when the process has ended, however it ended. */
   readonly exited: Promise<HostExit>;
@@ -194,7 +194,7 @@ export class PythonHost {
     const id = this.nextId++;
     return new Promise<Frame>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.unsent.push(...encodeFrame({ ...header, id }, body));
+      this.unsent.push({ header: { ...header, id }, body });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(this.flush);
@@ -208,10 +208,9 @@ export class PythonHost {
    */
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const parts = this.unsent;
+    const frames = this.unsent;
     this.unsent = [];
-    if (parts.length === 1) this.channel.write(parts[0]);
-    else this.channel.write(Buffer.concat(parts));
+    for (const part of encodeFrames(frames)) this.channel.write(part);
   };
 
   /** Resolves when the process's event loop answers: it is not stuck, whatever its predictions are doing. */

@@ -137,14 +137,20 @@ export class PythonPredictor implements Predictor {
     }
   }
 
-  async predict(input: PredictRequest): Promise<EncodedPrediction> {
-    const [header, body] = await toFrame(input);
-    const answer = await this.send(header, body);
-    return encoded(answer.header, answer.body);
+  predict(input: PredictRequest): Promise<EncodedPrediction> {
+    // A Web Request's body must be read first; the other requests are sent in this very turn.
+    if (input instanceof Request) return readRequest(input).then((frame) => this.predictFrame(frame));
+    return this.predictFrame(toFrame(input));
+  }
+
+  private predictFrame([header, body]: [Record<string, unknown>, Buffer]): Promise<EncodedPrediction> {
+    return this.send(header, body).then((answer) => encoded(answer.header, answer.body));
   }
 
   private async sendBatch(inputs: PredictRequest[]): Promise<Array<EncodedPrediction | Error>> {
-    const frames = await Promise.all(inputs.map(toFrame));
+    const frames = await Promise.all(
+      inputs.map((input) => (input instanceof Request ? readRequest(input) : toFrame(input))),
+    );
     const items = frames.map(([header, body]) => ({ ...header, length: body.length }));
     const answer = await this.send({ kind: "batch", items }, Buffer.concat(frames.map(([, body]) => body)));
     return splitBatchAnswer(answer, inputs.length);
@@ -249,14 +255,16 @@ export class PythonPredictor implements Predictor {
 }
 
 /** The request as a frame: what Python needs to rebuild FastAPI's object for the endpoint, and the raw body. */
-async function toFrame(input: PredictRequest): Promise<[Record<string, unknown>, Buffer]> {
-  if (input instanceof Request) {
-    const headers: Array<[string, string]> = [];
-    input.headers.forEach((value, name) => headers.push([name, value]));
-    return [{ kind: "generic", method: input.method, url: input.url, headers }, Buffer.from(await input.arrayBuffer())];
-  }
+function toFrame(input: Exclude<PredictRequest, Request>): [Record<string, unknown>, Buffer] {
   if ("payload" in input) return [{ kind: "dict" }, Buffer.from(JSON.stringify(input.payload))];
   return [{ kind: "image", filename: input.filename, contentType: input.contentType }, input.bytes];
+}
+
+/** `POST /predict`'s Web Request as a frame, once its body is read. */
+async function readRequest(input: Request): Promise<[Record<string, unknown>, Buffer]> {
+  const headers: Array<[string, string]> = [];
+  input.headers.forEach((value, name) => headers.push([name, value]));
+  return [{ kind: "generic", method: input.method, url: input.url, headers }, Buffer.from(await input.arrayBuffer())];
 }
 
 function encoded(header: Record<string, unknown>, body: Buffer): EncodedPrediction {
