@@ -157,56 +157,56 @@ export class PythonPredictor implements Predictor {
   }
 
   private send(header: Record<string, unknown>, body: Buffer): Promise<Frame> {
-    const process = this.serving;
-    if (!process) return Promise.reject(restarting());
-    return process.call(header, body, () => this.settled(process));
+    const python = this.serving;
+    if (!python) return Promise.reject(restarting());
+    return python.call(header, body, () => this.settled(python));
   }
 
   /** Ends every Python process (after the predictions it is running) and starts no other. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweeper);
-    await Promise.all([this.serving, ...this.retiring].map((process) => process?.host.stop()));
+    await Promise.all([this.serving, ...this.retiring].map((python) => python?.host.stop()));
   }
 
   private sweep(): void {
     const now = performance.now();
     const afterMs = this.options.abandonAfterMs as number;
-    for (const process of [this.serving, ...this.retiring]) {
-      if (process?.markOverdue(afterMs, now)) this.settled(process);
+    for (const python of [this.serving, ...this.retiring]) {
+      if (python?.markOverdue(afterMs, now)) this.settled(python);
     }
   }
 
   /** After a prediction settled or turned overdue: replace a process stuck on abandoned work, end a retired one that is done. */
-  private settled(process: HostProcess): void {
-    if (process.condemned) process.abandonOverdue();
-    if (this.retiring.has(process)) {
-      if (process.running.size === 0) this.end(process);
+  private settled(python: HostProcess): void {
+    if (python.condemned) python.abandonOverdue();
+    if (this.retiring.has(python)) {
+      if (python.running.size === 0) this.end(python);
       return;
     }
-    if (process !== this.serving || process.condemned || !process.onlyOverdue) return;
-    process.condemned = true;
+    if (python !== this.serving || python.condemned || !python.onlyOverdue) return;
+    python.condemned = true;
     this.options.logger.error(
-      { pid: process.host.pid, abandoned: process.overdue, afterMs: this.options.abandonAfterMs },
+      { pid: python.host.pid, abandoned: python.overdue, afterMs: this.options.abandonAfterMs },
       "every prediction the Python process is running outlived its timeout; starting a new process, the old one serves meanwhile",
     );
-    process.abandonOverdue();
-    void process.host.ping().then(
-      () => (process.responsive = true),
+    python.abandonOverdue();
+    void python.host.ping().then(
+      () => (python.responsive = true),
       () => undefined,
     );
-    this.replace(process);
+    this.replace(python);
   }
 
   private adopt(host: PythonHost): void {
-    const process = new HostProcess(host);
-    this.serving = process;
+    const python = new HostProcess(host);
+    this.serving = python;
     void host.exited.then(({ code, signal }) => {
-      this.retiring.delete(process);
-      if (this.stopped || this.serving !== process) return;
+      this.retiring.delete(python);
+      if (this.stopped || this.serving !== python) return;
       this.serving = undefined;
       this.options.logger.error({ pid: host.pid, code, signal }, "the Python predictor process died");
-      this.replace(process);
+      this.replace(python);
     });
   }
 
@@ -243,14 +243,14 @@ export class PythonPredictor implements Predictor {
   }
 
   /** The process a new one replaced: it finishes what it runs, unless its event loop is stuck. */
-  private retire(process: HostProcess): void {
-    this.retiring.add(process);
-    if (process.running.size === 0 || !process.responsive) this.end(process);
+  private retire(python: HostProcess): void {
+    this.retiring.add(python);
+    if (python.running.size === 0 || !python.responsive) this.end(python);
   }
 
-  private end(process: HostProcess): void {
-    this.retiring.delete(process);
-    process.host.kill(restarting());
+  private end(python: HostProcess): void {
+    this.retiring.delete(python);
+    python.host.kill(restarting());
   }
 }
 
