@@ -4,10 +4,10 @@ import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBund
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../contracts/batching";
+import { utcWindowProblem } from "../contracts/scheduling";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
 
-export { schedulingFor } from "../contracts/scheduling";
 export { publicHostname } from "../contracts/instanceMetadata";
 
 /**
@@ -127,6 +127,13 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     problem(`spotFallbackMinutes: ${args.spotFallbackMinutes} must be from 0 (off) to 1440`);
   }
   checkNow(batchingProblem(args.maxBatchSize, args.maxBatchWaitMs));
+  if (args.spotReturnWindow !== undefined) {
+    const bad =
+      typeof args.spotReturnWindow === "string"
+        ? utcWindowProblem(args.spotReturnWindow)
+        : `${JSON.stringify(args.spotReturnWindow)} is not a UTC window like "03:00-05:00"`;
+    if (bad) problem(`spotReturnWindow: ${bad}`);
+  }
   if (args.image !== undefined && args.requirements !== undefined) {
     problem(
       "image and requirements cannot be combined: with a custom image, install the predictor's packages in the image",

@@ -106,6 +106,7 @@ export function runtimeEnv(
     BUDGET_TOKEN: values.signingKey,
     ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
     ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
+    ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
   };
   if (config.image) {
     return {
