@@ -32,7 +32,7 @@ async function batches(target: Target): Promise<{ count: number; requests: numbe
 }
 
 async function main() {
-  ensureWrk();
+  await ensureWrk();
   const targets = [
     await startBudgetml({ name: OFF, predictor }),
     await startBudgetml({ name: ON, predictor, flags: ["--max-batch-size", String(BATCH)] }),
@@ -40,12 +40,12 @@ async function main() {
   for (const { label, cli } of otherBuilds())
     targets.push(await startBudgetml({ name: `${label} (no batching)`, predictor, cli }));
   try {
-    for (const target of targets) load(target, { path: "/predict_dict", body, connections: 64, seconds: 3 }); // warm-up
+    for (const target of targets) await load(target, { path: "/predict_dict", body, connections: 64, seconds: 3 }); // warm-up
     const rows: Array<Record<string, string | number>> = [];
     const ratios: string[] = [];
     for (const connections of CONNECTIONS) {
       const before = await Promise.all(targets.map(batches));
-      const rounds = inRounds(targets, ROUNDS, (target) =>
+      const rounds = await inRounds(targets, ROUNDS, (target) =>
         load(target, { path: "/predict_dict", body, connections, seconds: SECONDS }),
       );
       const after = await Promise.all(targets.map(batches));

@@ -1,12 +1,24 @@
 // Servers under load, for the benchmarks that compare several at once (python, batching): start
-// `budgetml serve` (this build, or another one's CLI for a before/after), load one with wrk, read
-// its CPU from /proc, and measure them in alternating rounds.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+// `budgetml serve` (this build, or another one's CLI for a before/after), load one with wrk
+// (bench/wrk.mjs), read its CPU from /proc (bench/processTree.mjs), measure them in alternating rounds.
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, median, ROOT, waitReady } from "./support";
+
+// Shared with the .mjs benchmarks: ES modules, so loaded with import() from this CommonJS one.
+const processTree = import("./processTree.mjs");
+const wrk = import("./wrk.mjs");
+
+/** wrk, installed with apt when missing and we are root. */
+export async function ensureWrk(): Promise<void> {
+  (await wrk).ensureWrk();
+}
+
+/** CPU time (user + system, µs) used so far by `pid` and every process under it, from /proc. */
+export async function treeCpuUs(pid: number): Promise<number> {
+  return (await processTree).treeCpuUs(pid);
+}
 
 /** A server to load: where it answers, the bearer token it takes, its process (tree). */
 export interface Target {
@@ -60,8 +72,11 @@ export async function startBudgetml(options: {
       "127.0.0.1",
       ...(options.flags ?? []),
     ],
-    { env, stdio: "ignore" },
+    { env, stdio: ["ignore", "pipe", "pipe"] },
   );
+  // Its log is read and dropped, as journald reads it on a VM: a log line per request costs what it costs there.
+  child.stdout?.resume();
+  child.stderr?.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/`);
   const login = await fetch(`${url}/token`, {
@@ -98,101 +113,29 @@ export async function stopAll(targets: Target[]): Promise<void> {
   );
 }
 
-const TICK_US = 1_000_000 / 100; // /proc's clock ticks: USER_HZ is 100 on Linux
-
-/** CPU time (user + system, µs) used so far by `pid` and every process under it, from /proc. */
-export function treeCpuUs(pid: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const text = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" "); // fields from the 3rd on
-      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const tree = new Set([pid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [child, { ppid }] of stats)
-      if (tree.has(ppid) && !tree.has(child)) {
-        tree.add(child);
-        grew = true;
-      }
-  }
-  let total = 0;
-  for (const member of tree) total += stats.get(member)?.ticks ?? 0;
-  return total * TICK_US;
-}
-
-/** wrk, installed with apt when missing and we are root. */
-export function ensureWrk(): void {
-  try {
-    execFileSync("wrk", ["--version"], { stdio: "ignore" });
-  } catch (error) {
-    // wrk --version exits 1 after printing its version; only a missing binary is ENOENT.
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") return;
-    if (process.getuid?.() !== 0) throw new Error("the benchmark needs wrk (apt-get install wrk)");
-    console.log("installing wrk with apt-get");
-    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "wrk"], {
-      stdio: "inherit",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-  }
-}
-
-const scripts = mkdtempSync(join(tmpdir(), "budgetml-bench-"));
-
-/** `connections` clients POSTing `body` (JSON) to `path` for `seconds`, with wrk's 2 threads (1 for a single connection). */
-export function load(
+/** `connections` clients POSTing `body` (JSON) to `path` for `seconds` (see bench/wrk.mjs). */
+export async function load(
   target: Target,
   options: { path: string; body: string; connections: number; seconds: number },
-): Measured {
-  const script = join(scripts, `${randomBytes(4).toString("hex")}.lua`);
-  writeFileSync(
-    script,
-    [
-      'wrk.method = "POST"',
-      `wrk.body = ${JSON.stringify(options.body)}`,
-      'wrk.headers["Content-Type"] = "application/json"',
-      `wrk.headers["Authorization"] = "Bearer ${target.token}"`,
-    ].join("\n"),
-  );
+): Promise<Measured> {
+  const { runWrk } = await wrk;
+  const { treeCpuUs } = await processTree;
   const cpuBefore = treeCpuUs(target.child.pid as number);
-  const output = execFileSync(
-    "wrk",
-    [
-      `-t${Math.min(2, options.connections)}`,
-      `-c${options.connections}`,
-      `-d${options.seconds}s`,
-      "--latency",
-      "-s",
-      script,
-      `${target.url}${options.path}`,
-    ],
-    { encoding: "utf8" },
-  );
-  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
+  const run = await runWrk(`${target.url}${options.path}`, {
+    body: options.body,
+    contentType: "application/json",
+    token: target.token,
+    connections: options.connections,
+    seconds: options.seconds,
+  });
   const cpuUs = treeCpuUs(target.child.pid as number) - cpuBefore;
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0),
-    p50Ms: latencyMs(output, "50%"),
-    p99Ms: latencyMs(output, "99%"),
-    cpuUsPerRequest: requests > 0 ? cpuUs / requests : NaN,
-    failed:
-      Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0) +
-      (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+    rps: run.rps,
+    p50Ms: run.p50,
+    p99Ms: run.p99,
+    cpuUsPerRequest: run.requests > 0 ? cpuUs / run.requests : NaN,
+    failed: run.non2xx + run.socketErrors,
   };
-}
-
-function latencyMs(output: string, percentile: string): number {
-  const match = new RegExp(`^\\s+${percentile}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(output);
-  if (!match) return NaN;
-  const value = Number(match[1]);
-  return match[2] === "us" ? value / 1000 : match[2] === "s" ? value * 1000 : value;
 }
 
 /**
@@ -200,11 +143,11 @@ function latencyMs(output: string, percentile: string): number {
  * machine the load from elsewhere changes from second to second, and alternation spreads it over
  * all of them. Returns each target's rounds.
  */
-export function inRounds(targets: Target[], rounds: number, measure: (target: Target) => Measured) {
+export async function inRounds(targets: Target[], rounds: number, measure: (target: Target) => Promise<Measured>) {
   const results = new Map<string, Measured[]>(targets.map((target) => [target.name, []]));
   for (let round = 0; round < rounds; round += 1)
     for (const target of round % 2 === 0 ? targets : [...targets].reverse())
-      results.get(target.name)?.push(measure(target));
+      results.get(target.name)?.push(await measure(target));
   return results;
 }
 

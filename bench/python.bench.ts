@@ -91,7 +91,7 @@ async function warmUp(target: Target, body: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${target.name} never answered`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  load(target, { path: "/predict_dict", body, connections: CONNECTIONS, seconds: 3 });
+  await load(target, { path: "/predict_dict", body, connections: CONNECTIONS, seconds: 3 });
 }
 
 async function compare(model: string, predictor: string, payload: unknown) {
@@ -99,8 +99,8 @@ async function compare(model: string, predictor: string, payload: unknown) {
   const targets = [...(await budgetmlTargets(predictor)), await startFastapi(predictor)];
   try {
     for (const target of targets) await warmUp(target, body);
-    const rounds = inRounds(targets, ROUNDS, (target) => {
-      const measured = load(target, { path: "/predict_dict", body, connections: CONNECTIONS, seconds: SECONDS });
+    const rounds = await inRounds(targets, ROUNDS, async (target) => {
+      const measured = await load(target, { path: "/predict_dict", body, connections: CONNECTIONS, seconds: SECONDS });
       if (measured.failed > 0) throw new Error(`${target.name}: ${measured.failed} failed requests`);
       return measured;
     });
@@ -148,7 +148,7 @@ async function bridgeCost(predictor: string) {
     const total = 30_000;
     let sent = 0;
     const cpuBefore = process.cpuUsage();
-    const pythonBefore = treeCpuUs(host.pid as number);
+    const pythonBefore = await treeCpuUs(host.pid as number);
     started = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: 64 }, async () => {
@@ -161,7 +161,7 @@ async function bridgeCost(predictor: string) {
     const pipelined = Number(process.hrtime.bigint() - started) / 1000 / total;
     const nodeCpu = process.cpuUsage(cpuBefore);
     const nodeUs = (nodeCpu.user + nodeCpu.system) / total;
-    const pythonUs = (treeCpuUs(host.pid as number) - pythonBefore) / total;
+    const pythonUs = ((await treeCpuUs(host.pid as number)) - pythonBefore) / total;
     return {
       oneAtATime: Math.round(oneAtATime),
       pipelined: +pipelined.toFixed(1),
@@ -198,7 +198,7 @@ function ensureBaselinePackages(): void {
 
 async function main() {
   ensureBaselinePackages();
-  ensureWrk();
+  await ensureWrk();
   const echo = join(ROOT, "bench", "fixtures", "echoPredictor.py");
   const iris = join(ROOT, "examples", "iris", "predictor.py");
   const flower = { sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 };
