@@ -8,15 +8,15 @@
 //   --short                 /predict_dict only, the defaults and the baselines, 2 rounds of 3 s (~30 s)
 //   BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS   override the run's shape
 //   BENCH_COMPARE_DIST=DIR[,DIR…]  also measure the runtime built in each DIR (e.g. another worktree's dist/), defaults
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { treeCpuUs } from "./processTree.mjs";
+import { ensureWrk, runWrk } from "./wrk.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -145,22 +145,6 @@ async function startFastapi() {
   return { name: `seed-style FastAPI (gunicorn, ${WORKERS} uvicorn workers)`, url, token, child };
 }
 
-/** The load generator: Debian's wrk, installed with apt when missing and we are root. */
-function ensureWrk() {
-  try {
-    execFileSync("wrk", ["--version"], { stdio: "ignore" });
-    return;
-  } catch (error) {
-    if (error.code !== "ENOENT") return; // wrk --version exits 1 after printing its version
-  }
-  if (process.getuid?.() !== 0) throw new Error("the benchmark needs wrk: apt-get install wrk");
-  console.log("installing wrk with apt-get");
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "wrk"], {
-    stdio: "inherit",
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-}
-
 function multipart(bytes) {
   const boundary = "----budgetmlbench";
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="request"; filename="x.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
@@ -175,41 +159,24 @@ const CASES = {
   "/predict_image (1 MB)": multipart("x".repeat(1 << 20)),
 };
 
-const toMs = (value, unit) => Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
-
 /** One wrk run against `target`; req/s, p50/p99 in ms, and the server's CPU µs per request. */
 async function measure(target, path, { body, contentType }, seconds) {
-  const script = join(scratch, "request.lua");
-  writeFileSync(
-    script,
-    `wrk.method = "POST"
-wrk.body = ${JSON.stringify(body)}
-wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}
-wrk.headers["Authorization"] = "Bearer ${target.token}"
-`,
-  );
   const cpuBefore = treeCpuUs(target.child.pid);
-  // Asynchronously: the runtimes' log pipes are drained meanwhile, as journald drains them on a VM.
-  const { stdout: out } = await promisify(execFile)(
-    "wrk",
-    ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", script, `${target.url}${path.split(" ")[0]}`],
-    { encoding: "utf8", maxBuffer: 1 << 20 },
-  );
+  const run = await runWrk(`${target.url}${path.split(" ")[0]}`, {
+    body,
+    contentType,
+    token: target.token,
+    connections: CONNECTIONS,
+    seconds,
+  });
   const cpuUs = treeCpuUs(target.child.pid) - cpuBefore;
-  const total = Number(/(\d+) requests in/.exec(out)[1]);
-  const failed = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const socketErrors = /Socket errors: (.*)/.exec(out)?.[1];
-  if (failed > 0) throw new Error(`${target.name} ${path}: ${failed} of ${total} answers were not 2xx`);
-  const latency = (p) => {
-    const [, value, unit] = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    return +toMs(value, unit).toFixed(1);
-  };
+  if (run.non2xx > 0) throw new Error(`${target.name} ${path}: ${run.non2xx} of ${run.requests} answers were not 2xx`);
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
-    p50: latency(50),
-    p99: latency(99),
-    cpuUsPerRequest: cpuUs / total,
-    socketErrors,
+    rps: run.rps,
+    p50: +run.p50.toFixed(1),
+    p99: +run.p99.toFixed(1),
+    cpuUsPerRequest: cpuUs / run.requests,
+    socketErrors: run.socketErrors > 0 ? `${run.socketErrors}` : undefined,
   };
 }
 

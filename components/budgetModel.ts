@@ -91,6 +91,14 @@ export interface BudgetModelArgs {
    * @default "03:00-05:00"
    */
   readonly spotReturnWindow?: string;
+  /**
+   * Adaptive batching: the most concurrent requests the runtime groups into one `predictBatch()`
+   * call (`predict_batch()` in Python), which the predictor must then define. Batches form while the
+   * model is busy, and an idle model's batch waits for more only when that pays. @default 1 (no batching)
+   */
+  readonly maxBatchSize?: number;
+  /** With batching: the longest a request waits for others while the model is idle, in ms. @default 10 */
+  readonly maxBatchWaitMs?: number;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
   readonly image?: string;
   /**
@@ -250,6 +258,8 @@ export class BudgetModel extends pulumi.ComponentResource {
         domain: customHostname ?? "",
         topic: topic.id,
         image: args.image ?? "",
+        maxBatchSize: args.maxBatchSize === undefined ? "" : String(args.maxBatchSize),
+        maxBatchWaitMs: args.maxBatchWaitMs === undefined ? "" : String(args.maxBatchWaitMs),
         acmeEmail:
           args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
       }),

@@ -3,6 +3,7 @@ import { extname } from "node:path";
 import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../contracts/batching";
 import { utcWindowProblem } from "../contracts/scheduling";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
@@ -125,6 +126,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   ) {
     problem(`spotFallbackMinutes: ${args.spotFallbackMinutes} must be from 0 (off) to 1440`);
   }
+  checkNow(batchingProblem(args.maxBatchSize, args.maxBatchWaitMs));
   if (args.spotReturnWindow !== undefined) {
     const bad =
       typeof args.spotReturnWindow === "string"
@@ -168,6 +170,20 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     });
   }
   return warnings;
+}
+
+/** Why the batching args cannot be used, if they cannot (ranges in contracts/batching.ts, as `budgetml serve` reads them). */
+export function batchingProblem(maxBatchSize: unknown, maxBatchWaitMs: unknown): string | undefined {
+  const outside = (value: unknown, rule: { min: number; max: number }) =>
+    typeof value !== "number" || !Number.isInteger(value) || value < rule.min || value > rule.max;
+  if (maxBatchSize !== undefined && outside(maxBatchSize, MAX_BATCH_SIZE))
+    return `maxBatchSize: ${JSON.stringify(maxBatchSize)} must be a whole number from ${MAX_BATCH_SIZE.min} (no batching) to ${MAX_BATCH_SIZE.max}`;
+  if (maxBatchWaitMs === undefined) return undefined;
+  if (outside(maxBatchWaitMs, MAX_BATCH_WAIT_MS))
+    return `maxBatchWaitMs: ${JSON.stringify(maxBatchWaitMs)} must be a whole number of ms from ${MAX_BATCH_WAIT_MS.min} to ${MAX_BATCH_WAIT_MS.max}`;
+  if (typeof maxBatchSize !== "number" || maxBatchSize <= 1)
+    return "maxBatchWaitMs needs maxBatchSize above 1: batching is off";
+  return undefined;
 }
 
 /** A domain as the endpoint uses it: without the root's trailing dot that Cloud DNS's `dnsName` carries. */

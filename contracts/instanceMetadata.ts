@@ -27,6 +27,10 @@ export interface InstanceMetadata<T = string> {
   image: T;
   /** Email given to the certificate authorities (Let's Encrypt, ZeroSSL); empty: none. */
   acmeEmail: T;
+  /** Adaptive batching's batch size (`BUDGET_MAX_BATCH_SIZE`, see contracts/batching.ts); empty: no batching. */
+  maxBatchSize: T;
+  /** Adaptive batching's longest wait in ms (`BUDGET_MAX_BATCH_WAIT_MS`); empty: the runtime's default. */
+  maxBatchWaitMs: T;
 }
 
 /** The metadata key of each field. */
@@ -42,6 +46,8 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   topic: "budget-topic",
   image: "budget-image",
   acmeEmail: "budget-acme-email",
+  maxBatchSize: "budget-max-batch-size",
+  maxBatchWaitMs: "budget-max-batch-wait-ms",
 };
 
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission/admission";
+import { batchingPredictor, type BatchingOptions } from "./batching/batchingPredictor";
 import { BodyPace } from "./http/bodyPace";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth/handlers";
 import { answerError, errorHandler, notFound } from "./http/errorHandler";
@@ -59,6 +60,16 @@ export interface AppOptions {
   loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
+  /**
+   * Adaptive batching: concurrent predictions grouped into the predictor's `predictBatch` calls
+   * (runtime/batching/). @default off
+   */
+  batching?: BatchingOptions;
+  /**
+   * Whether /metrics answers for every worker of the server (set in cluster workers: the primary
+   * merges them, see runtime/clusterMetrics.ts) rather than for this process. @default false
+   */
+  metricsAcrossWorkers?: boolean;
   /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
   bundle?: string;
   /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
@@ -112,7 +123,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(() => admission.queued);
+  const metrics = createMetrics(() => admission.queued, { acrossWorkers: options.metricsAcrossWorkers });
   const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
     {
@@ -162,7 +173,7 @@ export function createApp(options: AppOptions): Runtime {
   app.get(
     "/metrics",
     requireToken,
-    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.scrape()),
   );
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
@@ -179,7 +190,7 @@ export function createApp(options: AppOptions): Runtime {
       await instance.load?.();
       const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.loadSeconds.set(loadSeconds);
-      gate.serve(instance);
+      gate.serve(batchingPredictor(instance, options.batching, metrics.observeBatch));
       health.ready();
       logger.info({ predictor: name, loadSeconds }, "predictor loaded");
     } catch (error) {

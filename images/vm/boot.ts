@@ -104,6 +104,8 @@ export function runtimeEnv(
     BUDGET_USERNAME: config.username,
     BUDGET_PWD: values.password,
     BUDGET_TOKEN: values.signingKey,
+    ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
+    ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
     ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
   };
   if (config.image) {

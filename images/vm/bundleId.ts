@@ -13,11 +13,19 @@ export function bundleIdOf(names: { runtimeObject: string; predictorObject: stri
 }
 
 /** The metadata fields whose change means new bundles (or a new image) to switch to. */
-const DEPLOYMENT_FIELDS = ["runtimeObject", "predictorObject", "entrypoint", "image"] as const;
+const DEPLOYMENT_FIELDS = [
+  "runtimeObject",
+  "predictorObject",
+  "entrypoint",
+  "image",
+  "maxBatchSize",
+  "maxBatchWaitMs",
+] as const;
 type DeploymentFields = Partial<Pick<InstanceMetadata, (typeof DEPLOYMENT_FIELDS)[number]>>;
 
 /**
- * What a deployment is, in one string: its bundles, entrypoint and image (a missing one as empty).
+ * What a deployment is, in one string: its bundles, entrypoint, image and batching settings (a
+ * missing one as empty).
  * The boot records it for what it rolled out; the watcher compares the metadata's with it.
  */
 export function deploymentOf(fields: DeploymentFields): string {

@@ -2,6 +2,8 @@ import { cpus } from "node:os";
 import type { Provisioning } from "../../contracts/scheduling";
 import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
+import type { BatchingOptions } from "../batching/batchingPredictor";
+import { inFlightForBatches, MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
 
 export { UsageError } from "../../contracts/settings";
 
@@ -31,6 +33,8 @@ export interface ServeFlags {
   port?: string;
   workers?: string;
   host?: string;
+  "max-batch-size"?: string;
+  "max-batch-wait-ms"?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -50,6 +54,18 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
 
   const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
     parseNumberSetting(name, raw, fallback, { min, max, integer: true });
+  const batching = readBatching(env, flags);
+  const maxInFlight = int(
+    "BUDGET_MAX_IN_FLIGHT",
+    env.BUDGET_MAX_IN_FLIGHT,
+    batching ? inFlightForBatches(batching.maxBatchSize) : DEFAULTS.maxInFlight,
+    1,
+    10_000,
+  );
+  if (batching && maxInFlight < batching.maxBatchSize)
+    throw new UsageError(
+      `BUDGET_MAX_IN_FLIGHT (${maxInFlight}) is below the batch size (${batching.maxBatchSize}): no batch could fill; raise it or leave it unset (twice the batch size)`,
+    );
 
   return {
     predictorPath,
@@ -95,7 +111,8 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         1,
         3_600_000,
       ),
-      maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
+      maxInFlight,
+      ...(batching ? { batching } : {}),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
       ...(env.BUDGET_PROVISIONING ? { provisioning: provisioningSetting(env.BUDGET_PROVISIONING) } : {}),
@@ -116,6 +133,25 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       ),
     },
   };
+}
+
+/** Adaptive batching from `--max-batch-size`/`BUDGET_MAX_BATCH_SIZE` and its wait; undefined when off (size 1). */
+function readBatching(env: Env, flags: ServeFlags): BatchingOptions | undefined {
+  const sizeFlag = flags["max-batch-size"] !== undefined;
+  const waitFlag = flags["max-batch-wait-ms"] !== undefined;
+  const maxBatchSize = parseNumberSetting(
+    sizeFlag ? "--max-batch-size" : "BUDGET_MAX_BATCH_SIZE",
+    flags["max-batch-size"] ?? env.BUDGET_MAX_BATCH_SIZE,
+    MAX_BATCH_SIZE.default,
+    MAX_BATCH_SIZE,
+  );
+  const waitRaw = flags["max-batch-wait-ms"] ?? env.BUDGET_MAX_BATCH_WAIT_MS;
+  const waitName = waitFlag ? "--max-batch-wait-ms" : "BUDGET_MAX_BATCH_WAIT_MS";
+  const maxWaitMs = parseNumberSetting(waitName, waitRaw, MAX_BATCH_WAIT_MS.default, MAX_BATCH_WAIT_MS);
+  if (maxBatchSize > 1) return { maxBatchSize, maxWaitMs };
+  if (waitRaw !== undefined && waitRaw.trim() !== "")
+    throw new UsageError(`${waitName} needs a batch size above 1 (--max-batch-size): batching is off`);
+  return undefined;
 }
 
 /** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */

@@ -6,6 +6,7 @@ import { readServeConfig, UsageError } from "./config";
 import { serveWithWorkers } from "../server/workers";
 
 export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint NAME] [--port N] [--workers N] [--host ADDR]
+                      [--max-batch-size N] [--max-batch-wait-ms MS]
 
 Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_image; docs at /docs.
 
@@ -15,6 +16,10 @@ Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_ima
   --port N           port to listen on (env PORT; default 8080)
   --workers N        worker processes (env BUDGET_WORKERS; default one per core)
   --host ADDR        address to listen on (env BUDGET_HOST; default 0.0.0.0)
+  --max-batch-size N       adaptive batching: group up to N concurrent requests into one predictBatch()
+                           call (env BUDGET_MAX_BATCH_SIZE; default 1, no batching)
+  --max-batch-wait-ms MS   the longest a request waits for others while the model is idle
+                           (env BUDGET_MAX_BATCH_WAIT_MS; default 10)
 
 Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN; when all three are unset,
 they are generated and printed once to this terminal.`;
@@ -29,6 +34,8 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
       port: { type: "string" },
       workers: { type: "string" },
       host: { type: "string" },
+      "max-batch-size": { type: "string" },
+      "max-batch-wait-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

@@ -54,6 +54,8 @@ export async function startServer(
       ),
     // Workers share one port, so they share one limiter: the primary's (see workers.ts).
     loginGuard: cluster.isWorker ? sharedLoginGuard() : undefined,
+    // A scrape reaches one worker; it answers for all of them (see runtime/clusterMetrics.ts).
+    metricsAcrossWorkers: cluster.isWorker,
   });
   const server: Server = createServer(serverTimeouts(config), runtime.handler);
   // Every header is read, within Node's 16 KiB header size limit: with Node's default count limit

@@ -5,6 +5,7 @@ import { LoginLimiter } from "../auth/loginLimiter";
 import { createLogger } from "../logger";
 import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
+import { serveClusterMetrics } from "../clusterMetrics";
 
 type Listening = { type: "budgetml:listening"; port: number };
 /** A worker whose every running prediction hangs asks the primary for its replacement. */
@@ -47,6 +48,7 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
   }
 
   serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
+  serveClusterMetrics();
   let stopping = false;
   let announced = false;
   const replaced = new Set<number>();

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { runtimeEnv } from "../../images/vm/boot";
+import { deploymentOfAttributes } from "../../images/vm/bundleId";
 import type { BootConfig } from "../../images/vm/bootConfig";
 import { renderEnvFile } from "../../images/vm/renderConfig";
 import {
@@ -51,6 +52,8 @@ const config: BootConfig = {
   topic: "",
   image: "europe-docker.pkg.dev/proj/models/sentiment:1",
   acmeEmail: "",
+  maxBatchSize: "",
+  maxBatchWaitMs: "",
   healthIp: "",
 };
 
@@ -88,6 +91,26 @@ describe("a custom image under docker", () => {
       BUDGET_HOST: "127.0.0.1",
     });
     expect(bundle).not.toHaveProperty("BUDGET_TRUSTED_PROXY");
+    expect(bundle).not.toHaveProperty("BUDGET_MAX_BATCH_SIZE");
+  });
+
+  it("rolls out a change of the batching settings as it does new bundles (the watcher compares deployments)", () => {
+    const before = { "budget-runtime-object": "runtime-1.tgz", "budget-predictor-object": "predictor-1.tgz" };
+    for (const changed of [{ "budget-max-batch-size": "32" }, { "budget-max-batch-wait-ms": "5" }] as Array<
+      Record<string, string>
+    >)
+      expect(deploymentOfAttributes({ ...before, ...changed })).not.toBe(deploymentOfAttributes(before));
+  });
+
+  it("hands the metadata's batching settings to the runtime, in a custom image as in the bundle", () => {
+    const batching = { maxBatchSize: "32", maxBatchWaitMs: "5" };
+    for (const image of [config.image, ""])
+      expect(
+        runtimeEnv({ ...config, ...batching, image }, { password: "pw", signingKey: "k", predictorDir: "/p" }),
+      ).toMatchObject({ BUDGET_MAX_BATCH_SIZE: "32", BUDGET_MAX_BATCH_WAIT_MS: "5" });
+    expect(runtimeEnv({ ...config, maxBatchSize: "32" }, { password: "pw", signingKey: "k" })).not.toHaveProperty(
+      "BUDGET_MAX_BATCH_WAIT_MS",
+    );
   });
 
   it("pulls first through the credential helper, then runs with the env file and its port on loopback only", () => {

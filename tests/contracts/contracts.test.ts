@@ -36,6 +36,8 @@ describe("instance metadata contract", () => {
     topic: "projects/p/topics/t",
     image: "",
     acmeEmail: "",
+    maxBatchSize: "32",
+    maxBatchWaitMs: "",
   };
 
   it("reads back exactly what the component writes", () => {

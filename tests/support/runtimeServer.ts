@@ -32,9 +32,9 @@ export interface TestRuntime {
   /** Resolves when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   token(): Promise<string>;
-  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`, from whichever worker takes the scrape's new connection. */
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
   metric(sample: string): Promise<number>;
-  /** Several samples from one scrape (one worker), in the order asked. */
+  /** Several samples from one scrape, in the order asked. */
   metrics(...samples: string[]): Promise<number[]>;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
