@@ -12,6 +12,7 @@ import {
   renderWatcherUnit,
   RUNTIME_PORT,
 } from "./renderConfig";
+import { ensureSystemUser, RUNTIME_USER } from "./installAccount";
 import {
   CREDENTIAL_HELPER,
   renderCredentialHelper,
@@ -204,9 +205,7 @@ export const systemd: ServiceManager = {
       );
     }
     for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
-    await run("id", ["budgetml"]).catch(() =>
-      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]),
-    );
+    await ensureSystemUser(RUNTIME_USER);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
     await run("systemctl", ["restart", unit(spec.slot)]);

@@ -27,7 +27,7 @@ describe("VM boot with a Python predictor and pip requirements", () => {
         tiny: { file: predictor, requirements: ["budget-tiny==1.0"] },
         missing: { file: predictor, requirements: ["budget-tiny==9.9"] },
       },
-      { BUDGET_PYTHON: DEBIAN_PYTHON, BUDGET_RUNTIME_USER: UNPRIVILEGED },
+      { BUDGET_PYTHON: DEBIAN_PYTHON, BUDGET_INSTALL_USER: UNPRIVILEGED },
     );
     chmodSync(vm.work, 0o755); // as /opt is on a VM: the unprivileged user may pass through
     // The package, built here into a wheel folder pip will install from.
