@@ -64,7 +64,12 @@ export function parsePipRequirements(requirements: string[] | string | undefined
     list = readFileSync(requirements, "utf8")
       .replace(/\\\r?\n/g, " ") // a line ending in a backslash continues (pip-compile --generate-hashes writes them)
       .split("\n")
-      .map((line) => line.replace(/(^|\s)#.*$/, "").trim())
+      .map((line) =>
+        line
+          .replace(/(^|\s)#.*$/, "")
+          .replace(/\s+/g, " ")
+          .trim(),
+      )
       .filter(Boolean);
   }
   const parsed = (list as string[]).map((requirement) => {
