@@ -143,11 +143,15 @@ export function renderCaddyfile(options: CaddyOptions): string {
   ].join("\n");
 }
 
-/** The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill. */
+/**
+ * The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill;
+ * its credentials on standard input (systemd opens the root-only file for it at every start).
+ */
 export function renderRuntimeUnit(options: {
   node: string;
   server: string;
   envFile: string;
+  credentialsFile: string;
   workingDirectory: string;
 }): string {
   return `[Unit]
@@ -158,6 +162,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 EnvironmentFile=${options.envFile}
+StandardInput=file:${options.credentialsFile}
 WorkingDirectory=${options.workingDirectory}
 ExecStart=${options.node} ${options.server} serve
 Restart=on-failure

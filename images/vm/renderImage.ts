@@ -79,13 +79,16 @@ esac
 
 /**
  * One slot's unit for the image: pulls first (through the credential helper, so a private
- * Artifact Registry works), then runs it with the docker env file, its port published on the
- * host's loopback only — Caddy is the only way in. The image keeps its own predictor path.
+ * Artifact Registry works), then runs it with the docker env file and the credentials on its
+ * standard input (`--interactive` passes the unit's, a root-only file, on to the runtime), its
+ * port published on the host's loopback only — Caddy is the only way in. The image keeps its own
+ * predictor path.
  */
 export function renderImageSlotUnit(options: {
   slot: string;
   image: string;
   envFile: string;
+  credentialsFile: string;
   port: number;
   dockerConfig: string;
 }): string {
@@ -100,7 +103,8 @@ Type=simple
 Environment=DOCKER_CONFIG=${options.dockerConfig}
 ExecStartPre=/usr/bin/docker pull ${options.image}
 ExecStartPre=-/usr/bin/docker rm -f ${name}
-ExecStart=/usr/bin/docker run --rm --name ${name} -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} ${options.image}
+StandardInput=file:${options.credentialsFile}
+ExecStart=/usr/bin/docker run --rm --interactive --name ${name} -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} ${options.image}
 ExecStop=/usr/bin/docker stop --time 25 ${name}
 Restart=on-failure
 RestartSec=2

@@ -12,6 +12,7 @@ import {
   renderWatcherUnit,
   RUNTIME_PORT,
 } from "./renderConfig";
+import { splitCredentials } from "../../contracts/runtimeCredentials";
 import { ensureSystemUser, RUNTIME_USER } from "./installAccount";
 import {
   CREDENTIAL_HELPER,
@@ -134,13 +135,18 @@ export interface SystemdSpec extends Paths, FrontSpec {
 export function renderSystemdFiles(
   spec: SystemdSpec,
   node: string,
-): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
+): Record<"env" | "credentials" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
   const root = resolve(spec.root || "/");
   const etc = join(root, "etc", "budgetml");
   const envFile = join(etc, `runtime-${spec.slot}.env`);
+  const credentialsFile = join(etc, `runtime-${spec.slot}.credentials`);
   const units = join(root, "etc", "systemd", "system");
+  // The credentials are never in the runtime's environment: systemd hands their root-only file to
+  // it as its standard input (contracts/runtimeCredentials.ts).
+  const { env, stdin } = splitCredentials(spec.env);
   return {
-    env: { path: envFile, content: spec.image ? renderDockerEnvFile(spec.env) : renderEnvFile(spec.env), mode: 0o600 },
+    env: { path: envFile, content: spec.image ? renderDockerEnvFile(env) : renderEnvFile(env), mode: 0o600 },
+    credentials: { path: credentialsFile, content: stdin, mode: 0o600 },
     runtime: {
       path: join(units, unit(spec.slot)),
       content: spec.image
@@ -148,10 +154,17 @@ export function renderSystemdFiles(
             slot: spec.slot,
             image: spec.image,
             envFile,
+            credentialsFile,
             port: spec.port,
             dockerConfig: join(etc, "docker"),
           })
-        : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
+        : renderRuntimeUnit({
+            node,
+            server: spec.server,
+            envFile,
+            credentialsFile,
+            workingDirectory: dirname(spec.server),
+          }),
       mode: 0o644,
     },
     watcher: {
@@ -204,7 +217,8 @@ export const systemd: ServiceManager = {
         0o755,
       );
     }
-    for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
+    for (const file of [files.env, files.credentials, files.runtime])
+      await writeIfChanged(file.path, file.content, file.mode);
     await ensureSystemUser(RUNTIME_USER);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
@@ -282,11 +296,19 @@ TimeoutStartSec=1200
 export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
   const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
   const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
-  const launch = async (paths: Paths, name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => {
+  const launch = async (
+    paths: Paths,
+    name: string,
+    command: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    stdin?: string,
+  ) => {
     await mkdir(paths.home, { recursive: true });
     const log = openSync(join(paths.home, "runtime.log"), "a");
     // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
-    const child = spawn(command, args, { env, stdio: ["ignore", log, log] });
+    const child = spawn(command, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", log, log] });
+    child.stdin?.end(stdin);
     child.unref();
     await writeFile(pidFile(paths, name), String(child.pid));
     return child.pid as number;
@@ -314,10 +336,16 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     },
     async startSlot(spec) {
       await manager.stopSlot(spec, spec.slot);
-      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], {
-        PATH: process.env.PATH,
-        ...spec.env,
-      });
+      // As under systemd: the credentials on standard input, not in the environment.
+      const { env, stdin } = splitCredentials(spec.env);
+      await launch(
+        spec,
+        `runtime-${spec.slot}`,
+        process.execPath,
+        [spec.server, "serve"],
+        { PATH: process.env.PATH, ...env },
+        stdin,
+      );
     },
     async ensureSlot(spec) {
       if (!isRunning(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);

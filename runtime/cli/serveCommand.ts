@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readServeConfig, UsageError } from "./config";
 import { serveWithWorkers } from "../server/workers";
+import { withStdinCredentials } from "./stdinCredentials";
 
 export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint NAME] [--port N] [--workers N] [--host ADDR]
 
@@ -16,11 +17,15 @@ Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_ima
   --workers N        worker processes (env BUDGET_WORKERS; default one per core)
   --host ADDR        address to listen on (env BUDGET_HOST; default 0.0.0.0)
 
-Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN; when all three are unset,
-they are generated and printed once to this terminal.`;
+Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN — in the environment, or with
+BUDGET_CREDENTIALS=stdin as one JSON object on standard input; when all three are unset, they are
+generated and printed once to this terminal.`;
 
 /** `budgetml serve`: returns an exit code for usage errors; otherwise serves until SIGTERM. */
-export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function runServe(
+  argv: string[],
+  processEnv: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -38,6 +43,7 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
+  const env = withStdinCredentials(processEnv);
   const generated =
     cluster.isPrimary && !env.BUDGET_USERNAME && !env.BUDGET_PWD && !env.BUDGET_TOKEN
       ? generateCredentials(env)

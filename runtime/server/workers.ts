@@ -5,6 +5,7 @@ import { LoginLimiter } from "../auth/loginLimiter";
 import { createLogger } from "../logger";
 import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
+import { CREDENTIALS_SOURCE, encodeCredentials } from "../../contracts/runtimeCredentials";
 
 type Listening = { type: "budgetml:listening"; port: number };
 const RESPAWN_DELAY_MS = 1000;
@@ -31,8 +32,19 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
   serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   let stopping = false;
   let announced = false;
+  // Credentials that came on standard input reach each worker the same way, never in its environment.
+  const stdinCredentials =
+    process.env[CREDENTIALS_SOURCE.name] === CREDENTIALS_SOURCE.stdin
+      ? encodeCredentials({
+          BUDGET_USERNAME: config.app.credentials.username,
+          BUDGET_PWD: config.app.credentials.password,
+          BUDGET_TOKEN: config.app.tokenSigningKey,
+        })
+      : undefined;
+  if (stdinCredentials) cluster.setupPrimary({ stdio: ["pipe", "inherit", "inherit", "ipc"] });
   const fork = () => {
     const worker = cluster.fork();
+    if (stdinCredentials) worker.process.stdin?.end(stdinCredentials);
     worker.on("message", (message: Listening) => {
       if (message?.type === "budgetml:listening" && !announced) {
         announced = true;

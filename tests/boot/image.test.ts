@@ -90,11 +90,12 @@ describe("a custom image under docker", () => {
     expect(bundle).not.toHaveProperty("BUDGET_TRUSTED_PROXY");
   });
 
-  it("pulls first through the credential helper, then runs with the env file and its port on loopback only", () => {
+  it("pulls first through the credential helper, then runs with the env file, the credentials on stdin and its port on loopback only", () => {
     const unit = renderImageSlotUnit({
       slot: "b",
       image: config.image,
       envFile: "/etc/budgetml/runtime-b.env",
+      credentialsFile: "/etc/budgetml/runtime-b.credentials",
       port: 8082,
       dockerConfig: "/etc/budgetml/docker",
     });
@@ -105,6 +106,7 @@ describe("a custom image under docker", () => {
       "/usr/bin/docker",
       "run",
       "--rm",
+      "--interactive",
       "--name",
       "budgetml-b",
       "-p",
@@ -113,6 +115,7 @@ describe("a custom image under docker", () => {
       "/etc/budgetml/runtime-b.env",
       config.image,
     ]);
+    expect(unit).toMatch(/^StandardInput=file:\/etc\/budgetml\/runtime-b\.credentials$/m);
     expect(JSON.parse(renderDockerConfig(config.image))).toEqual({
       credHelpers: { "europe-docker.pkg.dev": "budgetml" },
     });

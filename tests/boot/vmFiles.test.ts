@@ -11,7 +11,7 @@ import { renderSystemdFiles, type SystemdSpec } from "../../images/vm/services";
 function pathsIn(content: string): Array<{ line: string; path: string }> {
   const found: Array<{ line: string; path: string }> = [];
   for (const line of content.split("\n")) {
-    const unitPath = /^(EnvironmentFile|WorkingDirectory)=-?(.+)$/.exec(line);
+    const unitPath = /^(EnvironmentFile|WorkingDirectory|StandardInput)=-?(?:file:)?(.+)$/.exec(line);
     if (unitPath) found.push({ line, path: unitPath[2] });
     const exec = /^Exec(Start|StartPre|Stop)=-?(\S+)(?:\s+(\S+))?/.exec(line);
     if (exec) {
@@ -72,6 +72,7 @@ describe("the VM's files have absolute paths whatever the root", () => {
         .map((file) => file.path)
         .sort(),
     ).toEqual([
+      "/etc/budgetml/runtime-a.credentials",
       "/etc/budgetml/runtime-a.env",
       "/etc/caddy/Caddyfile",
       "/etc/systemd/system/budgetml-a.service",
@@ -90,10 +91,21 @@ describe("the VM's files have absolute paths whatever the root", () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(spec.image ? 3 : 6);
-    expect(files.env.mode).toBe(0o600); // the password and the signing key are in it
     expect(files.runtime.content).toContain(
       spec.image ? "--env-file /etc/budgetml/runtime-a.env" : "\nEnvironmentFile=/etc/budgetml/runtime-a.env\n",
     );
+    // The password and the signing key: in a root-only file systemd hands the runtime as its
+    // standard input, never in its environment (where /proc/<pid>/environ would show them).
+    expect(files.credentials.mode).toBe(0o600);
+    expect(JSON.parse(files.credentials.content)).toEqual({
+      BUDGET_USERNAME: "budget",
+      BUDGET_PWD: "pw",
+      BUDGET_TOKEN: "k",
+    });
+    expect(files.runtime.content).toContain("\nStandardInput=file:/etc/budgetml/runtime-a.credentials\n");
+    expect(files.env.content).not.toMatch(/BUDGET_(PWD|TOKEN|USERNAME)=/);
+    expect(files.env.content).toMatch(/^BUDGET_CREDENTIALS="?stdin"?$/m);
+    expect(files.env.mode).toBe(0o600);
   });
 
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {
