@@ -24,6 +24,7 @@ import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
 import { getOnNewConnection, json, login } from "../support/runtimeServer";
+import { processTree } from "../support/processTree";
 import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, SIGNING_KEY, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
 
@@ -68,6 +69,17 @@ describe("VM boot under a fake metadata server", () => {
     for (const secret of [PASSWORD, SIGNING_KEY]) {
       expect(log).not.toContain(secret);
       expect(stderr).not.toContain(secret);
+    }
+    // Nor in the environment of any of the runtime's processes (the primary and its workers): they
+    // came on its standard input.
+    const runtimeProcesses = processTree(Number(readFileSync(join(vm.home, "runtime.pid"), "utf8")));
+    expect(runtimeProcesses.length).toBeGreaterThan(1);
+    for (const pid of runtimeProcesses) {
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+      expect({ pid, secrets: [PASSWORD, SIGNING_KEY].filter((secret) => environ.includes(secret)) }).toEqual({
+        pid,
+        secrets: [],
+      });
     }
   }, 60_000);
 

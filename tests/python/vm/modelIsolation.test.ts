@@ -13,6 +13,7 @@ import { buildRuntimeBundle } from "../../../bundles/runtimeBundle";
 import { encodeCredentials } from "../../../contracts/runtimeCredentials";
 import { freePort } from "../../support/freePort";
 import { json, login } from "../../support/runtimeServer";
+import { processTree } from "../../support/processTree";
 import { waitFor } from "../../support/waitFor";
 
 const run = promisify(execFile);
@@ -20,18 +21,6 @@ const UNPRIVILEGED = "nobody";
 const MARKER = "isolation-secret-"; // how the fixture recognises a secret
 const PASSWORD = `${MARKER}${randomBytes(12).toString("hex")}`;
 const SIGNING_KEY = `${MARKER}${randomBytes(12).toString("hex")}`;
-
-/** A process and all its descendants, by pid. */
-function processTree(pid: number): number[] {
-  const children = (() => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  })();
-  return [pid, ...children.flatMap(processTree)];
-}
 
 describe("a Python predictor cannot reach the runtime's credentials", () => {
   let work: string;
