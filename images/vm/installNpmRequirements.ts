@@ -33,13 +33,14 @@ export async function installNpmRequirements(dir: string, log: (message: string)
     `installing ${Object.keys(dependencies).join(", ")} (pinned by ${PREDICTOR_FILES.npmLock}${allowScripts.length ? `; install scripts for ${allowScripts.join(", ")} only` : "; no install scripts"})`,
   );
   const home = join(dir, INSTALL_HOME);
-  await folderFor(join(dir, "node_modules"), user);
+  const modules = join(dir, "node_modules");
+  await folderFor(modules, user);
   await folderFor(home, user);
   const as = {
     user,
     cwd: dir,
+    writable: [modules, home],
     env: {
-      ...process.env,
       HOME: home,
       npm_config_cache: join(home, "cache"),
       npm_config_update_notifier: "false",

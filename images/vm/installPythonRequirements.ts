@@ -49,8 +49,8 @@ export async function installPythonRequirements(
   const as = {
     user,
     cwd: dir,
+    writable: [venv, home],
     env: {
-      ...process.env,
       HOME: home,
       PIP_NO_CACHE_DIR: "1",
       PIP_DISABLE_PIP_VERSION_CHECK: "1",
@@ -109,17 +109,32 @@ async function ensureVenvSupport(python: string, log: (message: string) => void)
 }
 
 /**
- * apt-get, retried while another apt holds its locks (on a first boot, the image's own package
- * jobs; `apt-get update` does not honour DPkg::Lock::Timeout for the lists lock), as startup.sh does.
+ * apt-get on a VM, as a transient systemd unit, retried while another apt holds its locks (on a
+ * first boot, the image's own package jobs; `apt-get update` does not honour DPkg::Lock::Timeout
+ * for the lists lock), as startup.sh does.
  */
 async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      await run("apt-get", ["-qq", "-o", `DPkg::Lock::Timeout=${waitMs / 1000}`, ...args], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-        maxBuffer: 16 << 20,
-      });
+      // A unit of its own: the roll-out unit that may call this sees the system read-only.
+      await run(
+        "systemd-run",
+        [
+          "--wait",
+          "--pipe",
+          "--quiet",
+          "--collect",
+          "--setenv=DEBIAN_FRONTEND=noninteractive",
+          "--",
+          "apt-get",
+          "-qq",
+          "-o",
+          `DPkg::Lock::Timeout=${waitMs / 1000}`,
+          ...args,
+        ],
+        { maxBuffer: 16 << 20 },
+      );
       return;
     } catch (error) {
       const output = String((error as { stderr?: string }).stderr ?? error);

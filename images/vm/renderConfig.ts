@@ -1,4 +1,6 @@
 /** Files the boot writes, rendered from the configuration: pure functions, tested without a VM. */
+import { RUNTIME_USER } from "./installAccount";
+import { renderSandbox } from "./unitSandbox";
 
 /** Where the runtime listens behind Caddy. */
 export const RUNTIME_PORT = 8080;
@@ -153,6 +155,8 @@ export function renderRuntimeUnit(options: {
   envFile: string;
   credentialsFile: string;
   workingDirectory: string;
+  /** The boot's Google endpoint overrides: a metadata stand-in's address is denied like the real one's. */
+  endpoints?: Record<string, string>;
 }): string {
   return `[Unit]
 Description=budgetml runtime
@@ -172,9 +176,9 @@ KillSignal=SIGTERM
 # every worker got a second SIGTERM from it, which killed them mid-prediction.
 KillMode=mixed
 TimeoutStopSec=28
-User=budgetml
-NoNewPrivileges=true
-
+User=${RUNTIME_USER}
+Group=${RUNTIME_USER}
+${renderSandbox("runtime", options.endpoints ?? {})}
 [Install]
 WantedBy=multi-user.target
 `;
@@ -203,7 +207,7 @@ Type=simple
 ${environment}ExecStart=${options.node} ${options.boot} watch
 Restart=always
 RestartSec=1
-
+${renderSandbox("watcher")}
 [Install]
 WantedBy=multi-user.target
 `;

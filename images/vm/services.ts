@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -12,8 +12,10 @@ import {
   renderWatcherUnit,
   RUNTIME_PORT,
 } from "./renderConfig";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 import { splitCredentials } from "../../contracts/runtimeCredentials";
 import { ensureSystemUser, RUNTIME_USER } from "./installAccount";
+import { renderSandbox } from "./unitSandbox";
 import {
   CREDENTIAL_HELPER,
   renderCredentialHelper,
@@ -87,11 +89,16 @@ export interface ServiceManager {
   stopAll(paths: Paths): Promise<void>;
 }
 
-/** Writes a file atomically (temp + rename); returns whether its content changed. */
+/**
+ * Writes a file atomically (temp + rename) with exactly `mode`, whatever the umask (the roll-out
+ * unit's is 0077; Caddy's configuration must stay readable by Caddy); returns whether its content
+ * changed.
+ */
 export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<boolean> {
   if (existsSync(file) && (await readFile(file, "utf8")) === content) return false;
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, content, { mode });
+  await chmod(`${file}.tmp`, mode);
   await rename(`${file}.tmp`, file);
   return true;
 }
@@ -106,6 +113,12 @@ const HANDOFF_MS = 3000;
 /** Two of Caddy's 1 s health checks: by then it has seen a new runtime answer `ready`. */
 const NOTICE_MS = 2000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
+
+/** The metadata server's address override in `env` (tests), which the runtime unit denies like the real one. */
+function metadataOverride(env: NodeJS.ProcessEnv): Record<string, string> {
+  const host = env[ENDPOINT_VARIABLES.metadata];
+  return host ? { [ENDPOINT_VARIABLES.metadata]: host } : {};
+}
 
 /** One file the systemd variant writes: an absolute path, its content and its mode. */
 export interface SystemFile {
@@ -164,6 +177,7 @@ export function renderSystemdFiles(
             envFile,
             credentialsFile,
             workingDirectory: dirname(spec.server),
+            endpoints: spec.endpoints,
           }),
       mode: 0o644,
     },
@@ -207,7 +221,10 @@ export const systemd: ServiceManager = {
     return SLOT_PORTS[slot];
   },
   async startSlot(spec) {
-    const files = renderSystemdFiles({ ...spec, hostname: "", boot: "" }, process.execPath);
+    const files = renderSystemdFiles(
+      { ...spec, hostname: "", boot: "", endpoints: metadataOverride(process.env) },
+      process.execPath,
+    );
     if (spec.image) {
       const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
       await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
@@ -283,7 +300,7 @@ After=network-online.target
 Type=oneshot
 ${inherited}ExecStart=${options.node} ${options.boot} boot
 TimeoutStartSec=1200
-`;
+${renderSandbox("rollout")}`;
 }
 
 /**
