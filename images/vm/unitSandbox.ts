@@ -43,13 +43,18 @@ const COMMON = [
   "RestrictNamespaces=yes",
   "RestrictRealtime=yes",
   "LockPersonality=yes",
-  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
   "SystemCallArchitectures=native",
   "SystemCallErrorNumber=EPERM",
   // Files are created for the unit's own user unless the code says otherwise (what others must
   // read — the runtime's code, Caddy's configuration — gets its mode set explicitly).
   "UMask=0077",
 ];
+
+/**
+ * Google's clients check whether they run on Compute Engine by the machine's network interfaces
+ * (gcp-metadata's residency check, `os.networkInterfaces()`), which Node reads over netlink.
+ */
+const GOOGLE_CLIENT_ADDRESS_FAMILIES = "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK";
 
 /**
  * The `[Service]` lines that sandbox a unit of `role`:
@@ -70,6 +75,7 @@ export function renderSandbox(role: UnitRole, env: NodeJS.ProcessEnv = process.e
     runtime: [
       "CapabilityBoundingSet=",
       "AmbientCapabilities=",
+      "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
       "ProtectProc=invisible",
       "RemoveIPC=yes",
       "SystemCallFilter=@system-service landlock_create_ruleset landlock_add_rule landlock_restrict_self",
@@ -78,12 +84,14 @@ export function renderSandbox(role: UnitRole, env: NodeJS.ProcessEnv = process.e
     ],
     watcher: [
       "CapabilityBoundingSet=",
+      GOOGLE_CLIENT_ADDRESS_FAMILIES,
       "ReadWritePaths=/opt/budgetml",
       "SystemCallFilter=@system-service",
       "SystemCallFilter=~@privileged @resources",
     ],
     rollout: [
       "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_SETUID CAP_SETGID",
+      GOOGLE_CLIENT_ADDRESS_FAMILIES,
       // The boot lock's folder: made by systemd if missing, kept after the unit (startup.sh's boot shares it).
       "RuntimeDirectory=budgetml",
       "RuntimeDirectoryPreserve=yes",
@@ -104,6 +112,7 @@ export function installStepSandbox(writable: string[], metadata: string[]): stri
     ...COMMON.filter((line) => !line.startsWith("UMask=")),
     "UMask=0022",
     "CapabilityBoundingSet=",
+    "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
     "SystemCallFilter=@system-service",
     `ReadWritePaths=${writable.join(" ")}`,
     `IPAddressDeny=${metadata.join(" ")}`,
