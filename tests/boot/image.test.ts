@@ -116,6 +116,11 @@ describe("a custom image under docker", () => {
       config.image,
     ]);
     expect(unit).toMatch(/^StandardInput=file:\/etc\/budgetml\/runtime-b\.credentials$/m);
+    // Containers are kept from the metadata server, by a rule added before the image is pulled or run.
+    const deny = unit.indexOf("ExecStartPre=/bin/sh -c 'iptables -C DOCKER-USER -d 169.254.169.254/32 -j REJECT");
+    expect(deny).toBeGreaterThan(0);
+    expect(deny).toBeLessThan(unit.indexOf("ExecStartPre=/usr/bin/docker pull"));
+    expect(unit).toContain("|| iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT'");
     expect(JSON.parse(renderDockerConfig(config.image))).toEqual({
       credHelpers: { "europe-docker.pkg.dev": "budgetml" },
     });

@@ -1,6 +1,12 @@
-import { isAbsolute, join } from "node:path";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, isAbsolute, join } from "node:path";
+import { promisify } from "node:util";
 import { bootPaths, endpointOverrides } from "../../images/vm/boot";
 import { renderSystemdFiles, type SystemdSpec } from "../../images/vm/services";
+
+const run = promisify(execFile);
 
 // On a VM the boot runs with no BUDGET_ROOT. Every path it derives — the files it writes and the
 // paths written into them — must be absolute: systemd ignores a relative EnvironmentFile= (the
@@ -106,6 +112,25 @@ describe("the VM's files have absolute paths whatever the root", () => {
     expect(files.env.content).not.toMatch(/BUDGET_(PWD|TOKEN|USERNAME)=/);
     expect(files.env.content).toMatch(/^BUDGET_CREDENTIALS="?stdin"?$/m);
     expect(files.env.mode).toBe(0o600);
+  });
+
+  it("sandboxes every unit: systemd-analyze security (offline) rates each within its ceiling", async () => {
+    // tests/vm holds the same on a booted system; this catches a loosened unit in `npm test`.
+    // Before the sandbox: runtime 9.0, watcher 9.6, roll-out 9.6 (0 = confined, 10 = not at all).
+    const files = renderSystemdFiles(vmSpec(), "/usr/local/lib/nodejs/node-v26.1.0-linux-x64/bin/node");
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-units-"));
+    try {
+      const ceilings = { runtime: 1.5, watcher: 2.2, rollout: 3.2 } as const;
+      for (const [role, ceiling] of Object.entries(ceilings) as Array<[keyof typeof ceilings, number]>) {
+        const unit = join(dir, basename(files[role].path));
+        writeFileSync(unit, files[role].content);
+        const { stdout } = await run("systemd-analyze", ["security", "--offline=yes", "--no-pager", unit]);
+        const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(stdout)?.[1]);
+        expect({ role, exposure, withinCeiling: exposure <= ceiling }).toEqual({ role, exposure, withinCeiling: true });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {
