@@ -133,6 +133,15 @@ describe("the VM's files have absolute paths whatever the root", () => {
     }
   });
 
+  it("denies the runtime's unit the metadata server, and a stand-in's address too unless it is the runtime's own", () => {
+    const deny = (endpoints?: Record<string, string>) =>
+      /^IPAddressDeny=(.*)$/m.exec(renderSystemdFiles(vmSpec({ endpoints }), "/usr/bin/node").runtime.content)?.[1];
+    expect(deny()).toBe("169.254.169.254 fd20:ce::254");
+    expect(deny({ GCE_METADATA_HOST: "127.0.0.2:4242" })).toBe("169.254.169.254 fd20:ce::254 127.0.0.2");
+    expect(deny({ GCE_METADATA_HOST: "127.0.0.1:4242" })).toBe("169.254.169.254 fd20:ce::254"); // Caddy reaches the runtime there
+    expect(deny({ GCE_METADATA_HOST: "metadata.internal.example:80" })).toBe("169.254.169.254 fd20:ce::254");
+  });
+
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {
     const files = renderSystemdFiles(
       vmSpec({ endpoints: { GCE_METADATA_HOST: "127.0.0.1:4242", PUBSUB_ENDPOINT: 'http://127.0.0.1:1/"%' } }),

@@ -680,6 +680,18 @@ const measured: Record<string, string> = {};
         await waitFor(() => pubsub.published.length > signalled, {
           timeoutMs: PREEMPTION_WINDOW_MS,
           what: "the restart topic signal",
+        }).catch(async (error: Error) => {
+          const watcher = await (vm as DebianVm).exec([
+            "journalctl",
+            "-u",
+            "budgetml-preemption.service",
+            "-o",
+            "short-precise",
+            "--no-pager",
+            "-n",
+            "40",
+          ]);
+          throw new Error(`${error.message}\nthe watcher's journal:\n${watcher.stdout}`);
         });
         const answer = await inFlight;
         expect(answer.status).toBe(200);
