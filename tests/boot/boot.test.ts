@@ -182,7 +182,7 @@ describe("VM boot under a fake metadata server", () => {
     }
     await vm.boot();
     expect(await predicts()).toMatchObject({ label: "positive" });
-  }, 60_000);
+  }, 120_000); // three boots
 
   it("unpacks bundles as root's own: files and folders only, the archive's owners and setuid bits dropped", async () => {
     /** A bundle from the bucket, unpacked, changed, packed again keeping owners and modes, and put back under its new name. */
@@ -250,7 +250,7 @@ describe("VM boot under a fake metadata server", () => {
       vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
     }
     await vm.boot();
-  }, 60_000);
+  }, 180_000); // four bundles repacked, four boots
 
   it("retries a bundle that is not there yet (403/404 while grants propagate) instead of failing the boot", async () => {
     // A bundle not installed yet (names are content-addressed: it must be a real bundle's), taken
