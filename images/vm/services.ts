@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +12,10 @@ import {
   renderWatcherUnit,
   RUNTIME_PORT,
 } from "./renderConfig";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { splitCredentials } from "../../contracts/runtimeCredentials";
+import { ensureSystemUser, RUNTIME_USER } from "./installAccount";
+import { renderSandbox } from "./unitSandbox";
 import {
   CREDENTIAL_HELPER,
   renderCredentialHelper,
@@ -85,11 +89,16 @@ export interface ServiceManager {
   stopAll(paths: Paths): Promise<void>;
 }
 
-/** Writes a file atomically (temp + rename); returns whether its content changed. */
+/**
+ * Writes a file atomically (temp + rename) with exactly `mode`, whatever the umask (the roll-out
+ * unit's is 0077; Caddy's configuration must stay readable by Caddy); returns whether its content
+ * changed.
+ */
 export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<boolean> {
   if (existsSync(file) && (await readFile(file, "utf8")) === content) return false;
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, content, { mode });
+  await chmod(`${file}.tmp`, mode);
   await rename(`${file}.tmp`, file);
   return true;
 }
@@ -104,6 +113,12 @@ const HANDOFF_MS = 3000;
 /** Two of Caddy's 1 s health checks: by then it has seen a new runtime answer `ready`. */
 const NOTICE_MS = 2000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
+
+/** The metadata server's address override in `env` (tests), which the runtime unit denies like the real one. */
+function metadataOverride(env: NodeJS.ProcessEnv): Record<string, string> {
+  const host = env[ENDPOINT_VARIABLES.metadata];
+  return host ? { [ENDPOINT_VARIABLES.metadata]: host } : {};
+}
 
 /** One file the systemd variant writes: an absolute path, its content and its mode. */
 export interface SystemFile {
@@ -133,13 +148,18 @@ export interface SystemdSpec extends Paths, FrontSpec {
 export function renderSystemdFiles(
   spec: SystemdSpec,
   node: string,
-): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
+): Record<"env" | "credentials" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
   const root = resolve(spec.root || "/");
   const etc = join(root, "etc", "budgetml");
   const envFile = join(etc, `runtime-${spec.slot}.env`);
+  const credentialsFile = join(etc, `runtime-${spec.slot}.credentials`);
   const units = join(root, "etc", "systemd", "system");
+  // The credentials are never in the runtime's environment: systemd hands their root-only file to
+  // it as its standard input (contracts/runtimeCredentials.ts).
+  const { env, stdin } = splitCredentials(spec.env);
   return {
-    env: { path: envFile, content: spec.image ? renderDockerEnvFile(spec.env) : renderEnvFile(spec.env), mode: 0o600 },
+    env: { path: envFile, content: spec.image ? renderDockerEnvFile(env) : renderEnvFile(env), mode: 0o600 },
+    credentials: { path: credentialsFile, content: stdin, mode: 0o600 },
     runtime: {
       path: join(units, unit(spec.slot)),
       content: spec.image
@@ -147,10 +167,18 @@ export function renderSystemdFiles(
             slot: spec.slot,
             image: spec.image,
             envFile,
+            credentialsFile,
             port: spec.port,
             dockerConfig: join(etc, "docker"),
           })
-        : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
+        : renderRuntimeUnit({
+            node,
+            server: spec.server,
+            envFile,
+            credentialsFile,
+            workingDirectory: dirname(spec.server),
+            endpoints: spec.endpoints,
+          }),
       mode: 0o644,
     },
     watcher: {
@@ -193,7 +221,10 @@ export const systemd: ServiceManager = {
     return SLOT_PORTS[slot];
   },
   async startSlot(spec) {
-    const files = renderSystemdFiles({ ...spec, hostname: "", boot: "" }, process.execPath);
+    const files = renderSystemdFiles(
+      { ...spec, hostname: "", boot: "", endpoints: metadataOverride(process.env) },
+      process.execPath,
+    );
     if (spec.image) {
       const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
       await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
@@ -203,10 +234,9 @@ export const systemd: ServiceManager = {
         0o755,
       );
     }
-    for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
-    await run("id", ["budgetml"]).catch(() =>
-      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]),
-    );
+    for (const file of [files.env, files.credentials, files.runtime])
+      await writeIfChanged(file.path, file.content, file.mode);
+    await ensureSystemUser(RUNTIME_USER);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
     await run("systemctl", ["restart", unit(spec.slot)]);
@@ -270,7 +300,7 @@ After=network-online.target
 Type=oneshot
 ${inherited}ExecStart=${options.node} ${options.boot} boot
 TimeoutStartSec=1200
-`;
+${renderSandbox("rollout")}`;
 }
 
 /**
@@ -283,11 +313,19 @@ TimeoutStartSec=1200
 export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
   const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
   const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
-  const launch = async (paths: Paths, name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => {
+  const launch = async (
+    paths: Paths,
+    name: string,
+    command: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    stdin?: string,
+  ) => {
     await mkdir(paths.home, { recursive: true });
     const log = openSync(join(paths.home, "runtime.log"), "a");
     // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
-    const child = spawn(command, args, { env, stdio: ["ignore", log, log] });
+    const child = spawn(command, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", log, log] });
+    child.stdin?.end(stdin);
     child.unref();
     await writeFile(pidFile(paths, name), String(child.pid));
     return child.pid as number;
@@ -315,10 +353,16 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     },
     async startSlot(spec) {
       await manager.stopSlot(spec, spec.slot);
-      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], {
-        PATH: process.env.PATH,
-        ...spec.env,
-      });
+      // As under systemd: the credentials on standard input, not in the environment.
+      const { env, stdin } = splitCredentials(spec.env);
+      await launch(
+        spec,
+        `runtime-${spec.slot}`,
+        process.execPath,
+        [spec.server, "serve"],
+        { PATH: process.env.PATH, ...env },
+        stdin,
+      );
     },
     async ensureSlot(spec) {
       if (!isRunning(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);

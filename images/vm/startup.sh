@@ -126,8 +126,10 @@ verify_bundle() {
 
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
 # bundle finds it there and skips the download; a half-finished download never takes the name.
+# The name is checked before it is used as a path (a name like ../x would point elsewhere).
 fetch_runtime() {
   local bucket="$1" object="$2" target="$HOME_DIR/runtime/${2%.tgz}"
+  [[ "$object" =~ ^runtime-[0-9a-f]{16}\.tgz$ ]] || fail "gs://$bucket/$object is not a runtime bundle name (runtime-<16 hex digits of its sha256>.tgz)"
   if [ -f "$target/server.cjs" ]; then
     log "runtime $object already installed"
   else
@@ -138,8 +140,12 @@ fetch_runtime() {
     # A refused bundle leaves nothing behind: its folder goes before the boot fails.
     download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$bundle" || discard_and_fail "$partial" "could not download gs://$bucket/$object"
     verify_bundle "$bundle" "$object" || discard_and_fail "$partial" "gs://$bucket/$object does not match its name: its sha256 is $(sha256sum "$bundle" | cut -d' ' -f1)"
-    tar -xzf "$bundle" -C "$partial" || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
+    # As boot.cjs unpacks bundles (images/vm/extractBundle.ts): owned by root whatever the archive
+    # says, files and folders only, no setuid bits, modes independent of the umask.
+    tar -xzf "$bundle" -C "$partial" --no-same-owner --no-same-permissions || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
     rm -f "$bundle"
+    [ -z "$(find "$partial" ! -type f ! -type d -print -quit)" ] || discard_and_fail "$partial" "gs://$bucket/$object holds entries that are neither files nor folders"
+    chmod -R u=rwX,go=rX "$partial"
     [ -f "$partial/boot.cjs" ] || discard_and_fail "$partial" "gs://$bucket/$object has no boot.cjs"
     # The watcher, started by systemd beside this script, may have installed the same bundle meanwhile.
     if ! mv -T "$partial" "$target" 2>/dev/null; then
@@ -152,6 +158,7 @@ fetch_runtime() {
 
 main() {
   mkdir -p "$HOME_DIR/runtime"
+  chmod 755 "$HOME_DIR" "$HOME_DIR/runtime" # the runtime's account reads its code under here
   if [ -z "$ROOT" ]; then # on a VM, not under a test or local root
     install_node
     install_packages

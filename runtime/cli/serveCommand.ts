@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readServeConfig, UsageError } from "./config";
 import { serveWithWorkers } from "../server/workers";
+import { withStdinCredentials } from "./stdinCredentials";
 
 export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint NAME] [--port N] [--workers N] [--host ADDR]
                       [--max-batch-size N] [--max-batch-wait-ms MS]
@@ -21,11 +22,15 @@ Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_ima
   --max-batch-wait-ms MS   the longest a request waits for others while the model is idle
                            (env BUDGET_MAX_BATCH_WAIT_MS; default 10)
 
-Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN; when all three are unset,
-they are generated and printed once to this terminal.`;
+Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN — in the environment, or with
+BUDGET_CREDENTIALS=stdin as one JSON object on standard input; when all three are unset, they are
+generated and printed once to this terminal.`;
 
 /** `budgetml serve`: returns an exit code for usage errors; otherwise serves until SIGTERM. */
-export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function runServe(
+  argv: string[],
+  processEnv: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -45,6 +50,7 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
+  const env = withStdinCredentials(processEnv);
   const generated =
     cluster.isPrimary && !env.BUDGET_USERNAME && !env.BUDGET_PWD && !env.BUDGET_TOKEN
       ? generateCredentials(env)

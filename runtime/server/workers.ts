@@ -6,6 +6,7 @@ import { createLogger } from "../logger";
 import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
 import { serveClusterMetrics } from "../clusterMetrics";
+import { CREDENTIALS_SOURCE, encodeCredentials } from "../../contracts/runtimeCredentials";
 
 type Listening = { type: "budgetml:listening"; port: number };
 /** A worker whose every running prediction hangs asks the primary for its replacement. */
@@ -51,9 +52,20 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
   serveClusterMetrics();
   let stopping = false;
   let announced = false;
+  // Credentials that came on standard input reach each worker the same way, never in its environment.
+  const stdinCredentials =
+    process.env[CREDENTIALS_SOURCE.name] === CREDENTIALS_SOURCE.stdin
+      ? encodeCredentials({
+          BUDGET_USERNAME: config.app.credentials.username,
+          BUDGET_PWD: config.app.credentials.password,
+          BUDGET_TOKEN: config.app.tokenSigningKey,
+        })
+      : undefined;
+  if (stdinCredentials) cluster.setupPrimary({ stdio: ["pipe", "inherit", "inherit", "ipc"] });
   const replaced = new Set<number>();
   const fork = () => {
     const worker = cluster.fork();
+    if (stdinCredentials) worker.process.stdin?.end(stdinCredentials);
     worker.on("message", (message: Listening | Recycling) => {
       if (message?.type === "budgetml:listening" && !announced) {
         announced = true;

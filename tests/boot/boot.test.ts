@@ -1,12 +1,17 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
+  cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   renameSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +24,7 @@ import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
 import { getOnNewConnection, json, login } from "../support/runtimeServer";
+import { processTree } from "../support/processTree";
 import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, SIGNING_KEY, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
 
@@ -63,6 +69,17 @@ describe("VM boot under a fake metadata server", () => {
     for (const secret of [PASSWORD, SIGNING_KEY]) {
       expect(log).not.toContain(secret);
       expect(stderr).not.toContain(secret);
+    }
+    // Nor in the environment of any of the runtime's processes (the primary and its workers): they
+    // came on its standard input.
+    const runtimeProcesses = processTree(Number(readFileSync(join(vm.home, "runtime.pid"), "utf8")));
+    expect(runtimeProcesses.length).toBeGreaterThan(1);
+    for (const pid of runtimeProcesses) {
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+      expect({ pid, secrets: [PASSWORD, SIGNING_KEY].filter((secret) => environ.includes(secret)) }).toEqual({
+        pid,
+        secrets: [],
+      });
     }
   }, 60_000);
 
@@ -135,6 +152,105 @@ describe("VM boot under a fake metadata server", () => {
     await vm.boot();
     expect(await predicts()).toMatchObject({ label: "positive" });
   }, 60_000);
+
+  it("checks a bundle name before using it as a path: a ../ name never takes the 'already installed' shortcut", async () => {
+    // A folder outside the predictors holding what an installed predictor or runtime would have.
+    const elsewhere = join(vm.vmRoot, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    cpSync(join(vm.home, "predictors", vm.objects.sentiment.replace(".tgz", "")), elsewhere, { recursive: true });
+    cpSync(join(vm.home, "runtime", vm.runtimeObject.replace(".tgz", "")), elsewhere, { recursive: true });
+    try {
+      vm.metadata.setAttribute("budget-predictor-object", "../../../elsewhere.tgz");
+      const predictor = await vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(predictor).toMatch(/FAILED: gs:\/\/model-bucket\/\.\.\/\.\.\/\.\.\/elsewhere\.tgz is not a bundle name/);
+      expect(predictor).not.toMatch(/already installed.*elsewhere/);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+      vm.metadata.setAttribute("budget-runtime-object", "../../../elsewhere.tgz");
+      const runtime = await vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(runtime).toMatch(
+        /FAILED: gs:\/\/model-bucket\/\.\.\/\.\.\/\.\.\/elsewhere\.tgz is not a runtime bundle name/,
+      );
+    } finally {
+      vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+    }
+    await vm.boot();
+    expect(await predicts()).toMatchObject({ label: "positive" });
+  }, 120_000); // three boots
+
+  it("unpacks bundles as root's own: files and folders only, the archive's owners and setuid bits dropped", async () => {
+    /** A bundle from the bucket, unpacked, changed, packed again keeping owners and modes, and put back under its new name. */
+    const repacked = async (object: string, change: (dir: string) => void) => {
+      const dir = mkdtempSync(join(vm.work, "repack-"));
+      await extract({ file: join(vm.bucketDir, object), cwd: dir });
+      change(dir);
+      const file = join(vm.work, "repacked.tgz");
+      await create({ gzip: true, file, cwd: dir, portable: false }, readdirSync(dir));
+      const name = bundleObjectName(
+        object.split("-")[0],
+        createHash("sha256").update(readFileSync(file)).digest("hex"),
+      );
+      renameSync(file, join(vm.bucketDir, name));
+      return name;
+    };
+    const setuidTool = (dir: string) => {
+      writeFileSync(join(dir, "tool"), "#!/bin/sh\n");
+      chmodSync(join(dir, "tool"), 0o4757);
+      chownSync(join(dir, "tool"), 1234, 1234);
+    };
+    const withLink = (dir: string) => symlinkSync("/etc/shadow", join(dir, "shadow"));
+    const [predictorSetuid, predictorLink, runtimeSetuid, runtimeLink] = [
+      await repacked(vm.objects.sentiment, setuidTool),
+      await repacked(vm.objects.sentiment, withLink),
+      await repacked(vm.runtimeObject, setuidTool),
+      await repacked(vm.runtimeObject, withLink),
+    ];
+    const failure = (env: Record<string, string>) => {
+      for (const [key, value] of Object.entries(env)) vm.metadata.setAttribute(key, value);
+      return vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+    };
+    try {
+      expect(await failure({ "budget-predictor-object": predictorLink })).toMatch(
+        new RegExp(
+          `FAILED: gs://model-bucket/${predictorLink} holds entries that are neither files nor folders: shadow \\(SymbolicLink\\)`,
+        ),
+      );
+      expect(
+        await failure({ "budget-predictor-object": vm.objects.sentiment, "budget-runtime-object": runtimeLink }),
+      ).toMatch(
+        new RegExp(`FAILED: gs://model-bucket/${runtimeLink} holds entries that are neither files nor folders`),
+      );
+      expect(
+        await failure({ "budget-predictor-object": predictorSetuid, "budget-runtime-object": runtimeSetuid }),
+      ).toBe("booted");
+      for (const installed of [
+        join(vm.home, "predictors", predictorSetuid.replace(".tgz", ""), "tool"),
+        join(vm.home, "runtime", runtimeSetuid.replace(".tgz", ""), "tool"),
+      ]) {
+        const stats = statSync(installed);
+        expect({ installed, uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }).toEqual({
+          installed,
+          uid: 0,
+          gid: 0,
+          mode: 0o755,
+        });
+      }
+      expect(await predicts()).toMatchObject({ label: "positive" });
+    } finally {
+      vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+    }
+    await vm.boot();
+  }, 180_000); // four bundles repacked, four boots
 
   it("retries a bundle that is not there yet (403/404 while grants propagate) instead of failing the boot", async () => {
     // A bundle not installed yet (names are content-addressed: it must be a real bundle's), taken

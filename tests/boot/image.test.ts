@@ -113,11 +113,12 @@ describe("a custom image under docker", () => {
     );
   });
 
-  it("pulls first through the credential helper, then runs with the env file and its port on loopback only", () => {
+  it("pulls first through the credential helper, then runs with the env file, the credentials on stdin and its port on loopback only", () => {
     const unit = renderImageSlotUnit({
       slot: "b",
       image: config.image,
       envFile: "/etc/budgetml/runtime-b.env",
+      credentialsFile: "/etc/budgetml/runtime-b.credentials",
       port: 8082,
       dockerConfig: "/etc/budgetml/docker",
     });
@@ -128,6 +129,7 @@ describe("a custom image under docker", () => {
       "/usr/bin/docker",
       "run",
       "--rm",
+      "--interactive",
       "--name",
       "budgetml-b",
       "-p",
@@ -136,6 +138,12 @@ describe("a custom image under docker", () => {
       "/etc/budgetml/runtime-b.env",
       config.image,
     ]);
+    expect(unit).toMatch(/^StandardInput=file:\/etc\/budgetml\/runtime-b\.credentials$/m);
+    // Containers are kept from the metadata server, by a rule added before the image is pulled or run.
+    const deny = unit.indexOf("ExecStartPre=/bin/sh -c 'iptables -C DOCKER-USER -d 169.254.169.254/32 -j REJECT");
+    expect(deny).toBeGreaterThan(0);
+    expect(deny).toBeLessThan(unit.indexOf("ExecStartPre=/usr/bin/docker pull"));
+    expect(unit).toContain("|| iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT'");
     expect(JSON.parse(renderDockerConfig(config.image))).toEqual({
       credHelpers: { "europe-docker.pkg.dev": "budgetml" },
     });

@@ -1,6 +1,19 @@
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, connect, type AddressInfo, type Server } from "node:net";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, fetch, type RequestInit } from "undici";
@@ -25,10 +38,26 @@ const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
 // HTTPS, as a client of the deployed model would see it.
 
 const ROOT = join(__dirname, "..", "..");
+const PYTHON_FIXTURES = join(ROOT, "tests", "python", "fixtures");
+const run = promisify(execFile);
+
+/** Builds tests/python/fixtures/tinyPackage into a wheel in `dir` with this machine's Debian Python; returns its path. */
+async function buildTinyWheel(dir: string): Promise<string> {
+  const source = join(dir, "source");
+  mkdirSync(dir, { recursive: true });
+  await run("cp", ["-r", join(PYTHON_FIXTURES, "tinyPackage"), source]); // setuptools writes beside the sources
+  await run(
+    "/usr/bin/python3",
+    ["-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps", "--wheel-dir", dir, source],
+    { cwd: dir, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" } },
+  );
+  return join(dir, readdirSync(dir).find((name) => name.endsWith(".whl")) as string);
+}
 const CACHE = process.env.BUDGET_VM_CACHE ?? "/var/cache/budgetml";
 const USERNAME = "budget";
-const PASSWORD = `pw-${randomBytes(9).toString("base64url")}`;
-const SIGNING_KEY = randomBytes(32).toString("hex");
+// Both begin as tests/python/fixtures/snoopsOnRuntime.py recognises a secret.
+const PASSWORD = `isolation-secret-${randomBytes(9).toString("base64url")}`;
+const SIGNING_KEY = `isolation-secret-${randomBytes(24).toString("hex")}`;
 const CADDY_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
 const PORTS = { http: 80, https: 443, runtime: 8080, caddyAdmin: 2019 };
 /** Google's window between the preemption notice and the hard stop. */
@@ -55,7 +84,12 @@ const measured: Record<string, string> = {};
   let secrets: LoopbackServer & { accessed: string[] };
   let pubsub: LoopbackServer & { published: PublishedMessage[] };
   let mirror: NodeMirror;
-  let objects: { predictor: string; slow: string };
+  let objects: { predictor: string; slow: string; snoop: string };
+  /** Where the VM reaches the metadata stand-in: 127.0.0.2, so the runtime's unit can be denied it alone. */
+  let metadataHost: string;
+  let metadataForwarder: Server | undefined;
+  /** A wheel of tests/python/fixtures/tinyPackage, which the snooping predictor requires. */
+  let wheel: string;
   let https: Agent | undefined;
   const started: ChildProcess[] = [];
 
@@ -82,20 +116,31 @@ const measured: Record<string, string> = {};
         outDir: join(work, "build"),
       }),
       startNodeMirror(CACHE),
+      buildPredictorBundle({
+        predictor: join(PYTHON_FIXTURES, "snoopsOnRuntime.py"),
+        requirements: ["budget-tiny==1.0"],
+        outDir: join(work, "build", "snoop"),
+      }),
+      buildTinyWheel(join(work, "wheels")),
     ] as const);
     if (settled[4].status === "fulfilled") mirror = settled[4].value; // closed by afterAll, whatever else failed
     for (const result of settled) if (result.status === "rejected") throw result.reason;
-    const [root, runtime, predictor, slow] = settled.map(
+    const [root, runtime, predictor, slow, , snoop, builtWheel] = settled.map(
       (result) => (result as PromiseFulfilledResult<unknown>).value,
     ) as [
       string,
       Awaited<ReturnType<typeof buildRuntimeBundle>>,
       Awaited<ReturnType<typeof buildPredictorBundle>>,
       Awaited<ReturnType<typeof buildPredictorBundle>>,
+      NodeMirror,
+      Awaited<ReturnType<typeof buildPredictorBundle>>,
+      string,
     ];
     base = root;
-    for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
-    objects = { predictor: predictor.objectName, slow: slow.objectName };
+    wheel = builtWheel;
+    for (const bundle of [runtime, predictor, slow, snoop])
+      copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
+    objects = { predictor: predictor.objectName, slow: slow.objectName, snoop: snoop.objectName };
     storage = await startStorageServer(join(work, "buckets"));
     secrets = await startSecretManagerServer(
       { "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY },
@@ -116,6 +161,15 @@ const measured: Record<string, string> = {};
         "budget-topic": "projects/p/topics/restart",
       },
     });
+    // The metadata stand-in listens on 127.0.0.1, where the runtime is also reached; the VM gets it
+    // on 127.0.0.2 instead, an address the runtime's unit can be denied as it is denied 169.254.169.254.
+    metadataForwarder = createServer((client) => {
+      const server = connect(Number(metadata.host.split(":")[1]), "127.0.0.1");
+      client.pipe(server).pipe(client);
+      for (const end of [client, server]) end.on("error", () => (client.destroy(), server.destroy()));
+    });
+    await new Promise<void>((resolve) => metadataForwarder?.listen(0, "127.0.0.2", resolve));
+    metadataHost = `127.0.0.2:${(metadataForwarder.address() as AddressInfo).port}`;
   }, 15 * 60_000); // the first run on a machine builds the Debian root (about 2 minutes)
 
   afterAll(async () => {
@@ -123,6 +177,7 @@ const measured: Record<string, string> = {};
     if (vm) await vm.powerOff();
     await https?.close();
     await Promise.all([metadata?.close(), storage?.close(), secrets?.close(), pubsub?.close(), mirror?.close()]);
+    await new Promise((resolve) => (metadataForwarder ? metadataForwarder.close(resolve) : resolve(undefined)));
     if (work) rmSync(work, { recursive: true, force: true });
     process.stderr.write(
       `\nVM figures:\n${Object.entries(measured)
@@ -134,7 +189,7 @@ const measured: Record<string, string> = {};
   /** The environment GCE's script runner gives startup.sh, plus the endpoints of the local cloud. */
   function cloudEnv(overrides: Record<string, string> = {}): Record<string, string> {
     return {
-      GCE_METADATA_HOST: metadata.host,
+      GCE_METADATA_HOST: metadataHost,
       STORAGE_EMULATOR_HOST: storage.url,
       SECRET_MANAGER_ENDPOINT: secrets.url,
       PUBSUB_ENDPOINT: pubsub.url,
@@ -372,6 +427,42 @@ const measured: Record<string, string> = {};
     const everything = (await live.exec(["journalctl", "-b", "-o", "cat", "--no-pager"])).stdout;
     expect(everything).toContain("budgetml");
     for (const secret of [PASSWORD, SIGNING_KEY]) expect(everything).not.toContain(secret);
+    // The credentials: in a root-only file systemd hands the runtime as its standard input, in no
+    // process's environment — neither the runtime's primary nor its cluster workers'.
+    expect((await live.exec(["stat", "-c", "%a %U", "/etc/budgetml/runtime-a.credentials"])).stdout.trim()).toBe(
+      "600 root",
+    );
+    expect(readFileSync(join(live.fs, "etc", "budgetml", "runtime-a.env"), "utf8")).not.toMatch(/BUDGET_(PWD|TOKEN)=/);
+    const pids = (await live.exec(["pgrep", "-u", "budgetml"])).stdout.trim().split("\n");
+    expect(pids.length).toBeGreaterThanOrEqual(2); // the primary and its workers
+    for (const pid of pids) {
+      const environ = readFileSync(join(`/proc/${live.pid}/root/proc`, pid, "environ"), "utf8");
+      expect({ pid, secrets: [PASSWORD, SIGNING_KEY].filter((secret) => environ.includes(secret)) }).toEqual({
+        pid,
+        secrets: [],
+      });
+    }
+  }, 120_000);
+
+  it("sandboxes every unit it runs (systemd-analyze security), and denies the runtime the metadata server", async () => {
+    const live = vm as DebianVm;
+    const [serving] = await runningRuntimeUnits();
+    // The exposure systemd-analyze gives each unit (0 = fully sandboxed, 10 = not at all); each
+    // was 9.0–9.6 with only User= and NoNewPrivileges= or nothing. Measured: 1.3, 1.8, 2.7.
+    const ceilings: Record<string, number> = {
+      [serving]: 1.5,
+      "budgetml-preemption.service": 2.0,
+      "budgetml-rollout.service": 3.0,
+    };
+    for (const [unit, ceiling] of Object.entries(ceilings)) {
+      const { stdout, stderr } = await live.exec(["systemd-analyze", "security", "--no-pager", unit]);
+      const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(stdout)?.[1] ?? `NaN ${stderr}`);
+      measured[`systemd-analyze security ${unit}`] = `${exposure}`;
+      expect({ unit, exposure, withinCeiling: exposure <= ceiling }).toEqual({ unit, exposure, withinCeiling: true });
+    }
+    const denied = (await live.exec(["systemctl", "show", "-p", "IPAddressDeny", "--value", serving])).stdout;
+    expect(denied).toMatch(/169\.254\.169\.254/);
+    expect(denied).toMatch(/127\.0\.0\.2/); // the stand-in's address, as the real one's
   }, 120_000);
 
   it(
@@ -439,6 +530,83 @@ const measured: Record<string, string> = {};
       }
       expect(failures).toEqual([]);
       expect(answered).toBeGreaterThan(10);
+    },
+    10 * 60_000,
+  );
+
+  it(
+    "a Python model installed by a roll-out finds the credentials nowhere and cannot reach the metadata server",
+    async () => {
+      const live = vm as DebianVm;
+      // The image's pip finds the predictor's one requirement in a local folder (no index here).
+      mkdirSync(join(live.fs, "srv", "wheels"), { recursive: true });
+      copyFileSync(wheel, join(live.fs, "srv", "wheels", wheel.split("/").pop() as string));
+      chmodSync(join(live.fs, "srv", "wheels"), 0o755);
+      writeFileSync(join(live.fs, "etc", "pip.conf"), "[global]\nno-index = true\nfind-links = /srv/wheels\n");
+      const changed = Date.now();
+      metadata.setAttribute("budget-entrypoint", "");
+      metadata.setAttribute("budget-predictor-object", objects.snoop); // the watcher rolls it out
+      try {
+        await waitFor(
+          () =>
+            request("/").then(
+              async (r) =>
+                ((await r.json()) as { predictor?: string; status: string }).predictor?.includes(".py") && r.ok,
+              () => false,
+            ),
+          {
+            timeoutMs: 8 * 60_000,
+            intervalMs: 500,
+            what: "the Python predictor to serve (python3-venv and its requirement installed)",
+          },
+        );
+        measured["roll-out of a Python predictor with a requirement (python3-venv from apt)"] =
+          `${Date.now() - changed} ms`;
+        // Installed by the install account, not the runtime's, and out of the runtime's reach.
+        const venv = `/opt/budgetml/predictors/${objects.snoop.replace(".tgz", "")}/venv`;
+        expect((await live.exec(["stat", "-c", "%U %a", `${venv}/pyvenv.cfg`])).stdout.trim()).toBe(
+          "budgetml-install 644",
+        );
+        const { access_token } = (await (await token()).json()) as { access_token: string };
+        const answer = (await (await predictDict(access_token, { metadata: metadataHost })).json()) as {
+          found: string[];
+          parent: Record<string, string>;
+          uid: number;
+          metadata: string;
+        };
+        expect(answer.uid).not.toBe(0);
+        expect({ password: answer.found.includes(PASSWORD), key: answer.found.includes(SIGNING_KEY) }).toEqual({
+          password: false,
+          key: false,
+        });
+        // Refused, or not even visible: with ProtectProc=invisible, /proc shows only the processes
+        // one may ptrace, and Landlock leaves the Python host none outside its own domain.
+        for (const [what, outcome] of Object.entries(answer.parent))
+          expect({ what, outcome }).toEqual({
+            what,
+            outcome: expect.stringMatching(/^(Permission denied|No such file or directory)$/),
+          });
+        expect(Object.keys(answer.parent).sort()).toEqual(["environ", "maps", "mem"]);
+        expect(answer.metadata).not.toBe("got a token");
+        expect(answer.metadata).toMatch(/timed out|Operation not permitted|refused/i);
+        expect(await runtimeJournal()).not.toMatch(/not kept from other processes/);
+        // The boot itself (root) still reads the metadata server at the same address.
+        expect(
+          (
+            await live.exec([
+              "curl",
+              "-sS",
+              "-m",
+              "5",
+              "-H",
+              "Metadata-Flavor: Google",
+              `http://${metadataHost}/computeMetadata/v1/instance/service-accounts/default/token`,
+            ])
+          ).stdout,
+        ).toContain(VM_ACCESS_TOKEN);
+      } finally {
+        metadata.setAttribute("budget-predictor-object", objects.slow);
+      }
     },
     10 * 60_000,
   );
@@ -512,6 +680,18 @@ const measured: Record<string, string> = {};
         await waitFor(() => pubsub.published.length > signalled, {
           timeoutMs: PREEMPTION_WINDOW_MS,
           what: "the restart topic signal",
+        }).catch(async (error: Error) => {
+          const watcher = await (vm as DebianVm).exec([
+            "journalctl",
+            "-u",
+            "budgetml-preemption.service",
+            "-o",
+            "short-precise",
+            "--no-pager",
+            "-n",
+            "40",
+          ]);
+          throw new Error(`${error.message}\nthe watcher's journal:\n${watcher.stdout}`);
         });
         const answer = await inFlight;
         expect(answer.status).toBe(200);

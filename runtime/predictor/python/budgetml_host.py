@@ -416,6 +416,34 @@ async def serve(path, entrypoint, channel_fd):
     return 0
 
 
+def confine_to_own_processes():
+    """Puts this process, and every process it starts, in a Landlock domain of its own before the
+    predictor's code runs. The kernel then refuses it ptrace-style access to any process outside
+    the domain, even one of the same account: reading /proc/<pid>/environ, mem or maps of the
+    runtime that started it, of the runtime's other workers, of the other slot. The one access right
+    the ruleset handles (creating block devices, which needs privileges anyway) restricts nothing a
+    predictor does. Returns None, or why the kernel would not (no Landlock: Linux before 5.13, or
+    not enabled in its `lsm=` list). https://docs.kernel.org/userspace-api/landlock.html"""
+    if sys.platform != "linux":
+        return "not Linux"
+    import ctypes
+
+    landlock_create_ruleset, landlock_restrict_self = 444, 446  # the same number on every architecture
+    pr_set_no_new_privs, access_fs_make_block = 38, 1 << 11
+    libc = ctypes.CDLL(None, use_errno=True)
+    attributes = ctypes.c_uint64(access_fs_make_block)  # struct landlock_ruleset_attr, ABI 1
+    ruleset = libc.syscall(landlock_create_ruleset, ctypes.byref(attributes), ctypes.sizeof(attributes), 0)
+    if ruleset < 0:
+        return os.strerror(ctypes.get_errno())
+    try:
+        # Landlock requires no_new_privs (the VM's unit sets it anyway): no setuid program can undo this.
+        if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0 or libc.syscall(landlock_restrict_self, ruleset, 0) != 0:
+            return os.strerror(ctypes.get_errno())
+    finally:
+        os.close(ruleset)
+    return None
+
+
 def main():
     if len(sys.argv) != 4:
         print("usage: budgetml_host.py PREDICTOR.py ENTRYPOINT CHANNEL_FD", file=sys.stderr)
@@ -424,6 +452,12 @@ def main():
     # sent to the whole process group (Ctrl-C, systemd's stop) must not cut predictions short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    not_confined = confine_to_own_processes()
+    if not_confined and not_confined != "not Linux":
+        print(
+            f"budgetml: the predictor is not kept from other processes of its account (Landlock: {not_confined})",
+            file=sys.stderr,
+        )
     # print() in a predictor must not land in the channel or block on a full pipe unseen: it goes
     # to stderr, which the runtime logs line by line.
     sys.stdout = sys.stderr

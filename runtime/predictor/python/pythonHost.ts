@@ -5,6 +5,7 @@ import type { Duplex, Readable } from "node:stream";
 import { HttpError } from "../../http/errors";
 import type { Logger } from "../../logger";
 import { encodeFrames, FrameReader, type Frame } from "./frames";
+import { CREDENTIAL_VARIABLES } from "../../../contracts/runtimeCredentials";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
 export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
@@ -270,13 +271,13 @@ export class PythonHost {
   }
 }
 
-/** The runtime's credentials: the predictor has no use for them, and a print of os.environ must not log them. */
-const CREDENTIALS = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"];
-
-/** The Python process's environment: the runtime's, less its credentials. */
+/**
+ * The Python process's environment: the runtime's, less its credentials when they came through
+ * the environment (the predictor has no use for them, and a print of os.environ must not log them).
+ */
 function pythonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy: NodeJS.ProcessEnv = { ...env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" };
-  for (const name of CREDENTIALS) delete copy[name];
+  for (const name of CREDENTIAL_VARIABLES) delete copy[name];
   return copy;
 }
 
