@@ -2,13 +2,15 @@
 //   node boot.cjs boot       install what changed, read the secrets, roll the runtime out to it
 //   node boot.cjs shutdown   on a preemption, signal the restart topic; then let the runtime drain
 //   node boot.cjs watch      wait for the advance preemption notice (then do what shutdown does),
-//                            and for new bundles named in the metadata (then roll out to them)
+//                            and for changes of what the metadata makes the VM serve (then roll
+//                            them out)
 // Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
 import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
+import { needsInternalCertificate } from "../../contracts/instanceMetadata";
+import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
-import { bundleIdOf, deploymentOf } from "./bundleId";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
@@ -18,7 +20,7 @@ import { recordRolledOut, rolledOut, rollOut, withBootLock } from "./rollout";
 import { readSecrets } from "./secrets";
 import { processes, systemd, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
-import { followBundles } from "./watchBundles";
+import { followDeployment } from "./watchDeployment";
 import { waitForPreemptionCleared, waitForPreemptionNotice } from "./watchPreemption";
 
 /** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
@@ -74,17 +76,19 @@ async function bootLocked(): Promise<void> {
     {
       root,
       home,
-      bundle: bundleIdOf(config),
+      bundle: runtimeIdOf(config),
       hostname: config.hostname,
       server: join(__dirname, "server.cjs"),
       image: config.image,
       acmeEmail: config.acmeEmail,
       healthIp: config.healthIp,
+      tlsInternal: needsInternalCertificate(config.hostname),
+      frontId: frontIdOf(config),
       env: runtimeEnv(config, { password, signingKey, predictorDir }),
     },
     log,
   );
-  await recordRolledOut(home, deploymentOf(config));
+  await recordRolledOut(home, config.deployment);
   await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
   log(
     `runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`,
@@ -144,8 +148,9 @@ export async function shutdown(preempted?: boolean): Promise<void> {
 }
 
 /**
- * The watcher: Google's advance preemption notice → drain and signal before the 30 s window; new
- * bundles in the metadata → fetch the runtime bundle they name and run its boot, which rolls out.
+ * The watcher: Google's advance preemption notice → drain and signal before the 30 s window; a
+ * change of what the metadata makes the VM serve (new bundles, image, login, hostname, contact) →
+ * fetch the runtime bundle it names and run its boot, which rolls the change out.
  */
 export async function watch(): Promise<void> {
   const { root, home } = bootPaths();
@@ -160,7 +165,7 @@ export async function watch(): Promise<void> {
       await waitForPreemptionCleared(log);
     }
   })();
-  const bundles = followBundles(
+  const deployments = followDeployment(
     async (attributes) => {
       const bootFile = await installRuntime(
         home,
@@ -173,7 +178,7 @@ export async function watch(): Promise<void> {
     log,
     () => rolledOut(home),
   );
-  await Promise.race([preemptions, bundles]);
+  await Promise.race([preemptions, deployments]);
   process.exit(0);
 }
 

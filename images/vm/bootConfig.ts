@@ -1,5 +1,6 @@
 import * as gcpMetadata from "gcp-metadata";
 import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
+import { servedDeployment } from "../../contracts/servedDeployment";
 
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
 export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
@@ -7,6 +8,8 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
   hostname: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp: string;
+  /** What these attributes make the VM serve (`servedDeployment`): recorded once rolled out. */
+  deployment: string;
 }
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
@@ -17,5 +20,10 @@ export async function readBootConfig(): Promise<BootConfig> {
   >;
   const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
-  return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "" };
+  return {
+    ...rest,
+    hostname: domain || publicHostname(externalIp),
+    healthIp: domain ? externalIp : "",
+    deployment: servedDeployment(attributes),
+  };
 }

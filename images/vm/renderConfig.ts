@@ -1,4 +1,5 @@
 /** Files the boot writes, rendered from the configuration: pure functions, tested without a VM. */
+import { FRONT_HEADER } from "../../contracts/servedDeployment";
 
 /** Where the runtime listens behind Caddy. */
 export const RUNTIME_PORT = 8080;
@@ -40,8 +41,17 @@ export interface CaddyOptions {
    * serve before the domain's A record exists. @default none
    */
   healthIp?: string;
-  /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
+  /**
+   * Caddy's own CA instead of Let's Encrypt and ZeroSSL: for `localhost` (the local cloud's VM),
+   * which no public CA certifies, and for tests. Its root is not installed in the system's trust
+   * store. @default false
+   */
   tlsInternal?: boolean;
+  /**
+   * What the front serves (`frontIdOf`), sent in the `Budgetml-Front` header of the health check's
+   * answer so `pulumi up`'s health wait can tell a reloaded Caddy from the previous one. @default none
+   */
+  frontId?: string;
   httpPort?: number;
   httpsPort?: number;
 }
@@ -68,18 +78,21 @@ export function renderCaddyfile(options: CaddyOptions): string {
     `\tadmin unix/${options.adminSocket ?? CADDY_ADMIN_SOCKET}`,
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tlocal_certs" : "",
+    options.tlsInternal ? "\tlocal_certs\n\tskip_install_trust" : "",
     options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
     options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
   ].filter(Boolean);
   // The health check on the bare IP goes to whichever slot serves, as the main site does.
   const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
+  const health = ["\t@health {", "\t\tmethod GET", "\t\tpath /", "\t}"];
+  const frontHeader = options.frontId ? [`\theader @health ${FRONT_HEADER} ${options.frontId}`] : [];
   return [
     "{",
     ...global,
     "}",
     "",
     `${options.hostname} {`,
+    ...(options.frontId ? [...health, ...frontHeader] : []),
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
     "\t\tlb_policy first",
@@ -97,10 +110,8 @@ export function renderCaddyfile(options: CaddyOptions): string {
       ? [
           "",
           `http://${options.healthIp} {`,
-          "\t@health {",
-          "\t\tmethod GET",
-          "\t\tpath /",
-          "\t}",
+          ...health,
+          ...frontHeader,
           "\thandle @health {",
           `\t\treverse_proxy ${upstream}`,
           "\t}",

@@ -38,6 +38,10 @@ export interface FrontSpec {
   acmeEmail?: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp?: string;
+  /** Certificates from Caddy's internal CA (`localhost`), not from public CAs. */
+  tlsInternal?: boolean;
+  /** What the front serves (`frontIdOf`), reported in the health check's `Budgetml-Front` header. */
+  frontId?: string;
 }
 
 /** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
@@ -67,7 +71,8 @@ export interface ServiceManager {
   /**
    * Makes sure the front (Caddy) runs for `hostname` in front of both slots, and records `slot` as
    * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
-   * needs no change to Caddy.
+   * needs no change to Caddy; a new hostname or certificate contact reloads its configuration, which
+   * Caddy applies gracefully (connections and requests under way are not cut).
    */
   routeTo(paths: Paths, front: FrontSpec, slot: Slot, port: number): Promise<void>;
   /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
@@ -174,6 +179,8 @@ export function renderSystemdFiles(
         upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b],
         acmeEmail: spec.acmeEmail || undefined,
         healthIp: spec.healthIp || undefined,
+        tlsInternal: spec.tlsInternal,
+        frontId: spec.frontId,
       }),
       mode: 0o644,
     },
@@ -222,7 +229,9 @@ export const systemd: ServiceManager = {
       { ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" },
       process.execPath,
     );
-    // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
+    // Changes only with the hostname or the certificate settings (a domain or acmeEmail changed on a
+    // live stack): Caddy reloads a new configuration gracefully, without dropping connections
+    // (https://caddyserver.com/docs/command-line#caddy-reload).
     const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
     // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
@@ -298,14 +307,16 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     XDG_DATA_HOME: join(paths.home, "caddy"),
     XDG_CONFIG_HOME: join(paths.home, "caddy"),
   });
-  /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
-  const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
-    const file = join(paths.home, "slot-ports.json");
-    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<Slot, number>;
-    const ports = { a: await freePort(), b: await freePort() };
+  /** Free ports picked once per root and kept in `home/<name>.json`: the slots', and the local Caddy's own. */
+  const portsOf = async <K extends string>(paths: Paths, name: string, keys: K[]): Promise<Record<K, number>> => {
+    const file = join(paths.home, `${name}.json`);
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<K, number>;
+    const ports = {} as Record<K, number>;
+    for (const key of keys) ports[key] = await freePort();
     await writeIfChanged(file, JSON.stringify(ports));
     return ports;
   };
+  const slotPorts = (paths: Paths) => portsOf(paths, "slot-ports", ["a", "b"] as Slot[]);
   const manager: ServiceManager = {
     overlaps: front,
     handoffMs: front ? HANDOFF_MS : 0,
@@ -327,17 +338,34 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
       if (pid) await terminate(pid, 28_000);
     },
-    async routeTo(paths, _front, slot) {
+    async routeTo(paths, spec, slot) {
       // runtime.pid names the serving runtime (the local deployment watches it).
       await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
       if (!front) return;
       const ports = await slotPorts(paths);
+      const own = await portsOf(paths, "front-ports", ["http", "https"]);
       const config = join(paths.home, "Caddyfile");
-      await writeIfChanged(
+      // The VM's front on local ports, with Caddy's internal CA, plus the local endpoint: plain HTTP
+      // on BUDGET_RUNTIME_PORT. A change of hostname or contact reloads it, as on a VM.
+      const changed = await writeIfChanged(
         config,
-        renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }),
+        renderCaddyfile({
+          hostname: `${spec.hostname}, http://127.0.0.1:${frontPort}`,
+          upstreamPorts: [ports.a, ports.b],
+          acmeEmail: spec.acmeEmail || undefined,
+          healthIp: spec.healthIp || undefined,
+          frontId: spec.frontId,
+          tlsInternal: true,
+          httpPort: own.http,
+          httpsPort: own.https,
+          adminSocket: join(paths.home, "caddy-admin.sock"),
+        }),
       );
-      if (isRunning(readPid(pidFile(paths, "caddy")))) return;
+      if (isRunning(readPid(pidFile(paths, "caddy")))) {
+        if (changed)
+          await run("caddy", ["reload", "--config", config, "--adapter", "caddyfile"], { env: caddyEnv(paths) });
+        return;
+      }
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
     },

@@ -15,7 +15,6 @@ import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import { create, extract } from "tar";
 import { bundleObjectName } from "../../bundles/bundleName";
-import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
 import { getOnNewConnection, json, login } from "../support/runtimeServer";
@@ -29,8 +28,7 @@ const run = promisify(execFile);
 // stand-ins; the runtime then starts as a process under a temporary root.
 describe("VM boot under a fake metadata server", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) =>
-    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) => vm.runtimeId(predictor);
 
   beforeAll(async () => {
     vm = await startTestVm({
@@ -53,7 +51,7 @@ describe("VM boot under a fake metadata server", () => {
   it("boots: the runtime answers with the credentials from the secret stand-in, says which bundles it serves, and never logs them", async () => {
     const { stderr } = await vm.boot();
     expect(stderr).toMatch(/fetching runtime/);
-    expect(stderr).toMatch(/runtime started for https:\/\/127-0-0-1\.sslip\.io/);
+    expect(stderr).toMatch(/runtime started for https:\/\/localhost/);
     expect(await predicts()).toMatchObject({ label: "positive" });
     expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("sentiment") });
     expect(vm.secrets.accessed).toEqual(expect.arrayContaining(["projects/p/secrets/pw", "projects/p/secrets/key"]));
@@ -111,7 +109,7 @@ describe("VM boot under a fake metadata server", () => {
     // The running VM's watcher saw the same metadata change and refused the same bundle.
     await waitFor(
       () =>
-        /FAILED: switching to new bundles: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(
+        /FAILED: rolling out budget-runtime-object: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(
           readFileSync(join(vm.home, "runtime.log"), "utf8"),
         ),
       { what: "the watcher to refuse the tampered runtime" },
@@ -181,7 +179,7 @@ describe("VM boot under a fake metadata server", () => {
     renameSync(repacked, join(vm.bucketDir, nextRuntime));
 
     vm.metadata.setAttribute("budget-runtime-object", nextRuntime);
-    const next = bundleIdOf({ runtimeObject: nextRuntime, predictorObject: vm.objects.slow });
+    const next = vm.runtimeId("slow", nextRuntime);
     await waitForHealth(vm.url, { bundle: next, status: "ready" });
     expect(existsSync(join(vm.home, "runtime", nextRuntime.replace(/\.tgz$/, ""), "NEXT"))).toBe(true);
     expect(await predicts()).toMatchObject({ slept: 0 });

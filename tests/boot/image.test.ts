@@ -52,6 +52,7 @@ const config: BootConfig = {
   image: "europe-docker.pkg.dev/proj/models/sentiment:1",
   acmeEmail: "",
   healthIp: "",
+  deployment: "",
 };
 
 describe("a custom image under docker", () => {

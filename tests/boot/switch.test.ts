@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WAIT_SCRIPT } from "../../components/healthWait";
-import { bundleIdOf } from "../../images/vm/bundleId";
 import { isRunning } from "../../images/vm/services";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
@@ -40,8 +39,7 @@ function startLoad(url: string, token: string, clients: number) {
 // admin socket) and drains the old — while clients keep predicting through Caddy.
 describe("switching a running VM to new bundles", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) =>
-    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) => vm.runtimeId(predictor);
 
   beforeAll(async () => {
     vm = await startTestVm(
