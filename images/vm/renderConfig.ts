@@ -52,6 +52,8 @@ export interface CaddyOptions {
    * answer so `pulumi up`'s health wait can tell a reloaded Caddy from the previous one. @default none
    */
   frontId?: string;
+  /** Listen on this address only (`bind`), e.g. loopback for the local deployment's front. @default every address */
+  bind?: string;
   httpPort?: number;
   httpsPort?: number;
 }
@@ -86,12 +88,14 @@ export function renderCaddyfile(options: CaddyOptions): string {
   const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
   const health = ["\t@health {", "\t\tmethod GET", "\t\tpath /", "\t}"];
   const frontHeader = options.frontId ? [`\theader @health ${FRONT_HEADER} ${options.frontId}`] : [];
+  const bind = options.bind ? [`\tbind ${options.bind}`] : [];
   return [
     "{",
     ...global,
     "}",
     "",
     `${options.hostname} {`,
+    ...bind,
     ...(options.frontId ? [...health, ...frontHeader] : []),
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
@@ -110,6 +114,7 @@ export function renderCaddyfile(options: CaddyOptions): string {
       ? [
           "",
           `http://${options.healthIp} {`,
+          ...bind,
           ...health,
           ...frontHeader,
           "\thandle @health {",

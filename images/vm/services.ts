@@ -346,11 +346,13 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const own = await portsOf(paths, "front-ports", ["http", "https"]);
       const config = join(paths.home, "Caddyfile");
       // The VM's front on local ports, with Caddy's internal CA, plus the local endpoint: plain HTTP
-      // on BUDGET_RUNTIME_PORT. A change of hostname or contact reloads it, as on a VM.
+      // on BUDGET_RUNTIME_PORT for any host name (localhost, 127.0.0.1), on loopback only. A change
+      // of hostname or contact reloads it, as on a VM.
       const changed = await writeIfChanged(
         config,
         renderCaddyfile({
-          hostname: `${spec.hostname}, http://127.0.0.1:${frontPort}`,
+          hostname: `${spec.hostname}, http://:${frontPort}`,
+          bind: "127.0.0.1",
           upstreamPorts: [ports.a, ports.b],
           acmeEmail: spec.acmeEmail || undefined,
           healthIp: spec.healthIp || undefined,
