@@ -11,6 +11,7 @@ import * as gcpMetadata from "gcp-metadata";
 import { needsInternalCertificate } from "../../contracts/instanceMetadata";
 import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
+import { bootLog } from "./bootLog";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
@@ -31,7 +32,7 @@ export const ENDPOINT_VARIABLES = [
   "PUBSUB_ENDPOINT",
 ] as const;
 
-const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
+const log = bootLog;
 
 /**
  * Where the boot installs: `/` on a VM, `BUDGET_ROOT` under tests and the local deployment. Always

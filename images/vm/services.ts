@@ -19,6 +19,8 @@ import {
   renderDockerEnvFile,
   renderImageSlotUnit,
 } from "./renderImage";
+import { bootLog } from "./bootLog";
+import { pullImage } from "./pullImage";
 
 const run = promisify(execFile);
 
@@ -211,6 +213,9 @@ export const systemd: ServiceManager = {
       );
     }
     for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
+    // The unit pulls too, but fails at once: right after `pulumi up` the VM's grant on the image's
+    // repository may not have propagated yet, which this pull waits out.
+    if (spec.image) await pullImage(spec.image, join(resolve(spec.root || "/"), "etc", "budgetml", "docker"), bootLog);
     await run("id", ["budgetml"]).catch(() =>
       run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]),
     );
