@@ -86,8 +86,8 @@ export interface ServiceManager {
    * `endpoints` are the Google endpoint overrides the boot ran with (tests, the local cloud).
    */
   ensureWatcher(paths: Paths, boot: string, endpoints: Record<string, string>): Promise<void>;
-  /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
-  runBoot(paths: Paths, boot: string): Promise<void>;
+  /** Runs a boot — the instance's startup script, `rolloutScript(paths)` — outside the watcher's own lifetime. */
+  runBoot(paths: Paths): Promise<void>;
   /** Shutdown: stops both slots (they drain). */
   stopAll(paths: Paths): Promise<void>;
 }
@@ -168,8 +168,7 @@ export function renderSystemdFiles(
     rollout: {
       path: join(units, "budgetml-rollout.service"),
       content: renderRolloutUnit({
-        node,
-        boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"),
+        script: rolloutScript({ root, home: join(root, "opt", "budgetml") }),
         env: spec.endpoints ?? {},
       }),
       mode: 0o644,
@@ -272,17 +271,26 @@ export const systemd: ServiceManager = {
   },
 };
 
-/** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
-export function renderRolloutUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+/**
+ * Where the watcher puts the instance's startup script (from the metadata) for a roll-out: a
+ * roll-out is a boot, so what a boot installs for the new deployment — docker for a newly given
+ * image, a newer budgetml's packages — is installed then too, not only at the next power-on.
+ */
+export function rolloutScript(paths: Paths): string {
+  return join(paths.home, "startup.sh");
+}
+
+/** The one-shot unit the watcher starts to roll out a change: the instance's startup script, as at boot. */
+export function renderRolloutUnit(options: { script: string; env?: Record<string, string> }): string {
   // The endpoint overrides the watcher has (tests, the local cloud): the boot it starts needs them too.
   const inherited = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
-Description=budgetml roll-out of new bundles
+Description=budgetml roll-out of a changed deployment
 After=network-online.target
 
 [Service]
 Type=oneshot
-${inherited}ExecStart=${options.node} ${options.boot} boot
+${inherited}ExecStart=/bin/bash ${options.script}
 TimeoutStartSec=1200
 `;
 }
@@ -388,13 +396,13 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
       await writeFile(join(paths.home, "watcher.boot"), boot);
     },
-    async runBoot(paths, boot) {
+    async runBoot(paths) {
       const log = openSync(join(paths.home, "runtime.log"), "a");
-      const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      const child = spawn("bash", [rolloutScript(paths)], { env: process.env, stdio: ["ignore", log, log] });
       await writeFile(pidFile(paths, "rollout"), String(child.pid));
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
       await rm(pidFile(paths, "rollout"), { force: true });
-      if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
+      if (code !== 0) throw new Error(`the startup script exited with ${code}; see ${join(paths.home, "runtime.log")}`);
     },
     async stopAll(paths) {
       // A roll-out under way would start a slot behind our back: it goes first, as with systemd.

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -111,6 +111,8 @@ export async function startTestVm(
       "budget-token-secret": "projects/p/secrets/key/versions/1",
       "budget-domain": "",
       "budget-topic": "projects/p/topics/restart",
+      // As on a VM: a roll-out runs the instance's startup script again.
+      "startup-script": readFileSync(join(ROOT, "images", "vm", "startup.sh"), "utf8"),
     },
   });
   const vmEnv = {

@@ -118,6 +118,8 @@ const measured: Record<string, string> = {};
         "budget-token-secret": "projects/p/secrets/key/versions/1",
         // No domain: the external IP is loopback (127.0.0.1), so the VM serves localhost with Caddy's own CA.
         "budget-topic": "projects/p/topics/restart",
+        // As on a VM: a roll-out runs the instance's startup script again.
+        "startup-script": readFileSync(join(ROOT, "images", "vm", "startup.sh"), "utf8"),
       },
     });
   }, 15 * 60_000); // the first run on a machine builds the Debian root (about 2 minutes)
