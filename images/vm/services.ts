@@ -338,6 +338,9 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       return front ? (await slotPorts(paths))[slot] : frontPort;
     },
     async startSlot(spec) {
+      // Nothing here runs containers: a custom image runs only on a VM (docker, systemd).
+      if (spec.image)
+        throw new Error(`cannot run the image ${spec.image} here: the local deployment runs the runtime bundle only`);
       await manager.stopSlot(spec, spec.slot);
       await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], {
         PATH: process.env.PATH,

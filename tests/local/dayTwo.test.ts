@@ -161,6 +161,22 @@ describe("changing each argument of a running model (a second pulumi up)", () =>
     expect(afterUp.body.predictor).toMatch(/Slow/);
   }, 180_000);
 
+  it("an image: nothing here runs containers, so the roll-out fails — and the running model keeps serving, and pulumi up fails", async () => {
+    const load = startLoad(model.url, () => credentials, 3);
+    await waitFor(() => load.predictions().length >= 10, { what: "predictions before the update" });
+    const before = await health();
+    args = { ...args, image: "europe-docker.pkg.dev/proj/models/sentiment:1", healthTimeoutSeconds: 20 };
+    await expect(deployment.update(program)).rejects.toThrow(
+      /wait-healthy failed: budgetml: .* not healthy after 20 s/,
+    );
+    const answers = await load.stop();
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect((await health()).body.bundle).toBe(before.body.bundle);
+    expect(readFileSync(join(home, "runtime.log"), "utf8")).toMatch(
+      /FAILED: .*cannot run the image europe-docker\.pkg\.dev\/proj\/models\/sentiment:1 here/,
+    );
+  }, 180_000);
+
   async function login(login: Credentials) {
     return fetch(`${model.url}/token`, {
       method: "POST",
