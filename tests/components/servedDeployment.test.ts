@@ -47,5 +47,5 @@ describe("BudgetModel: what a second pulumi up rolls out, and waits for", () => 
     expect(plain.child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_EXPECTED_FRONT).toBe(
       frontIdOf({ hostname: "34-120-1-2.sslip.io", acmeEmail: "" }),
     );
-  }, 60_000);
+  }, 180_000); // two models' bundles are built
 });
