@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { IamPolicy } from "./standins/accessPolicy";
+import type { Scheduling } from "../contracts/scheduling";
 
 /** An instance as declared, about to be booted here. */
 export interface DeclaredInstance {
@@ -14,7 +15,8 @@ export interface DeclaredInstance {
   zone: string;
   name: string;
   metadata: Record<string, string>;
-  scheduling: Record<string, unknown>;
+  scheduling: Scheduling;
+  labels: Record<string, string>;
   serviceAccount: string | undefined;
   externalIp: string;
   /** `TERMINATED` for a parked model (`running: false`): it is declared stopped. */
@@ -205,6 +207,7 @@ export class LocalCloud {
           name: inputs.name,
           metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
           scheduling: inputs.scheduling ?? {},
+          labels: inputs.labels ?? {},
           serviceAccount: inputs.serviceAccount?.email,
           externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,
           desiredStatus: inputs.desiredStatus === "TERMINATED" ? "TERMINATED" : "RUNNING",

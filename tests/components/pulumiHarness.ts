@@ -45,6 +45,9 @@ pulumi.runtime.setMocks(
           version: "1",
         });
       if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
+      // The provider computes a custom role's name: "projects/{{project}}/roles/{{role_id}}".
+      if (args.type === "gcp:projects/iAMCustomRole:IAMCustomRole")
+        state.name = `projects/${args.inputs.project}/roles/${args.inputs.roleId}`;
       if (args.type === "gcp:artifactregistry/repository:Repository") {
         state.id = `projects/proj/locations/${args.inputs.location}/repositories/${args.inputs.repositoryId}`;
         state.name = args.inputs.repositoryId;
