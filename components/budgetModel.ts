@@ -7,7 +7,6 @@ import { buildRestarterSource } from "../bundles/restarterSource";
 import { buildRuntimeBundle } from "../bundles/runtimeBundle";
 import { enableApis } from "./apis";
 import type { ModelContext } from "./context";
-import { bundleIdOf } from "../images/vm/bundleId";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
@@ -16,6 +15,7 @@ import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { frontIdOf, runtimeIdOf } from "../contracts/servedDeployment";
 import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import {
@@ -218,11 +218,11 @@ export class BudgetModel extends pulumi.ComponentResource {
     const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
-    const identity = declareIdentity(ctx, args.password);
+    const username = pulumi.output(args.username ?? "budget");
+    const identity = declareIdentity(ctx, username, args.password);
     const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
     const topic = declareTopic(ctx);
     const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
-    const username = pulumi.output(args.username ?? "budget");
     // With a domain, the endpoint's hostname; plain values were checked above, outputs are checked once known.
     const customHostname =
       args.domain === undefined
@@ -235,6 +235,8 @@ export class BudgetModel extends pulumi.ComponentResource {
                 : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem),
             ])
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
+    const acmeEmail =
+      args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem);
     const instance = declareInstance(ctx, {
       machineType,
       diskSizeGb,
@@ -253,15 +255,15 @@ export class BudgetModel extends pulumi.ComponentResource {
         predictorObject: storage.predictorObject.name,
         entrypoint: args.entrypoint ?? "",
         username,
-        passwordSecret: identity.passwordSecret.id,
-        tokenSecret: identity.signingKeySecret.id,
+        // Versions, not the secrets: a new password (and signing key) changes the metadata, so the VM rolls it out.
+        passwordSecret: identity.passwordVersion.name,
+        tokenSecret: identity.signingKeyVersion.name,
         domain: customHostname ?? "",
         topic: topic.id,
         image: args.image ?? "",
         maxBatchSize: args.maxBatchSize === undefined ? "" : String(args.maxBatchSize),
         maxBatchWaitMs: args.maxBatchWaitMs === undefined ? "" : String(args.maxBatchWaitMs),
-        acmeEmail:
-          args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
+        acmeEmail,
       }),
     });
     const restarter = declareRestarter(ctx, {
@@ -298,20 +300,32 @@ export class BudgetModel extends pulumi.ComponentResource {
       : pulumi.output<DnsRecord | undefined>(undefined);
     // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
     // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
-    // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
+    // `pulumi up` finishes once the runtime serves, and the certificate follows the A record. Adding
+    // a domain to a live stack moves the wait to the IP, which Caddy serves once it has reloaded.
     if (args.waitForHealthy !== false && running) {
       const healthUrl = customHostname
         ? pulumi.interpolate`http://${network.ipAddress}/`
         : pulumi.interpolate`${this.url}/`;
-      const expectedBundle = pulumi
-        .all([storage.runtimeObject.name, storage.predictorObject.name])
-        .apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
+      // What the VM serves once it has rolled this update out: the runtime's and the front's ids.
+      const bundle = pulumi
+        .all([
+          storage.runtimeObject.name,
+          storage.predictorObject.name,
+          identity.passwordVersion.name,
+          identity.signingKeyVersion.name,
+        ])
+        .apply(([runtimeObject, predictorObject, passwordSecret, tokenSecret]) =>
+          runtimeIdOf({ runtimeObject, predictorObject, image: args.image, passwordSecret, tokenSecret }),
+        );
+      const front = pulumi
+        .all([customHostname ?? network.ipAddress.apply((ip) => publicHostname(ip)), acmeEmail])
+        .apply(([hostname, contact]) => frontIdOf({ hostname, acmeEmail: contact }));
       waitForHealth(
         ctx,
         healthUrl,
         args.healthTimeoutSeconds ?? 900,
         [instance.id, storage.predictorObject.name, storage.runtimeObject.name],
-        expectedBundle,
+        { bundle, front },
       );
     }
 

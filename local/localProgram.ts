@@ -1,15 +1,22 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
-import { METADATA_KEYS, SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
+import {
+  METADATA_KEYS,
+  secretVersionName,
+  SHUTDOWN_SCRIPT_KEY,
+  STARTUP_SCRIPT_KEY,
+} from "../contracts/instanceMetadata";
 import { BootedInstance } from "./bootedInstance";
 import { hostFunction, type HostedFunction } from "./functionHost";
-import { LocalCloud, type DeclaredFunction } from "./localCloud";
+import { LocalCloud, type DeclaredCommand, type DeclaredFunction, type DeclaredInstance } from "./localCloud";
 import { startSchedule } from "./schedulerClock";
 import { startComputeFront } from "./standins/computeFront";
 import { startComputeServer } from "./standins/computeServer";
+import type { MetadataServer } from "./standins/metadataServer";
 import { startStandIns } from "./standins/startStandIns";
 import { waitForRegistrations } from "./waitForRegistrations";
 
@@ -30,6 +37,13 @@ export interface LocalProgramOptions {
   secondsPerScheduleMinute?: number;
   /** Where progress lines go (never secrets). @default stderr */
   report?: (line: string) => void;
+  /**
+   * Front each instance with a real Caddy, as on a VM: its port answers plain HTTP through Caddy,
+   * which also serves the VM's public site (its hostname, with Caddy's internal CA) on local ports,
+   * and a roll-out starts the new runtime beside the old one. Needs `caddy` on PATH. Without it the
+   * runtime itself listens on the port and a roll-out stops the old runtime first. @default false
+   */
+  caddyFront?: boolean;
 }
 
 /** One served model. */
@@ -55,6 +69,15 @@ export interface LocalProgramDeployment {
   models: LocalModel[];
   /** Every resource the program declared, `type name`. */
   declared: string[];
+  /**
+   * A second `pulumi up`: evaluates `program` (the same program with other arguments) against what
+   * runs, applies what changed as Google applies it — an instance's new metadata replaces its old
+   * in one change (the VM's watcher rolls it out), a new secret version is added — runs each health
+   * wait whose inputs changed (against the local endpoint) as `pulumi up` runs it, then deletes
+   * what the update replaced. Resolves with the models as they now are; rejects as `pulumi up`
+   * would fail (a failed program, a health wait that gave up).
+   */
+  update(program: () => unknown): Promise<LocalModel[]>;
   stop(): Promise<void>;
 }
 
@@ -119,11 +142,14 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
 
     // Evaluate the program under the mock engine: every resource it declares reaches `cloud`.
     const project = options.project ?? "budgetml-local";
-    await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
-    for (const [key, value] of Object.entries(config))
-      pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
-    await evaluateProgram(options.program, () => cloud.declared.length);
+    const evaluate = async (program: () => unknown) => {
+      await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
+      for (const [key, value] of Object.entries(config))
+        pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
+      await evaluateProgram(program, () => cloud.declared.length);
+    };
+    await evaluate(options.program);
     report(
       `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`,
     );
@@ -131,18 +157,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
-    const served: Array<{
-      resourceName: string;
-      port: number;
-      parked: boolean;
-      username: string;
-      password: string;
-      endpoints: Record<string, string>;
-      instance: BootedInstance;
-      bootFailed: Promise<never>;
-    }> = [];
+    const served: Served[] = [];
     // Ports follow the order the program declared its models in (instances register in any order).
-    const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
     const declaredOrder = (resourceName: string) => {
       const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
       return index === -1 ? Number.MAX_SAFE_INTEGER : index;
@@ -166,14 +182,9 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       bootFailed.catch(() => {}); // only the first boot's failure fails the launch
       const vmRoot = join(root, "vm", declared.name);
       mkdirSync(vmRoot, { recursive: true });
-      const script = (key: string) => {
-        const file = join(vmRoot, `${key}.sh`);
-        writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
-        return file;
-      };
       const instance = new BootedInstance({
-        startupScript: script(STARTUP_SCRIPT_KEY),
-        shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
+        startupScript: writeScript(vmRoot, declared, STARTUP_SCRIPT_KEY),
+        shutdownScript: writeScript(vmRoot, declared, SHUTDOWN_SCRIPT_KEY),
         root: vmRoot,
         env: {
           PATH: process.env.PATH ?? "",
@@ -181,6 +192,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
           BUDGET_SERVICE_MANAGER: "process",
           BUDGET_RUNTIME_PORT: String(port),
           BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS),
+          ...(options.caddyFront ? { BUDGET_FRONT: "caddy" } : {}),
           // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
           ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
           ...standIns.environment(metadata),
@@ -205,14 +217,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       });
       cleanups.push(() => compute.close());
       backends.set(declared.id, compute.url);
-      const username = declared.metadata[METADATA_KEYS.username] ?? "";
-      const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
       served.push({
-        resourceName: declared.resourceName,
+        declared,
         port,
-        parked: declared.desiredStatus === "TERMINATED",
-        username,
-        password,
+        metadata,
+        vmRoot,
         endpoints: standIns.environment(metadata),
         instance,
         bootFailed,
@@ -259,35 +268,142 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
     await Promise.all(
-      served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
+      served.filter((s) => !parked(s)).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
     ).finally(() => giveUp.abort());
 
-    const models = served.map((s): LocalModel => {
-      const url = `http://localhost:${s.port}`;
-      const model = modelOf(s.resourceName);
-      return {
-        model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : s.resourceName,
-        url,
-        docsUrl: `${url}/docs`,
-        username: s.username,
-        password: s.password,
-        parked: s.parked,
-        endpoints: s.endpoints,
-        async preempt() {
-          if (s.parked)
-            throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
-          const killedAt = Date.now();
-          await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-          await ready(s.port);
-          return Date.now() - killedAt;
-        },
-      };
-    });
-    return { models, declared: cloud.declared, stop };
+    const models = () =>
+      served.map((s): LocalModel => {
+        const url = `http://localhost:${s.port}`;
+        const model = modelOf(s.declared.resourceName);
+        const secret = s.declared.metadata[METADATA_KEYS.passwordSecret] ?? "";
+        return {
+          model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model)
+            ? model
+            : s.declared.resourceName,
+          url,
+          docsUrl: `${url}/docs`,
+          username: s.declared.metadata[METADATA_KEYS.username] ?? "",
+          password: secretValue(cloud.secrets, secret) ?? "",
+          parked: parked(s),
+          endpoints: s.endpoints,
+          async preempt() {
+            if (parked(s))
+              throw new Error(
+                `${modelOf(s.declared.resourceName)} is parked (running: false): there is nothing to preempt`,
+              );
+            const killedAt = Date.now();
+            await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
+            await ready(s.port);
+            return Date.now() - killedAt;
+          },
+        };
+      });
+
+    const update = async (program: () => unknown): Promise<LocalModel[]> => {
+      const before = { functions: JSON.stringify(cloud.functions), jobs: JSON.stringify(cloud.jobs) };
+      cloud.beginUpdate();
+      await evaluate(program);
+      for (const s of served) {
+        const declared = cloud.instances.find((i) => i.resourceName === s.declared.resourceName);
+        if (!declared || declared.id !== s.declared.id)
+          throw new Error(
+            `${s.declared.resourceName}: the update replaces or removes the instance, which budgetml local does not do; start it anew`,
+          );
+        applyInstanceChange(s, declared, report);
+      }
+      if (cloud.instances.length > served.length)
+        throw new Error("the update declares a new instance, which budgetml local does not start; start it anew");
+      // Left as they run (their changes are recorded, not applied here yet): functions and scheduler jobs.
+      if (JSON.stringify(cloud.functions) !== before.functions || JSON.stringify(cloud.jobs) !== before.jobs)
+        report("budgetml local: the restarter's function or schedule changed; the running ones are kept as they were");
+      for (const command of cloud.commands.filter((c) => c.changed)) {
+        const target = served.find((s) => `${modelOf(s.declared.resourceName)}-wait-healthy` === command.name);
+        if (target && !parked(target)) await runHealthWait(command, target.port, options.caddyFront === true);
+      }
+      cloud.finishUpdate();
+      return models();
+    };
+    return { models: models(), declared: cloud.declared, update, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** An instance the local deployment runs: as last declared, and what runs it. */
+interface Served {
+  declared: DeclaredInstance;
+  port: number;
+  metadata: MetadataServer;
+  vmRoot: string;
+  endpoints: Record<string, string>;
+  instance: BootedInstance;
+  bootFailed: Promise<never>;
+}
+
+/** A BudgetModel's endpoint is its child `<model>-instance`. */
+const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+
+/** A parked model's instance is declared stopped (`running: false`). */
+const parked = (s: Served) => s.declared.desiredStatus === "TERMINATED";
+
+/** Writes one of the instance's boot scripts (from its declared metadata) where the local "VM" runs it from. */
+function writeScript(vmRoot: string, declared: DeclaredInstance, key: string): string {
+  const file = join(vmRoot, `${key}.sh`);
+  writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
+  return file;
+}
+
+/** The value of the secret version `name` (a secret alone: its latest), if it exists and is not destroyed. */
+function secretValue(secrets: Record<string, Array<string | undefined>>, name: string): string | undefined {
+  const version = secretVersionName(name);
+  const secret = version.replace(/\/versions\/[^/]+$/, "");
+  const versions = secrets[secret] ?? [];
+  const number = version.endsWith("/latest") ? versions.length : Number(version.split("/").pop());
+  return versions[number - 1];
+}
+
+/**
+ * Applies an update to a running instance as Google does. Its metadata is updated in place
+ * (`instances.setMetadata` replaces the whole list at once; the VM's watcher rolls out what
+ * changed), and the boot scripts it names are what its next boot runs.
+ */
+function applyInstanceChange(s: Served, declared: DeclaredInstance, report: (line: string) => void): void {
+  if (JSON.stringify(declared.metadata) !== JSON.stringify(s.declared.metadata)) {
+    writeScript(s.vmRoot, declared, STARTUP_SCRIPT_KEY);
+    writeScript(s.vmRoot, declared, SHUTDOWN_SCRIPT_KEY);
+    s.metadata.replaceAttributes(declared.metadata);
+  }
+  // Scheduling (provisioning) and status changes go through the Compute stand-in, as Google applies
+  // them to a running instance; not applied by an update here yet.
+  for (const field of ["scheduling", "desiredStatus", "externalIp", "serviceAccount"] as const)
+    if (JSON.stringify(declared[field]) !== JSON.stringify(s.declared[field]))
+      report(`budgetml local: ${declared.name}: a change of ${field} is not applied to the running instance`);
+  s.declared = declared;
+}
+
+/**
+ * Runs a declared health wait as `pulumi up` runs it when its inputs changed — its own interpreter,
+ * script and environment — pointed at the local endpoint instead of the public URL. Without a Caddy
+ * front nothing sends the front's header, so only the runtime's answer is checked then.
+ */
+async function runHealthWait(command: DeclaredCommand, port: number, caddyFront: boolean): Promise<void> {
+  const { BUDGET_EXPECTED_FRONT: front, ...environment } = command.environment;
+  const [interpreter, ...args] = command.interpreter;
+  const child = spawn(interpreter === "node" ? process.execPath : interpreter, [...args, command.create], {
+    env: {
+      PATH: process.env.PATH,
+      ...environment,
+      ...(caddyFront && front ? { BUDGET_EXPECTED_FRONT: front } : {}),
+      BUDGET_HEALTH_URL: `http://127.0.0.1:${port}/`,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`${command.name} failed: ${output.trim()}`);
 }
 
 /**

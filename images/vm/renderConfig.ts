@@ -1,6 +1,7 @@
 /** Files the boot writes, rendered from the configuration: pure functions, tested without a VM. */
 import { RUNTIME_USER } from "./installAccount";
 import { renderSandbox } from "./unitSandbox";
+import { FRONT_HEADER } from "../../contracts/servedDeployment";
 
 /** Where the runtime listens behind Caddy. */
 export const RUNTIME_PORT = 8080;
@@ -42,8 +43,19 @@ export interface CaddyOptions {
    * serve before the domain's A record exists. @default none
    */
   healthIp?: string;
-  /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
+  /**
+   * Caddy's own CA instead of Let's Encrypt and ZeroSSL: for `localhost` (the local cloud's VM),
+   * which no public CA certifies, and for tests. Its root is not installed in the system's trust
+   * store. @default false
+   */
   tlsInternal?: boolean;
+  /**
+   * What the front serves (`frontIdOf`), sent in the `Budgetml-Front` header of the health check's
+   * answer so `pulumi up`'s health wait can tell a reloaded Caddy from the previous one. @default none
+   */
+  frontId?: string;
+  /** Listen on this address only (`bind`), e.g. loopback for the local deployment's front. @default every address */
+  bind?: string;
   httpPort?: number;
   httpsPort?: number;
 }
@@ -80,7 +92,7 @@ export function renderCaddyfile(options: CaddyOptions): string {
     `\tadmin unix/${options.adminSocket ?? CADDY_ADMIN_SOCKET}`,
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tlocal_certs" : "",
+    options.tlsInternal ? "\tlocal_certs\n\tskip_install_trust" : "",
     options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
     options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
     "\tservers {",
@@ -94,12 +106,17 @@ export function renderCaddyfile(options: CaddyOptions): string {
   const plainHttp = options.hostname.startsWith("http://");
   // The health check on the bare IP goes to whichever slot serves, as the main site does.
   const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
+  const health = ["\t@health {", "\t\tmethod GET", "\t\tpath /", "\t}"];
+  const frontHeader = options.frontId ? [`\theader @health ${FRONT_HEADER} ${options.frontId}`] : [];
+  const bind = options.bind ? [`\tbind ${options.bind}`] : [];
   return [
     "{",
     ...global,
     "}",
     "",
     `${options.hostname} {`,
+    ...bind,
+    ...(options.frontId ? [...health, ...frontHeader] : []),
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
     "\t\tlb_policy first",
@@ -128,10 +145,9 @@ export function renderCaddyfile(options: CaddyOptions): string {
       ? [
           "",
           `http://${options.healthIp} {`,
-          "\t@health {",
-          "\t\tmethod GET",
-          "\t\tpath /",
-          "\t}",
+          ...bind,
+          ...health,
+          ...frontHeader,
           "\thandle @health {",
           `\t\treverse_proxy ${upstream}`,
           "\t}",

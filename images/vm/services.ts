@@ -23,6 +23,8 @@ import {
   renderDockerEnvFile,
   renderImageSlotUnit,
 } from "./renderImage";
+import { bootLog } from "./bootLog";
+import { pullImage } from "./pullImage";
 
 const run = promisify(execFile);
 
@@ -42,6 +44,10 @@ export interface FrontSpec {
   acmeEmail?: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp?: string;
+  /** Certificates from Caddy's internal CA (`localhost`), not from public CAs. */
+  tlsInternal?: boolean;
+  /** What the front serves (`frontIdOf`), reported in the health check's `Budgetml-Front` header. */
+  frontId?: string;
 }
 
 /** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
@@ -71,7 +77,8 @@ export interface ServiceManager {
   /**
    * Makes sure the front (Caddy) runs for `hostname` in front of both slots, and records `slot` as
    * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
-   * needs no change to Caddy.
+   * needs no change to Caddy; a new hostname or certificate contact reloads its configuration, which
+   * Caddy applies gracefully (connections and requests under way are not cut).
    */
   routeTo(paths: Paths, front: FrontSpec, slot: Slot, port: number): Promise<void>;
   /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
@@ -83,8 +90,8 @@ export interface ServiceManager {
    * `endpoints` are the Google endpoint overrides the boot ran with (tests, the local cloud).
    */
   ensureWatcher(paths: Paths, boot: string, endpoints: Record<string, string>): Promise<void>;
-  /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
-  runBoot(paths: Paths, boot: string): Promise<void>;
+  /** Runs a boot — the instance's startup script, `rolloutScript(paths)` — outside the watcher's own lifetime. */
+  runBoot(paths: Paths): Promise<void>;
   /** Shutdown: stops both slots (they drain). */
   stopAll(paths: Paths): Promise<void>;
 }
@@ -189,8 +196,7 @@ export function renderSystemdFiles(
     rollout: {
       path: join(units, "budgetml-rollout.service"),
       content: renderRolloutUnit({
-        node,
-        boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"),
+        script: rolloutScript({ root, home: join(root, "opt", "budgetml") }),
         env: spec.endpoints ?? {},
       }),
       mode: 0o644,
@@ -202,6 +208,8 @@ export function renderSystemdFiles(
         upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b],
         acmeEmail: spec.acmeEmail || undefined,
         healthIp: spec.healthIp || undefined,
+        tlsInternal: spec.tlsInternal,
+        frontId: spec.frontId,
       }),
       mode: 0o644,
     },
@@ -236,6 +244,9 @@ export const systemd: ServiceManager = {
     }
     for (const file of [files.env, files.credentials, files.runtime])
       await writeIfChanged(file.path, file.content, file.mode);
+    // The unit pulls too, but fails at once: right after `pulumi up` the VM's grant on the image's
+    // repository may not have propagated yet, which this pull waits out.
+    if (spec.image) await pullImage(spec.image, join(resolve(spec.root || "/"), "etc", "budgetml", "docker"), bootLog);
     await ensureSystemUser(RUNTIME_USER);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
@@ -252,7 +263,9 @@ export const systemd: ServiceManager = {
       { ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" },
       process.execPath,
     );
-    // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
+    // Changes only with the hostname or the certificate settings (a domain or acmeEmail changed on a
+    // live stack): Caddy reloads a new configuration gracefully, without dropping connections
+    // (https://caddyserver.com/docs/command-line#caddy-reload).
     const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
     // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
@@ -288,17 +301,26 @@ export const systemd: ServiceManager = {
   },
 };
 
-/** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
-export function renderRolloutUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+/**
+ * Where the watcher puts the instance's startup script (from the metadata) for a roll-out: a
+ * roll-out is a boot, so what a boot installs for the new deployment — docker for a newly given
+ * image, a newer budgetml's packages — is installed then too, not only at the next power-on.
+ */
+export function rolloutScript(paths: Paths): string {
+  return join(paths.home, "startup.sh");
+}
+
+/** The one-shot unit the watcher starts to roll out a change: the instance's startup script, as at boot. */
+export function renderRolloutUnit(options: { script: string; env?: Record<string, string> }): string {
   // The endpoint overrides the watcher has (tests, the local cloud): the boot it starts needs them too.
   const inherited = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
-Description=budgetml roll-out of new bundles
+Description=budgetml roll-out of a changed deployment
 After=network-online.target
 
 [Service]
 Type=oneshot
-${inherited}ExecStart=${options.node} ${options.boot} boot
+${inherited}ExecStart=/bin/bash ${options.script}
 TimeoutStartSec=1200
 ${renderSandbox("rollout")}`;
 }
@@ -336,14 +358,16 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     XDG_DATA_HOME: join(paths.home, "caddy"),
     XDG_CONFIG_HOME: join(paths.home, "caddy"),
   });
-  /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
-  const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
-    const file = join(paths.home, "slot-ports.json");
-    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<Slot, number>;
-    const ports = { a: await freePort(), b: await freePort() };
+  /** Free ports picked once per root and kept in `home/<name>.json`: the slots', and the local Caddy's own. */
+  const portsOf = async <K extends string>(paths: Paths, name: string, keys: K[]): Promise<Record<K, number>> => {
+    const file = join(paths.home, `${name}.json`);
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<K, number>;
+    const ports = {} as Record<K, number>;
+    for (const key of keys) ports[key] = await freePort();
     await writeIfChanged(file, JSON.stringify(ports));
     return ports;
   };
+  const slotPorts = (paths: Paths) => portsOf(paths, "slot-ports", ["a", "b"] as Slot[]);
   const manager: ServiceManager = {
     overlaps: front,
     handoffMs: front ? HANDOFF_MS : 0,
@@ -352,6 +376,9 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       return front ? (await slotPorts(paths))[slot] : frontPort;
     },
     async startSlot(spec) {
+      // Nothing here runs containers: a custom image runs only on a VM (docker, systemd).
+      if (spec.image)
+        throw new Error(`cannot run the image ${spec.image} here: the local deployment runs the runtime bundle only`);
       await manager.stopSlot(spec, spec.slot);
       // As under systemd: the credentials on standard input, not in the environment.
       const { env, stdin } = splitCredentials(spec.env);
@@ -371,17 +398,36 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
       if (pid) await terminate(pid, 28_000);
     },
-    async routeTo(paths, _front, slot) {
+    async routeTo(paths, spec, slot) {
       // runtime.pid names the serving runtime (the local deployment watches it).
       await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
       if (!front) return;
       const ports = await slotPorts(paths);
+      const own = await portsOf(paths, "front-ports", ["http", "https"]);
       const config = join(paths.home, "Caddyfile");
-      await writeIfChanged(
+      // The VM's front on local ports, with Caddy's internal CA, plus the local endpoint: plain HTTP
+      // on BUDGET_RUNTIME_PORT for any host name (localhost, 127.0.0.1), on loopback only. A change
+      // of hostname or contact reloads it, as on a VM.
+      const changed = await writeIfChanged(
         config,
-        renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }),
+        renderCaddyfile({
+          hostname: `${spec.hostname}, http://:${frontPort}`,
+          bind: "127.0.0.1",
+          upstreamPorts: [ports.a, ports.b],
+          acmeEmail: spec.acmeEmail || undefined,
+          healthIp: spec.healthIp || undefined,
+          frontId: spec.frontId,
+          tlsInternal: true,
+          httpPort: own.http,
+          httpsPort: own.https,
+          adminSocket: join(paths.home, "caddy-admin.sock"),
+        }),
       );
-      if (isRunning(readPid(pidFile(paths, "caddy")))) return;
+      if (isRunning(readPid(pidFile(paths, "caddy")))) {
+        if (changed)
+          await run("caddy", ["reload", "--config", config, "--adapter", "caddyfile"], { env: caddyEnv(paths) });
+        return;
+      }
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
     },
@@ -397,13 +443,13 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
       await writeFile(join(paths.home, "watcher.boot"), boot);
     },
-    async runBoot(paths, boot) {
+    async runBoot(paths) {
       const log = openSync(join(paths.home, "runtime.log"), "a");
-      const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      const child = spawn("bash", [rolloutScript(paths)], { env: process.env, stdio: ["ignore", log, log] });
       await writeFile(pidFile(paths, "rollout"), String(child.pid));
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
       await rm(pidFile(paths, "rollout"), { force: true });
-      if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
+      if (code !== 0) throw new Error(`the startup script exited with ${code}; see ${join(paths.home, "runtime.log")}`);
     },
     async stopAll(paths) {
       // A roll-out under way would start a slot behind our back: it goes first, as with systemd.

@@ -57,6 +57,7 @@ install_node() {
   log "installing Node.js ${file%-linux-*} from $NODE_DIST/$directory"
   curl -fsSL --retry 5 "$NODE_DIST/$directory/$file" -o "$tmp/$file" || fail "could not download $NODE_DIST/$directory/$file"
   (cd "$tmp" && grep "  $file\$" SHASUMS256.txt | sha256sum --check --status) || fail "$file does not match its SHA-256 in SHASUMS256.txt"
+  apt_install xz-utils # tar -J runs xz, which a minimal image may lack (Debian: priority standard, not required)
   mkdir -p "$NODE_HOME"
   rm -rf "${NODE_HOME:?}/${file%.tar.xz}"
   tar -xJf "$tmp/$file" -C "$NODE_HOME" || fail "could not unpack $file"
@@ -68,9 +69,17 @@ install_node() {
 # On a first boot the image's own package jobs (unattended-upgrades, the guest agent) may hold apt's
 # locks. apt-get install waits for the dpkg lock with DPkg::Lock::Timeout; apt-get update (apt 2.6)
 # does not honour it for the lists lock, so any apt-get is retried while a lock is held.
+# A boot stopped while dpkg ran (a preemption during the first boot's install) leaves dpkg's journal
+# behind, and apt then refuses to run ("dpkg was interrupted, you must manually run 'dpkg
+# --configure -a'": apt-pkg/deb/debsystem.cc checks /var/lib/dpkg/updates): finish it, then retry.
 apt_get() {
   local deadline=$((SECONDS + APT_LOCK_WAIT_SECONDS)) output waiting=""
   while ! output="$(DEBIAN_FRONTEND=noninteractive apt-get -qq -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT_SECONDS" "$@" 2>&1)"; do
+    if [[ "$output" == *"dpkg was interrupted"* ]] && [ "$SECONDS" -lt "$deadline" ]; then
+      log "a previous boot was interrupted while installing packages: dpkg --configure -a"
+      DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a >&2 || sleep 2
+      continue
+    fi
     if [[ "$output" != *"Could not get lock"* ]] || [ "$SECONDS" -ge "$deadline" ]; then
       echo "$output" >&2
       return 1
@@ -81,18 +90,23 @@ apt_get() {
   done
 }
 
-# Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
-install_packages() {
-  local wanted=(caddy)
-  [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
+# Installs the Debian packages among its arguments that are not installed (all there: no apt at all).
+apt_install() {
   local missing=()
-  for package in "${wanted[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  for package in "$@"; do
+    [ "$(dpkg-query -W -f '${Status}' "$package" 2>/dev/null)" = "install ok installed" ] || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
   apt_get update || fail "apt-get update failed"
   apt_get install -y "${missing[@]}" || fail "could not install ${missing[*]}"
+}
+
+# Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
+install_packages() {
+  local wanted=(caddy)
+  [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
+  apt_install "${wanted[@]}"
 }
 
 # Right after `pulumi up` the VM's grant on the bucket may not have propagated yet (IAM: usually

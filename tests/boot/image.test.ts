@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { runtimeEnv } from "../../images/vm/boot";
-import { deploymentOfAttributes } from "../../images/vm/bundleId";
+import { servedDeployment } from "../../contracts/servedDeployment";
 import type { BootConfig } from "../../images/vm/bootConfig";
+import { pullImage } from "../../images/vm/pullImage";
 import { renderEnvFile } from "../../images/vm/renderConfig";
 import {
   DOCKER_BRIDGE_GATEWAY,
@@ -55,6 +56,7 @@ const config: BootConfig = {
   maxBatchSize: "",
   maxBatchWaitMs: "",
   healthIp: "",
+  deployment: "",
 };
 
 describe("a custom image under docker", () => {
@@ -99,7 +101,7 @@ describe("a custom image under docker", () => {
     for (const changed of [{ "budget-max-batch-size": "32" }, { "budget-max-batch-wait-ms": "5" }] as Array<
       Record<string, string>
     >)
-      expect(deploymentOfAttributes({ ...before, ...changed })).not.toBe(deploymentOfAttributes(before));
+      expect(servedDeployment({ ...before, ...changed })).not.toBe(servedDeployment(before));
   });
 
   it("hands the metadata's batching settings to the runtime, in a custom image as in the bundle", () => {
@@ -156,6 +158,14 @@ describe("a custom image under docker", () => {
     ]).toEqual(["gcr.io", "us-docker.pkg.dev", undefined, undefined]);
   });
 
+  it("the runtime image runs the Node.js line and the Debian release the VM runs, not an end-of-life one", () => {
+    const dockerfile = readFileSync(join(__dirname, "..", "..", "images", "runtime", "Dockerfile"), "utf8");
+    const startup = readFileSync(join(__dirname, "..", "..", "images", "vm", "startup.sh"), "utf8");
+    const vmNode = /NODE_VERSION="\$\{BUDGET_NODE_VERSION:-(\d+)\}"/.exec(startup)?.[1];
+    expect(vmNode).toBeDefined();
+    expect(/^FROM (\S+)$/m.exec(dockerfile)?.[1]).toBe(`node:${vmNode}-bookworm-slim`); // the VM boots debian-12 (bookworm)
+  });
+
   it("the credential helper answers docker with the VM account's token from the metadata server (run for real)", async () => {
     const metadata = await startMetadataServer({ accessToken: "ya29.vm-token" });
     const dir = mkdtempSync(join(tmpdir(), "budgetml-cred-"));
@@ -180,6 +190,83 @@ describe("a custom image under docker", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await metadata.close();
+    }
+  });
+});
+
+// No docker engine here: `docker` is a script standing in for the CLI, answering each pull as docker
+// does when Artifact Registry refuses it (docker's output as users report it: "Error response from
+// daemon: Head …: denied: Permission … denied on resource … (or it may not exist)").
+describe("the custom image's first pull", () => {
+  const DENIED =
+    'Error response from daemon: Head "https://europe-docker.pkg.dev/v2/proj/models/sentiment/manifests/1": denied: Permission "artifactregistry.repositories.downloadArtifacts" denied on resource "projects/proj/locations/europe/repositories/models" (or it may not exist)';
+
+  /** A `docker` that fails its first `failures` pulls with `output`, then succeeds; records each call's DOCKER_CONFIG. */
+  function fakeDocker(dir: string, failures: number, output: string) {
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, "docker"),
+      `#!/usr/bin/env bash
+echo "$* DOCKER_CONFIG=$DOCKER_CONFIG" >> "${dir}/calls"
+[ "$(wc -l < "${dir}/calls")" -gt ${failures} ] && exit 0
+echo '${output.replace(/'/g, "'\\''")}' >&2
+exit 1
+`,
+      { mode: 0o755 },
+    );
+    return {
+      PATH: `${bin}:${process.env.PATH}`,
+      calls: () => readFileSync(join(dir, "calls"), "utf8").trim().split("\n"),
+    };
+  }
+
+  async function pullWith(dir: string, docker: ReturnType<typeof fakeDocker>) {
+    const lines: string[] = [];
+    const saved = { PATH: process.env.PATH, retry: process.env.BUDGET_BOOT_RETRY_SECONDS };
+    process.env.PATH = docker.PATH;
+    process.env.BUDGET_BOOT_RETRY_SECONDS = "6";
+    try {
+      await pullImage(config.image, join(dir, "docker-config"), (line) => lines.push(line));
+      return lines;
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.retry === undefined) delete process.env.BUDGET_BOOT_RETRY_SECONDS;
+      else process.env.BUDGET_BOOT_RETRY_SECONDS = saved.retry;
+    }
+  }
+
+  it("waits while the repository refuses the VM account (its grant propagating), through the credential helper's config", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-pull-"));
+    try {
+      const docker = fakeDocker(dir, 2, DENIED);
+      const lines = await pullWith(dir, docker);
+      expect(docker.calls()).toEqual(Array(3).fill(`pull ${config.image} DOCKER_CONFIG=${join(dir, "docker-config")}`));
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /^docker pull europe-docker\.pkg\.dev\/proj\/models\/sentiment:1: 403 permission denied; retrying in 1 s/,
+        ),
+        expect.stringMatching(/403 permission denied; retrying in 2 s/),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("fails at once on anything else, with docker's words", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-pull-"));
+    try {
+      const docker = fakeDocker(
+        dir,
+        5,
+        'Error response from daemon: Get "https://europe-docker.pkg.dev/v2/": dial tcp: lookup europe-docker.pkg.dev: no such host',
+      );
+      await expect(pullWith(dir, docker)).rejects.toThrow(
+        /^docker pull europe-docker\.pkg\.dev\/proj\/models\/sentiment:1 failed: .*no such host$/,
+      );
+      expect(docker.calls()).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

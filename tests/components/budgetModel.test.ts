@@ -97,8 +97,10 @@ describe("BudgetModel under Pulumi mocks", () => {
     const metadata = JSON.stringify(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata);
     expect(metadata).not.toContain("generated-sentiment");
     const md = m.child("gcp:compute/instance:Instance", "instance").inputs.metadata;
-    expect(md["budget-password-secret"]).toMatch(/^projects\/proj\/secrets\/budgetml-sentiment-.*-password$/);
-    expect(md["budget-token-secret"]).toMatch(/-signing-key$/);
+    expect(md["budget-password-secret"]).toMatch(
+      /^projects\/proj\/secrets\/budgetml-sentiment-.*-password\/versions\/1$/,
+    );
+    expect(md["budget-token-secret"]).toMatch(/-signing-key\/versions\/1$/);
     expect(md["startup-script"]).toContain("budgetml-startup");
   });
 

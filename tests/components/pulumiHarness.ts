@@ -37,6 +37,13 @@ pulumi.runtime.setMocks(
         state.id = `projects/proj/serviceAccounts/${state.email}`;
       }
       if (args.type === "gcp:secretmanager/secret:Secret") state.id = `projects/proj/secrets/${args.inputs.secretId}`;
+      // The provider's id and name of a version: projects/P/secrets/S/versions/N.
+      if (args.type === "gcp:secretmanager/secretVersion:SecretVersion")
+        Object.assign(state, {
+          id: `${args.inputs.secret}/versions/1`,
+          name: `${args.inputs.secret}/versions/1`,
+          version: "1",
+        });
       if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
       // The provider computes a custom role's name: "projects/{{project}}/roles/{{role_id}}".
       if (args.type === "gcp:projects/iAMCustomRole:IAMCustomRole")

@@ -1,4 +1,4 @@
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import {
@@ -25,6 +25,9 @@ import { startPubSubServer, type PublishedMessage } from "../../local/standins/p
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { onlyToken } from "../../local/standins/accessPolicy";
 import { startStorageServer } from "../../local/standins/storageServer";
+import { frontIdOf, FRONT_HEADER } from "../../contracts/servedDeployment";
+import { failuresBeyondReload, startLoad, type Credentials } from "../support/predictionLoad";
+import { freePort } from "../support/freePort";
 import { waitFor } from "../support/waitFor";
 import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
 import { startNodeMirror, type NodeMirror } from "./nodeMirror";
@@ -58,6 +61,10 @@ const USERNAME = "budget";
 // Both begin as tests/python/fixtures/snoopsOnRuntime.py recognises a secret.
 const PASSWORD = `isolation-secret-${randomBytes(9).toString("base64url")}`;
 const SIGNING_KEY = `isolation-secret-${randomBytes(24).toString("hex")}`;
+/** The Secret Manager stand-in's versions, read live: a rotation adds one to each. */
+const secretVersions = { "projects/p/secrets/pw": [PASSWORD], "projects/p/secrets/key": [SIGNING_KEY] };
+/** The login clients use now (a rotation moves them to the next one). */
+let login: Credentials = { username: USERNAME, password: PASSWORD, generation: 0 };
 const CADDY_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
 const PORTS = { http: 80, https: 443, runtime: 8080, caddyAdmin: 2019 };
 /** Google's window between the preemption notice and the hard stop. */
@@ -142,10 +149,7 @@ const measured: Record<string, string> = {};
       copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
     objects = { predictor: predictor.objectName, slow: slow.objectName, snoop: snoop.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer(
-      { "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY },
-      onlyToken(VM_ACCESS_TOKEN),
-    );
+    secrets = await startSecretManagerServer(secretVersions, onlyToken(VM_ACCESS_TOKEN));
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
       accessToken: VM_ACCESS_TOKEN,
@@ -155,10 +159,12 @@ const measured: Record<string, string> = {};
         "budget-predictor-object": predictor.objectName,
         "budget-entrypoint": "",
         "budget-username": USERNAME,
-        "budget-password-secret": "projects/p/secrets/pw",
-        "budget-token-secret": "projects/p/secrets/key",
-        "budget-domain": "localhost",
+        "budget-password-secret": "projects/p/secrets/pw/versions/1",
+        "budget-token-secret": "projects/p/secrets/key/versions/1",
+        // No domain: the external IP is loopback (127.0.0.1), so the VM serves localhost with Caddy's own CA.
         "budget-topic": "projects/p/topics/restart",
+        // As on a VM: a roll-out runs the instance's startup script again.
+        "startup-script": readFileSync(join(ROOT, "images", "vm", "startup.sh"), "utf8"),
       },
     });
     // The metadata stand-in listens on 127.0.0.1, where the runtime is also reached; the VM gets it
@@ -214,7 +220,7 @@ const measured: Record<string, string> = {};
     return fetch(`https://localhost${path}`, { ...init, dispatcher: https });
   }
 
-  async function token(password = PASSWORD) {
+  async function token(password = login.password) {
     return request("/token", {
       method: "POST",
       body: new URLSearchParams({
@@ -304,7 +310,7 @@ const measured: Record<string, string> = {};
       const powerOn = Date.now();
       vm = await bootDebianVm(base, disk);
       measured["system up (first boot)"] = `${vm.bootMs} ms`;
-      expect((await vm.exec(["sh", "-c", "command -v node caddy || true"])).stdout).toBe(""); // a fresh disk
+      expect((await vm.exec(["sh", "-c", "command -v node caddy xz || true"])).stdout).toBe(""); // a fresh, minimal disk
 
       const tampered = await runScript("startup", cloudEnv({ BUDGET_NODE_DIST: `${mirror.url}/tampered` }));
       expect(tampered.code).toBe(1);
@@ -331,6 +337,10 @@ const measured: Record<string, string> = {};
         if (holder.exitCode !== null) throw new Error(`lock holder exited ${holder.exitCode}: ${out}`);
         return () => new Promise<void>((resolve) => (holder.once("exit", () => resolve()), holder.stdin?.end()));
       };
+      // And a previous boot was stopped while dpkg ran: its journal is still there, so apt refuses
+      // to install anything until `dpkg --configure -a` has run (apt-pkg/deb/debsystem.cc).
+      const journal = await vm.exec(["sh", "-c", "dpkg-query -s procps > /var/lib/dpkg/updates/0000"]);
+      expect(journal.code).toBe(0);
       const releaseLists = await holdLock("/var/lib/apt/lists/lock");
       const releaseDpkg = await holdLock("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock");
 
@@ -363,8 +373,11 @@ const measured: Record<string, string> = {};
       expect(stderr).toMatch(
         new RegExp(`installing Node.js node-${mirror.version} from ${mirror.url}/latest-v${mirror.major}\\.x`),
       );
+      expect(stderr).toMatch(/installing xz-utils/); // tar -J needs it
+      expect(stderr).toMatch(/a previous boot was interrupted while installing packages: dpkg --configure -a/);
       expect(stderr).toMatch(/installing caddy/);
       expect(stderr).toMatch(/fetching runtime/);
+      expect((await vm.exec(["ls", "-A", "/var/lib/dpkg/updates"])).stdout.trim()).toBe("");
       await servingOverHttps();
       measured["first boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
       expect((await vm.exec(["node", "--version"])).stdout.trim()).toBe(mirror.version);
@@ -535,6 +548,80 @@ const measured: Record<string, string> = {};
   );
 
   it(
+    "a new login and a new certificate contact reach the running VM: the login rolled out to the other slot (tokens issued before refused), Caddy reloaded, not restarted",
+    async () => {
+      const live = vm as DebianVm;
+      const health = async () => {
+        const answer = await request("/");
+        return {
+          bundle: ((await answer.json()) as { bundle: string }).bundle,
+          front: answer.headers.get(FRONT_HEADER),
+        };
+      };
+      const caddyPid = async () =>
+        (await live.exec(["systemctl", "show", "-p", "MainPID", "--value", "caddy"])).stdout.trim();
+      const load = startLoad(
+        "https://localhost",
+        () => login,
+        2,
+        { text: "I love this", ms: 0 },
+        (url, init) =>
+          request(url.replace("https://localhost", ""), init as RequestInit) as unknown as Promise<Response>,
+      );
+      await waitFor(() => load.predictions().length >= 10, {
+        timeoutMs: 60_000,
+        what: "predictions before the change",
+      });
+      const oldToken = ((await (await token()).json()) as { access_token: string }).access_token;
+      const [before, pidBefore] = [await health(), await caddyPid()];
+      const rotation = {
+        password: `isolation-secret-${randomBytes(9).toString("base64url")}`,
+        key: `isolation-secret-${randomBytes(24).toString("hex")}`,
+      };
+      secretVersions["projects/p/secrets/pw"].push(rotation.password);
+      secretVersions["projects/p/secrets/key"].push(rotation.key);
+      const changed = Date.now();
+      // As `pulumi up` with a new password and an acmeEmail does: one setMetadata, the new versions named.
+      metadata.replaceAttributes({
+        ...metadata.attributes,
+        "budget-password-secret": "projects/p/secrets/pw/versions/2",
+        "budget-token-secret": "projects/p/secrets/key/versions/2",
+        "budget-acme-email": "ops@example.test",
+      });
+      await waitFor(async () => (await health()).bundle !== before.bundle, {
+        timeoutMs: 5 * 60_000,
+        intervalMs: 50,
+        what: "the new login to be served",
+      });
+      login = { username: USERNAME, password: rotation.password, generation: 1 };
+      measured["new login, metadata change to served"] = `${Date.now() - changed} ms`;
+      await waitFor(
+        async () => (await health()).front === frontIdOf({ hostname: "localhost", acmeEmail: "ops@example.test" }),
+        {
+          timeoutMs: 60_000,
+          what: "Caddy to serve the new contact",
+        },
+      );
+      const done = Date.now();
+      const servedBefore = load.predictions().length;
+      await waitFor(() => load.predictions().length >= servedBefore + 10, { what: "predictions with the new login" });
+      const answers = await load.stop();
+      // Refused, and only that: what was issued under the previous login.
+      const unexpected = failuresBeyondReload(answers, changed, done, 2).filter(
+        (a) => !(a.status === 401 && a.generation === 0),
+      );
+      expect(unexpected).toEqual([]);
+      expect(answers.some((a) => a.kind === "predict" && a.status === 200 && a.generation === 1)).toBe(true);
+      expect((await predictDict(oldToken, { text: "x" })).status).toBe(401);
+      expect((await token(PASSWORD)).status).toBe(401);
+      expect(await caddyPid()).toBe(pidBefore); // reloaded in place
+      expect(readFileSync(join(live.fs, "etc", "caddy", "Caddyfile"), "utf8")).toMatch(/\temail ops@example\.test/);
+      expect((await runningRuntimeUnits()).length).toBe(1);
+    },
+    10 * 60_000,
+  );
+
+  it(
     "a Python model installed by a roll-out finds the credentials nowhere and cannot reach the metadata server",
     async () => {
       const live = vm as DebianVm;
@@ -575,7 +662,9 @@ const measured: Record<string, string> = {};
           metadata: string;
         };
         expect(answer.uid).not.toBe(0);
-        expect({ password: answer.found.includes(PASSWORD), key: answer.found.includes(SIGNING_KEY) }).toEqual({
+        // The login served now: the one a rotation (the test before) put in place.
+        const served = { password: login.password, key: secretVersions["projects/p/secrets/key"].at(-1) as string };
+        expect({ password: answer.found.includes(served.password), key: answer.found.includes(served.key) }).toEqual({
           password: false,
           key: false,
         });
@@ -744,4 +833,71 @@ const measured: Record<string, string> = {};
     measured["final power-off"] = `${await (vm as DebianVm).powerOff()} ms`;
     expect(existsSync(`/proc/${(vm as DebianVm).pid}`)).toBe(false);
   }, 120_000);
+
+  it(
+    "the README's recipe: `budgetml local --json`, then startup.sh as root in a fresh Debian root with the endpoints it printed, serves https://localhost with Caddy's internal CA",
+    async () => {
+      const port = await freePort();
+      const local = spawn(
+        process.execPath,
+        [
+          join(ROOT, "scripts", "runTs.cjs"),
+          join(ROOT, "cli.ts"),
+          "local",
+          join(ROOT, "examples", "sentiment", "predictor.ts"),
+          "--port",
+          String(port),
+          "--json",
+        ],
+        { cwd: ROOT, env: { PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      started.push(local);
+      let out = "";
+      let err = "";
+      local.stdout?.on("data", (chunk) => (out += chunk));
+      local.stderr?.on("data", (chunk) => (err += chunk));
+      const exited = new Promise((resolve) => local.once("exit", resolve));
+      try {
+        await waitFor(
+          () => {
+            if (local.exitCode !== null) throw new Error(`budgetml local exited ${local.exitCode}: ${err}`);
+            return out.split("\n").filter(Boolean).length >= 2;
+          },
+          { timeoutMs: 5 * 60_000, intervalMs: 200, what: "budgetml local's two JSON lines" },
+        );
+        const [model, { endpoints }] = out
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as unknown) as [
+          { username: string; password: string },
+          { endpoints: Record<string, string> },
+        ];
+        https = undefined;
+        vm = await bootDebianVm(base, join(work, "disk-readme"));
+        copyFileSync(join(ROOT, "images", "vm", "startup.sh"), join(vm.fs, "tmp", "startup.sh"));
+        // A real machine downloads Node.js from nodejs.org; this one from the loopback mirror.
+        const boot = await vm.exec(["bash", "/tmp/startup.sh"], {
+          env: { ...endpoints, BUDGET_NODE_VERSION: mirror.major, BUDGET_NODE_DIST: mirror.url },
+          timeoutMs: 10 * 60_000,
+        });
+        if (boot.code !== 0) throw new Error(`startup.sh exited ${boot.code}:\n${boot.stderr}`);
+        expect(boot.stderr).toMatch(/runtime started for https:\/\/localhost /);
+        await servingOverHttps(); // through Caddy over HTTPS, trusting only the VM's own Caddy CA
+        const form = new URLSearchParams({ username: model.username, password: model.password });
+        const answer = await request("/token", { method: "POST", body: form });
+        expect(answer.status).toBe(200);
+        const { access_token } = (await answer.json()) as { access_token: string };
+        expect(await (await predictDict(access_token, { text: "I love this" })).json()).toMatchObject({
+          label: "positive",
+        });
+        const caddyLog = (await vm.exec(["journalctl", "-u", "caddy", "-o", "cat", "--no-pager"])).stdout;
+        expect(caddyLog).not.toMatch(/acme|sslip\.io/i); // no public certificate was asked for
+      } finally {
+        local.kill("SIGINT");
+        await exited;
+        if (vm) measured["README recipe VM power-off"] = `${await vm.powerOff()} ms`;
+      }
+    },
+    20 * 60_000,
+  );
 });
