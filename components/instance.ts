@@ -38,7 +38,8 @@ export function metadataWithoutEmpty(
   return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== "" && value !== undefined));
 }
 
-const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
+/** A boot script shipped in images/vm, as instance metadata carries it. */
+export const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
 
 /**
  * The VM: Debian 12 on the chosen machine, its boot disk kept across preemptions (spot instances

@@ -27,6 +27,12 @@ export interface InstanceMetadata<T = string> {
   image: T;
   /** Email given to the certificate authorities (Let's Encrypt, ZeroSSL); empty: none. */
   acmeEmail: T;
+  /**
+   * The address of the external Application Load Balancer in front of this VM, one replica of a
+   * group (see contracts/loadBalancer.ts): serve plain HTTP on its serving port, no Caddy, and
+   * believe `X-Forwarded-For` from Google's front ends. Empty: a single VM behind its own Caddy.
+   */
+  loadBalancer: T;
 }
 
 /** The metadata key of each field. */
@@ -42,6 +48,7 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   topic: "budget-topic",
   image: "budget-image",
   acmeEmail: "budget-acme-email",
+  loadBalancer: "budget-load-balancer",
 };
 
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */

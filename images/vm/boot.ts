@@ -8,6 +8,7 @@
 import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
 import { readBootConfig, type BootConfig } from "./bootConfig";
+import { behindLoadBalancer, loadBalancedRuntimeEnv } from "./behindLoadBalancer";
 import { bundleIdOf, deploymentOf } from "./bundleId";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
@@ -59,8 +60,8 @@ export async function boot(): Promise<void> {
 async function bootLocked(): Promise<void> {
   const started = Date.now();
   const { root, home } = bootPaths();
-  const manager = serviceManager();
   const config = await readBootConfig();
+  const manager = config.loadBalancer ? behindLoadBalancer(serviceManager()) : serviceManager();
   const predictorDir = config.image
     ? undefined
     : await installPredictor(home, config.bucket, config.predictorObject, log);
@@ -114,6 +115,7 @@ export function runtimeEnv(
     ...installedPredictorEnv(values.predictorDir ?? ""),
     BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
     BUDGET_HOST: "127.0.0.1",
+    ...(config.loadBalancer ? loadBalancedRuntimeEnv(config.loadBalancer) : {}),
   };
 }
 

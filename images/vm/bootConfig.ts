@@ -17,5 +17,10 @@ export async function readBootConfig(): Promise<BootConfig> {
   >;
   const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
-  return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "" };
+  // Behind the load balancer, the public address is the load balancer's.
+  return {
+    ...rest,
+    hostname: domain || publicHostname(rest.loadBalancer || externalIp),
+    healthIp: domain ? externalIp : "",
+  };
 }

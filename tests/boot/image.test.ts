@@ -51,6 +51,7 @@ const config: BootConfig = {
   topic: "",
   image: "europe-docker.pkg.dev/proj/models/sentiment:1",
   acmeEmail: "",
+  loadBalancer: "",
   healthIp: "",
 };
 

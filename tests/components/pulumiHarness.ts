@@ -38,6 +38,11 @@ pulumi.runtime.setMocks(
       }
       if (args.type === "gcp:secretmanager/secret:Secret") state.id = `projects/proj/secrets/${args.inputs.secretId}`;
       if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
+      if (args.type === "gcp:compute/globalAddress:GlobalAddress") state.address = "34.117.1.2";
+      if (args.type === "gcp:compute/instanceTemplate:InstanceTemplate")
+        state.selfLinkUnique = `https://www.googleapis.com/compute/v1/projects/proj/global/instanceTemplates/${args.inputs.namePrefix}1?uniqueId=1`;
+      if (args.type === "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+        state.instanceGroup = `https://www.googleapis.com/compute/v1/projects/proj/regions/${args.inputs.region}/instanceGroups/${args.inputs.name}`;
       if (args.type === "gcp:artifactregistry/repository:Repository") {
         state.id = `projects/proj/locations/${args.inputs.location}/repositories/${args.inputs.repositoryId}`;
         state.name = args.inputs.repositoryId;
@@ -51,7 +56,11 @@ pulumi.runtime.setMocks(
       });
       return { id: (state.id as string) ?? `${args.name}-id`, state };
     },
-    call: (args) => args.inputs,
+    // The region's zones, as Google's getZones answers for a region with three.
+    call: (args) =>
+      args.token === "gcp:compute/getZones:getZones"
+        ? { ...args.inputs, names: ["c", "a", "b"].map((letter) => `${args.inputs.region}-${letter}`) }
+        : args.inputs,
   },
   "budgetml",
   "test",

@@ -24,6 +24,7 @@ describe("instance metadata contract", () => {
     topic: "projects/p/topics/t",
     image: "",
     acmeEmail: "",
+    loadBalancer: "",
   };
 
   it("reads back exactly what the component writes", () => {
