@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { DeclaredLoadBalancing } from "./declaredLoadBalancing";
 import { IamPolicy } from "./standins/accessPolicy";
 
 /** An instance as declared, about to be booted here. */
@@ -81,6 +82,8 @@ export class LocalCloud {
   readonly components: Array<{ type: string; name: string }> = [];
   /** Everything declared, in order: `type name`. */
   readonly declared: string[] = [];
+  /** Instance templates, managed instance groups and the load balancers in front of them. */
+  readonly loadBalancing = new DeclaredLoadBalancing();
 
   constructor(readonly bucketsDir: string) {}
 
@@ -88,7 +91,7 @@ export class LocalCloud {
   mocks(): pulumi.runtime.Mocks {
     return {
       newResource: async (args) => this.newResource(args),
-      call: (args) => args.inputs,
+      call: (args) => this.loadBalancing.invoke(args.token, args.inputs) ?? args.inputs,
     };
   }
 
@@ -216,6 +219,7 @@ export class LocalCloud {
         }
         break;
       default:
+        id = this.loadBalancing.record(args.type, args.name, inputs, state) ?? id;
         this.recordGrant(args.type, inputs);
     }
     return { id, state };

@@ -1,15 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
-import { METADATA_KEYS, SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
-import { BootedInstance } from "./bootedInstance";
+import { METADATA_KEYS } from "../contracts/instanceMetadata";
 import { hostFunction, type HostedFunction } from "./functionHost";
 import { LocalCloud, type DeclaredFunction } from "./localCloud";
+import { freePort } from "../images/vm/services";
+import { bootFailureSummary, localVm, waitForEndpoint } from "./localVm";
+import { serveReplicatedModel } from "./replicatedModel";
 import { startSchedule } from "./schedulerClock";
 import { startComputeFront } from "./standins/computeFront";
 import { startComputeServer } from "./standins/computeServer";
+import { loadBalancingRefusals, unadmittedHealthChecks } from "./standins/loadBalancingRules";
 import { startStandIns } from "./standins/startStandIns";
 import { waitForRegistrations } from "./waitForRegistrations";
 
@@ -46,7 +49,13 @@ export interface LocalModel {
   parked: boolean;
   /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
   endpoints: Record<string, string>;
-  /** Preempts the instance now; resolves with the outage in ms once it is serving again. Refused for a parked model. */
+  /** With `replicas`: how many replicas serve (the group's minimum). */
+  replicas?: number;
+  /**
+   * Preempts the instance now; resolves with the outage in ms once it is serving again. With
+   * replicas, preempts one spot replica and resolves once its group is whole again (the endpoint
+   * keeps serving meanwhile). Refused for a parked model.
+   */
   preempt(): Promise<number>;
 }
 
@@ -60,9 +69,6 @@ export interface LocalProgramDeployment {
 
 /** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
 const START_OPERATION_MS = 200;
-
-/** Grants take effect here at once (in the cloud: up to 7 minutes), so the boot retries a 403/404 only briefly. */
-const LOCAL_GRANT_PROPAGATION_SECONDS = 3;
 
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
 const LOCAL_RESTARTER_TIMING = {
@@ -125,10 +131,22 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
     await evaluateProgram(options.program, () => cloud.declared.length);
     report(
-      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`,
+      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)${cloud.loadBalancing.groups.length > 0 ? `, ${cloud.loadBalancing.groups.length} managed instance group(s)` : ""}`,
     );
 
-    // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
+    // What Google would refuse fails here, before anything boots, as it would fail `pulumi up`.
+    const servedBackends = cloud.loadBalancing.servedBackendServices();
+    const refused = [
+      ...loadBalancingRefusals(cloud.loadBalancing).map(({ resource, message }) => `${resource}: ${message}`),
+      ...servedBackends.flatMap((backend) =>
+        unadmittedHealthChecks(backend, cloud.loadBalancing).map((why) => `${backend.resourceName}: ${why}`),
+      ),
+    ];
+    if (refused.length > 0)
+      throw new Error(`Google would not serve what the program declares:\n  ${refused.join("\n  ")}`);
+
+    // Endpoints: every instance behind its own Compute stand-in, all behind one Compute endpoint;
+    // every load-balanced backend service (a replicated model) as its groups behind a local load balancer.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
     const served: Array<{
@@ -138,21 +156,47 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       username: string;
       password: string;
       endpoints: Record<string, string>;
-      instance: BootedInstance;
+      replicas?: number;
       bootFailed: Promise<never>;
+      ready(signal?: AbortSignal): Promise<void>;
+      preempt(): Promise<number>;
     }> = [];
-    // Ports follow the order the program declared its models in (instances register in any order).
-    const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+    // Ports follow the order the program declared its models in (resources register in any order).
+    const modelOf = (resourceName: string) => resourceName.replace(/-(instance|backend)$/, "");
     const declaredOrder = (resourceName: string) => {
       const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
       return index === -1 ? Number.MAX_SAFE_INTEGER : index;
     };
-    const instances = [...cloud.instances].sort(
+    const endpointsToServe = [
+      ...cloud.instances.map((instance) => ({ resourceName: instance.resourceName, instance })),
+      ...servedBackends.map((backend) => ({ resourceName: backend.resourceName, backend })),
+    ].sort(
       (a, b) =>
         declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName),
     );
-    for (const [index, declared] of instances.entries()) {
+    const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
+    for (const [index, endpoint] of endpointsToServe.entries()) {
       const port = basePort + index;
+      if ("backend" in endpoint) {
+        const replicated = await serveReplicatedModel({
+          declared: cloud.loadBalancing,
+          backend: endpoint.backend,
+          secrets: cloud.secrets,
+          standIns,
+          port,
+          root,
+          freePort,
+          report,
+        });
+        cleanups.push(() => replicated.stop());
+        served.push({
+          ...replicated,
+          parked: false,
+          ready: (signal) => replicated.ready(120_000, signal),
+        });
+        continue;
+      }
+      const declared = endpoint.instance;
       const metadata = await standIns.metadataFor(declared.serviceAccount, {
         projectId: declared.project,
         zone: declared.zone,
@@ -163,27 +207,12 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       let failBoot: (error: Error) => void = () => {};
       const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
       bootFailed.catch(() => {}); // only the first boot's failure fails the launch
-      const vmRoot = join(root, "vm", declared.name);
-      mkdirSync(vmRoot, { recursive: true });
-      const script = (key: string) => {
-        const file = join(vmRoot, `${key}.sh`);
-        writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
-        return file;
-      };
-      const instance = new BootedInstance({
-        startupScript: script(STARTUP_SCRIPT_KEY),
-        shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
-        root: vmRoot,
-        env: {
-          PATH: process.env.PATH ?? "",
-          BUDGET_ROOT: vmRoot,
-          BUDGET_SERVICE_MANAGER: "process",
-          BUDGET_RUNTIME_PORT: String(port),
-          BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS),
-          // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
-          ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
-          ...standIns.environment(metadata),
-        },
+      const { instance, endpoints } = localVm({
+        standIns,
+        metadata,
+        attributes: declared.metadata,
+        root: join(root, "vm", declared.name),
+        port,
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
           failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
@@ -201,17 +230,21 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       });
       cleanups.push(() => compute.close());
       backends.set(declared.id, compute.url);
-      const username = declared.metadata[METADATA_KEYS.username] ?? "";
-      const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
       served.push({
         resourceName: declared.resourceName,
         port,
         parked: declared.desiredStatus === "TERMINATED",
-        username,
-        password,
-        endpoints: standIns.environment(metadata),
-        instance,
+        username: declared.metadata[METADATA_KEYS.username] ?? "",
+        password: cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "",
+        endpoints,
         bootFailed,
+        ready: (signal) => ready(port, signal),
+        async preempt() {
+          const killedAt = Date.now();
+          await instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
+          await ready(port);
+          return Date.now() - killedAt;
+        },
       });
     }
     const computeFront = await startComputeFront(backends);
@@ -251,11 +284,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
 
     // Instances start TERMINATED here: the first start goes through the restarter too.
     for (const job of jobs) fire(job);
-    const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
     await Promise.all(
-      served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
+      served.filter((s) => !s.parked).map((s) => Promise.race([s.ready(giveUp.signal), s.bootFailed])),
     ).finally(() => giveUp.abort());
 
     const models = served.map((s): LocalModel => {
@@ -269,13 +301,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         password: s.password,
         parked: s.parked,
         endpoints: s.endpoints,
+        ...(s.replicas !== undefined ? { replicas: s.replicas } : {}),
         async preempt() {
           if (s.parked)
             throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
-          const killedAt = Date.now();
-          await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-          await ready(s.port);
-          return Date.now() - killedAt;
+          return s.preempt();
         },
       };
     });
@@ -315,29 +345,4 @@ async function evaluateProgram(program: () => unknown, declared: () => number): 
   } finally {
     process.off("unhandledRejection", onRejection);
   }
-}
-
-/** The line of a failed boot's log that says why, with Google's message pulled out of an error body. */
-function bootFailureSummary(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  const failed = lines.filter((line) => /FAILED/.test(line)).pop() ?? lines.pop() ?? "no output";
-  const googleMessage = /"message":"((?:[^"\\]|\\.)*)"/.exec(failed)?.[1];
-  return googleMessage ? `${failed.slice(0, failed.indexOf("{")).trim()} ${googleMessage}` : failed;
-}
-
-/** Resolves when `url` answers 200; rejects after `timeoutMs`; stops quietly once `signal` aborts. */
-async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (signal?.aborted) return;
-    if (
-      await fetch(url).then(
-        (r) => r.status === 200,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the local instance did not become ready at ${url} within ${timeoutMs / 1000} s`);
 }
