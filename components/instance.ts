@@ -38,8 +38,32 @@ export function metadataWithoutEmpty(
   return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== "" && value !== undefined));
 }
 
-/** A boot script shipped in images/vm, as instance metadata carries it. */
-export const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
+const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
+
+/**
+ * What a budgetml VM boots as, whether an instance or a group's template makes it: its account
+ * (the cloud-platform scope; its roles limit it), scheduling, network tag, labels, and the
+ * metadata holding the startup and shutdown scripts beside the boot's configuration.
+ */
+export function vmBootProperties(
+  ctx: ModelContext,
+  settings: Pick<InstanceSettings, "serviceAccountEmail" | "provisioning" | "tag" | "metadata">,
+) {
+  return {
+    serviceAccount: {
+      email: settings.serviceAccountEmail,
+      scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    },
+    scheduling: schedulingFor(settings.provisioning),
+    tags: [settings.tag],
+    labels: ctx.labels,
+    metadata: metadataWithoutEmpty({
+      [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
+      [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
+      ...settings.metadata,
+    }),
+  };
+}
 
 /**
  * The VM: Debian 12 on the chosen machine, its boot disk kept across preemptions (spot instances
@@ -69,18 +93,7 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
           accessConfigs: [{ natIp: settings.ipAddress }],
         },
       ],
-      serviceAccount: {
-        email: settings.serviceAccountEmail,
-        scopes: ["https://www.googleapis.com/auth/cloud-platform"],
-      },
-      scheduling: schedulingFor(settings.provisioning),
-      tags: [settings.tag],
-      labels: ctx.labels,
-      metadata: metadataWithoutEmpty({
-        [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
-        [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
-        ...settings.metadata,
-      }),
+      ...vmBootProperties(ctx, settings),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",

@@ -1,9 +1,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions, type ModelContext } from "../context";
-import { bootScript, metadataWithoutEmpty } from "../instance";
-import { schedulingFor } from "../../contracts/scheduling";
-import { SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../../contracts/instanceMetadata";
+import { vmBootProperties } from "../instance";
 
 /** Which of the model's two groups a template or group belongs to. */
 export type GroupRole = "spot" | "standard";
@@ -57,18 +55,7 @@ export function declareInstanceTemplate(
           accessConfigs: [{}],
         },
       ],
-      serviceAccount: {
-        email: settings.serviceAccountEmail,
-        scopes: ["https://www.googleapis.com/auth/cloud-platform"],
-      },
-      scheduling: schedulingFor(role),
-      tags: [settings.tag],
-      labels: ctx.labels,
-      metadata: metadataWithoutEmpty({
-        [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
-        [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
-        ...settings.metadata,
-      }),
+      ...vmBootProperties(ctx, { ...settings, provisioning: role }),
     },
     childOptions(ctx),
   );
