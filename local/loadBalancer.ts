@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { DeclaredHealthCheck, DeclaredRetryPolicy } from "./declaredLoadBalancing";
@@ -23,6 +23,8 @@ export interface LocalLoadBalancerOptions {
 /** A running local load balancer. */
 export interface LocalLoadBalancer {
   url: string;
+  /** Resolves once the load balancer's health check has seen the replica on `port` come up after `sinceMs`. */
+  routesTo(port: number, sinceMs: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,8 +33,10 @@ const FRONT_END_KEEPALIVE = "600s";
 
 /**
  * Caddy's configuration (JSON) standing in for Google's load balancer in front of the replicas:
- * round robin over the replicas that pass the backend service's health check (its path, interval
- * and timeout), and the URL map's retries where Caddy can make them. Caddy 2.6 retries a request
+ * the replicas that pass the backend service's health check (its path, interval and timeout), the
+ * least busy first — Google's UTILIZATION balancing sends work to the least loaded too; Caddy
+ * 2.6's round robin can skip every replica when one is down and requests arrive together, and
+ * answer 503 with a healthy one there — and the URL map's retries where Caddy can make them. Caddy 2.6 retries a request
  * on another replica when it cannot connect to one — the retry policy's `connect-failure` — but
  * cannot retry on a response's status (`gateway-error`), and marks a replica unhealthy at its first
  * failed check and healthy at its first passing one, where Google waits for its thresholds: it
@@ -57,7 +61,7 @@ export function renderLoadBalancerConfig(options: Omit<LocalLoadBalancerOptions,
                     handler: "reverse_proxy",
                     upstreams: options.upstreamPorts.map((port) => ({ dial: `127.0.0.1:${port}` })),
                     load_balancing: {
-                      selection_policy: { policy: "round_robin" },
+                      selection_policy: { policy: "least_conn" },
                       ...(retries > 0 ? { retries, try_duration: "5s", try_interval: "100ms" } : {}),
                     },
                     health_checks: {
@@ -89,7 +93,8 @@ export async function startLocalLoadBalancer(options: LocalLoadBalancerOptions):
   mkdirSync(options.home, { recursive: true });
   const config = join(options.home, "caddy.json");
   writeFileSync(config, JSON.stringify(renderLoadBalancerConfig(options), null, 2));
-  const log = openSync(join(options.home, "caddy.log"), "a");
+  const logFile = join(options.home, "caddy.log");
+  const log = openSync(logFile, "a");
   const caddy = spawn("caddy", ["run", "--config", config], {
     env: {
       PATH: process.env.PATH,
@@ -118,11 +123,31 @@ export async function startLocalLoadBalancer(options: LocalLoadBalancerOptions):
         resolve(true);
       }).on("error", () => resolve(false));
     });
-    if (open) return { url: `http://127.0.0.1:${options.port}`, stop };
+    if (open)
+      return { url: `http://127.0.0.1:${options.port}`, routesTo: (...args) => routesTo(logFile, ...args), stop };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`the local load balancer did not listen on 127.0.0.1:${options.port} within 10 s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Caddy logs each upstream its active health check finds up again (`"msg":"host is up"`, with the
+ * check's time in seconds): waits for that line about `port`, stamped after `sinceMs`.
+ */
+async function routesTo(logFile: string, port: number, sinceMs: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const up = readFileSync(logFile, "utf8")
+      .split("\n")
+      .some((line) => {
+        if (!line.includes('"host is up"') || !line.includes(`"127.0.0.1:${port}"`)) return false;
+        return (JSON.parse(line) as { ts: number }).ts * 1000 >= sinceMs;
+      });
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the local load balancer did not see 127.0.0.1:${port} up within ${timeoutMs / 1000} s`);
 }

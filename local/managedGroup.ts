@@ -118,14 +118,13 @@ export class LocalManagedGroup {
 
   /**
    * Preempts one running replica (in turn), as Google would: `instance/preempted` turns TRUE, the
-   * shutdown script runs, then the VM is gone. The group brings it back; resolves with the ms from
-   * the preemption until the group is whole again.
+   * shutdown script runs, then the VM is gone. The group brings it back; resolves with the
+   * replica's port once it is ready again.
    */
   async preemptOne(): Promise<number> {
     const running = this.replicas.filter((r) => !r.busy && r.instance.facts().status === "RUNNING");
     if (running.length === 0) throw new Error(`${this.options.group.name} has no running replica to preempt`);
     const replica = running[this.next++ % running.length];
-    const started = Date.now();
     replica.busy = true;
     this.options.report(`budgetml local: preempting ${replica.name} (${replica.zone})`);
     replica.metadata.setPreempted(true);
@@ -136,7 +135,7 @@ export class LocalManagedGroup {
     }
     await new Promise((resolve) => setTimeout(resolve, WATCH_MS)); // the group sees it stopped…
     await this.whole(); // …and recreates it
-    return Date.now() - started;
+    return replica.port;
   }
 
   /** Stops every replica and the watch. */

@@ -21,7 +21,7 @@ export interface ServedReplicatedModel {
   bootFailed: Promise<never>;
   /** Resolves once every replica is ready and the load balancer answers `GET /` with 200. */
   ready(timeoutMs: number, signal?: AbortSignal): Promise<void>;
-  /** Preempts one spot replica; resolves with the ms until its group is whole again. */
+  /** Preempts one spot replica; resolves with the ms until the load balancer routes to it again. */
   preempt(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -96,7 +96,11 @@ export async function serveReplicatedModel(options: {
       async preempt() {
         if (spotGroups.length === 0)
           throw new Error(`${backend.name} has no spot replica: standard VMs are not preempted`);
-        return spotGroups[next++ % spotGroups.length].preemptOne();
+        const preemptedAt = Date.now();
+        const port = await spotGroups[next++ % spotGroups.length].preemptOne();
+        // Whole again when the load balancer sends the replica traffic, not merely when it answers.
+        await loadBalancer.routesTo(port, preemptedAt);
+        return Date.now() - preemptedAt;
       },
       async stop() {
         await loadBalancer.stop();
