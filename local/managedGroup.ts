@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { BootedInstance } from "./bootedInstance";
-import type { DeclaredGroup, DeclaredHealthCheck, DeclaredTemplate } from "./declaredLoadBalancing";
-import { localVm, waitForEndpoint } from "./localVm";
+import type { DeclaredGroup, DeclaredTemplate } from "./declaredLoadBalancing";
+import { bootFailureSummary, localVm, waitForEndpoint } from "./localVm";
 import type { MetadataServer } from "./standins/metadataServer";
 import type { StandIns } from "./standins/startStandIns";
 
@@ -16,12 +16,9 @@ interface Replica {
   instance: BootedInstance;
   /** How many times the group has created this replica's VM. */
   generation: number;
-  /** Consecutive failed autohealing checks. */
-  failedChecks: number;
-  /** How many autohealing checks were due (and made) since this VM was created. */
-  probes: number;
-  createdAt: number;
-  /** Set while the group preempts or recreates it: nothing else touches it then. */
+  /** When the group may create its VM again once it stops (a failed boot waits a little). */
+  recreateAfter: number;
+  /** Set while the group preempts it: the watch leaves it alone then. */
   busy: boolean;
 }
 
@@ -31,8 +28,6 @@ export interface LocalManagedGroupOptions {
   template: DeclaredTemplate;
   /** How many replicas run: the group's target size, or its autoscaler's minimum. */
   size: number;
-  /** The group's autohealing check, if it declares one. */
-  autohealing: DeclaredHealthCheck | undefined;
   standIns: StandIns;
   /** Folder under which each replica's VM gets a root of its own. */
   root: string;
@@ -51,8 +46,8 @@ const RETRY_FAILED_BOOT_MS = 5000;
  * the template's metadata (its startup script and all) as the template's service account, spread
  * over the group's zones. As Google's group does, it recreates a replica whose VM stopped without
  * the group asking — a preempted one — on a fresh disk (a new root: the template's boot runs again
- * from the start), keeping its name; and autoheals a replica whose autohealing check fails
- * `unhealthyThreshold` times after the initial delay. It does not autoscale: it runs the minimum.
+ * from the start), keeping its name. It does not autoscale (it runs the minimum), and does not
+ * autoheal: the autohealing check's first-boot delay (300 s) outlasts what a local session needs.
  */
 export class LocalManagedGroup {
   private readonly replicas: Replica[] = [];
@@ -97,16 +92,14 @@ export class LocalManagedGroup {
         port,
         metadata,
         generation: 0,
-        failedChecks: 0,
-        probes: 0,
-        createdAt: Date.now(),
+        recreateAfter: 0,
         busy: false,
         instance: undefined as unknown as BootedInstance,
       };
       this.replicas.push(replica);
       this.create(replica);
     }
-    this.timer = setInterval(() => void this.watch(), WATCH_MS);
+    this.timer = setInterval(() => this.watch(), WATCH_MS);
   }
 
   /** Resolves once every replica runs and answers its health check with 200. */
@@ -149,9 +142,7 @@ export class LocalManagedGroup {
   private create(replica: Replica): void {
     const previousRoot = replica.generation > 0 ? this.rootOf(replica) : undefined;
     replica.generation += 1;
-    replica.failedChecks = 0;
-    replica.probes = 0;
-    replica.createdAt = Date.now();
+    replica.recreateAfter = 0;
     replica.metadata.setPreempted(false);
     if (previousRoot) rmSync(previousRoot, { recursive: true, force: true });
     const first = replica.generation === 1;
@@ -163,8 +154,9 @@ export class LocalManagedGroup {
       port: replica.port,
       onBootFailed: (stderr) => {
         this.options.report(`budgetml local: ${replica.name} boot failed:\n${stderr.trim()}`);
-        if (first) this.firstBootFailed(new Error(`replica ${replica.name} failed to boot`));
-        replica.createdAt = Date.now() + RETRY_FAILED_BOOT_MS; // recreated after a pause, not in a loop
+        if (first)
+          this.firstBootFailed(new Error(`replica ${replica.name} failed to boot: ${bootFailureSummary(stderr)}`));
+        replica.recreateAfter = Date.now() + RETRY_FAILED_BOOT_MS; // recreated after a pause, not in a loop
       },
     });
     replica.instance = instance;
@@ -175,41 +167,15 @@ export class LocalManagedGroup {
     return join(this.options.root, `${replica.name}-${replica.generation}`);
   }
 
-  /** What Google's group does on its own: recreate stopped replicas, autoheal unhealthy ones. */
-  private async watch(): Promise<void> {
+  /** What Google's group does on its own: recreate a replica that stopped without being asked to. */
+  private watch(): void {
     for (const replica of this.replicas) {
       if (this.stopped || replica.busy) continue;
       const { status } = replica.instance.facts();
-      if (status === "TERMINATED" && Date.now() >= replica.createdAt) {
+      if (status === "TERMINATED" && Date.now() >= replica.recreateAfter) {
         this.options.report(`budgetml local: ${this.options.group.name} recreates ${replica.name}`);
         this.create(replica);
-      } else if (status === "RUNNING") await this.autoheal(replica);
-    }
-  }
-
-  /** One autohealing probe when one is due; recreates the replica after `unhealthyThreshold` failures in a row. */
-  private async autoheal(replica: Replica): Promise<void> {
-    const check = this.options.autohealing;
-    const delayMs = (this.options.group.autoHealing?.initialDelaySec ?? 0) * 1000;
-    if (!check?.http || Date.now() < replica.createdAt + delayMs) return;
-    const due = 1 + Math.floor((Date.now() - replica.createdAt - delayMs) / (check.checkIntervalSec * 1000));
-    if (due <= replica.probes) return;
-    replica.probes = due;
-    replica.busy = true;
-    const healthy = await fetch(`http://127.0.0.1:${replica.port}${check.http.requestPath}`, {
-      signal: AbortSignal.timeout(check.timeoutSec * 1000),
-    }).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    replica.busy = false;
-    replica.failedChecks = healthy ? 0 : replica.failedChecks + 1;
-    if (replica.failedChecks >= check.unhealthyThreshold && !this.stopped) {
-      this.options.report(
-        `budgetml local: ${replica.name} failed ${replica.failedChecks} autohealing checks: the group recreates it`,
-      );
-      replica.instance.stop();
-      this.create(replica);
+      }
     }
   }
 }

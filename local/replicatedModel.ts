@@ -54,7 +54,6 @@ export async function serveReplicatedModel(options: {
       group,
       template,
       size: autoscaler?.policy.minReplicas ?? group.targetSize ?? 0,
-      autohealing: declared.healthChecks.find((check) => check.path === group.autoHealing?.healthCheck),
       standIns: options.standIns,
       root: join(options.root, "vm"),
       freePort: options.freePort,
