@@ -136,7 +136,9 @@ export interface BudgetModelArgs {
  * A model behind a secured HTTPS API on a spot VM that comes back after every preemption: a
  * bucket with the predictor and runtime bundles, a least-privilege service account, the password
  * and token key in Secret Manager, a static address and firewall rule, the instance, and the
- * restarter (topic, Cloud Function, scheduler job).
+ * restarter (topic, Cloud Function, scheduler job). With `replicas`, instead of the instance,
+ * address and restarter: managed instance groups of VMs booting the same way, behind Google's
+ * external Application Load Balancer (see components/replicas/).
  */
 export class BudgetModel extends pulumi.ComponentResource {
   /** `https://<host>`: the API's base URL. */
@@ -217,7 +219,6 @@ export class BudgetModel extends pulumi.ComponentResource {
       }),
     );
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
-    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
     const identity = declareIdentity(ctx, args.password);
@@ -304,7 +305,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         bucket: storage.bucket,
         instance,
         topic: restartTopic,
-        source: restarterSource,
+        source: pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime)),
         runtime: functionRuntime,
         schedule: args.schedule ?? "* * * * *",
         spotFallbackSeconds,
