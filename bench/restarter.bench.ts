@@ -2,12 +2,14 @@
 // Compares the shutdown-signal path with the scheduler-only path (the baseline), in one run, with
 // the real restarter loop and compute client against the Compute stand-in. Time is scaled 1/20 so
 // the run takes a minute; figures are reported scaled back to real seconds.
+import { FALLBACK_LABEL, PROVISIONING_LABEL, schedulingFor } from "../contracts/scheduling";
 import { startComputeServer, SimulatedInstance } from "../local/standins/computeServer";
 import { startMetadataServer } from "../local/standins/metadataServer";
 import { createComputeClients } from "../functions/restarter/computeClients";
 import { readRestarterConfig } from "../functions/restarter/config";
 import { keepInstanceRunning } from "../functions/restarter/keepRunning";
 import { createLogger } from "../runtime/logger";
+import { median } from "./support";
 
 const SCALE = 20;
 const STOPPING_MS = 30_000 / SCALE; // Google's preemption window
@@ -64,7 +66,6 @@ async function main() {
   await compute.close();
   await metadata.close();
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const baseline = median(results[paths[0][0]]);
   console.log(
     `TERMINATED → start request, ${TRIALS} preemptions per path, tick every 60 s, time scaled 1/${SCALE} and reported in real seconds`,
@@ -83,6 +84,7 @@ async function main() {
     process.exitCode = 1;
   }
   await capacityOutages();
+  await returnOutages();
 }
 
 /**
@@ -137,3 +139,93 @@ async function capacityOutages() {
 }
 
 void main();
+
+/**
+ * The outage a return to spot costs, with and without spot capacity, against the least any switch
+ * can cost: the same instance stopped and started by hand through the same client (baseline). The
+ * instance's lifecycle is modelled on Google's orders of magnitude — 15 s stopping (the runtime's
+ * drain inside the shutdown window), 15 s each for PROVISIONING and STAGING, 2 s per start/stop
+ * operation — scaled 1/20 like the first table; the restarter runs with its default timing, scaled
+ * alike, inside its return window (its clock moved to 03:10 UTC).
+ */
+async function returnOutages() {
+  const metadata = await startMetadataServer();
+  process.env.GCE_METADATA_HOST = metadata.host;
+  const STEP_MS = 15_000 / SCALE;
+  const paths = ["stop + start by hand (baseline)", "return to spot", "return without spot capacity"] as const;
+  const results: Record<string, { outages: number[]; calls: number }> = {};
+  for (const path of paths) {
+    results[path] = { outages: [], calls: 0 };
+    for (let i = 0; i < 3; i += 1) {
+      const offset = ((): number => {
+        const at = new Date();
+        at.setUTCHours(3, 10, 0, 0);
+        if (at.getTime() < Date.now()) at.setUTCDate(at.getUTCDate() + 1);
+        return at.getTime() - Date.now();
+      })();
+      const clock = {
+        now: () => Date.now() + offset,
+        sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+      };
+      const instance = new SimulatedInstance(STEP_MS, clock.now);
+      const compute = await startComputeServer({
+        project: "bench-project",
+        zone: "us-central1-a",
+        instance: "vm",
+        backend: instance,
+        scheduling: schedulingFor("standard"),
+        labels: {
+          [PROVISIONING_LABEL]: "standard",
+          [FALLBACK_LABEL]: String(Math.floor((clock.now() - 7 * 3600_000) / 1000)),
+        },
+        spotCapacity: () => path !== "return without spot capacity",
+        operationMs: 2000 / SCALE,
+      });
+      const config = readRestarterConfig({
+        BUDGET_PROJECT: "bench-project",
+        BUDGET_ZONE: "us-central1-a",
+        BUDGET_INSTANCE: "vm",
+        BUDGET_COMPUTE_ENDPOINT: compute.url,
+        BUDGET_DECLARED_PROVISIONING: "spot",
+        BUDGET_RESTART_POLL_MS: String(1000 / SCALE),
+        BUDGET_RESTART_BACKOFF_MS: String(2000 / SCALE),
+        // The budget only caps an invocation (the default, unscaled): a loaded machine's first calls take seconds.
+      });
+      const clients = createComputeClients(config.computeEndpoint);
+      const target = { project: "bench-project", zone: "us-central1-a", instance: "vm" };
+      await clients.instances.get(target); // loads the client before the clock starts
+      await clients.operations.list({ project: target.project, zone: target.zone }, { autoPaginate: false });
+      const until = async (status: string) => {
+        while (instance.facts().status !== status) await new Promise((resolve) => setTimeout(resolve, 2));
+      };
+      const started = Date.now();
+      if (path === "stop + start by hand (baseline)") {
+        await clients.instances.stop(target);
+        await until("TERMINATED");
+        await clients.instances.start(target);
+      } else {
+        const outcome = await keepInstanceRunning(clients, config, createLogger({ level: "silent" }), clock);
+        if (outcome.did !== "started") throw new Error(`${path}: ${JSON.stringify(outcome)}`);
+      }
+      await until("RUNNING");
+      results[path].outages.push((Date.now() - started) * SCALE);
+      results[path].calls = compute.requests.length;
+      instance.dispose();
+      await compute.close();
+    }
+  }
+  await metadata.close();
+  const baseline = median(results[paths[0]].outages);
+  console.log(
+    `\nreturn to spot of a fallback instance (modelled lifecycle, time scaled 1/${SCALE}, reported in real seconds)`,
+  );
+  console.table(
+    paths.map((path) => ({
+      path,
+      "median s": +(median(results[path].outages) / 1000).toFixed(1),
+      "worst s": +(Math.max(...results[path].outages) / 1000).toFixed(1),
+      "vs baseline": +(median(results[path].outages) / baseline).toFixed(2),
+      "mutating calls": results[path].calls,
+    })),
+  );
+}

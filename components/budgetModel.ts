@@ -11,12 +11,12 @@ import { bundleIdOf } from "../images/vm/bundleId";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
-import { declareNetwork, type DnsRecord } from "./network";
+import { declareNetwork, dnsRecordFor, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname, type InstanceMetadata } from "../contracts/instanceMetadata";
-import type { Provisioning } from "../contracts/scheduling";
+import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
 import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
 import { planReplicas, type Replicas } from "./replicas/replicasArgs";
 import { declareReplicatedModel } from "./replicas/replicatedModel";
@@ -83,10 +83,17 @@ export interface BudgetModelArgs {
   readonly schedule?: string;
   /**
    * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
-   * restarter starts it as standard (on demand) instead; it returns to spot at a later stop after
-   * 6 hours. 0 turns the fallback off. @default 10
+   * restarter starts it as standard (on demand) instead; after 6 hours it returns to spot in the
+   * `spotReturnWindow`. 0 turns the fallback off. @default 10
    */
   readonly spotFallbackMinutes?: number;
+  /**
+   * With spot provisioning: when (a daily UTC window, `HH:MM-HH:MM`) the restarter may stop an
+   * instance running on demand after a fallback and start it on spot again — a stop and a start,
+   * about a minute or two of downtime; without spot capacity it is back on demand at once.
+   * @default "03:00-05:00"
+   */
+  readonly spotReturnWindow?: string;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
   readonly image?: string;
   /**
@@ -291,7 +298,6 @@ export class BudgetModel extends pulumi.ComponentResource {
         machineType,
         diskSizeGb,
         provisioning,
-        restarterManagesScheduling: spotFallbackSeconds > 0,
         network: args.network ?? "default",
         subnetwork: args.subnetwork,
         running,
@@ -308,7 +314,9 @@ export class BudgetModel extends pulumi.ComponentResource {
         source: pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime)),
         runtime: functionRuntime,
         schedule: args.schedule ?? "* * * * *",
+        provisioning,
         spotFallbackSeconds,
+        spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
         keepRunning: running,
       });
       this.ipAddress = network.ipAddress;
@@ -338,7 +346,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     this.dnsRecord = customHostname
       ? pulumi
           .all([customHostname, this.ipAddress])
-          .apply(([hostname, ip]): DnsRecord | undefined => ({ name: hostname, type: "A", value: ip }))
+          .apply(([hostname, ip]): DnsRecord | undefined => dnsRecordFor(hostname, ip))
       : pulumi.output<DnsRecord | undefined>(undefined);
     // A parked model has nothing to wait for.
     if (args.waitForHealthy !== false && running) {

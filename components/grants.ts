@@ -11,8 +11,10 @@
 /** Custom roles: exactly the permissions the restarter uses, nothing that could rewrite the VM. */
 export const CUSTOM_ROLES = {
   /**
-   * On the instance: read it, start/resume it, and switch its provisioning (setScheduling +
-   * setLabels, the spot-capacity fallback). Not setMetadata (root on the VM), not delete.
+   * On the instance: read it, start/resume it, and switch its provisioning — stop it (a running
+   * instance is switched by a stop and a start: setScheduling needs it stopped), setScheduling and
+   * setLabels — for the spot-capacity fallback, the return to spot and a changed `provisioning`.
+   * Not setMetadata (root on the VM), not delete.
    */
   restarterInstance: {
     title: "budgetml restarter (instance)",
@@ -20,6 +22,7 @@ export const CUSTOM_ROLES = {
       "compute.instances.get",
       "compute.instances.start",
       "compute.instances.resume",
+      "compute.instances.stop",
       "compute.instances.setScheduling",
       "compute.instances.setLabels",
     ],

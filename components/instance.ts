@@ -4,8 +4,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { packageRoot } from "../bundles/packageRoot";
 import { childOptions, type ModelContext } from "./context";
-import { FALLBACK_LABEL } from "../functions/restarter/spotFallback";
-import { schedulingFor } from "./validate";
+import { FALLBACK_LABEL, PROVISIONING_LABEL, schedulingFor } from "../contracts/scheduling";
 import { SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
 
 /** What the instance is told through its metadata (names only: no secret value). */
@@ -17,8 +16,6 @@ export interface InstanceSettings {
   ipAddress: pulumi.Output<string>;
   tag: pulumi.Output<string>;
   metadata: Record<string, pulumi.Input<string>>;
-  /** The restarter may switch scheduling (spot-capacity fallback): don't diff against it. */
-  restarterManagesScheduling: boolean;
   /** VPC network and (optional) subnetwork of the instance's interface. */
   network: pulumi.Input<string>;
   subnetwork: pulumi.Input<string> | undefined;
@@ -94,6 +91,8 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
         },
       ],
       ...vmBootProperties(ctx, settings),
+      // The restarter keeps this label on the instance (contracts/scheduling.ts).
+      labels: { ...ctx.labels, [PROVISIONING_LABEL]: settings.provisioning },
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",
@@ -103,7 +102,17 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
       // The name is fixed (it carries the model's suffix, not a random one per replacement), so a
       // replacement must delete the old instance first, or Google refuses the new one: name taken.
       deleteBeforeReplace: true,
-      ...(settings.restarterManagesScheduling ? { ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`] } : {}),
+      // The restarter owns the instance's provisioning once it exists: it switches the stopped VM
+      // (setScheduling) to the declared model — so a changed `provisioning` reaches it through the
+      // restarter's environment, as a stop and a start with the disk kept — and to standard and back
+      // when spot capacity runs out. The provider would instead replace the VM on a changed
+      // provisioning model (scheduling.provisioning_model and scheduling.preemptible are ForceNew in
+      // the Google provider the gcp provider is built from: GoogleCloudPlatform/magic-modules,
+      // mmv1/third_party/terraform/services/compute/resource_compute_instance.go.tmpl), and after a
+      // `pulumi refresh` would try to undo the restarter's fallback. Ignoring changes keeps the
+      // provider off both: the program's scheduling and provisioning label are used when the
+      // instance is created, never later.
+      ignoreChanges: ["scheduling", `labels["${FALLBACK_LABEL}"]`, `labels["${PROVISIONING_LABEL}"]`],
     }),
   );
 }

@@ -4,11 +4,22 @@ import { childOptions, type ModelContext } from "./context";
 
 /** The DNS record a user must create for a custom domain: an A record to the static address. */
 export interface DnsRecord {
-  /** The fully qualified name (`api.example.com`). */
+  /** The endpoint's hostname (`api.example.com`). */
   name: string;
+  /**
+   * The same name fully qualified, with the root's trailing dot (`api.example.com.`): the form a
+   * Cloud DNS record set's `name` takes — the provider's own examples build it from the zone's
+   * `dnsName` ("for instance \"example.com.\""): `` `frontend.${zone.dnsName}` `` (gcp.dns.RecordSet).
+   */
+  fqdn: string;
   type: "A";
   /** The endpoint's external IP address. */
   value: string;
+}
+
+/** The A record for `hostname` → `ip`. */
+export function dnsRecordFor(hostname: string, ip: string): DnsRecord {
+  return { name: hostname, fqdn: `${hostname.replace(/\.$/, "")}.`, type: "A", value: ip };
 }
 
 /** The public address and the firewall opening to it. */

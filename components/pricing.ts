@@ -30,6 +30,11 @@ export interface CostEstimate {
   monthlyUsd: number | undefined;
   /** Monthly USD for the same machine, disk and address on demand. */
   onDemandMonthlyUsd: number | undefined;
+  /**
+   * With spot: what each day costs on top while the restarter runs the instance on demand for
+   * lack of spot capacity (until it returns to spot, see `spotReturnWindow`); 0 otherwise.
+   */
+  fallbackExtraUsdPerDay: number | undefined;
   /** With autoscaled replicas: monthly USD while the autoscaler runs `replicas.max`. @default absent */
   maxMonthlyUsd?: number;
   /** What the figures are: an estimate, and from when. */
@@ -55,6 +60,7 @@ export function estimateMonthlyCost(
     return {
       monthlyUsd: parked,
       onDemandMonthlyUsd: parked,
+      fallbackExtraUsdPerDay: 0,
       note: `parked (running: false): the VM is stopped, compute costs nothing; the disk and the reserved address still cost; ${note}`,
     };
   }
@@ -62,6 +68,7 @@ export function estimateMonthlyCost(
     return {
       monthlyUsd: undefined,
       onDemandMonthlyUsd: undefined,
+      fallbackExtraUsdPerDay: undefined,
       note: `${machineType} is not in budgetml's price table; ${note}`,
     };
   const fixed = disk + IP_PER_HOUR * HOURS_PER_MONTH;
@@ -69,6 +76,7 @@ export function estimateMonthlyCost(
   return {
     monthlyUsd: round(hourly * HOURS_PER_MONTH + fixed),
     onDemandMonthlyUsd: round(price.onDemand * HOURS_PER_MONTH + fixed),
+    fallbackExtraUsdPerDay: provisioning === "standard" ? 0 : round((price.onDemand - price.spot) * 24),
     note,
   };
 }

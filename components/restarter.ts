@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
+import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
 import { roleSlug } from "./identity";
@@ -15,8 +16,12 @@ export interface RestarterSettings {
   /** Cloud Run functions runtime id, checked against functions/functionRuntimes.ts at preview. */
   runtime: string;
   schedule: string;
+  /** The declared provisioning model: the restarter switches the instance to it (see components/instance.ts). */
+  provisioning: Provisioning;
   /** Seconds a spot instance may stay down for lack of capacity before it starts as standard; 0 = never. */
   spotFallbackSeconds: number;
+  /** When (UTC, `HH:MM-HH:MM`) a running fallback instance may be stopped to try spot again. */
+  spotReturnWindow: string;
   /** false: the model is parked; the restarter must leave the stopped VM alone. */
   keepRunning: boolean;
 }
@@ -142,7 +147,9 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
           BUDGET_PROJECT: ctx.project,
           BUDGET_ZONE: ctx.zone,
           BUDGET_INSTANCE: settings.instance.name,
+          BUDGET_DECLARED_PROVISIONING: settings.provisioning,
           BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
+          BUDGET_SPOT_RETURN_WINDOW: settings.spotReturnWindow,
           BUDGET_RUNNING: String(settings.keepRunning),
         },
       },
@@ -189,26 +196,29 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
 /**
  * The custom roles of components/grants.ts, in this project. Role ids allow only letters, digits,
  * `_` and `.`, and a deleted id stays reserved for weeks: the random suffix keeps each one new.
- * Returns the full role name for a grant's role.
+ * Returns a grant's role name: for a custom role the role resource's own `name` output, so every
+ * grant of it waits until the role exists — a grant naming a role that is still being created
+ * fails ("Role … does not exist in the resource's hierarchy").
  */
 function declareCustomRoles(ctx: ModelContext): (role: Role) => pulumi.Input<string> {
   const names = new Map<string, pulumi.Output<string>>();
   for (const [key, role] of Object.entries(CUSTOM_ROLES) as Array<
     [CustomRoleKey, (typeof CUSTOM_ROLES)[CustomRoleKey]]
   >) {
-    const roleId = pulumi.interpolate`budgetml_${ctx.slug.replace(/-/g, "_")}_${ctx.suffix}_${key}`;
-    new gcp.projects.IAMCustomRole(
+    const declared = new gcp.projects.IAMCustomRole(
       `${ctx.name}-role-${roleSlug(key)}`,
       {
         project: ctx.project,
-        roleId,
+        roleId: pulumi.interpolate`budgetml_${ctx.slug.replace(/-/g, "_")}_${ctx.suffix}_${key}`,
         title: `${role.title} ${ctx.name}`.slice(0, 100),
         permissions: [...role.permissions],
         stage: "GA",
       },
       childOptions(ctx),
     );
-    names.set(`custom:${key}`, pulumi.interpolate`projects/${ctx.project}/roles/${roleId}`);
+    // "The name of the role in the format projects/{{project}}/roles/{{role_id}}. Like id, this field
+    // can be used as a reference in other resources such as IAM role bindings" (gcp.projects.IAMCustomRole).
+    names.set(`custom:${key}`, declared.name);
   }
   return (role) => names.get(role) ?? role;
 }

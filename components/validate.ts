@@ -3,11 +3,11 @@ import { extname } from "node:path";
 import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { utcWindowProblem } from "../contracts/scheduling";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
 import { replicasProblems, type ArgProblem } from "./replicas/replicasArgs";
 
-export { schedulingFor } from "../contracts/scheduling";
 export { publicHostname } from "../contracts/instanceMetadata";
 
 /**
@@ -126,6 +126,13 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
     (!Number.isFinite(args.spotFallbackMinutes) || args.spotFallbackMinutes < 0 || args.spotFallbackMinutes > 1440)
   ) {
     problem(`spotFallbackMinutes: ${args.spotFallbackMinutes} must be from 0 (off) to 1440`);
+  }
+  if (args.spotReturnWindow !== undefined) {
+    const bad =
+      typeof args.spotReturnWindow === "string"
+        ? utcWindowProblem(args.spotReturnWindow)
+        : `${JSON.stringify(args.spotReturnWindow)} is not a UTC window like "03:00-05:00"`;
+    if (bad) problem(`spotReturnWindow: ${bad}`);
   }
   if (args.image !== undefined && args.requirements !== undefined) {
     problem(

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { DeclaredLoadBalancing } from "./declaredLoadBalancing";
 import { IamPolicy } from "./standins/accessPolicy";
+import type { Scheduling } from "../contracts/scheduling";
 
 /** An instance as declared, about to be booted here. */
 export interface DeclaredInstance {
@@ -15,7 +16,8 @@ export interface DeclaredInstance {
   zone: string;
   name: string;
   metadata: Record<string, string>;
-  scheduling: Record<string, unknown>;
+  scheduling: Scheduling;
+  labels: Record<string, string>;
   serviceAccount: string | undefined;
   externalIp: string;
   /** `TERMINATED` for a parked model (`running: false`): it is declared stopped. */
@@ -180,6 +182,7 @@ export class LocalCloud {
           name: inputs.name,
           metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
           scheduling: inputs.scheduling ?? {},
+          labels: inputs.labels ?? {},
           serviceAccount: inputs.serviceAccount?.email,
           externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,
           desiredStatus: inputs.desiredStatus === "TERMINATED" ? "TERMINATED" : "RUNNING",

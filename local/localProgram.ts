@@ -203,6 +203,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         instanceName: declared.name,
         attributes: declared.metadata,
         externalIp: declared.externalIp,
+        scheduling: declared.scheduling,
       });
       let failBoot: (error: Error) => void = () => {};
       const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
@@ -226,6 +227,9 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         backend: instance,
         access: cloud.policy,
         scheduling: declared.scheduling,
+        labels: declared.labels,
+        // The VM reads its scheduling from its metadata server at boot, as on Google.
+        onSchedulingChange: (scheduling) => metadata.setScheduling(scheduling),
         operationMs: START_OPERATION_MS,
       });
       cleanups.push(() => compute.close());

@@ -1,3 +1,5 @@
+import type { Provisioning } from "../contracts/scheduling";
+
 /** The runtime's life: `starting` → `ready` | `load_failed`; any → `draining` once told to stop. */
 export type HealthState = "starting" | "ready" | "load_failed" | "draining";
 
@@ -12,6 +14,12 @@ export interface HealthAnswer {
    * with the new id, so the deployment's health wait can tell the old runtime from the new one.
    */
   bundle?: string;
+  /**
+   * The provisioning model the VM runs as (`BUDGET_PROVISIONING`, set by the VM's boot from the
+   * metadata server's `instance/scheduling/`): the restarter may have switched a spot VM to standard
+   * for lack of spot capacity, and back.
+   */
+  provisioning?: Provisioning;
 }
 
 /** Tracks the server's state; the health route reports it and predict routes refuse unless ready. */
@@ -20,8 +28,14 @@ export class Health {
   private failure: string | undefined;
   private handingOff = false;
 
-  /** @param bundle the bundle id to report; absent when the runtime runs outside a deployment. */
-  constructor(private readonly bundle?: string) {}
+  /**
+   * @param bundle the bundle id to report; absent when the runtime runs outside a deployment.
+   * @param provisioning the model the VM runs as; absent outside a deployment.
+   */
+  constructor(
+    private readonly bundle?: string,
+    private readonly provisioning?: Provisioning,
+  ) {}
 
   get state(): HealthState {
     return this.current;
@@ -39,6 +53,7 @@ export class Health {
       predictor,
       version,
       ...(this.bundle ? { bundle: this.bundle } : {}),
+      ...(this.provisioning ? { provisioning: this.provisioning } : {}),
     };
   }
 

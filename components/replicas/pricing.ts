@@ -28,6 +28,7 @@ export function estimateReplicatedMonthlyCost(
     return {
       monthlyUsd: undefined,
       onDemandMonthlyUsd: undefined,
+      fallbackExtraUsdPerDay: undefined,
       note: `${machineType} is not in budgetml's price table; ${note}`,
     };
   const perVm = diskSizeGb * DISK_PER_GB_MONTH + IP_PER_HOUR * HOURS_PER_MONTH;
@@ -41,6 +42,8 @@ export function estimateReplicatedMonthlyCost(
   return {
     monthlyUsd: monthly(plan.spot.min, plan.standard),
     onDemandMonthlyUsd: monthly(0, plan.min),
+    // A group never swaps spot for on demand: short of spot capacity it runs fewer replicas.
+    fallbackExtraUsdPerDay: 0,
     ...(plan.max > plan.min ? { maxMonthlyUsd: monthly(plan.spot.max, plan.standard) } : {}),
     note,
   };

@@ -44,6 +44,7 @@ export interface ReplicasContext {
   staticIp?: unknown;
   schedule?: unknown;
   spotFallbackMinutes?: unknown;
+  spotReturnWindow?: unknown;
   functionRuntime?: unknown;
   running?: unknown;
   image?: unknown;
@@ -105,7 +106,7 @@ export function replicasProblems(replicas: unknown, context: ReplicasContext = {
       "staticIp",
       "staticIp does not apply with replicas: the load balancer reserves its own global address (ipAddress output)",
     );
-  for (const key of ["schedule", "spotFallbackMinutes", "functionRuntime"] as const)
+  for (const key of ["schedule", "spotFallbackMinutes", "spotReturnWindow", "functionRuntime"] as const)
     if (context[key] !== undefined)
       problem(
         key,

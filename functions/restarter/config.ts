@@ -1,3 +1,9 @@
+import {
+  DEFAULT_SPOT_RETURN_WINDOW,
+  parseUtcWindow,
+  type Provisioning,
+  type UtcWindow,
+} from "../../contracts/scheduling";
 import { parseNumberSetting } from "../../contracts/settings";
 
 /** What the restarter keeps running, read from its environment at cold start. */
@@ -15,8 +21,12 @@ export interface RestarterConfig {
   backoffMs: number;
   /** Switch a spot instance to standard after this long down for lack of capacity; 0 = never. @default 600 s */
   fallbackAfterMs: number;
-  /** Return a switched instance to spot at its first stop after this long. @default 6 h */
+  /** The least time on standard after a fallback before a return to spot is tried. @default 6 h */
   returnAfterMs: number;
+  /** When a running fallback instance may be stopped and tried on spot again (UTC). @default 03:00-05:00 */
+  returnWindow: UtcWindow;
+  /** The model the deployment declares; the restarter switches the instance to it. @default what the instance runs as */
+  provisioning: Provisioning | undefined;
   /** `false` parks the model: the restarter never starts it. @default true */
   running: boolean;
   /** A stop someone asked for is left alone this long before the instance counts as down. @default 1200 s */
@@ -61,6 +71,15 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
   const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
   const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
   const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
+  let returnWindow = parseUtcWindow(DEFAULT_SPOT_RETURN_WINDOW);
+  try {
+    returnWindow = parseUtcWindow(env.BUDGET_SPOT_RETURN_WINDOW ?? DEFAULT_SPOT_RETURN_WINDOW);
+  } catch (error) {
+    problems.push(`BUDGET_SPOT_RETURN_WINDOW: ${(error as Error).message}`);
+  }
+  const provisioning = env.BUDGET_DECLARED_PROVISIONING || undefined;
+  if (provisioning !== undefined && !["spot", "preemptible", "standard"].includes(provisioning))
+    problems.push(`BUDGET_DECLARED_PROVISIONING="${provisioning}" must be spot, preemptible or standard`);
   const runningRaw = env.BUDGET_RUNNING ?? "true";
   if (runningRaw !== "true" && runningRaw !== "false")
     problems.push(`BUDGET_RUNNING="${runningRaw}" must be true or false`);
@@ -76,6 +95,8 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
     backoffMs,
     fallbackAfterMs,
     returnAfterMs,
+    returnWindow,
+    provisioning: provisioning as Provisioning | undefined,
     running: runningRaw !== "false",
     plannedStopGraceMs,
   };

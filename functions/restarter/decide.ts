@@ -41,7 +41,8 @@ export type StartPermission = "start" | "parked" | "planned_stop";
  * A parked model (`running: false`) is never started. A stop someone asked for (an update that
  * stops the VM, `gcloud … stop`) is left alone for `graceMs` — whoever stopped it starts it again
  * (the provider does after its update) — and only then counts as "should be running and is not".
- * A preemption, a host error, or a cause the restarter cannot read: start.
+ * A preemption, the restarter's own stop for a provisioning switch, a host error, or a cause the
+ * restarter cannot read: start.
  */
 export function mayStart(
   policy: { running: boolean; graceMs: number },

@@ -1,18 +1,20 @@
-import { createHash } from "node:crypto";
+import type { protos } from "@google-cloud/compute";
 import type { Logger } from "../../runtime/logger";
+import { provisioningOf, schedulingSwitch, type SwitchTarget } from "../../contracts/scheduling";
 import { systemClock, type Clock } from "./clock";
-import type { ComputeClients } from "./computeClients";
+import type { ComputeClients, OperationView } from "./computeClients";
 import type { RestarterConfig } from "./config";
 import { decide, isTransient, mayStart } from "./decide";
-import { lastStopCause } from "./stopCause";
-import { applyChange, FALLBACK_LABEL, provisioningChange } from "./spotFallback";
+import { labelsAfter, provisioningMove, type ProvisioningMove, type ProvisioningView } from "./provisioningPolicy";
+import { outageRequestId, switchRequestId } from "./requestIds";
+import { lastStopCause, type LastStop } from "./stopCause";
 
 /** What one invocation saw, did, and how long it took. */
 export interface RestartOutcome {
   saw: string;
   did: "nothing" | "started" | "resumed" | "gave_up" | "failed_permanently" | "parked" | "left_stopped";
-  /** Set when this invocation switched the instance's provisioning (the spot-capacity fallback). */
-  switched?: "to_standard" | "to_spot";
+  /** The provisioning changes this invocation made, in order (e.g. to spot, then back to standard for lack of capacity). */
+  switched?: ProvisioningMove[];
   attempts: number;
   ms: number;
   error?: string;
@@ -24,23 +26,21 @@ interface ApiError {
   message: string;
 }
 
+type Target = { project: string; zone: string; instance: string };
+
+/** The instance as `instances.get` answers it. */
+type InstanceRead = protos.google.cloud.compute.v1.IInstance;
+
 const MAX_BACKOFF_MS = 16_000;
+/** The reason `settle` gives for an operation the budget ran out on. */
+const OPERATION_PENDING = "operationPending";
 
 /**
- * The request id for the n-th start attempt of one outage. The Compute API executes a mutating call
- * once per request id, so every invocation that sees the same outage (same instance, same
- * `lastStopTimestamp`) walks the same sequence of ids: concurrent invocations — a scheduler tick
- * and a shutdown signal, in different function instances — can never start the instance twice.
- */
-export function outageRequestId(instanceId: string, lastStopTimestamp: string, attempt: number): string {
-  const hex = createHash("sha256").update(`${instanceId}/${lastStopTimestamp}/${attempt}`).digest("hex");
-  // Shaped as a UUID, which is what the API accepts as requestId.
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-/**
- * Reads the instance, decides, acts, and retries transient failures while the budget allows.
- * `clock` times the budget, the backoff and the fallback and grace delays. @default the system clock
+ * Reads the instance, decides, acts, and retries transient failures while the budget allows. A
+ * stopped instance is started (and, when the provisioning policy says so, switched first); a
+ * running one is left alone unless its provisioning must change — then it is stopped with a
+ * request id the next read recognises, and the loop goes on as for any stopped instance.
+ * `clock` times the budget, the backoff and the policy's delays. @default the system clock
  */
 export async function keepInstanceRunning(
   clients: ComputeClients,
@@ -53,13 +53,24 @@ export async function keepInstanceRunning(
   // stamps operations: a clock moved ahead would take every fresh operation for an old one.
   const invokedAt = Date.now();
   const deadline = started + config.budgetMs;
+  const budget: Budget = { deadline, clock };
   const { pollMs } = config;
   let { backoffMs } = config;
-  const target = { project: config.project, zone: config.zone, instance: config.instance };
+  const target: Target = { project: config.project, zone: config.zone, instance: config.instance };
+  const policy = {
+    declared: config.provisioning,
+    fallbackAfterMs: config.fallbackAfterMs,
+    returnAfterMs: config.returnAfterMs,
+    returnWindow: config.returnWindow,
+  };
   let attempts = 0;
   let saw = "UNKNOWN";
   let capacityFailure = false;
-  let switched: RestartOutcome["switched"];
+  let stop: LastStop | undefined;
+  let stoppedForSwitch = false;
+  /** Moves tried in this invocation, done or failed: each at most once. */
+  const tried: ProvisioningMove[] = [];
+  const switched: ProvisioningMove[] = [];
   const finish = (did: RestartOutcome["did"], error?: string): RestartOutcome => {
     const outcome = {
       saw,
@@ -67,7 +78,7 @@ export async function keepInstanceRunning(
       attempts,
       ms: clock.now() - started,
       ...(error ? { error } : {}),
-      ...(switched ? { switched } : {}),
+      ...(switched.length > 0 ? { switched } : {}),
     };
     const line = { ...outcome, instance: config.instance, zone: config.zone };
     if (did === "failed_permanently") logger.error(line, `restarter: cannot restart ${config.instance}: ${error}`);
@@ -83,9 +94,18 @@ export async function keepInstanceRunning(
     else logger.info(line, `restarter: ${config.instance} was ${saw}, ${did}`);
     return outcome;
   };
+  const announce = (move: ProvisioningMove) =>
+    logger.warn(
+      { instance: config.instance, move },
+      {
+        no_spot_capacity: `restarter: no spot capacity; ${config.instance} now runs as STANDARD (on-demand price)`,
+        return: `restarter: returning ${config.instance} to SPOT`,
+        declared: `restarter: switching ${config.instance} to ${move.to.toUpperCase()}, as the deployment declares`,
+      }[move.why],
+    );
 
   for (;;) {
-    let instance;
+    let instance: InstanceRead;
     try {
       [instance] = await clients.instances.get(target);
     } catch (error) {
@@ -97,11 +117,59 @@ export async function keepInstanceRunning(
     }
     saw = instance.status ?? "UNKNOWN";
     const action = decide(saw);
-    if (action === "none") return finish("nothing");
+    const view = (status: ProvisioningView["status"]): ProvisioningView => ({
+      status,
+      live: provisioningOf({
+        provisioningModel: instance.scheduling?.provisioningModel ?? undefined,
+        preemptible: instance.scheduling?.preemptible ?? undefined,
+      }),
+      labels: (instance.labels ?? {}) as Record<string, string>,
+      lastStopTimestamp: instance.lastStopTimestamp ?? undefined,
+      ownSwitchTo: stop?.switchTo,
+    });
+
+    if (action === "none") {
+      if (!stoppedForSwitch && (saw !== "RUNNING" || !config.running)) return finish("nothing");
+      if (stoppedForSwitch) {
+        // The stop was accepted; the instance has not begun stopping yet.
+        if (clock.now() + pollMs > deadline) return finish("gave_up", `instance still ${saw} after the switch's stop`);
+        await clock.sleep(pollMs);
+        continue;
+      }
+      const move = provisioningMove(view("running"), clock.now(), policy, false);
+      if (!move) return finish("nothing");
+      const current = view("running");
+      const failure =
+        move.to === current.live
+          ? await relabel(clients, target, move, current.labels, instance.labelFingerprint ?? undefined, budget)
+          : await stopForSwitch(clients, target, instance, move.to as SwitchTarget, budget);
+      // A stop still under way when the budget ends is no failure: the next invocation finishes the switch.
+      if (failure && failure.reason !== OPERATION_PENDING) {
+        logger.error(
+          { instance: config.instance, move, error: failure.message },
+          `restarter: could not ${move.to === current.live ? "relabel" : "stop"} ${config.instance} to switch it to ${move.to}: ${failure.message}`,
+        );
+        return finish(isTransient(failure) ? "gave_up" : "failed_permanently", failure.message);
+      }
+      if (move.to === current.live) {
+        switched.push(move);
+        announce(move);
+        return finish("nothing");
+      }
+      logger.warn(
+        { instance: config.instance, move },
+        `restarter: stopping ${config.instance} to switch it to ${move.to.toUpperCase()} (${move.why})`,
+      );
+      stoppedForSwitch = true;
+      continue; // re-read: STOPPING → TERMINATED, then switched and started below
+    }
     if (!config.running) return finish("parked");
-    if (action !== "wait" && attempts === 0 && !switched) {
-      // Only a preemption (or a VM that should be running and is not) is brought back.
-      const stop = await lastStopCause(clients, target, String(instance.id));
+    if (action !== "wait" && stop === undefined) {
+      // Only a preemption, the restarter's own switch, or a VM that should be running and is not is brought back.
+      stop = await lastStopCause(clients, target, {
+        id: String(instance.id),
+        lastStartTimestamp: instance.lastStartTimestamp ?? undefined,
+      });
       if (stop.error)
         logger.warn(
           { instance: config.instance, error: stop.error },
@@ -118,35 +186,20 @@ export async function keepInstanceRunning(
       continue;
     }
 
-    if (action === "start" && !switched) {
-      const view = {
-        provisioningModel: instance.scheduling?.provisioningModel ?? undefined,
-        labels: (instance.labels ?? {}) as Record<string, string>,
-        lastStopTimestamp: instance.lastStopTimestamp ?? undefined,
-      };
-      const change = provisioningChange(view, clock.now(), config, capacityFailure);
-      if (change) {
-        const failure = await switchProvisioning(
-          clients,
-          target,
-          change,
-          view.labels,
-          instance.labelFingerprint ?? undefined,
-          { deadline, clock },
-        );
+    if (action === "start") {
+      const move = provisioningMove(view("stopped"), clock.now(), policy, capacityFailure);
+      if (move && !tried.some((done) => done.to === move.to && done.why === move.why)) {
+        tried.push(move);
+        const current = view("stopped");
+        const failure = await applyMove(clients, target, move, current, instance.labelFingerprint ?? undefined, budget);
         if (failure)
           logger.error(
-            { instance: config.instance, change, error: failure.message },
-            `restarter: could not switch provisioning (${change}): ${failure.message}`,
+            { instance: config.instance, move, error: failure.message },
+            `restarter: could not switch ${config.instance} to ${move.to} (${move.why}): ${failure.message}`,
           );
         else {
-          switched = change;
-          logger.warn(
-            { instance: config.instance, change, label: FALLBACK_LABEL },
-            change === "to_standard"
-              ? `restarter: no spot capacity for ${Math.round(config.fallbackAfterMs / 60000)} min; ${config.instance} now starts as STANDARD (on-demand price)`
-              : `restarter: returning ${config.instance} to SPOT`,
-          );
+          switched.push(move);
+          announce(move);
           continue; // re-read: the fingerprint and scheduling changed
         }
       }
@@ -158,12 +211,18 @@ export async function keepInstanceRunning(
       { instance: config.instance, status: saw, action, attempt: attempts, requestId },
       `restarter: ${action} ${config.instance} (was ${saw})`,
     );
-    const { failure, replayed } = await act(clients, target, action, requestId, { deadline, clock }, invokedAt);
+    const { failure, replayed } = await act(clients, target, action, requestId, budget, invokedAt);
     if (!failure) return finish(action === "start" ? "started" : "resumed");
     if (!isTransient(failure)) return finish("failed_permanently", failure.message);
     capacityFailure = /RESOURCE_POOL_EXHAUSTED|STOCKOUT/.test(String(failure.reason));
-    // An earlier invocation already made (and failed) this attempt: go straight to the next id.
-    if (replayed) continue;
+    // An earlier invocation already made (and failed) this attempt: go straight to the next id. A
+    // switch to spot that finds no capacity goes back to standard at once, without a backoff.
+    const fallingBack =
+      capacityFailure &&
+      stop?.switchTo === "spot" &&
+      config.fallbackAfterMs > 0 &&
+      !tried.some((move) => move.why === "no_spot_capacity");
+    if (replayed || fallingBack) continue;
     logger.warn(
       {
         instance: config.instance,
@@ -186,7 +245,7 @@ export async function keepInstanceRunning(
  */
 async function act(
   clients: ComputeClients,
-  target: { project: string; zone: string; instance: string },
+  target: Target,
   action: "start" | "resume",
   requestId: string,
   budget: Budget,
@@ -208,13 +267,6 @@ async function act(
 /** When an invocation must have finished, on its clock. */
 type Budget = { deadline: number; clock: Clock };
 
-type OperationView = {
-  name?: string;
-  status?: string;
-  insertTime?: string;
-  error?: { errors?: Array<{ code?: string; message?: string }> };
-};
-
 /** Waits for a zone operation to finish (within the budget); returns its error, if any. */
 async function settle(
   clients: ComputeClients,
@@ -234,34 +286,69 @@ async function settle(
   const error = latest.error?.errors?.[0];
   if (error) return { code: error.code, reason: error.code, message: `${error.code}: ${error.message}` };
   if (latest.status !== "DONE")
-    return { code: 503, reason: "operationPending", message: `operation ${latest.name} still ${latest.status}` };
+    return { code: 503, reason: OPERATION_PENDING, message: `operation ${latest.name} still ${latest.status}` };
   return undefined;
 }
 
-/** Sets the scheduling and the fallback label of the stopped instance; returns the failure, if any. */
-async function switchProvisioning(
+/**
+ * Stops a running instance to switch it, with the request id that marks the stop as this switch's
+ * (see {@link switchRequestId}), and waits for the stop within the budget.
+ */
+async function stopForSwitch(
   clients: ComputeClients,
-  target: { project: string; zone: string; instance: string },
-  change: "to_standard" | "to_spot",
+  target: Target,
+  instance: InstanceRead,
+  to: SwitchTarget,
+  budget: Budget,
+): Promise<ApiError | undefined> {
+  try {
+    const requestId = switchRequestId(String(instance.id), instance.lastStartTimestamp ?? undefined, to);
+    const [operation] = await clients.instances.stop({ ...target, requestId });
+    return await settle(clients, target, operation.latestResponse as OperationView, budget);
+  } catch (error) {
+    return describe(error);
+  }
+}
+
+/**
+ * Carries out a move on the stopped instance: its scheduling (as gcloud's set-scheduling would,
+ * clearing what the new model must not carry — see schedulingSwitch), then its labels.
+ */
+async function applyMove(
+  clients: ComputeClients,
+  target: Target,
+  move: ProvisioningMove,
+  view: ProvisioningView,
+  labelFingerprint: string | undefined,
+  budget: Budget,
+): Promise<ApiError | undefined> {
+  if (move.to !== view.live) {
+    try {
+      const operation = await clients.setScheduling(target, schedulingSwitch(move.to as SwitchTarget));
+      const failure = await settle(clients, target, operation, budget);
+      if (failure) return failure;
+    } catch (error) {
+      return describe(error);
+    }
+  }
+  return relabel(clients, target, move, view.labels, labelFingerprint, budget);
+}
+
+/** Sets the labels the instance carries after `move` (see labelsAfter). */
+async function relabel(
+  clients: ComputeClients,
+  target: Target,
+  move: ProvisioningMove,
   labels: Record<string, string>,
   labelFingerprint: string | undefined,
   budget: Budget,
 ): Promise<ApiError | undefined> {
-  const wanted = applyChange(change, labels, budget.clock.now());
   try {
-    for (const call of [
-      () => clients.instances.setScheduling({ ...target, schedulingResource: wanted.scheduling }),
-      () =>
-        clients.instances.setLabels({
-          ...target,
-          instancesSetLabelsRequestResource: { labels: wanted.labels, labelFingerprint },
-        }),
-    ]) {
-      const [operation] = await call();
-      const failure = await settle(clients, target, operation.latestResponse as OperationView, budget);
-      if (failure) return failure;
-    }
-    return undefined;
+    const [operation] = await clients.instances.setLabels({
+      ...target,
+      instancesSetLabelsRequestResource: { labels: labelsAfter(move, labels, budget.clock.now()), labelFingerprint },
+    });
+    return await settle(clients, target, operation.latestResponse as OperationView, budget);
   } catch (error) {
     return describe(error);
   }

@@ -101,7 +101,12 @@ export function runtimeEnv(
   config: BootConfig,
   values: { password: string; signingKey: string; predictorDir?: string },
 ): Record<string, string> {
-  const common = { BUDGET_USERNAME: config.username, BUDGET_PWD: values.password, BUDGET_TOKEN: values.signingKey };
+  const common = {
+    BUDGET_USERNAME: config.username,
+    BUDGET_PWD: values.password,
+    BUDGET_TOKEN: values.signingKey,
+    ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
+  };
   if (config.image) {
     return {
       ...common,

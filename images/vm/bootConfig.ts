@@ -1,5 +1,6 @@
 import * as gcpMetadata from "gcp-metadata";
 import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
+import { provisioningFromMetadata, type Provisioning } from "../../contracts/scheduling";
 
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
 export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
@@ -7,6 +8,8 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
   hostname: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp: string;
+  /** The model this VM runs as now (the restarter may have switched it since it was created). */
+  provisioning?: Provisioning;
 }
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
@@ -17,10 +20,17 @@ export async function readBootConfig(): Promise<BootConfig> {
   >;
   const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
+  // Either key may be absent (see provisioningFromMetadata): a missing one reads as not set.
+  const scheduling = (key: string) => gcpMetadata.instance(`scheduling/${key}`).then(String, () => undefined);
+  const provisioning = provisioningFromMetadata({
+    provisioningModel: await scheduling("provisioning-model"),
+    preemptible: await scheduling("preemptible"),
+  });
   // Behind the load balancer, the public address is the load balancer's.
   return {
     ...rest,
     hostname: domain || publicHostname(rest.loadBalancer || externalIp),
     healthIp: domain ? externalIp : "",
+    provisioning,
   };
 }

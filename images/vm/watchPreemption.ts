@@ -1,9 +1,11 @@
 import * as gcpMetadata from "gcp-metadata";
 
 /**
- * Waits for Google's advance preemption notice — the metadata key `instance/preempted` turning
- * TRUE — using the metadata server's wait-for-change, and returns when it comes. Transient
- * metadata errors are retried; the watch itself costs nothing while it waits.
+ * Waits for the metadata key `instance/preempted` to turn TRUE — Google sets it as the preemption
+ * begins, with the soft-off that runs the shutdown script (no earlier notice without the Beta
+ * `scheduling.preemptionNoticeDuration`, which budgetml does not set) — using the metadata
+ * server's wait-for-change, and returns when it comes. Transient metadata errors are retried; the
+ * watch itself costs nothing while it waits.
  */
 export function waitForPreemptionNotice(log: (message: string) => void): Promise<void> {
   return waitForPreempted(true, log);

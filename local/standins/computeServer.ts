@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { schedulingFor, schedulingRefusals, type Scheduling } from "../../contracts/scheduling";
+import {
+  mergeScheduling,
+  schedulingFor,
+  schedulingRefusals,
+  type Scheduling,
+  type SchedulingUpdate,
+} from "../../contracts/scheduling";
 import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
@@ -37,22 +43,31 @@ export interface InstanceBackend {
   systemEvents?(): Array<{ operationType: string; at: string }>;
 }
 
-/** A failure to inject into the next start/resume: an HTTP error, or an operation that ends in error. */
+/** A failure to inject into the next start/resume/stop: an HTTP error, or an operation that ends in error. */
 export type InjectedFailure =
   | { http: 403 | 404 | 429 | 500 | 503; reason?: string }
   | { operationError: "ZONE_RESOURCE_POOL_EXHAUSTED" | "QUOTA_EXCEEDED" };
 
+/** The calls that change the instance; the API executes each request id once. */
+export type Mutation = "start" | "resume" | "stop" | "setScheduling" | "setLabels";
+
 export interface ComputeServer {
   /** `http://127.0.0.1:port`: pass to the restarter as `BUDGET_COMPUTE_ENDPOINT`. */
   readonly url: string;
-  /** Failures the next start/resume requests meet, in order. */
+  /** Failures the next start/resume/stop requests meet, in order. */
   readonly failures: InjectedFailure[];
-  /** Every start/resume request received, deduplicated or not. */
-  readonly requests: Array<{ method: "start" | "resume" | "stop"; requestId: string | undefined; at: number }>;
+  /** Every mutating request received, deduplicated or not, with the time it arrived. */
+  readonly requests: Array<{ method: Mutation; requestId: string | undefined; at: number }>;
   /** How many times the backend was actually started or resumed. */
   readonly effectiveStarts: number;
   /** With `recordReads`: the status each successful read of the instance (instances.get) answered, in order. */
   readonly readStatuses: string[];
+  /** The instance's scheduling now (what `instances.get` answers). */
+  readonly scheduling: Scheduling;
+  /** The instance's labels now. */
+  readonly labels: Record<string, string>;
+  /** Records a past operation on the instance, as a long history leaves them (tests of listing). */
+  recordOperation(operationType: string, insertTime: string): void;
   close(): Promise<void>;
 }
 
@@ -61,6 +76,8 @@ const INSTANCE_PATH =
 const OPERATIONS_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations$/;
 const INSTANCE_ID = "4242424242424242";
 const OPERATION_PATH = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+?)(\/wait)?$/;
+/** zoneOperations.list: "Acceptable values are 0 to 500, inclusive. (Default: 500)" (the API's discovery document). */
+const MAX_RESULTS = 500;
 
 interface Operation {
   kind: "compute#operation";
@@ -70,6 +87,8 @@ interface Operation {
   operationType: string;
   targetLink: string;
   targetId?: string;
+  /** The request's `requestId`, when it had one ("Not present otherwise"). */
+  clientOperationId?: string;
   status: "PENDING" | "RUNNING" | "DONE";
   progress: number;
   insertTime: string;
@@ -81,8 +100,10 @@ interface Operation {
  * A loopback stand-in for the Compute REST API — just the instance and zone-operation calls the
  * restarter makes — in front of one instance. Like the real API it deduplicates mutating calls by
  * `requestId` (a repeated id returns the first operation and does nothing), refuses to start an
- * instance that is still stopping, and speaks Google's error shape, so `@google-cloud/compute`
- * behaves against it as it does against Google.
+ * instance that is still stopping, changes scheduling only as `setScheduling` does (fields left
+ * out stay, `null` clears) and only on a stopped instance, lists operations in the orders and pages
+ * the API offers, and speaks Google's error shape, so `@google-cloud/compute` behaves against it as
+ * it does against Google.
  */
 export async function startComputeServer(options: {
   project: string;
@@ -91,28 +112,33 @@ export async function startComputeServer(options: {
   backend: InstanceBackend;
   /** Whether spot capacity is available now; a spot start without it fails like Google's. @default always */
   spotCapacity?: () => boolean;
-  /** How long a start/resume operation stays RUNNING before it is DONE, as Google's do. @default 0 */
+  /** How long a start/resume/stop operation stays RUNNING before it is DONE, as Google's do. @default 0 */
   operationMs?: number;
   /** Who may call what. @default any authenticated caller */
   access?: AccessPolicy;
   /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
   scheduling?: Scheduling;
+  /** The instance's labels at the start. @default none */
+  labels?: Record<string, string>;
+  /** Told of every scheduling change (the local deployment hands it to the instance's metadata server). */
+  onSchedulingChange?: (scheduling: Scheduling) => void;
   /** Keep `readStatuses` (tests; a long-running local deployment would grow it forever). @default false */
   recordReads?: boolean;
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
-  // The instance's settings the restarter may change while it is stopped, as the API allows.
   let scheduling: Scheduling = options.scheduling ?? schedulingFor("spot");
   const illegal = schedulingRefusals(scheduling);
   if (illegal.length > 0) throw new Error(`Compute stand-in: ${illegal.join(" ")}`);
-  let labels: Record<string, string> = {};
+  let labels: Record<string, string> = { ...(options.labels ?? {}) };
   let labelFingerprint = "fp-0";
+  let lastStart: string | undefined;
   const operations = new Map<string, Operation>();
   const byRequestId = new Map<string, Operation>();
   const failures: InjectedFailure[] = [];
   const requests: ComputeServer["requests"] = [];
   let effectiveStarts = 0;
   const readStatuses: string[] = [];
+  const history: Array<{ operationType: string; at: string }> = [];
   let port = 0;
   const selfLink = () => `http://127.0.0.1:${port}/compute/v1/projects/${project}/zones/${zone}/instances/${instance}`;
 
@@ -123,10 +149,36 @@ export async function startComputeServer(options: {
   const fail = (res: ServerResponse, code: number, reason: string, message: string) =>
     googleError(res, code, message, reason);
 
-  function mutate(method: "start" | "resume" | "stop", requestId: string | undefined, res: ServerResponse) {
-    requests.push({ method, requestId, at: Date.now() });
+  /** A new operation on the instance, named as Google names them: `operation-<ms>-<hex>…`, so name order is time order. */
+  function operationFor(operationType: string, requestId: string | undefined, insertMs = Date.now()): Operation {
+    const hex = randomUUID().replace(/-/g, "");
+    return {
+      kind: "compute#operation",
+      id: `${insertMs}${operations.size}`,
+      name: `operation-${insertMs}-${hex.slice(0, 13)}-${hex.slice(13, 21)}-${hex.slice(21, 29)}`,
+      zone: `projects/${project}/zones/${zone}`,
+      operationType,
+      targetLink: selfLink(),
+      targetId: INSTANCE_ID,
+      ...(requestId ? { clientOperationId: requestId } : {}),
+      status: "DONE",
+      progress: 100,
+      insertTime: new Date(insertMs).toISOString(),
+      endTime: new Date(insertMs).toISOString(),
+    };
+  }
+
+  function record(operation: Operation, requestId: string | undefined, doneInMs = 0) {
+    operations.set(operation.name, operation);
+    doneAt.set(operation.name, Date.now() + doneInMs);
+    if (requestId) byRequestId.set(requestId, operation);
+  }
+
+  function mutate(verb: Mutation, requestId: string | undefined, body: string, res: ServerResponse) {
+    requests.push({ method: verb, requestId, at: Date.now() });
     const previous = requestId ? byRequestId.get(requestId) : undefined;
     if (previous) return send(res, 200, view(previous));
+    if (verb === "setScheduling" || verb === "setLabels") return changeSettings(verb, requestId, body, res);
     const injected = failures.shift();
     if (injected && "http" in injected) {
       const reasons = {
@@ -140,34 +192,22 @@ export async function startComputeServer(options: {
         res,
         injected.http,
         injected.reason ?? reasons[injected.http],
-        `Injected ${injected.http} for ${method}`,
+        `Injected ${injected.http} for ${verb}`,
       );
     }
     const { status } = backend.facts();
     const startable =
-      method === "start"
+      verb === "start"
         ? ["TERMINATED", "STOPPED"]
-        : method === "stop"
+        : verb === "stop"
           ? ["RUNNING", "PROVISIONING", "STAGING"]
           : ["SUSPENDED"];
     if (status === "STOPPING" || status === "SUSPENDING") {
       return fail(res, 400, "resourceNotReady", `The resource '${selfLink()}' is not ready`);
     }
-    const operation: Operation = {
-      kind: "compute#operation",
-      id: String(Date.now()) + String(operations.size),
-      name: `operation-${randomUUID()}`,
-      zone: `projects/${project}/zones/${zone}`,
-      operationType: method,
-      targetLink: selfLink(),
-      targetId: INSTANCE_ID,
-      status: "DONE",
-      progress: 100,
-      insertTime: new Date().toISOString(),
-      endTime: new Date().toISOString(),
-    };
+    const operation = operationFor(verb, requestId);
     const noSpot =
-      method === "start" &&
+      verb === "start" &&
       scheduling.provisioningModel === "SPOT" &&
       options.spotCapacity &&
       !options.spotCapacity() &&
@@ -180,15 +220,57 @@ export async function startComputeServer(options: {
         ],
       };
     } else if (startable.includes(status)) {
-      if (method !== "stop") effectiveStarts += 1;
-      if (method === "start") backend.start();
-      else if (method === "stop") backend.stop?.();
-      else backend.resume();
+      if (verb === "stop") backend.stop?.();
+      else {
+        effectiveStarts += 1;
+        lastStart = new Date().toISOString();
+        if (verb === "start") backend.start();
+        else backend.resume();
+      }
     }
-    operations.set(operation.name, operation);
-    doneAt.set(operation.name, Date.now() + (options.operationMs ?? 0));
-    if (requestId) byRequestId.set(requestId, operation);
+    record(operation, requestId, options.operationMs ?? 0);
     send(res, 200, view(operation));
+  }
+
+  /** setScheduling and setLabels: checked, applied, and answered with a finished operation. */
+  function changeSettings(
+    verb: "setScheduling" | "setLabels",
+    requestId: string | undefined,
+    body: string,
+    res: ServerResponse,
+  ) {
+    let update: SchedulingUpdate & { labels?: Record<string, string>; labelFingerprint?: string };
+    try {
+      update = JSON.parse(body || "{}") as typeof update;
+    } catch {
+      return fail(res, 400, "parseError", "Parse Error");
+    }
+    if (verb === "setScheduling") {
+      // Google checks what the instance would become: the fields sent merged into its current
+      // scheduling (a field left out stays, null clears it), in the API's words.
+      const merged = mergeScheduling(scheduling, update);
+      const refusals = schedulingRefusals(merged, "resource");
+      if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
+      // "You can only call this method on a stopped instance, that is, a VM instance that is in a
+      // TERMINATED state" (instances.setScheduling in the Compute API's discovery document).
+      if (!["TERMINATED", "STOPPED"].includes(backend.facts().status))
+        return fail(
+          res,
+          400,
+          "resourceNotReady",
+          `The resource '${selfLink()}' is not ready: setScheduling is only allowed on a stopped (TERMINATED) instance`,
+        );
+      scheduling = merged;
+      options.onSchedulingChange?.(scheduling);
+    } else {
+      if (update.labelFingerprint !== labelFingerprint)
+        return fail(res, 412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed");
+      labels = update.labels ?? {};
+      labelFingerprint = `fp-${Date.now()}-${operations.size}`;
+    }
+    const operation = operationFor(verb, requestId);
+    record(operation, requestId);
+    send(res, 200, operation);
   }
 
   /** An operation as a client sees it now: RUNNING (no result yet) until its time is up. */
@@ -199,23 +281,67 @@ export async function startComputeServer(options: {
     return { ...running, status: "RUNNING", progress: 50 };
   }
 
-  /** A completed operation for a settings change. */
-  function mutateSettings(verb: string, res: ServerResponse) {
-    const operation: Operation = {
+  /** Every operation on the instance: the API's own, the backend's system events, and recorded history. */
+  function allOperations(): Operation[] {
+    const events = [...(backend.systemEvents?.() ?? []), ...history].map((event, index): Operation => ({
       kind: "compute#operation",
-      id: String(Date.now()),
-      name: `operation-${randomUUID()}`,
+      // A uint64, as every operation id is (the client cannot decode a list holding anything else).
+      id: `${Date.parse(event.at)}${String(index).padStart(6, "0")}`,
+      name: event.operationType.startsWith("compute.instances.")
+        ? `systemevent-${Date.parse(event.at)}-${String(index).padStart(6, "0")}`
+        : `operation-${Date.parse(event.at)}-${String(index).padStart(13, "0")}`,
       zone: `projects/${project}/zones/${zone}`,
-      operationType: verb,
+      operationType: event.operationType,
       targetLink: selfLink(),
       targetId: INSTANCE_ID,
       status: "DONE",
       progress: 100,
-      insertTime: new Date().toISOString(),
-      endTime: new Date().toISOString(),
-    };
-    operations.set(operation.name, operation);
-    send(res, 200, operation);
+      insertTime: event.at,
+      endTime: event.at,
+    }));
+    return [...operations.values(), ...events];
+  }
+
+  /**
+   * zoneOperations.list as the discovery document describes it: "By default, results are returned
+   * in alphanumerical order based on the resource name", or newest first with
+   * `orderBy="creationTimestamp desc"` ("Currently, only sorting by `name` or `creationTimestamp
+   * desc` is supported"); at most `maxResults` (0–500, default 500) per page, the rest behind
+   * `nextPageToken`. The one filter the restarter uses: `targetId = "<id>"`.
+   */
+  function listOperations(url: URL, res: ServerResponse) {
+    const filter = url.searchParams.get("filter") ?? "";
+    const wanted = /^targetId\s*=\s*"?(\d+)"?$/.exec(filter.trim());
+    if (filter && !wanted) return fail(res, 400, "invalid", `Invalid value for field 'filter': '${filter}'.`);
+    const orderBy = url.searchParams.get("orderBy") ?? "name";
+    if (orderBy !== "name" && orderBy !== "creationTimestamp desc")
+      return fail(res, 400, "invalid", `Invalid value for field 'orderBy': '${orderBy}'.`);
+    const maxRaw = url.searchParams.get("maxResults");
+    const max = maxRaw === null ? MAX_RESULTS : Number(maxRaw);
+    if (!Number.isInteger(max) || max < 0 || max > MAX_RESULTS)
+      return fail(res, 400, "invalid", `Invalid value for field 'maxResults': '${maxRaw}'. Must be between 0 and 500.`);
+    const token = url.searchParams.get("pageToken");
+    const offset = token ? Number(Buffer.from(token, "base64url").toString()) : 0;
+    if (!Number.isInteger(offset) || offset < 0)
+      return fail(res, 400, "invalid", `Invalid value for field 'pageToken': '${token}'.`);
+    const items = allOperations()
+      .filter((operation) => !wanted || operation.targetId === wanted[1])
+      .sort((a, b) =>
+        orderBy === "name"
+          ? a.name.localeCompare(b.name)
+          : Date.parse(b.insertTime) - Date.parse(a.insertTime) || b.name.localeCompare(a.name),
+      );
+    const size = max === 0 ? MAX_RESULTS : max;
+    const page = items.slice(offset, offset + size);
+    return send(res, 200, {
+      kind: "compute#operationList",
+      id: `projects/${project}/zones/${zone}/operations`,
+      items: page,
+      ...(offset + size < items.length
+        ? { nextPageToken: Buffer.from(String(offset + size)).toString("base64url") }
+        : {}),
+      selfLink: `${selfLink().replace(/\/instances\/.*/, "")}/operations`,
+    });
   }
 
   function handle(req: IncomingMessage, res: ServerResponse) {
@@ -245,73 +371,24 @@ export async function startComputeServer(options: {
           scheduling,
           labels,
           labelFingerprint,
+          ...(lastStart ? { lastStartTimestamp: lastStart } : {}),
           ...facts,
-        });
-      }
-      if ((verb === "setScheduling" || verb === "setLabels") && req.method === "POST") {
-        let body = "";
-        req.on("data", (chunk) => (body += chunk));
-        return void req.on("end", () => {
-          const update = JSON.parse(body || "{}") as {
-            labels?: Record<string, string>;
-            labelFingerprint?: string;
-          } & Scheduling;
-          if (verb === "setScheduling") {
-            // Google validates the combination before anything else, with these words.
-            const refusals = schedulingRefusals(update, "resource");
-            if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
-            if (!["TERMINATED", "STOPPED"].includes(backend.facts().status))
-              return fail(res, 400, "resourceNotReady", "Scheduling can only be changed while the instance is stopped");
-            scheduling = update;
-          } else {
-            if (update.labelFingerprint !== labelFingerprint)
-              return fail(
-                res,
-                412,
-                "conditionNotMet",
-                "Labels fingerprint either invalid or resource labels have changed",
-              );
-            labels = update.labels ?? {};
-            labelFingerprint = `fp-${Date.now()}`;
-          }
-          mutateSettings(verb, res);
         });
       }
       if (verb === "stop" && !backend.stop)
         return fail(res, 400, "unsupported", "This stand-in's instance cannot be stopped through the API");
-      if ((verb === "start" || verb === "resume" || verb === "stop") && req.method === "POST") {
-        req.resume();
-        return void req.on("end", () => mutate(verb, url.searchParams.get("requestId") ?? undefined, res));
+      if (verb && req.method === "POST") {
+        let body = "";
+        req.on("data", (chunk) => (body += chunk));
+        return void req.on("end", () =>
+          mutate(verb as Mutation, url.searchParams.get("requestId") ?? undefined, body, res),
+        );
       }
     }
     const listMatch = OPERATIONS_PATH.exec(url.pathname);
     if (listMatch && req.method === "GET") {
-      // zoneOperations.list, with the one filter the restarter uses: targetId = "<id>".
-      const filter = url.searchParams.get("filter") ?? "";
-      const wanted = /^targetId\s*=\s*"?(\d+)"?$/.exec(filter.trim());
-      if (filter && !wanted) return fail(res, 400, "invalid", `Invalid value for field 'filter': '${filter}'.`);
-      const events = (backend.systemEvents?.() ?? []).map((event, index) => ({
-        kind: "compute#operation",
-        id: `system-${index}`,
-        name: `systemevent-${Date.parse(event.at)}-${index}`,
-        zone: `projects/${project}/zones/${zone}`,
-        operationType: event.operationType,
-        targetLink: selfLink(),
-        targetId: INSTANCE_ID,
-        status: "DONE",
-        progress: 100,
-        insertTime: event.at,
-        endTime: event.at,
-      }));
-      const items = [...operations.values(), ...events].filter(
-        (operation) => !wanted || operation.targetId === wanted[1],
-      );
-      return send(res, 200, {
-        kind: "compute#operationList",
-        id: `projects/${project}/zones/${zone}/operations`,
-        items,
-        selfLink: `${selfLink().replace(/\/instances\/.*/, "")}/operations`,
-      });
+      if (!allowed("compute.zoneOperations.list", `projects/${listMatch[1]}`)) return;
+      return listOperations(url, res);
     }
     const operationMatch = OPERATION_PATH.exec(url.pathname);
     if (operationMatch) {
@@ -341,6 +418,13 @@ export async function startComputeServer(options: {
       return effectiveStarts;
     },
     readStatuses,
+    get scheduling() {
+      return scheduling;
+    },
+    get labels() {
+      return labels;
+    },
+    recordOperation: (operationType, insertTime) => void history.push({ operationType, at: insertTime }),
     close: () => server.close(),
   };
 }

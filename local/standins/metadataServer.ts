@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { schedulingFor, schedulingMetadata, type Scheduling } from "../../contracts/scheduling";
 import { listenOnLoopback } from "./listen";
 
 /** What the stand-in serves; every field can be changed later through the handle. */
@@ -22,6 +23,8 @@ export interface MetadataServerOptions {
   serviceAccountEmail?: string;
   /** A machine created without a service account: no token to hand out (404), as on Google. @default false */
   noServiceAccount?: boolean;
+  /** The instance's scheduling, served under `instance/scheduling/`. @default spot */
+  scheduling?: Scheduling;
 }
 
 /** A running metadata stand-in. */
@@ -34,6 +37,8 @@ export interface MetadataServer {
   setAttribute(key: string, value: string | undefined): void;
   /** Flips `instance/preempted`, as Google does when it preempts a spot VM; wakes watchers. */
   setPreempted(preempted: boolean): void;
+  /** Changes what `instance/scheduling/` shows, as a `setScheduling` on the stopped instance does. */
+  setScheduling(scheduling: Scheduling): void;
   /** How many token requests were answered (tests use it to prove clients authenticated here). */
   readonly tokenRequests: number;
   /** The service-account access token this stand-in issues (other stand-ins accept only it). */
@@ -63,6 +68,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     accessToken: options.accessToken ?? "local-metadata-token",
     serviceAccountEmail: options.serviceAccountEmail ?? "budgetml-vm@budgetml-local.iam.gserviceaccount.com",
     preempted: false,
+    scheduling: options.scheduling ?? schedulingFor("spot"),
   };
   let tokenRequests = 0;
   let closing = false;
@@ -98,6 +104,12 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       "instance/network-interfaces/0/access-configs/0/external-ip": state.externalIp,
       "instance/service-accounts/default/email": state.serviceAccountEmail,
       "instance/service-accounts/default/scopes": "https://www.googleapis.com/auth/cloud-platform\n",
+      ...Object.fromEntries(
+        Object.entries(schedulingMetadata(state.scheduling)).map(([key, value]) => [
+          `instance/scheduling/${key}`,
+          value,
+        ]),
+      ),
     };
     if (path === "instance" || path === "instance/")
       return recursive ? { name: state.instanceName, zone: facts["instance/zone"] } : "attributes/\nname\nzone\n";
@@ -179,6 +191,10 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     },
     setPreempted(preempted) {
       state.preempted = preempted;
+      changed();
+    },
+    setScheduling(scheduling) {
+      state.scheduling = scheduling;
       changed();
     },
     get tokenRequests() {

@@ -1,4 +1,5 @@
 import { cpus } from "node:os";
+import type { Provisioning } from "../../contracts/scheduling";
 import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
 
@@ -86,6 +87,13 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
       },
       bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
+      bodyMinBytesPerSecond: int(
+        "BUDGET_BODY_MIN_BYTES_PER_SECOND",
+        env.BUDGET_BODY_MIN_BYTES_PER_SECOND,
+        DEFAULTS.bodyMinBytesPerSecond,
+        0,
+        1 << 30,
+      ),
       predictTimeoutMs: int(
         "BUDGET_PREDICT_TIMEOUT_MS",
         env.BUDGET_PREDICT_TIMEOUT_MS,
@@ -96,6 +104,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
+      ...(env.BUDGET_PROVISIONING ? { provisioning: provisioningSetting(env.BUDGET_PROVISIONING) } : {}),
       ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
       maxQueueWaitMs: int(
         "BUDGET_MAX_QUEUE_WAIT_MS",
@@ -116,6 +125,12 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
 }
 
 /** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
+/** `BUDGET_PROVISIONING`: one of the provisioning models. */
+function provisioningSetting(raw: string): Provisioning {
+  if (raw === "spot" || raw === "preemptible" || raw === "standard") return raw;
+  throw new UsageError(`BUDGET_PROVISIONING must be spot, preemptible or standard, got "${raw}"`);
+}
+
 function trustedProxy(raw: string): string {
   const named = new Set(["loopback", "linklocal", "uniquelocal"]);
   const bad = raw

@@ -7,17 +7,35 @@ import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
 
 type Listening = { type: "budgetml:listening"; port: number };
+/** A worker whose every running prediction hangs asks the primary for its replacement. */
+type Recycling = { type: "budgetml:recycling" };
 const RESPAWN_DELAY_MS = 1000;
+/** The exit code of a process recycled because its predictions hang (EX_TEMPFAIL): a supervisor starts it again. */
+export const RECYCLED_EXIT_CODE = 75;
 
 /**
  * Runs the runtime in `config.workers` processes sharing one port (node:cluster), each loading its
  * own predictor, or in this process when one worker is asked for. SIGTERM drains every worker and
  * then exits 0; a worker that dies otherwise is replaced.
+ *
+ * A worker whose every running prediction has outlived its timeout (a `predict()` that never
+ * settles cannot be cancelled) is recycled: the primary starts its replacement at once, and the
+ * worker drains what it can — predictions that can still finish — then exits. With one worker the
+ * process exits {@link RECYCLED_EXIT_CODE} after draining, for its supervisor (systemd on a VM) to
+ * start it again.
  */
 export async function serveWithWorkers(config: ServeConfig, onListening: (port: number) => void): Promise<void> {
   const logger = createLogger();
   if (config.workers === 1 || cluster.isWorker) {
-    const server = await startServer(config, logger);
+    let recycling = false;
+    const recycle = (overdue: number) => {
+      if (recycling) return;
+      recycling = true;
+      logger.error({ overdue }, "every running prediction outlived its timeout; recycling this worker");
+      if (cluster.isWorker) process.send?.({ type: "budgetml:recycling" } satisfies Recycling);
+      void server.drain().then(() => logger.flush(() => process.exit(RECYCLED_EXIT_CODE)));
+    };
+    const server = await startServer(config, logger, recycle);
     if (cluster.isWorker) process.send?.({ type: "budgetml:listening", port: server.port } satisfies Listening);
     else onListening(server.port);
     const stop = () => void server.drain().then(() => logger.flush(() => process.exit(0)));
@@ -31,12 +49,18 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
   serveLoginLimiter(new LoginLimiter(config.app.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   let stopping = false;
   let announced = false;
+  const replaced = new Set<number>();
   const fork = () => {
     const worker = cluster.fork();
-    worker.on("message", (message: Listening) => {
+    worker.on("message", (message: Listening | Recycling) => {
       if (message?.type === "budgetml:listening" && !announced) {
         announced = true;
         onListening(message.port);
+      }
+      if (message?.type === "budgetml:recycling" && !stopping && !replaced.has(worker.id)) {
+        replaced.add(worker.id);
+        logger.warn({ pid: worker.process.pid }, "recycling a worker whose predictions hang; starting its replacement");
+        fork();
       }
     });
   };
@@ -45,6 +69,7 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
       return;
     }
+    if (replaced.delete(worker.id)) return;
     logger.error({ pid: worker.process.pid, code, signal }, "worker died; starting another");
     setTimeout(fork, RESPAWN_DELAY_MS).unref();
   });

@@ -47,16 +47,33 @@ describe("BudgetModel under Pulumi mocks", () => {
     expect(instance.machineType).toBe("e2-small");
     expect(instance.bootDisk.initializeParams.size).toBe(20);
     expect(instance.zone).toBe("us-central1-a");
-    expect(instance.labels).toEqual({ "budgetml-model": "sentiment" });
+    // The label says what it runs as; the restarter keeps it true after every switch.
+    expect(instance.labels).toEqual({ "budgetml-model": "sentiment", "budgetml-provisioning": "spot" });
     expect(instance.networkInterfaces[0].accessConfigs[0].natIp).toBe("34.120.1.2");
   });
 
-  it("tolerates the restarter's spot-capacity fallback: no diff on scheduling or its label", () => {
-    expect(m.child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual([
-      "scheduling",
-      'labels["budgetml-fallback-since"]',
-    ]);
-  });
+  it("leaves the instance's provisioning to the restarter after creation: a changed `provisioning` reaches it through the restarter's environment", async () => {
+    // The provider would replace the VM on a changed provisioning model (ForceNew in
+    // terraform-provider-google), and after a refresh undo the restarter's fallback: it never sees a change.
+    const ignored = ["scheduling", 'labels["budgetml-fallback-since"]', 'labels["budgetml-provisioning"]'];
+    expect(m.child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual(ignored);
+    const env = m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig
+      .environmentVariables;
+    expect(env).toMatchObject({ BUDGET_DECLARED_PROVISIONING: "spot", BUDGET_SPOT_RETURN_WINDOW: "03:00-05:00" });
+    // The same stack declaring standard: the instance's inputs would differ only where they are
+    // ignored; the restarter's declaration differs, and the restarter switches the VM (stop, start).
+    const standard = await deploy("restandard", { provisioning: "standard", spotReturnWindow: "22:00-01:30" });
+    const instance = standard.child("gcp:compute/instance:Instance", "instance");
+    expect(instance.ignoreChanges).toEqual(ignored);
+    expect(instance.inputs.labels["budgetml-provisioning"]).toBe("standard");
+    expect(
+      standard.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables,
+    ).toMatchObject({
+      BUDGET_DECLARED_PROVISIONING: "standard",
+      BUDGET_SPOT_FALLBACK_SECONDS: "0",
+      BUDGET_SPOT_RETURN_WINDOW: "22:00-01:30",
+    });
+  }, 60_000);
 
   it("opens 80 and 443 to this instance's tag only", () => {
     const firewall = m.child("gcp:compute/firewall:Firewall", "firewall").inputs;
@@ -186,13 +203,12 @@ describe("BudgetModel variations", () => {
       preemptible: false,
       automaticRestart: true,
     });
-    expect(child("gcp:compute/instance:Instance", "instance").ignoreChanges).toEqual([]); // standard: nothing for the restarter to switch
     expect(
       child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs.serviceConfig.environmentVariables
         .BUDGET_SPOT_FALLBACK_SECONDS,
     ).toBe("0");
     expect(instance.bootDisk.initializeParams.size).toBe(30);
-    expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml" });
+    expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml", "budgetml-provisioning": "standard" });
     // The VM pulls the image with its own account: read access to that repository, nothing more.
     const reader = child("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "vm-image-reader").inputs;
     expect(reader).toMatchObject({
@@ -344,7 +360,7 @@ describe("what Google requires of a real `pulumi up`", () => {
     expect(sources?.inputs.condition.expression).toBe('resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")');
   });
 
-  it("lets the restarter do exactly get/start/resume/setScheduling/setLabels on its instance and read zone operations", () => {
+  it("lets the restarter do exactly get/start/resume/stop/setScheduling/setLabels on its instance and read zone operations", () => {
     const onInstance = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarterinstance").inputs;
     const onProject = m.child("gcp:projects/iAMCustomRole:IAMCustomRole", "role-restarteroperations").inputs;
     expect([...onInstance.permissions].sort()).toEqual([
@@ -353,6 +369,7 @@ describe("what Google requires of a real `pulumi up`", () => {
       "compute.instances.setLabels",
       "compute.instances.setScheduling",
       "compute.instances.start",
+      "compute.instances.stop",
     ]);
     expect(onProject.permissions).toEqual(["compute.zoneOperations.get", "compute.zoneOperations.list"]);
     expect(onInstance.roleId).toMatch(/^[a-zA-Z0-9_.]{3,64}$/); // Google's pattern for role ids: no dashes
@@ -440,7 +457,12 @@ describe("BudgetModel options from issue 11", () => {
     expect(child("command:local:Command", "wait-healthy").inputs.environment.BUDGET_HEALTH_URL).toBe(
       "http://34.120.1.2/",
     );
-    expect(await value(model.dnsRecord)).toEqual({ name: "api.example.com", type: "A", value: "34.120.1.2" });
+    expect(await value(model.dnsRecord)).toEqual({
+      name: "api.example.com",
+      fqdn: "api.example.com.",
+      type: "A",
+      value: "34.120.1.2",
+    });
     expect(child("gcp:compute/instance:Instance", "instance").inputs.metadata["budget-acme-email"]).toBe(
       "ops@example.com",
     );
@@ -454,7 +476,13 @@ describe("BudgetModel options from issue 11", () => {
       acmeEmail: output("ops@example.com"),
     });
     expect(await value(model.url)).toBe("https://api.models.example.com");
-    expect(await value(model.dnsRecord)).toEqual({ name: "api.models.example.com", type: "A", value: "34.120.1.2" });
+    // Cloud DNS takes the record's name fully qualified, as its zone's dnsName is.
+    expect(await value(model.dnsRecord)).toEqual({
+      name: "api.models.example.com",
+      fqdn: "api.models.example.com.",
+      type: "A",
+      value: "34.120.1.2",
+    });
     const { metadata } = child("gcp:compute/instance:Instance", "instance").inputs;
     expect(metadata).toMatchObject({
       "budget-domain": "api.models.example.com",

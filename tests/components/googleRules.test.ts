@@ -5,7 +5,8 @@ import {
   FUNCTION_RUNTIMES,
   RESTARTER_RUNTIME,
 } from "../../functions/functionRuntimes";
-import { schedulingFor, schedulingRefusals, type Provisioning } from "../../contracts/scheduling";
+import { schedulingFor, schedulingRefusals, schedulingSwitch, type Provisioning } from "../../contracts/scheduling";
+import { createComputeClients } from "../../functions/restarter/computeClients";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
 import { startMetadataServer } from "../../local/standins/metadataServer";
 import { validateArgs } from "../../components/validate";
@@ -123,7 +124,8 @@ describe("instance scheduling as the Compute API accepts it (contracts/schedulin
       ).rejects.toThrow(/For preemptible, only allowed provisioning_model value is SPOT/);
       const [instance] = await client.get(target);
       expect(instance.scheduling?.provisioningModel).toBe("SPOT"); // unchanged by the refused call
-      await client.setScheduling({ ...target, schedulingResource: schedulingFor("standard") });
+      // Legal once the spot VM's termination action is cleared (see tests/standins/computeServer.test.ts).
+      await createComputeClients(url).setScheduling(target, schedulingSwitch("standard"));
       const [after] = await client.get(target);
       expect(after.scheduling?.provisioningModel).toBe("STANDARD");
       await client.close();

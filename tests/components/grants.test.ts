@@ -1,5 +1,5 @@
 // The harness puts Pulumi's mocks in place before the component is loaded.
-import { deploy, type Recorded } from "./pulumiHarness";
+import { deploy, includesUrnOf, type Recorded } from "./pulumiHarness";
 import { CUSTOM_ROLES, GRANTS, isPermitted, type GrantScope } from "../../components/grants";
 
 // components/grants.ts is the one list of who may do what: the stand-ins enforce it, so the
@@ -64,9 +64,20 @@ describe("the grants a deployment declares (components/grants.ts)", () => {
     ).toEqual(Object.fromEntries(Object.entries(CUSTOM_ROLES).map(([key, role]) => [key, [...role.permissions]])));
   });
 
+  it("grants a custom role by the role resource's own name, so no grant is made before its role exists", () => {
+    const roles = children.filter((c) => c.type === "gcp:projects/iAMCustomRole:IAMCustomRole");
+    const grants = children.filter((c) => SCOPE_OF[c.type] && String(c.inputs.role).includes("/roles/"));
+    expect(grants).toHaveLength(Object.keys(CUSTOM_ROLES).length);
+    for (const grant of grants) {
+      const role = roles.find((r) => grant.inputs.role === `projects/budget-proj/roles/${r.inputs.roleId}`);
+      expect([grant.name, role && includesUrnOf(grant.dependsOn, role)]).toEqual([grant.name, true]);
+    }
+  });
+
   it("answers the stand-ins' question: may this identity do this there?", () => {
     expect(isPermitted("restarter", "instance", "compute.instances.start")).toBe(true);
     expect(isPermitted("restarter", "project", "compute.zoneOperations.get")).toBe(true);
+    expect(isPermitted("restarter", "instance", "compute.instances.stop")).toBe(true);
     expect(isPermitted("restarter", "instance", "compute.instances.setMetadata")).toBe(false);
     expect(isPermitted("restarter", "project", "compute.instances.start")).toBe(false);
     expect(isPermitted("vm", "secrets", "secretmanager.versions.access")).toBe(true);

@@ -43,6 +43,9 @@ pulumi.runtime.setMocks(
         state.selfLinkUnique = `https://www.googleapis.com/compute/v1/projects/proj/global/instanceTemplates/${args.inputs.namePrefix}1?uniqueId=1`;
       if (args.type === "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
         state.instanceGroup = `https://www.googleapis.com/compute/v1/projects/proj/regions/${args.inputs.region}/instanceGroups/${args.inputs.name}`;
+      // The provider computes a custom role's name: "projects/{{project}}/roles/{{role_id}}".
+      if (args.type === "gcp:projects/iAMCustomRole:IAMCustomRole")
+        state.name = `projects/${args.inputs.project}/roles/${args.inputs.roleId}`;
       if (args.type === "gcp:artifactregistry/repository:Repository") {
         state.id = `projects/proj/locations/${args.inputs.location}/repositories/${args.inputs.repositoryId}`;
         state.name = args.inputs.repositoryId;

@@ -20,6 +20,19 @@ describe("validateArgs", () => {
     expect(message).toMatch(/^BudgetModel "m": zone: "mars" is not a zone .*; diskSizeGb: 5 must be/);
   });
 
+  it("checks the spot return window as a daily UTC window", () => {
+    expect(validateArgs("m", { predictor, spotReturnWindow: "22:00-01:30" })).toEqual([]);
+    expect(() => validateArgs("m", { predictor, spotReturnWindow: "3am" })).toThrow(
+      'spotReturnWindow: "3am" is not a UTC window like "03:00-05:00" (HH:MM-HH:MM, 24-hour clock)',
+    );
+    expect(() => validateArgs("m", { predictor, spotReturnWindow: "04:00-04:00" })).toThrow(
+      'spotReturnWindow: "04:00-04:00" is an empty window: start and end are equal',
+    );
+    expect(() => validateArgs("m", { predictor, spotReturnWindow: 3 as unknown as string })).toThrow(
+      'spotReturnWindow: 3 is not a UTC window like "03:00-05:00"',
+    );
+  });
+
   it("checks a domain, subdomain or ACME email with one rule, whether a plain value (now) or an output (once known)", () => {
     expect(domainProblem("models.example.com.")).toBeUndefined(); // Cloud DNS's dnsName, trailing dot and all
     expect(domainProblem("not a domain")).toBe('domain: "not a domain" is not a domain name');

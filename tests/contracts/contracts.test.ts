@@ -6,7 +6,19 @@ import {
   readInstanceMetadata,
   type InstanceMetadata,
 } from "../../contracts/instanceMetadata";
-import { schedulingFor } from "../../contracts/scheduling";
+import {
+  inUtcWindow,
+  mergeScheduling,
+  parseUtcWindow,
+  provisioningFromMetadata,
+  provisioningOf,
+  satisfies,
+  schedulingFor,
+  schedulingMetadata,
+  schedulingRefusals,
+  schedulingSwitch,
+  utcWindowProblem,
+} from "../../contracts/scheduling";
 import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { cronPeriodMinutes } from "../../local/schedulerClock";
 
@@ -106,6 +118,81 @@ describe("scheduling per provisioning model", () => {
       onHostMaintenance: "MIGRATE",
     });
     expect(schedulingFor("preemptible")).toMatchObject({ preemptible: true, onHostMaintenance: "TERMINATE" });
+  });
+
+  it("changes scheduling as setScheduling does: a field left out stays, null clears it", () => {
+    const spot = schedulingFor("spot");
+    expect(mergeScheduling(spot, { provisioningModel: "STANDARD" })).toEqual({
+      ...spot,
+      provisioningModel: "STANDARD",
+    });
+    expect(mergeScheduling(spot, schedulingSwitch("standard"))).toEqual(schedulingFor("standard"));
+    expect(mergeScheduling(schedulingFor("standard"), schedulingSwitch("spot"))).toEqual(spot);
+    // Left out, the spot VM's termination action would survive a switch to standard, which Google refuses.
+    const { instanceTerminationAction: _cleared, ...withoutClear } = schedulingSwitch("standard");
+    expect(schedulingRefusals(mergeScheduling(spot, withoutClear), "resource")).toEqual([
+      expect.stringMatching(
+        /^Invalid value for field 'resource\.instanceTerminationAction': 'STOP'\. You cannot specify a termination action for a VM instance that has the standard provisioning model/,
+      ),
+    ]);
+    expect(schedulingRefusals(mergeScheduling(spot, schedulingSwitch("standard")), "resource")).toEqual([]);
+  });
+
+  it("tells a model from its scheduling, and which live model serves a declared one", () => {
+    expect((["spot", "preemptible", "standard"] as const).map((p) => provisioningOf(schedulingFor(p)))).toEqual([
+      "spot",
+      "preemptible",
+      "standard",
+    ]);
+    expect(satisfies("spot", "preemptible")).toBe(true);
+    expect(satisfies("standard", "preemptible")).toBe(false);
+    expect(satisfies("preemptible", "spot")).toBe(false);
+  });
+
+  it("shows the VM its scheduling as the metadata server does, and reads it back", () => {
+    expect(schedulingMetadata(schedulingFor("spot"))).toEqual({
+      preemptible: "TRUE",
+      "automatic-restart": "FALSE",
+      "on-host-maintenance": "TERMINATE",
+      "provisioning-model": "SPOT",
+    });
+    for (const provisioning of ["spot", "preemptible", "standard"] as const) {
+      const keys = schedulingMetadata(schedulingFor(provisioning));
+      expect(
+        provisioningFromMetadata({ provisioningModel: keys["provisioning-model"], preemptible: keys.preemptible }),
+      ).toBe(provisioning);
+    }
+    expect(provisioningFromMetadata({})).toBe("standard");
+  });
+});
+
+describe("the spot return window (UTC)", () => {
+  const at = (iso: string) => Date.parse(`2026-11-25T${iso}:00Z`);
+  it("takes HH:MM-HH:MM, start included, end excluded, wrapping past midnight", () => {
+    const night = parseUtcWindow("03:00-05:00");
+    expect([at("02:59"), at("03:00"), at("04:59"), at("05:00")].map((t) => inUtcWindow(night, t))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+    const late = parseUtcWindow("22:30-01:00");
+    expect([at("22:29"), at("22:30"), at("00:30"), at("01:00")].map((t) => inUtcWindow(late, t))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it.each([
+    ["3:00-5:00", /is not a UTC window like "03:00-05:00"/],
+    ["03:00-24:00", /is not a UTC window/],
+    ["03:00", /is not a UTC window/],
+    ["04:00-04:00", /is an empty window/],
+  ])("refuses %j", (text, message) => {
+    expect(utcWindowProblem(text)).toMatch(message);
+    expect(() => parseUtcWindow(text)).toThrow(message);
   });
 });
 

@@ -158,8 +158,7 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
       require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
     const { createComputeClients } =
       require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
-    const { FALLBACK_LABEL } =
-      require("../../functions/restarter/spotFallback") as typeof import("../../functions/restarter/spotFallback");
+    const { FALLBACK_LABEL } = require("../../contracts/scheduling") as typeof import("../../contracts/scheduling");
     const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
     let spotCapacity = false;
     // The instance's stop times and the restarter share one clock, moved ahead instead of waited on.
@@ -197,9 +196,11 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
       expect((await read()).scheduling?.provisioningModel).toBe("SPOT");
 
       const fellBack = await keepInstanceRunning(clients, withFallback, logger, clock);
-      expect(fellBack).toMatchObject({ did: "started", switched: "to_standard" });
+      expect(fellBack).toMatchObject({ did: "started", switched: [{ to: "standard", why: "no_spot_capacity" }] });
       const standard = await read();
       expect(standard.scheduling).toMatchObject({ provisioningModel: "STANDARD", preemptible: false });
+      // Cleared, as gcloud's --clear-instance-termination-action clears it: Google refuses it on a standard VM.
+      expect(standard.scheduling?.instanceTerminationAction ?? undefined).toBeUndefined();
       expect(Number(standard.labels?.[FALLBACK_LABEL])).toBeGreaterThan(0);
       await until(() => vm.facts().status === "RUNNING");
 
@@ -213,9 +214,9 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
       clock.advance(5 * 60 * 60_000); // six hours after the switch, its next stop
       vm.set("TERMINATED");
       const returned = await keepInstanceRunning(clients, withFallback, logger, clock);
-      expect(returned).toMatchObject({ did: "started", switched: "to_spot" });
+      expect(returned).toMatchObject({ did: "started", switched: [{ to: "spot", why: "return" }] });
       const spot = await read();
-      expect(spot.scheduling?.provisioningModel).toBe("SPOT");
+      expect(spot.scheduling).toMatchObject({ provisioningModel: "SPOT", instanceTerminationAction: "STOP" });
       expect(spot.labels?.[FALLBACK_LABEL]).toBeUndefined();
     } finally {
       vm.dispose();

@@ -51,11 +51,25 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
       { BUDGET_USERNAME: "budget" },
       /missing environment variables BUDGET_PWD, BUDGET_TOKEN/,
     ],
+    [
+      ["--predictor", passthrough],
+      { ...credentials, BUDGET_PROVISIONING: "cheap" },
+      /BUDGET_PROVISIONING must be spot, preemptible or standard, got "cheap"/,
+    ],
   ])("%j is a one-line error and exit 2", async (flags, env, message) => {
     const { code, stderr } = await serve(flags, env);
     expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toMatch(message);
+  });
+
+  it("reports in its health answer the provisioning model the VM runs as (BUDGET_PROVISIONING, set at boot)", async () => {
+    const server = await startTestRuntime(passthrough, { env: { BUDGET_PROVISIONING: "standard" } });
+    try {
+      expect(await (await fetch(`${server.url}/`)).json()).toMatchObject({ status: "ready", provisioning: "standard" });
+    } finally {
+      await server.close();
+    }
   });
 
   it.each([1, 2])(
