@@ -84,6 +84,8 @@ export class LocalManagedGroup {
         instanceName: name,
         attributes: template.metadata,
         externalIp: "127.0.0.1",
+        // The VM reads its provisioning (spot or standard) from here at boot, as on Google.
+        scheduling: template.scheduling,
       });
       const port = await this.options.freePort();
       const replica: Replica = {

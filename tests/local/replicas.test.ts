@@ -42,7 +42,8 @@ describe("budgetml local with replicas", () => {
     expect(roots).toHaveLength(2);
     for (const replicaRoot of roots) expect(replicaRoot).toMatch(/^bm-allendpoints-[0-9a-f]{6}-spot-[0-9a-f]{4}-1$/);
     const health = await (await fetch(`${url}/`)).json();
-    expect(health).toMatchObject({ status: "ready" });
+    // Each replica reads its provisioning from its metadata server, as a VM of the spot template.
+    expect(health).toMatchObject({ status: "ready", provisioning: "spot" });
     // One token works on every replica: round robin sends these to both, and they share the signing key.
     const token = await login(url, deployment.username, deployment.password);
     for (let i = 0; i < 6; i += 1) {
