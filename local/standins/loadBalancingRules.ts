@@ -33,30 +33,12 @@ const invalid = (field: string, value: unknown, rule: string) =>
 const notFound = (path: string) => `The resource '${path}' was not found`;
 
 /**
- * A template's scheduling, as an instance's (contracts/scheduling.ts, in Google's words), and a
- * termination action on a VM that Google never terminates: the API applies
- * `instanceTerminationAction` to a Spot VM's preemption or to the end of a `maxRunDuration`
- * (Compute API, Scheduling.instanceTerminationAction and maxRunDuration: "If specified, the
- * instance termination action will be performed at the end of the run duration") — spot settings
- * on a standard VM are refused.
+ * A template's scheduling, by the rules Google applies to an instance's (contracts/scheduling.ts,
+ * in the API's words): spot settings on a standard VM — a termination action — or a preemptible
+ * VM that restarts are refused.
  */
 export function templateRefusals(template: DeclaredTemplate): string[] {
-  const field = "resource.properties.scheduling";
-  const scheduling = template.scheduling as DeclaredTemplate["scheduling"] & { maxRunDuration?: unknown };
-  const refusals = schedulingRefusals(scheduling, field);
-  if (
-    scheduling.instanceTerminationAction !== undefined &&
-    scheduling.provisioningModel !== "SPOT" &&
-    scheduling.maxRunDuration === undefined
-  )
-    refusals.push(
-      invalid(
-        `${field}.instanceTerminationAction`,
-        scheduling.instanceTerminationAction,
-        "A termination action applies to Spot VMs, or to VMs with a maximum run duration.",
-      ),
-    );
-  return refusals;
+  return schedulingRefusals(template.scheduling, "resource.properties.scheduling");
 }
 
 /**

@@ -240,7 +240,7 @@ describe("BudgetModel with replicas: { min: 2, max: 8, standard: 1 }", () => {
   it("gets Google's certificate for the domain, and names the A record to create", async () => {
     expect(m.child(TYPE.certificate, "certificate").inputs.managed).toEqual({ domains: ["api.example.com"] });
     expect(await value(m.model.url)).toBe("https://api.example.com");
-    expect(await value(m.model.dnsRecord)).toEqual({ name: "api.example.com", type: "A", value: "34.117.1.2" });
+    expect(await value(m.model.dnsRecord)).toMatchObject({ name: "api.example.com", type: "A", value: "34.117.1.2" });
     expect(m.child(TYPE.template, "spot-template").inputs.metadata["budget-domain"]).toBe("api.example.com");
   });
 

@@ -66,7 +66,7 @@ describe("instance templates", () => {
     expect(templateRefusals(standard)).toEqual([]);
     standard.scheduling.instanceTerminationAction = "STOP";
     expect(templateRefusals(standard)).toEqual([
-      "Invalid value for field 'resource.properties.scheduling.instanceTerminationAction': 'STOP'. A termination action applies to Spot VMs, or to VMs with a maximum run duration.",
+      "Invalid value for field 'resource.properties.scheduling.instanceTerminationAction': 'STOP'. You cannot specify a termination action for a VM instance that has the standard provisioning model (default). To use instance termination action, the VM instance must use the Spot, Reservation-Bound or Flex Start provisioning model.",
     ]);
     const spot = structuredClone(declared.templates.find((t) => t.resourceName === "m-spot-template")!);
     spot.scheduling.automaticRestart = true;
