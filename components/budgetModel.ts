@@ -14,9 +14,12 @@ import { declareNetwork, dnsRecordFor, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
-import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { instanceMetadata, publicHostname, type InstanceMetadata } from "../contracts/instanceMetadata";
 import { frontIdOf, runtimeIdOf } from "../contracts/servedDeployment";
 import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
+import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
+import { planReplicas, type Replicas } from "./replicas/replicasArgs";
+import { declareReplicatedModel } from "./replicas/replicatedModel";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import {
   acmeEmailProblem,
@@ -132,13 +135,25 @@ export interface BudgetModelArgs {
   readonly waitForHealthy?: boolean;
   /** How long to wait for the health check, in seconds. @default 900 */
   readonly healthTimeoutSeconds?: number;
+  /**
+   * Serve from several VMs behind Google's external Application Load Balancer instead of one: a
+   * number is a fixed group of that many spot VMs; `{ min, max }` an autoscaled one (CPU); and
+   * `standard` of the `min` run on demand, in a group of their own that preemptions never touch.
+   * A regional managed instance group recreates preempted VMs, autoheals on `GET /` and rolls out
+   * new bundles; the load balancer (about $18/month) terminates HTTPS with a Google-managed
+   * certificate and retries a request that met a leaving replica on another one. No restarter.
+   * @default none: one VM behind its own Caddy, kept running by the restarter
+   */
+  readonly replicas?: number | Replicas;
 }
 
 /**
  * A model behind a secured HTTPS API on a spot VM that comes back after every preemption: a
  * bucket with the predictor and runtime bundles, a least-privilege service account, the password
  * and token key in Secret Manager, a static address and firewall rule, the instance, and the
- * restarter (topic, Cloud Function, scheduler job).
+ * restarter (topic, Cloud Function, scheduler job). With `replicas`, instead of the instance,
+ * address and restarter: managed instance groups of VMs booting the same way, behind Google's
+ * external Application Load Balancer (see components/replicas/).
  */
 export class BudgetModel extends pulumi.ComponentResource {
   /** `https://<host>`: the API's base URL. */
@@ -158,10 +173,14 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly monthlyCost: pulumi.Output<CostEstimate>;
   /** With a `domain`: the A record to create (name → `ipAddress`); undefined without one (sslip.io resolves by itself). */
   public readonly dnsRecord: pulumi.Output<DnsRecord | undefined>;
-  /** The restarter function (its identities are children too). */
-  public readonly restarter: gcp.cloudfunctionsv2.Function;
-  /** The VM. */
-  public readonly instance: gcp.compute.Instance;
+  /** The restarter function (its identities are children too); absent with `replicas`. */
+  public readonly restarter?: gcp.cloudfunctionsv2.Function;
+  /** The VM; absent with `replicas`. */
+  public readonly instance?: gcp.compute.Instance;
+  /** With `replicas`: the managed instance groups, spot first, then the standard one. */
+  public readonly groups?: gcp.compute.RegionInstanceGroupManager[];
+  /** With `replicas`: the load balancer's backend service over the groups. */
+  public readonly backendService?: gcp.compute.BackendService;
   /** The bucket holding the predictor and runtime bundles. */
   public readonly bucket: gcp.storage.Bucket;
 
@@ -215,13 +234,13 @@ export class BudgetModel extends pulumi.ComponentResource {
       }),
     );
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
-    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
     const username = pulumi.output(args.username ?? "budget");
     const identity = declareIdentity(ctx, username, args.password);
-    const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
-    const topic = declareTopic(ctx);
+    const replicas = args.replicas === undefined ? undefined : planReplicas(args.replicas);
+    // Replicas have no restarter, so no restart topic to publish to.
+    const topic = replicas ? undefined : declareTopic(ctx);
     const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
     // With a domain, the endpoint's hostname; plain values were checked above, outputs are checked once known.
     const customHostname =
@@ -237,19 +256,10 @@ export class BudgetModel extends pulumi.ComponentResource {
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
     const acmeEmail =
       args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem);
-    const instance = declareInstance(ctx, {
-      machineType,
-      diskSizeGb,
-      provisioning,
-      network: args.network ?? "default",
-      subnetwork: args.subnetwork,
-      running,
-      // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
-      bootNeeds: [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject],
-      serviceAccountEmail: identity.vmAccount.email,
-      ipAddress: network.ipAddress,
-      tag: network.tag,
-      metadata: instanceMetadata<pulumi.Input<string>>({
+    // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
+    const bootNeeds = [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject];
+    const bootMetadata = (front: Pick<InstanceMetadata<pulumi.Input<string>>, "topic" | "loadBalancer">) =>
+      instanceMetadata<pulumi.Input<string>>({
         bucket: storage.bucket.name,
         runtimeObject: storage.runtimeObject.name,
         predictorObject: storage.predictorObject.name,
@@ -259,54 +269,108 @@ export class BudgetModel extends pulumi.ComponentResource {
         passwordSecret: identity.passwordVersion.name,
         tokenSecret: identity.signingKeyVersion.name,
         domain: customHostname ?? "",
-        topic: topic.id,
         image: args.image ?? "",
         maxBatchSize: args.maxBatchSize === undefined ? "" : String(args.maxBatchSize),
         maxBatchWaitMs: args.maxBatchWaitMs === undefined ? "" : String(args.maxBatchWaitMs),
         acmeEmail,
-      }),
-    });
-    const restarter = declareRestarter(ctx, {
-      bucket: storage.bucket,
-      instance,
-      topic,
-      source: restarterSource,
-      runtime: functionRuntime,
-      schedule: args.schedule ?? "* * * * *",
-      provisioning,
-      spotFallbackSeconds,
-      spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
-      keepRunning: running,
-    });
+        ...front,
+      });
 
-    this.ipAddress = network.ipAddress;
-    this.url = customHostname
-      ? pulumi.interpolate`https://${customHostname}`
-      : network.ipAddress.apply((ip) => `https://${publicHostname(ip)}`);
+    let hostname: pulumi.Output<string>;
+    /**
+     * Where `pulumi up` reads the runtime's health, what makes it read again, and the front's id it
+     * waits for (see frontIdOf; empty behind the load balancer, which sends none).
+     */
+    let health: { url: pulumi.Output<string>; triggers: pulumi.Input<string>[]; front: pulumi.Input<string> };
+    if (replicas) {
+      const replicated = declareReplicatedModel(ctx, {
+        plan: replicas,
+        machineType,
+        diskSizeGb,
+        serviceAccountEmail: identity.vmAccount.email,
+        network: args.network ?? "default",
+        subnetwork: args.subnetwork,
+        metadataFor: (loadBalancerIp) => bootMetadata({ topic: "", loadBalancer: loadBalancerIp }),
+        bootNeeds,
+        customHostname,
+      });
+      this.ipAddress = replicated.ipAddress;
+      hostname = replicated.hostname;
+      this.instanceName = replicated.groups[0].name;
+      this.monthlyCost = pulumi.output(estimateReplicatedMonthlyCost(machineType, diskSizeGb, replicas));
+      this.groups = replicated.groups;
+      this.backendService = replicated.backendService;
+      // `GET /` alone is served on plain HTTP by the load balancer (the certificate may take an hour);
+      // a new template is new bundles rolling out.
+      health = {
+        url: pulumi.interpolate`http://${replicated.ipAddress}/`,
+        triggers: replicated.templates.map((template) => template.id),
+        front: "",
+      };
+    } else {
+      const restartTopic = topic as gcp.pubsub.Topic; // declared above for every single VM
+      const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
+      const instance = declareInstance(ctx, {
+        machineType,
+        diskSizeGb,
+        provisioning,
+        network: args.network ?? "default",
+        subnetwork: args.subnetwork,
+        running,
+        bootNeeds,
+        serviceAccountEmail: identity.vmAccount.email,
+        ipAddress: network.ipAddress,
+        tag: network.tag,
+        metadata: bootMetadata({ topic: restartTopic.id, loadBalancer: "" }),
+      });
+      const restarter = declareRestarter(ctx, {
+        bucket: storage.bucket,
+        instance,
+        topic: restartTopic,
+        source: pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime)),
+        runtime: functionRuntime,
+        schedule: args.schedule ?? "* * * * *",
+        provisioning,
+        spotFallbackSeconds,
+        spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
+        keepRunning: running,
+      });
+      this.ipAddress = network.ipAddress;
+      hostname = customHostname ?? network.ipAddress.apply((ip) => publicHostname(ip));
+      this.instanceName = instance.name;
+      this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
+      this.instance = instance;
+      this.restarter = restarter.fn;
+      // With a domain, DNS may not point here yet: the wait checks the runtime through the IP (Caddy
+      // answers GET / on plain HTTP for the bare IP), so `pulumi up` finishes once the runtime
+      // serves, and the certificate follows the A record. Adding a domain to a live stack moves the
+      // wait to the IP, which Caddy serves once it has reloaded.
+      health = {
+        url: customHostname
+          ? pulumi.interpolate`http://${network.ipAddress}/`
+          : pulumi.interpolate`https://${hostname}/`,
+        triggers: [instance.id],
+        front: pulumi
+          .all([hostname, acmeEmail])
+          .apply(([host, contact]) => frontIdOf({ hostname: host, acmeEmail: contact })),
+      };
+    }
+
+    this.url = pulumi.interpolate`https://${hostname}`;
     this.docsUrl = pulumi.interpolate`${this.url}/docs`;
     this.tokenUrl = pulumi.interpolate`${this.url}/token`;
-    this.instanceName = instance.name;
     this.bucketName = storage.bucket.name;
     this.username = username;
     this.password = identity.password;
-    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
-    this.instance = instance;
     this.bucket = storage.bucket;
-    this.restarter = restarter.fn;
     this.dnsRecord = customHostname
       ? pulumi
-          .all([customHostname, network.ipAddress])
+          .all([customHostname, this.ipAddress])
           .apply(([hostname, ip]): DnsRecord | undefined => dnsRecordFor(hostname, ip))
       : pulumi.output<DnsRecord | undefined>(undefined);
-    // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
-    // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
-    // `pulumi up` finishes once the runtime serves, and the certificate follows the A record. Adding
-    // a domain to a live stack moves the wait to the IP, which Caddy serves once it has reloaded.
+    // A parked model has nothing to wait for.
     if (args.waitForHealthy !== false && running) {
-      const healthUrl = customHostname
-        ? pulumi.interpolate`http://${network.ipAddress}/`
-        : pulumi.interpolate`${this.url}/`;
-      // What the VM serves once it has rolled this update out: the runtime's and the front's ids.
+      // What the VMs serve once they have rolled this update out: the runtime's id (see runtimeIdOf).
       const bundle = pulumi
         .all([
           storage.runtimeObject.name,
@@ -317,15 +381,12 @@ export class BudgetModel extends pulumi.ComponentResource {
         .apply(([runtimeObject, predictorObject, passwordSecret, tokenSecret]) =>
           runtimeIdOf({ runtimeObject, predictorObject, image: args.image, passwordSecret, tokenSecret }),
         );
-      const front = pulumi
-        .all([customHostname ?? network.ipAddress.apply((ip) => publicHostname(ip)), acmeEmail])
-        .apply(([hostname, contact]) => frontIdOf({ hostname, acmeEmail: contact }));
       waitForHealth(
         ctx,
-        healthUrl,
+        health.url,
         args.healthTimeoutSeconds ?? 900,
-        [instance.id, storage.predictorObject.name, storage.runtimeObject.name],
-        { bundle, front },
+        [...health.triggers, storage.predictorObject.name, storage.runtimeObject.name],
+        { bundle, front: health.front },
       );
     }
 

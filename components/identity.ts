@@ -115,14 +115,14 @@ export function declareIdentity(
 }
 
 /**
- * Lets the VM read its bucket, publish to its restart topic and — with a custom image in Artifact
- * Registry — pull that image, and nothing more; returns the grants.
+ * Lets the VM read its bucket, publish to its restart topic (a single VM's; replicas have none) and
+ * — with a custom image in Artifact Registry — pull that image, and nothing more; returns the grants.
  */
 export function grantVmAccess(
   ctx: ModelContext,
   vmAccount: gcp.serviceaccount.Account,
   bucket: gcp.storage.Bucket,
-  topic: gcp.pubsub.Topic,
+  topic: gcp.pubsub.Topic | undefined,
   image?: string,
 ): pulumi.Resource[] {
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
@@ -136,14 +136,16 @@ export function grantVmAccess(
           { parent: ctx.parent },
         ),
     ),
-    ...GRANTS.vm.topic.map(
-      (role) =>
-        new gcp.pubsub.TopicIAMMember(
-          `${ctx.name}-vm-topic-publisher`,
-          { project: ctx.project, topic: topic.name, role, member },
-          { parent: ctx.parent },
-        ),
-    ),
+    ...(topic
+      ? GRANTS.vm.topic.map(
+          (role) =>
+            new gcp.pubsub.TopicIAMMember(
+              `${ctx.name}-vm-topic-publisher`,
+              { project: ctx.project, topic: topic.name, role, member },
+              { parent: ctx.parent },
+            ),
+        )
+      : []),
     ...(imageRepository
       ? IMAGE_PULL_GRANTS.vm["image-repository"].map(
           (role) =>

@@ -38,6 +38,31 @@ export function metadataWithoutEmpty(
 const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
 
 /**
+ * What a budgetml VM boots as, whether an instance or a group's template makes it: its account
+ * (the cloud-platform scope; its roles limit it), scheduling, network tag, labels, and the
+ * metadata holding the startup and shutdown scripts beside the boot's configuration.
+ */
+export function vmBootProperties(
+  ctx: ModelContext,
+  settings: Pick<InstanceSettings, "serviceAccountEmail" | "provisioning" | "tag" | "metadata">,
+) {
+  return {
+    serviceAccount: {
+      email: settings.serviceAccountEmail,
+      scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    },
+    scheduling: schedulingFor(settings.provisioning),
+    tags: [settings.tag],
+    labels: ctx.labels,
+    metadata: metadataWithoutEmpty({
+      [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
+      [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
+      ...settings.metadata,
+    }),
+  };
+}
+
+/**
  * The VM: Debian 12 on the chosen machine, its boot disk kept across preemptions (spot instances
  * STOP rather than delete), the startup script that brings the runtime up behind HTTPS, and the
  * shutdown script that signals the restart topic and drains.
@@ -65,18 +90,9 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
           accessConfigs: [{ natIp: settings.ipAddress }],
         },
       ],
-      serviceAccount: {
-        email: settings.serviceAccountEmail,
-        scopes: ["https://www.googleapis.com/auth/cloud-platform"],
-      },
-      scheduling: schedulingFor(settings.provisioning),
-      tags: [settings.tag],
+      ...vmBootProperties(ctx, settings),
+      // The restarter keeps this label on the instance (contracts/scheduling.ts).
       labels: { ...ctx.labels, [PROVISIONING_LABEL]: settings.provisioning },
-      metadata: metadataWithoutEmpty({
-        [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
-        [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
-        ...settings.metadata,
-      }),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",

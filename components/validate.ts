@@ -7,6 +7,7 @@ import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../contracts/batching";
 import { utcWindowProblem } from "../contracts/scheduling";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
+import { replicasProblems, type ArgProblem } from "./replicas/replicasArgs";
 
 export { publicHostname } from "../contracts/instanceMetadata";
 
@@ -34,6 +35,7 @@ export type CheckedArgs = Omit<
   acmeEmail?: unknown;
   username?: unknown;
   password?: unknown;
+  staticIp?: unknown;
   network?: unknown;
   subnetwork?: unknown;
   /** Typed loosely: a program written in JavaScript may pass anything. */
@@ -153,9 +155,12 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   if (args.subnetwork !== undefined && args.network === undefined)
     problem("subnetwork needs network: the firewall rule is made on the network");
   // The default runtime is checked too: a budgetml release outliving its runtime says so at preview.
-  const runtime = checkFunctionRuntime(args.functionRuntime ?? RESTARTER_RUNTIME, now);
-  if (!runtime.ok) problem(`functionRuntime: ${runtime.error}`);
-  else if (runtime.warning) warnings.push(`functionRuntime: ${runtime.warning}`);
+  // A replicated model has no restarter, so no function runtime.
+  if (args.replicas === undefined) {
+    const runtime = checkFunctionRuntime(args.functionRuntime ?? RESTARTER_RUNTIME, now);
+    if (!runtime.ok) problem(`functionRuntime: ${runtime.error}`);
+    else if (runtime.warning) warnings.push(`functionRuntime: ${runtime.warning}`);
+  }
   for (const [key, value] of Object.entries(args.labels ?? {})) {
     if (!LABEL.test(key))
       problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
@@ -163,10 +168,14 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
       problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
   }
   // One entry per problem, keyed by the property it names first, so `pulumi preview` points at each field.
-  if (problems.length > 0) {
+  const errors: ArgProblem[] = [
+    ...problems.map((reason) => ({ propertyPath: /^\w+/.exec(reason)?.[0] ?? "", reason })),
+    ...replicasProblems(args.replicas, args),
+  ];
+  if (errors.length > 0) {
     throw new pulumi.InputPropertiesError({
-      message: `BudgetModel "${name}": ${problems.join("; ")}`,
-      errors: problems.map((reason) => ({ propertyPath: /^\w+/.exec(reason)?.[0] ?? "", reason })),
+      message: `BudgetModel "${name}": ${errors.map((error) => error.reason).join("; ")}`,
+      errors,
     });
   }
   return warnings;

@@ -35,6 +35,12 @@ export interface InstanceMetadata<T = string> {
   maxBatchSize: T;
   /** Adaptive batching's longest wait in ms (`BUDGET_MAX_BATCH_WAIT_MS`); empty: the runtime's default. */
   maxBatchWaitMs: T;
+  /**
+   * The address of the external Application Load Balancer in front of this VM, one replica of a
+   * group (see contracts/loadBalancer.ts): serve plain HTTP on its serving port, no Caddy, and
+   * believe `X-Forwarded-For` from Google's front ends. Empty: a single VM behind its own Caddy.
+   */
+  loadBalancer: T;
 }
 
 /** The metadata key of each field. */
@@ -52,6 +58,7 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   acmeEmail: "budget-acme-email",
   maxBatchSize: "budget-max-batch-size",
   maxBatchWaitMs: "budget-max-batch-wait-ms",
+  loadBalancer: "budget-load-balancer",
 };
 
 /**
@@ -77,6 +84,8 @@ export const ON_CHANGE: { readonly [K in keyof InstanceMetadata]: "rolled out" |
   acmeEmail: "rolled out",
   maxBatchSize: "rolled out",
   maxBatchWaitMs: "rolled out",
+  // A replica's template names it; a new address is a new template, which the group rolls out.
+  loadBalancer: "rolled out",
   // The shutdown script reads the topic from the metadata when it signals.
   topic: "read when used",
 };

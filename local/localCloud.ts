@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { DeclaredLoadBalancing } from "./declaredLoadBalancing";
 import { IamPolicy } from "./standins/accessPolicy";
 import type { Scheduling } from "../contracts/scheduling";
 
@@ -122,6 +123,8 @@ export class LocalCloud {
   private previous = new Map<string, Registered>();
   /** What this evaluation replaced, to delete once the update is done (Pulumi deletes replaced resources last). */
   private replaced: Array<{ type: string; inputs: Record<string, unknown>; state: Record<string, unknown> }> = [];
+  /** Instance templates, managed instance groups and the load balancers in front of them. */
+  readonly loadBalancing = new DeclaredLoadBalancing();
 
   constructor(readonly bucketsDir: string) {}
 
@@ -169,7 +172,7 @@ export class LocalCloud {
   mocks(): pulumi.runtime.Mocks {
     return {
       newResource: async (args) => this.newResource(args),
-      call: (args) => args.inputs,
+      call: (args) => this.loadBalancing.invoke(args.token, args.inputs) ?? args.inputs,
     };
   }
 
@@ -341,6 +344,7 @@ export class LocalCloud {
         id = `projects/${project}/locations/${inputs.location}/functions/${inputs.name}`;
         break;
       default:
+        id = this.loadBalancing.record(args.type, args.name, inputs, state) ?? id;
         this.recordGrant(args.type, inputs);
     }
     return { id, state };

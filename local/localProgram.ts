@@ -1,21 +1,21 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
-import {
-  METADATA_KEYS,
-  secretVersionName,
-  SHUTDOWN_SCRIPT_KEY,
-  STARTUP_SCRIPT_KEY,
-} from "../contracts/instanceMetadata";
-import { BootedInstance } from "./bootedInstance";
+import { METADATA_KEYS } from "../contracts/instanceMetadata";
+import { freePort } from "../images/vm/services";
+import type { BootedInstance } from "./bootedInstance";
 import { hostFunction, type HostedFunction } from "./functionHost";
 import { LocalCloud, type DeclaredCommand, type DeclaredFunction, type DeclaredInstance } from "./localCloud";
+import { bootFailureSummary, localVm, waitForEndpoint, writeBootScripts } from "./localVm";
+import { serveReplicatedModel, type ServedReplicatedModel } from "./replicatedModel";
 import { startSchedule } from "./schedulerClock";
+import { secretValue } from "./secretValue";
 import { startComputeFront } from "./standins/computeFront";
 import { startComputeServer } from "./standins/computeServer";
+import { loadBalancingRefusals, unadmittedHealthChecks } from "./standins/loadBalancingRules";
 import type { MetadataServer } from "./standins/metadataServer";
 import { startStandIns } from "./standins/startStandIns";
 import { waitForRegistrations } from "./waitForRegistrations";
@@ -60,7 +60,13 @@ export interface LocalModel {
   parked: boolean;
   /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
   endpoints: Record<string, string>;
-  /** Preempts the instance now; resolves with the outage in ms once it is serving again. Refused for a parked model. */
+  /** With `replicas`: how many replicas serve (the group's minimum). */
+  replicas?: number;
+  /**
+   * Preempts the instance now; resolves with the outage in ms once it is serving again. With
+   * replicas, preempts one spot replica and resolves once its group is whole again (the endpoint
+   * keeps serving meanwhile). Refused for a parked model.
+   */
   preempt(): Promise<number>;
 }
 
@@ -75,7 +81,8 @@ export interface LocalProgramDeployment {
    * in one change (the VM's watcher rolls it out), a new secret version is added — runs each health
    * wait whose inputs changed (against the local endpoint) as `pulumi up` runs it, then deletes
    * what the update replaced. Resolves with the models as they now are; rejects as `pulumi up`
-   * would fail (a failed program, a health wait that gave up).
+   * would fail (a failed program, a health wait that gave up). Replicated models are not updated
+   * here: an update of a program that serves one is refused (start it anew).
    */
   update(program: () => unknown): Promise<LocalModel[]>;
   stop(): Promise<void>;
@@ -83,9 +90,6 @@ export interface LocalProgramDeployment {
 
 /** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
 const START_OPERATION_MS = 200;
-
-/** Grants take effect here at once (in the cloud: up to 7 minutes), so the boot retries a 403/404 only briefly. */
-const LOCAL_GRANT_PROPAGATION_SECONDS = 3;
 
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
 const LOCAL_RESTARTER_TIMING = {
@@ -151,24 +155,56 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     };
     await evaluate(options.program);
     report(
-      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`,
+      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)${cloud.loadBalancing.groups.length > 0 ? `, ${cloud.loadBalancing.groups.length} managed instance group(s)` : ""}`,
     );
 
-    // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
+    // What Google would refuse fails here, before anything boots, as it would fail `pulumi up`.
+    const servedBackends = cloud.loadBalancing.servedBackendServices();
+    const refused = [
+      ...loadBalancingRefusals(cloud.loadBalancing).map(({ resource, message }) => `${resource}: ${message}`),
+      ...servedBackends.flatMap((backend) =>
+        unadmittedHealthChecks(backend, cloud.loadBalancing).map((why) => `${backend.resourceName}: ${why}`),
+      ),
+    ];
+    if (refused.length > 0)
+      throw new Error(`Google would not serve what the program declares:\n  ${refused.join("\n  ")}`);
+
+    // Endpoints: every instance behind its own Compute stand-in, all behind one Compute endpoint;
+    // every load-balanced backend service (a replicated model) as its groups behind a local load balancer.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
     const served: Served[] = [];
-    // Ports follow the order the program declared its models in (instances register in any order).
+    const replicated: ServedReplicatedModel[] = [];
+    // Ports follow the order the program declared its models in (resources register in any order).
     const declaredOrder = (resourceName: string) => {
       const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
       return index === -1 ? Number.MAX_SAFE_INTEGER : index;
     };
-    const instances = [...cloud.instances].sort(
+    const endpointsToServe = [
+      ...cloud.instances.map((instance) => ({ resourceName: instance.resourceName, instance })),
+      ...servedBackends.map((backend) => ({ resourceName: backend.resourceName, backend })),
+    ].sort(
       (a, b) =>
         declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName),
     );
-    for (const [index, declared] of instances.entries()) {
+    for (const [index, endpoint] of endpointsToServe.entries()) {
       const port = basePort + index;
+      if ("backend" in endpoint) {
+        const model = await serveReplicatedModel({
+          declared: cloud.loadBalancing,
+          backend: endpoint.backend,
+          secrets: cloud.secrets,
+          standIns,
+          port,
+          root,
+          freePort,
+          report,
+        });
+        cleanups.push(() => model.stop());
+        replicated.push(model);
+        continue;
+      }
+      const declared = endpoint.instance;
       const metadata = await standIns.metadataFor(declared.serviceAccount, {
         projectId: declared.project,
         zone: declared.zone,
@@ -181,22 +217,13 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
       bootFailed.catch(() => {}); // only the first boot's failure fails the launch
       const vmRoot = join(root, "vm", declared.name);
-      mkdirSync(vmRoot, { recursive: true });
-      const instance = new BootedInstance({
-        startupScript: writeScript(vmRoot, declared, STARTUP_SCRIPT_KEY),
-        shutdownScript: writeScript(vmRoot, declared, SHUTDOWN_SCRIPT_KEY),
+      const { instance, endpoints } = localVm({
+        standIns,
+        metadata,
+        attributes: declared.metadata,
         root: vmRoot,
-        env: {
-          PATH: process.env.PATH ?? "",
-          BUDGET_ROOT: vmRoot,
-          BUDGET_SERVICE_MANAGER: "process",
-          BUDGET_RUNTIME_PORT: String(port),
-          BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS),
-          ...(options.caddyFront ? { BUDGET_FRONT: "caddy" } : {}),
-          // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
-          ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
-          ...standIns.environment(metadata),
-        },
+        port,
+        env: options.caddyFront ? { BUDGET_FRONT: "caddy" } : {},
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
           failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
@@ -222,7 +249,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         port,
         metadata,
         vmRoot,
-        endpoints: standIns.environment(metadata),
+        endpoints,
         instance,
         bootFailed,
       });
@@ -267,39 +294,61 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
-    await Promise.all(
-      served.filter((s) => !parked(s)).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
-    ).finally(() => giveUp.abort());
+    await Promise.all([
+      ...served.filter((s) => !parked(s)).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
+      ...replicated.map((r) => Promise.race([r.ready(120_000, giveUp.signal), r.bootFailed])),
+    ]).finally(() => giveUp.abort());
 
+    const replicatedModels = replicated.map((r): LocalModel => {
+      const url = `http://localhost:${r.port}`;
+      const model = modelOf(r.resourceName);
+      return {
+        model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : r.resourceName,
+        url,
+        docsUrl: `${url}/docs`,
+        username: r.username,
+        password: r.password,
+        parked: false,
+        endpoints: r.endpoints,
+        replicas: r.replicas,
+        preempt: () => r.preempt(),
+      };
+    });
+    const byPort = (a: LocalModel, b: LocalModel) => Number(new URL(a.url).port) - Number(new URL(b.url).port);
     const models = () =>
-      served.map((s): LocalModel => {
-        const url = `http://localhost:${s.port}`;
-        const model = modelOf(s.declared.resourceName);
-        const secret = s.declared.metadata[METADATA_KEYS.passwordSecret] ?? "";
-        return {
-          model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model)
-            ? model
-            : s.declared.resourceName,
-          url,
-          docsUrl: `${url}/docs`,
-          username: s.declared.metadata[METADATA_KEYS.username] ?? "",
-          password: secretValue(cloud.secrets, secret) ?? "",
-          parked: parked(s),
-          endpoints: s.endpoints,
-          async preempt() {
-            if (parked(s))
-              throw new Error(
-                `${modelOf(s.declared.resourceName)} is parked (running: false): there is nothing to preempt`,
-              );
-            const killedAt = Date.now();
-            await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-            await ready(s.port);
-            return Date.now() - killedAt;
-          },
-        };
-      });
+      [
+        ...served.map((s): LocalModel => {
+          const url = `http://localhost:${s.port}`;
+          const model = modelOf(s.declared.resourceName);
+          const secret = s.declared.metadata[METADATA_KEYS.passwordSecret] ?? "";
+          return {
+            model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model)
+              ? model
+              : s.declared.resourceName,
+            url,
+            docsUrl: `${url}/docs`,
+            username: s.declared.metadata[METADATA_KEYS.username] ?? "",
+            password: secretValue(cloud.secrets, secret) ?? "",
+            parked: parked(s),
+            endpoints: s.endpoints,
+            async preempt() {
+              if (parked(s))
+                throw new Error(
+                  `${modelOf(s.declared.resourceName)} is parked (running: false): there is nothing to preempt`,
+                );
+              const killedAt = Date.now();
+              await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
+              await ready(s.port);
+              return Date.now() - killedAt;
+            },
+          };
+        }),
+        ...replicatedModels,
+      ].sort(byPort);
 
     const update = async (program: () => unknown): Promise<LocalModel[]> => {
+      if (replicated.length > 0)
+        throw new Error("budgetml local does not apply an update to a replicated model; start it anew");
       const before = { functions: JSON.stringify(cloud.functions), jobs: JSON.stringify(cloud.jobs) };
       cloud.beginUpdate();
       await evaluate(program);
@@ -341,27 +390,11 @@ interface Served {
   bootFailed: Promise<never>;
 }
 
-/** A BudgetModel's endpoint is its child `<model>-instance`. */
-const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+/** A BudgetModel's endpoint is its child `<model>-instance`, or `<model>-backend` with replicas. */
+const modelOf = (resourceName: string) => resourceName.replace(/-(instance|backend)$/, "");
 
 /** A parked model's instance is declared stopped (`running: false`). */
 const parked = (s: Served) => s.declared.desiredStatus === "TERMINATED";
-
-/** Writes one of the instance's boot scripts (from its declared metadata) where the local "VM" runs it from. */
-function writeScript(vmRoot: string, declared: DeclaredInstance, key: string): string {
-  const file = join(vmRoot, `${key}.sh`);
-  writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
-  return file;
-}
-
-/** The value of the secret version `name` (a secret alone: its latest), if it exists and is not destroyed. */
-function secretValue(secrets: Record<string, Array<string | undefined>>, name: string): string | undefined {
-  const version = secretVersionName(name);
-  const secret = version.replace(/\/versions\/[^/]+$/, "");
-  const versions = secrets[secret] ?? [];
-  const number = version.endsWith("/latest") ? versions.length : Number(version.split("/").pop());
-  return versions[number - 1];
-}
 
 /**
  * Applies an update to a running instance as Google does. Its metadata is updated in place
@@ -370,8 +403,7 @@ function secretValue(secrets: Record<string, Array<string | undefined>>, name: s
  */
 function applyInstanceChange(s: Served, declared: DeclaredInstance, report: (line: string) => void): void {
   if (JSON.stringify(declared.metadata) !== JSON.stringify(s.declared.metadata)) {
-    writeScript(s.vmRoot, declared, STARTUP_SCRIPT_KEY);
-    writeScript(s.vmRoot, declared, SHUTDOWN_SCRIPT_KEY);
+    writeBootScripts(s.vmRoot, declared.metadata);
     s.metadata.replaceAttributes(declared.metadata);
   }
   // Scheduling (provisioning) and status changes go through the Compute stand-in, as Google applies
@@ -435,29 +467,4 @@ async function evaluateProgram(program: () => unknown, declared: () => number): 
   } finally {
     process.off("unhandledRejection", onRejection);
   }
-}
-
-/** The line of a failed boot's log that says why, with Google's message pulled out of an error body. */
-function bootFailureSummary(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  const failed = lines.filter((line) => /FAILED/.test(line)).pop() ?? lines.pop() ?? "no output";
-  const googleMessage = /"message":"((?:[^"\\]|\\.)*)"/.exec(failed)?.[1];
-  return googleMessage ? `${failed.slice(0, failed.indexOf("{")).trim()} ${googleMessage}` : failed;
-}
-
-/** Resolves when `url` answers 200; rejects after `timeoutMs`; stops quietly once `signal` aborts. */
-async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (signal?.aborted) return;
-    if (
-      await fetch(url).then(
-        (r) => r.status === 200,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the local instance did not become ready at ${url} within ${timeoutMs / 1000} s`);
 }

@@ -12,6 +12,7 @@ import { needsInternalCertificate, STARTUP_SCRIPT_KEY } from "../../contracts/in
 import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
 import { bootLog } from "./bootLog";
+import { behindLoadBalancer, loadBalancedRuntimeEnv } from "./behindLoadBalancer";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
@@ -68,8 +69,8 @@ export async function boot(): Promise<void> {
 async function bootLocked(): Promise<void> {
   const started = Date.now();
   const { root, home } = bootPaths();
-  const manager = serviceManager();
   const config = await readBootConfig();
+  const manager = config.loadBalancer ? behindLoadBalancer(serviceManager()) : serviceManager();
   const predictorDir = config.image
     ? undefined
     : await installPredictor(home, config.bucket, config.predictorObject, log);
@@ -132,6 +133,7 @@ export function runtimeEnv(
     ...installedPredictorEnv(values.predictorDir ?? ""),
     BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
     BUDGET_HOST: "127.0.0.1",
+    ...(config.loadBalancer ? loadBalancedRuntimeEnv(config.loadBalancer) : {}),
   };
 }
 

@@ -29,9 +29,10 @@ export async function readBootConfig(): Promise<BootConfig> {
     provisioningModel: await scheduling("provisioning-model"),
     preemptible: await scheduling("preemptible"),
   });
+  // Behind the load balancer, the public address is the load balancer's.
   return {
     ...rest,
-    hostname: domain || publicHostname(externalIp),
+    hostname: domain || publicHostname(rest.loadBalancer || externalIp),
     healthIp: domain ? externalIp : "",
     deployment: servedDeployment(attributes),
     provisioning,

@@ -103,8 +103,11 @@ apt_install() {
 }
 
 # Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
+# A replica behind Google's load balancer (budget-load-balancer) needs no Caddy: the load balancer
+# terminates TLS and health-checks the runtime itself.
 install_packages() {
-  local wanted=(caddy)
+  local wanted=()
+  [ -n "$(metadata instance/attributes/budget-load-balancer 2>/dev/null || true)" ] || wanted+=(caddy)
   [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
   apt_install "${wanted[@]}"
 }

@@ -23,6 +23,11 @@ export interface ServeConfig {
   handoffMs: number;
   /** How long a client may take to send its request headers. @default 10000 */
   headersTimeoutMs: number;
+  /**
+   * How long an idle keep-alive connection stays open: longer than the proxy in front keeps its
+   * idle connections (Caddy: 30 s; Google's load balancer: 600 s). @default 65
+   */
+  keepAliveSeconds: number;
   app: Omit<AppOptions, "loadPredictor" | "logger">;
 }
 
@@ -82,6 +87,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
     handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
     headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
+    keepAliveSeconds: int("BUDGET_KEEPALIVE_SECONDS", env.BUDGET_KEEPALIVE_SECONDS, 65, 1, 3600),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,

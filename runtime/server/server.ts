@@ -66,9 +66,10 @@ export async function startServer(
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  // Idle keep-alive longer than Caddy's (30 s, see images/vm/renderConfig.ts), so the proxy never
-  // reuses a connection the runtime has just closed.
-  server.keepAliveTimeout = 65_000;
+  // Idle keep-alive longer than the proxy's (Caddy's 30 s, see images/vm/renderConfig.ts; Google's
+  // load balancer's 600 s, see contracts/loadBalancer.ts), so the proxy never reuses a connection
+  // the runtime has just closed.
+  server.keepAliveTimeout = config.keepAliveSeconds * 1000;
   const port = (server.address() as AddressInfo).port;
   let draining: Promise<void> | undefined;
 

@@ -88,10 +88,13 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
     setTimeout(fork, RESPAWN_DELAY_MS).unref();
   });
   const stop = () => {
+    if (stopping) return;
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
   };
-  process.once("SIGTERM", stop);
+  // `on`, as in the workers: a second SIGTERM (a preemption notice and the shutdown script both
+  // stopping the runtime) must not kill the primary mid-drain, which would take its workers along.
+  process.on("SIGTERM", stop);
   process.once("SIGINT", stop);
   for (let i = 0; i < config.workers; i += 1) fork();
 }

@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,7 +17,7 @@ import {
   renderImageSlotUnit,
 } from "../../images/vm/renderImage";
 import { startMetadataServer } from "../../local/standins/metadataServer";
-import { PASSWORD, startTestRuntime, USERNAME } from "../support/runtimeServer";
+import { loginFrom, PASSWORD, startTestRuntime } from "../support/runtimeServer";
 
 const run = promisify(execFile);
 
@@ -55,6 +54,7 @@ const config: BootConfig = {
   acmeEmail: "",
   maxBatchSize: "",
   maxBatchWaitMs: "",
+  loadBalancer: "",
   healthIp: "",
   deployment: "",
 };
@@ -270,30 +270,6 @@ exit 1
     }
   });
 });
-
-/** POST /token from a chosen loopback source address, with an X-Forwarded-For header. */
-function loginFrom(url: string, localAddress: string, forwardedFor: string, password: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const body = new URLSearchParams({ username: USERNAME, password }).toString();
-    const req = request(
-      `${url}/token`,
-      {
-        method: "POST",
-        localAddress,
-        agent: false,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "x-forwarded-for": forwardedFor,
-          "content-length": Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        res.resume().on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject).end(body);
-  });
-}
 
 // The runtime as the container runs it, over real HTTP: requests from the trusted proxy's address
 // carry the client in X-Forwarded-For; anyone else's header is ignored.

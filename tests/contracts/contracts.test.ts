@@ -38,6 +38,7 @@ describe("instance metadata contract", () => {
     acmeEmail: "",
     maxBatchSize: "32",
     maxBatchWaitMs: "",
+    loadBalancer: "",
   };
 
   it("reads back exactly what the component writes", () => {

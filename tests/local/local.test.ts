@@ -279,7 +279,7 @@ describe("budgetml local", () => {
     ],
     [
       ["--program", "tests/fixtures/programs/twoModels", "--allow-scripts", "sharp"],
-      /--allow-scripts belong to the PREDICTOR form/,
+      /--allow-scripts and --replicas belong to the PREDICTOR form/,
     ],
     [
       ["examples/iris/predictor.py", "--allow-scripts", "scikit-learn"],
