@@ -20,5 +20,7 @@ const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "application/json" }).end(answer);
   });
 });
-server.listen(0, "127.0.0.1", () => process.send?.({ port: server.address().port }));
+server.listen(Number(process.env.BASELINE_PORT ?? 0), "127.0.0.1", () =>
+  process.send?.({ port: server.address().port }),
+);
 process.on("SIGTERM", () => process.exit(0));

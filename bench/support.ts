@@ -1,6 +1,7 @@
 // Small helpers the benchmarks share.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { waitForEndpoint } from "../local/localVm";
 
 export const ROOT = join(__dirname, "..");
 
@@ -8,20 +9,7 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 export const seconds = (ms: number) => +(ms / 1000).toFixed(2);
 
 /** Polls `url` until it answers 200; returns when it did. */
-export async function waitReady(url: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await fetch(url).then(
-        (r) => r.status === 200,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms`);
-}
+export const waitReady = (url: string, timeoutMs = 120_000) => waitForEndpoint(url, timeoutMs);
 
 /**
  * The baseline both boot benchmarks compare against: the runtime started directly on the same

@@ -73,6 +73,7 @@ export interface AcceleratorArgs {
   npmRequirements?: Record<string, string>;
   allowScripts?: unknown;
   image?: unknown;
+  replicas?: unknown;
 }
 
 /**
@@ -156,6 +157,13 @@ export function acceleratorProblems(args: AcceleratorArgs, now: Date = new Date(
     problem(
       "diskSizeGb",
       `${args.diskSizeGb} GB is too small with GPUs: the NVIDIA driver, its kernel headers and the CUDA 12 libraries need about 5 GB beside Debian's; give at least ${GPU_MIN_DISK_GB} (the default with a GPU is ${GPU_DEFAULT_DISK_GB})`,
+    );
+  // The replicas' instance templates (components/replicas/) attach no GPUs and keep the standard
+  // group's live migration, which Google refuses for a VM with GPUs: one GPU VM, or none.
+  if (args.replicas !== undefined)
+    problem(
+      "replicas",
+      `GPUs are served by one VM (with its restarter): leave replicas out with ${gpus.count} × ${gpus.type}`,
     );
   const onDemand = carried?.onDemand ?? true;
   if (!onDemand) {

@@ -8,7 +8,6 @@ import { buildRuntimeBundle } from "../bundles/runtimeBundle";
 import { enableApis } from "./apis";
 import { hardwareOf, type Accelerator } from "./acceleratorArgs";
 import type { ModelContext } from "./context";
-import { bundleIdOf } from "../images/vm/bundleId";
 import { waitForHealth } from "./healthWait";
 import { declareIdentity, grantVmAccess } from "./identity";
 import { declareInstance } from "./instance";
@@ -16,9 +15,13 @@ import { declareNetwork, dnsRecordFor, type DnsRecord } from "./network";
 import { estimateMonthlyCost, type CostEstimate } from "./pricing";
 import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
-import { instanceMetadata, publicHostname } from "../contracts/instanceMetadata";
+import { instanceMetadata, publicHostname, type InstanceMetadata } from "../contracts/instanceMetadata";
+import { frontIdOf, runtimeIdOf } from "../contracts/servedDeployment";
 import { acceleratorSpec } from "../contracts/accelerators";
 import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
+import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
+import { planReplicas, type Replicas } from "./replicas/replicasArgs";
+import { declareReplicatedModel } from "./replicas/replicatedModel";
 import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
 import {
   acmeEmailProblem,
@@ -103,6 +106,14 @@ export interface BudgetModelArgs {
    * @default "03:00-05:00"
    */
   readonly spotReturnWindow?: string;
+  /**
+   * Adaptive batching: the most concurrent requests the runtime groups into one `predictBatch()`
+   * call (`predict_batch()` in Python), which the predictor must then define. Batches form while the
+   * model is busy, and an idle model's batch waits for more only when that pays. @default 1 (no batching)
+   */
+  readonly maxBatchSize?: number;
+  /** With batching: the longest a request waits for others while the model is idle, in ms. @default 10 */
+  readonly maxBatchWaitMs?: number;
   /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
   readonly image?: string;
   /**
@@ -136,13 +147,25 @@ export interface BudgetModelArgs {
   readonly waitForHealthy?: boolean;
   /** How long to wait for the health check, in seconds. @default 900; 1800 with GPUs (the driver's install reboots the VM) */
   readonly healthTimeoutSeconds?: number;
+  /**
+   * Serve from several VMs behind Google's external Application Load Balancer instead of one: a
+   * number is a fixed group of that many spot VMs; `{ min, max }` an autoscaled one (CPU); and
+   * `standard` of the `min` run on demand, in a group of their own that preemptions never touch.
+   * A regional managed instance group recreates preempted VMs, autoheals on `GET /` and rolls out
+   * new bundles; the load balancer (about $18/month) terminates HTTPS with a Google-managed
+   * certificate and retries a request that met a leaving replica on another one. No restarter.
+   * @default none: one VM behind its own Caddy, kept running by the restarter
+   */
+  readonly replicas?: number | Replicas;
 }
 
 /**
  * A model behind a secured HTTPS API on a spot VM that comes back after every preemption: a
  * bucket with the predictor and runtime bundles, a least-privilege service account, the password
  * and token key in Secret Manager, a static address and firewall rule, the instance, and the
- * restarter (topic, Cloud Function, scheduler job).
+ * restarter (topic, Cloud Function, scheduler job). With `replicas`, instead of the instance,
+ * address and restarter: managed instance groups of VMs booting the same way, behind Google's
+ * external Application Load Balancer (see components/replicas/).
  */
 export class BudgetModel extends pulumi.ComponentResource {
   /** `https://<host>`: the API's base URL. */
@@ -162,10 +185,14 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly monthlyCost: pulumi.Output<CostEstimate>;
   /** With a `domain`: the A record to create (name → `ipAddress`); undefined without one (sslip.io resolves by itself). */
   public readonly dnsRecord: pulumi.Output<DnsRecord | undefined>;
-  /** The restarter function (its identities are children too). */
-  public readonly restarter: gcp.cloudfunctionsv2.Function;
-  /** The VM. */
-  public readonly instance: gcp.compute.Instance;
+  /** The restarter function (its identities are children too); absent with `replicas`. */
+  public readonly restarter?: gcp.cloudfunctionsv2.Function;
+  /** The VM; absent with `replicas`. */
+  public readonly instance?: gcp.compute.Instance;
+  /** With `replicas`: the managed instance groups, spot first, then the standard one. */
+  public readonly groups?: gcp.compute.RegionInstanceGroupManager[];
+  /** With `replicas`: the load balancer's backend service over the groups. */
+  public readonly backendService?: gcp.compute.BackendService;
   /** The bucket holding the predictor and runtime bundles. */
   public readonly bucket: gcp.storage.Bucket;
 
@@ -220,14 +247,14 @@ export class BudgetModel extends pulumi.ComponentResource {
       }),
     );
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
-    const restarterSource = pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
-    const identity = declareIdentity(ctx, args.password);
-    const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
-    const topic = declareTopic(ctx);
-    const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
     const username = pulumi.output(args.username ?? "budget");
+    const identity = declareIdentity(ctx, username, args.password);
+    const replicas = args.replicas === undefined ? undefined : planReplicas(args.replicas);
+    // Replicas have no restarter, so no restart topic to publish to.
+    const topic = replicas ? undefined : declareTopic(ctx);
+    const vmGrants = grantVmAccess(ctx, identity.vmAccount, storage.bucket, topic, args.image);
     // With a domain, the endpoint's hostname; plain values were checked above, outputs are checked once known.
     const customHostname =
       args.domain === undefined
@@ -240,83 +267,141 @@ export class BudgetModel extends pulumi.ComponentResource {
                 : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem),
             ])
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
-    const instance = declareInstance(ctx, {
-      machineType,
-      gpus,
-      diskSizeGb,
-      provisioning,
-      network: args.network ?? "default",
-      subnetwork: args.subnetwork,
-      running,
-      // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
-      bootNeeds: [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject],
-      serviceAccountEmail: identity.vmAccount.email,
-      ipAddress: network.ipAddress,
-      tag: network.tag,
-      metadata: instanceMetadata<pulumi.Input<string>>({
+    const acmeEmail =
+      args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem);
+    // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
+    const bootNeeds = [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject];
+    const bootMetadata = (front: Pick<InstanceMetadata<pulumi.Input<string>>, "topic" | "loadBalancer">) =>
+      instanceMetadata<pulumi.Input<string>>({
         bucket: storage.bucket.name,
         runtimeObject: storage.runtimeObject.name,
         predictorObject: storage.predictorObject.name,
         entrypoint: args.entrypoint ?? "",
         username,
-        passwordSecret: identity.passwordSecret.id,
-        tokenSecret: identity.signingKeySecret.id,
+        // Versions, not the secrets: a new password (and signing key) changes the metadata, so the VM rolls it out.
+        passwordSecret: identity.passwordVersion.name,
+        tokenSecret: identity.signingKeyVersion.name,
         domain: customHostname ?? "",
-        topic: topic.id,
         image: args.image ?? "",
-        acmeEmail:
-          args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem),
+        maxBatchSize: args.maxBatchSize === undefined ? "" : String(args.maxBatchSize),
+        maxBatchWaitMs: args.maxBatchWaitMs === undefined ? "" : String(args.maxBatchWaitMs),
+        acmeEmail,
         accelerator: gpus ? acceleratorSpec(gpus) : "",
-      }),
-    });
-    const restarter = declareRestarter(ctx, {
-      bucket: storage.bucket,
-      instance,
-      topic,
-      source: restarterSource,
-      runtime: functionRuntime,
-      schedule: args.schedule ?? "* * * * *",
-      provisioning,
-      spotFallbackSeconds,
-      spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
-      keepRunning: running,
-    });
+        ...front,
+      });
 
-    this.ipAddress = network.ipAddress;
-    this.url = customHostname
-      ? pulumi.interpolate`https://${customHostname}`
-      : network.ipAddress.apply((ip) => `https://${publicHostname(ip)}`);
+    let hostname: pulumi.Output<string>;
+    /**
+     * Where `pulumi up` reads the runtime's health, what makes it read again, and the front's id it
+     * waits for (see frontIdOf; empty behind the load balancer, which sends none).
+     */
+    let health: { url: pulumi.Output<string>; triggers: pulumi.Input<string>[]; front: pulumi.Input<string> };
+    if (replicas) {
+      const replicated = declareReplicatedModel(ctx, {
+        plan: replicas,
+        machineType,
+        diskSizeGb,
+        serviceAccountEmail: identity.vmAccount.email,
+        network: args.network ?? "default",
+        subnetwork: args.subnetwork,
+        metadataFor: (loadBalancerIp) => bootMetadata({ topic: "", loadBalancer: loadBalancerIp }),
+        bootNeeds,
+        customHostname,
+      });
+      this.ipAddress = replicated.ipAddress;
+      hostname = replicated.hostname;
+      this.instanceName = replicated.groups[0].name;
+      this.monthlyCost = pulumi.output(estimateReplicatedMonthlyCost(machineType, diskSizeGb, replicas));
+      this.groups = replicated.groups;
+      this.backendService = replicated.backendService;
+      // `GET /` alone is served on plain HTTP by the load balancer (the certificate may take an hour);
+      // a new template is new bundles rolling out.
+      health = {
+        url: pulumi.interpolate`http://${replicated.ipAddress}/`,
+        triggers: replicated.templates.map((template) => template.id),
+        front: "",
+      };
+    } else {
+      const restartTopic = topic as gcp.pubsub.Topic; // declared above for every single VM
+      const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
+      const instance = declareInstance(ctx, {
+        machineType,
+        gpus,
+        diskSizeGb,
+        provisioning,
+        network: args.network ?? "default",
+        subnetwork: args.subnetwork,
+        running,
+        bootNeeds,
+        serviceAccountEmail: identity.vmAccount.email,
+        ipAddress: network.ipAddress,
+        tag: network.tag,
+        metadata: bootMetadata({ topic: restartTopic.id, loadBalancer: "" }),
+      });
+      const restarter = declareRestarter(ctx, {
+        bucket: storage.bucket,
+        instance,
+        topic: restartTopic,
+        source: pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime)),
+        runtime: functionRuntime,
+        schedule: args.schedule ?? "* * * * *",
+        provisioning,
+        spotFallbackSeconds,
+        spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
+        keepRunning: running,
+      });
+      this.ipAddress = network.ipAddress;
+      hostname = customHostname ?? network.ipAddress.apply((ip) => publicHostname(ip));
+      this.instanceName = instance.name;
+      this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running, gpus));
+      this.instance = instance;
+      this.restarter = restarter.fn;
+      // With a domain, DNS may not point here yet: the wait checks the runtime through the IP (Caddy
+      // answers GET / on plain HTTP for the bare IP), so `pulumi up` finishes once the runtime
+      // serves, and the certificate follows the A record. Adding a domain to a live stack moves the
+      // wait to the IP, which Caddy serves once it has reloaded.
+      health = {
+        url: customHostname
+          ? pulumi.interpolate`http://${network.ipAddress}/`
+          : pulumi.interpolate`https://${hostname}/`,
+        triggers: [instance.id],
+        front: pulumi
+          .all([hostname, acmeEmail])
+          .apply(([host, contact]) => frontIdOf({ hostname: host, acmeEmail: contact })),
+      };
+    }
+
+    this.url = pulumi.interpolate`https://${hostname}`;
     this.docsUrl = pulumi.interpolate`${this.url}/docs`;
     this.tokenUrl = pulumi.interpolate`${this.url}/token`;
-    this.instanceName = instance.name;
     this.bucketName = storage.bucket.name;
     this.username = username;
     this.password = identity.password;
-    this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running, gpus));
-    this.instance = instance;
     this.bucket = storage.bucket;
-    this.restarter = restarter.fn;
     this.dnsRecord = customHostname
       ? pulumi
-          .all([customHostname, network.ipAddress])
+          .all([customHostname, this.ipAddress])
           .apply(([hostname, ip]): DnsRecord | undefined => dnsRecordFor(hostname, ip))
       : pulumi.output<DnsRecord | undefined>(undefined);
-    // A parked model has nothing to wait for. With a domain, DNS may not point here yet: the wait
-    // checks the runtime through the IP (Caddy answers GET / on plain HTTP for the bare IP), so
-    // `pulumi up` finishes once the runtime serves, and the certificate follows the A record.
+    // A parked model has nothing to wait for.
     if (args.waitForHealthy !== false && running) {
-      const healthUrl = customHostname
-        ? pulumi.interpolate`http://${network.ipAddress}/`
-        : pulumi.interpolate`${this.url}/`;
-      const expectedBundle = pulumi
-        .all([storage.runtimeObject.name, storage.predictorObject.name])
-        .apply(([runtimeObject, predictorObject]) => bundleIdOf({ runtimeObject, predictorObject, image: args.image }));
+      // What the VMs serve once they have rolled this update out: the runtime's id (see runtimeIdOf).
+      const bundle = pulumi
+        .all([
+          storage.runtimeObject.name,
+          storage.predictorObject.name,
+          identity.passwordVersion.name,
+          identity.signingKeyVersion.name,
+        ])
+        .apply(([runtimeObject, predictorObject, passwordSecret, tokenSecret]) =>
+          runtimeIdOf({ runtimeObject, predictorObject, image: args.image, passwordSecret, tokenSecret }),
+        );
       waitForHealth(
         ctx,
-        healthUrl,
+        health.url,
         args.healthTimeoutSeconds ?? hardware.healthTimeoutSeconds,
-        [instance.id, storage.predictorObject.name, storage.runtimeObject.name],
-        expectedBundle,
+        [...health.triggers, storage.predictorObject.name, storage.runtimeObject.name],
+        { bundle, front: health.front },
       );
     }
 

@@ -10,6 +10,10 @@ export interface ModelIdentity {
   password: pulumi.Output<string>;
   passwordSecret: gcp.secretmanager.Secret;
   signingKeySecret: gcp.secretmanager.Secret;
+  /** The version holding the password: the metadata names it, so a new password is rolled out. */
+  passwordVersion: gcp.secretmanager.SecretVersion;
+  /** The version holding the signing key; a new one with every new login (see {@link declareIdentity}). */
+  signingKeyVersion: gcp.secretmanager.SecretVersion;
   /** The secret versions and the VM's grants on the secrets and project: the boot needs them in place. */
   ready: pulumi.Resource[];
 }
@@ -24,9 +28,19 @@ export const roleSlug = (role: string) =>
 /**
  * A service account for the VM with least privilege, and the password and token signing key as
  * Secret Manager secrets readable by that account alone. The values stay Pulumi secrets end to end;
- * the VM gets only the secrets' names in its metadata.
+ * the VM gets only the secret versions' names in its metadata.
+ *
+ * A new login is a rotation: the signing key is generated anew whenever the username or the
+ * password changes (its `keepers`), so every token issued before stops working once the VM has
+ * rolled the change out — someone who learnt a leaked password cannot keep using a token obtained
+ * with it. Each value is a new secret version (versions are immutable; the provider replaces the
+ * version resource, creating the new one before destroying the old).
  */
-export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string> | undefined): ModelIdentity {
+export function declareIdentity(
+  ctx: ModelContext,
+  username: pulumi.Input<string>,
+  password: pulumi.Input<string> | undefined,
+): ModelIdentity {
   const vmAccount = new gcp.serviceaccount.Account(
     `${ctx.name}-vm-account`,
     {
@@ -40,11 +54,6 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
   const passwordValue = password
     ? pulumi.secret(password)
     : new random.RandomPassword(`${ctx.name}-password`, { length: 24, special: false }, { parent: ctx.parent }).result;
-  const signingKey = new random.RandomPassword(
-    `${ctx.name}-signing-key`,
-    { length: 48, special: false },
-    { parent: ctx.parent },
-  ).result;
   const ready: pulumi.Resource[] = [];
 
   const secret = (role: string, value: pulumi.Output<string>) => {
@@ -58,13 +67,12 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
       },
       childOptions(ctx),
     );
-    ready.push(
-      new gcp.secretmanager.SecretVersion(
-        `${ctx.name}-${role}-version`,
-        { secret: holder.id, secretData: pulumi.secret(value) },
-        { parent: ctx.parent, additionalSecretOutputs: ["secretData"] },
-      ),
+    const version = new gcp.secretmanager.SecretVersion(
+      `${ctx.name}-${role}-version`,
+      { secret: holder.id, secretData: pulumi.secret(value) },
+      { parent: ctx.parent, additionalSecretOutputs: ["secretData"] },
     );
+    ready.push(version);
     for (const grant of GRANTS.vm.secrets) {
       ready.push(
         new gcp.secretmanager.SecretIamMember(
@@ -74,7 +82,7 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
         ),
       );
     }
-    return holder;
+    return { holder, version };
   };
 
   for (const role of GRANTS.vm.project) {
@@ -88,19 +96,33 @@ export function declareIdentity(ctx: ModelContext, password: pulumi.Input<string
   }
 
   const passwordSecret = secret("password", passwordValue);
+  const signingKey = new random.RandomPassword(
+    `${ctx.name}-signing-key`,
+    // The password's version id changes exactly when the password does; neither value is secret.
+    { length: 48, special: false, keepers: { username, passwordVersion: passwordSecret.version.id } },
+    { parent: ctx.parent },
+  ).result;
   const signingKeySecret = secret("signing-key", signingKey);
-  return { vmAccount, password: pulumi.secret(passwordValue), passwordSecret, signingKeySecret, ready };
+  return {
+    vmAccount,
+    password: pulumi.secret(passwordValue),
+    passwordSecret: passwordSecret.holder,
+    signingKeySecret: signingKeySecret.holder,
+    passwordVersion: passwordSecret.version,
+    signingKeyVersion: signingKeySecret.version,
+    ready,
+  };
 }
 
 /**
- * Lets the VM read its bucket, publish to its restart topic and — with a custom image in Artifact
- * Registry — pull that image, and nothing more; returns the grants.
+ * Lets the VM read its bucket, publish to its restart topic (a single VM's; replicas have none) and
+ * — with a custom image in Artifact Registry — pull that image, and nothing more; returns the grants.
  */
 export function grantVmAccess(
   ctx: ModelContext,
   vmAccount: gcp.serviceaccount.Account,
   bucket: gcp.storage.Bucket,
-  topic: gcp.pubsub.Topic,
+  topic: gcp.pubsub.Topic | undefined,
   image?: string,
 ): pulumi.Resource[] {
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
@@ -114,14 +136,16 @@ export function grantVmAccess(
           { parent: ctx.parent },
         ),
     ),
-    ...GRANTS.vm.topic.map(
-      (role) =>
-        new gcp.pubsub.TopicIAMMember(
-          `${ctx.name}-vm-topic-publisher`,
-          { project: ctx.project, topic: topic.name, role, member },
-          { parent: ctx.parent },
-        ),
-    ),
+    ...(topic
+      ? GRANTS.vm.topic.map(
+          (role) =>
+            new gcp.pubsub.TopicIAMMember(
+              `${ctx.name}-vm-topic-publisher`,
+              { project: ctx.project, topic: topic.name, role, member },
+              { parent: ctx.parent },
+            ),
+        )
+      : []),
     ...(imageRepository
       ? IMAGE_PULL_GRANTS.vm["image-repository"].map(
           (role) =>

@@ -41,9 +41,35 @@ export function metadataWithoutEmpty(
 const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", "vm", file), "utf8");
 
 /**
- * The VM: Debian 12 on the chosen machine (with its GPUs, which never live-migrate), its boot disk
- * kept across preemptions (spot instances STOP rather than delete), the startup script that brings the runtime up behind HTTPS, and the
- * shutdown script that signals the restart topic and drains.
+ * What a budgetml VM boots as, whether an instance or a group's template makes it: its account
+ * (the cloud-platform scope; its roles limit it), scheduling, network tag, labels, and the
+ * metadata holding the startup and shutdown scripts beside the boot's configuration.
+ */
+export function vmBootProperties(
+  ctx: ModelContext,
+  settings: Pick<InstanceSettings, "serviceAccountEmail" | "provisioning" | "tag" | "metadata" | "gpus">,
+) {
+  return {
+    serviceAccount: {
+      email: settings.serviceAccountEmail,
+      scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    },
+    // A VM with GPUs never live-migrates (contracts/scheduling.ts).
+    scheduling: schedulingFor(settings.provisioning, { gpus: settings.gpus !== undefined }),
+    tags: [settings.tag],
+    labels: ctx.labels,
+    metadata: metadataWithoutEmpty({
+      [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
+      [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
+      ...settings.metadata,
+    }),
+  };
+}
+
+/**
+ * The VM: Debian 12 on the chosen machine (with its GPUs), its boot disk kept across preemptions
+ * (spot instances STOP rather than delete), the startup script that brings the runtime up behind
+ * HTTPS, and the shutdown script that signals the restart topic and drains.
  */
 export function declareInstance(ctx: ModelContext, settings: InstanceSettings): gcp.compute.Instance {
   return new gcp.compute.Instance(
@@ -68,22 +94,13 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
           accessConfigs: [{ natIp: settings.ipAddress }],
         },
       ],
-      serviceAccount: {
-        email: settings.serviceAccountEmail,
-        scopes: ["https://www.googleapis.com/auth/cloud-platform"],
-      },
+      ...vmBootProperties(ctx, settings),
       // Attached GPUs only: a G2/A2/A3 machine type brings its own.
       ...(settings.gpus && !ACCELERATOR_MACHINE_TYPES[settings.machineType]
         ? { guestAccelerators: [{ type: settings.gpus.type, count: settings.gpus.count }] }
         : {}),
-      scheduling: schedulingFor(settings.provisioning, { gpus: settings.gpus !== undefined }),
-      tags: [settings.tag],
+      // The restarter keeps this label on the instance (contracts/scheduling.ts).
       labels: { ...ctx.labels, [PROVISIONING_LABEL]: settings.provisioning },
-      metadata: metadataWithoutEmpty({
-        [STARTUP_SCRIPT_KEY]: bootScript("startup.sh"),
-        [SHUTDOWN_SCRIPT_KEY]: bootScript("shutdown.sh"),
-        ...settings.metadata,
-      }),
       // A changed bundle or machine type needs the VM stopped for the update: allow it.
       allowStoppingForUpdate: true,
       desiredStatus: settings.running ? "RUNNING" : "TERMINATED",

@@ -6,7 +6,7 @@ import { GPU_HOST_PRICES, GPU_PRICE_DATE, GPU_PRICES } from "./gpuPrices";
  * (us-central1, USD). Real bills differ by region, discounts and usage; spot prices move.
  */
 export const PRICE_DATE = "2025-06-01";
-const HOURS_PER_MONTH = 730;
+export const HOURS_PER_MONTH = 730;
 
 /** Hourly list prices: on demand and spot. */
 export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> = {
@@ -21,9 +21,9 @@ export const MACHINE_PRICES: Record<string, { onDemand: number; spot: number }> 
   "n2-standard-4": { onDemand: 0.19423, spot: 0.047 },
 };
 /** Balanced persistent disk, per GB-month. */
-const DISK_PER_GB_MONTH = 0.1;
+export const DISK_PER_GB_MONTH = 0.1;
 /** An external IPv4 address on a VM, per hour. */
-const IP_PER_HOUR = 0.005;
+export const IP_PER_HOUR = 0.005;
 /** A reserved static address attached to no running VM (a parked model's), per hour: Google's VPC pricing, "static external IP address, reserved but unused". */
 const IDLE_IP_PER_HOUR = 0.01;
 
@@ -38,6 +38,8 @@ export interface CostEstimate {
    * lack of spot capacity (until it returns to spot, see `spotReturnWindow`); 0 otherwise.
    */
   fallbackExtraUsdPerDay: number | undefined;
+  /** With autoscaled replicas: monthly USD while the autoscaler runs `replicas.max`. @default absent */
+  maxMonthlyUsd?: number;
   /** What the figures are: an estimate, and from when. */
   note: string;
 }

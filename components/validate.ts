@@ -3,10 +3,12 @@ import { extname } from "node:path";
 import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
 import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
 import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../contracts/batching";
 import { utcWindowProblem } from "../contracts/scheduling";
 import { acceleratorProblems } from "./acceleratorArgs";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "./budgetModel";
+import { replicasProblems, type ArgProblem } from "./replicas/replicasArgs";
 
 export { publicHostname } from "../contracts/instanceMetadata";
 
@@ -35,6 +37,7 @@ export type CheckedArgs = Omit<
   acmeEmail?: unknown;
   username?: unknown;
   password?: unknown;
+  staticIp?: unknown;
   network?: unknown;
   subnetwork?: unknown;
   /** Typed loosely: a program written in JavaScript may pass anything. */
@@ -132,6 +135,7 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   ) {
     problem(`spotFallbackMinutes: ${args.spotFallbackMinutes} must be from 0 (off) to 1440`);
   }
+  checkNow(batchingProblem(args.maxBatchSize, args.maxBatchWaitMs));
   if (args.spotReturnWindow !== undefined) {
     const bad =
       typeof args.spotReturnWindow === "string"
@@ -158,23 +162,45 @@ export function validateArgs(name: string, args: CheckedArgs, now: Date = new Da
   if (args.subnetwork !== undefined && args.network === undefined)
     problem("subnetwork needs network: the firewall rule is made on the network");
   // The default runtime is checked too: a budgetml release outliving its runtime says so at preview.
-  const runtime = checkFunctionRuntime(args.functionRuntime ?? RESTARTER_RUNTIME, now);
-  if (!runtime.ok) problem(`functionRuntime: ${runtime.error}`);
-  else if (runtime.warning) warnings.push(`functionRuntime: ${runtime.warning}`);
+  // A replicated model has no restarter, so no function runtime.
+  if (args.replicas === undefined) {
+    const runtime = checkFunctionRuntime(args.functionRuntime ?? RESTARTER_RUNTIME, now);
+    if (!runtime.ok) problem(`functionRuntime: ${runtime.error}`);
+    else if (runtime.warning) warnings.push(`functionRuntime: ${runtime.warning}`);
+  }
   for (const [key, value] of Object.entries(args.labels ?? {})) {
     if (!LABEL.test(key))
       problem(`labels: key "${key}" must be lowercase letters, digits, _ or -, starting with a letter`);
     if (typeof value === "string" && !/^[a-z0-9_-]{0,63}$/.test(value))
       problem(`labels: value "${value}" of ${key} must be lowercase letters, digits, _ or -`);
   }
-  // One entry per problem, keyed by the property it names first, so `pulumi preview` points at each field.
-  if (problems.length > 0) {
+  // One entry per problem, keyed by the property it names first (a path: accelerator.count), so
+  // `pulumi preview` points at each field.
+  const errors: ArgProblem[] = [
+    ...problems.map((reason) => ({ propertyPath: /^\w+(\.\w+)*/.exec(reason)?.[0] ?? "", reason })),
+    ...replicasProblems(args.replicas, args),
+  ];
+  if (errors.length > 0) {
     throw new pulumi.InputPropertiesError({
-      message: `BudgetModel "${name}": ${problems.join("; ")}`,
-      errors: problems.map((reason) => ({ propertyPath: /^\w+(\.\w+)*/.exec(reason)?.[0] ?? "", reason })),
+      message: `BudgetModel "${name}": ${errors.map((error) => error.reason).join("; ")}`,
+      errors,
     });
   }
   return warnings;
+}
+
+/** Why the batching args cannot be used, if they cannot (ranges in contracts/batching.ts, as `budgetml serve` reads them). */
+export function batchingProblem(maxBatchSize: unknown, maxBatchWaitMs: unknown): string | undefined {
+  const outside = (value: unknown, rule: { min: number; max: number }) =>
+    typeof value !== "number" || !Number.isInteger(value) || value < rule.min || value > rule.max;
+  if (maxBatchSize !== undefined && outside(maxBatchSize, MAX_BATCH_SIZE))
+    return `maxBatchSize: ${JSON.stringify(maxBatchSize)} must be a whole number from ${MAX_BATCH_SIZE.min} (no batching) to ${MAX_BATCH_SIZE.max}`;
+  if (maxBatchWaitMs === undefined) return undefined;
+  if (outside(maxBatchWaitMs, MAX_BATCH_WAIT_MS))
+    return `maxBatchWaitMs: ${JSON.stringify(maxBatchWaitMs)} must be a whole number of ms from ${MAX_BATCH_WAIT_MS.min} to ${MAX_BATCH_WAIT_MS.max}`;
+  if (typeof maxBatchSize !== "number" || maxBatchSize <= 1)
+    return "maxBatchWaitMs needs maxBatchSize above 1: batching is off";
+  return undefined;
 }
 
 /** A domain as the endpoint uses it: without the root's trailing dot that Cloud DNS's `dnsName` carries. */

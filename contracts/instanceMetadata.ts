@@ -15,9 +15,13 @@ export interface InstanceMetadata<T = string> {
   entrypoint: T;
   /** Login name (not secret). */
   username: T;
-  /** Secret Manager id `projects/P/secrets/S` of the password. */
+  /**
+   * The Secret Manager version holding the password, `projects/P/secrets/S/versions/N`: a new
+   * password is a new version, so it changes the metadata and the VM rolls it out. A name without
+   * `/versions/` means the latest version.
+   */
   passwordSecret: T;
-  /** Secret Manager id of the JWT signing key. */
+  /** The Secret Manager version holding the JWT signing key, named as `passwordSecret`. */
   tokenSecret: T;
   /** Domain the endpoint serves; empty: derived from the external IP (see `publicHostname`). */
   domain: T;
@@ -32,6 +36,16 @@ export interface InstanceMetadata<T = string> {
    * carried by its machine type; empty: none. The boot installs their driver and checks them.
    */
   accelerator: T;
+  /** Adaptive batching's batch size (`BUDGET_MAX_BATCH_SIZE`, see contracts/batching.ts); empty: no batching. */
+  maxBatchSize: T;
+  /** Adaptive batching's longest wait in ms (`BUDGET_MAX_BATCH_WAIT_MS`); empty: the runtime's default. */
+  maxBatchWaitMs: T;
+  /**
+   * The address of the external Application Load Balancer in front of this VM, one replica of a
+   * group (see contracts/loadBalancer.ts): serve plain HTTP on its serving port, no Caddy, and
+   * believe `X-Forwarded-For` from Google's front ends. Empty: a single VM behind its own Caddy.
+   */
+  loadBalancer: T;
 }
 
 /** The metadata key of each field. */
@@ -48,7 +62,47 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   image: "budget-image",
   acmeEmail: "budget-acme-email",
   accelerator: "budget-accelerator",
+  maxBatchSize: "budget-max-batch-size",
+  maxBatchWaitMs: "budget-max-batch-wait-ms",
+  loadBalancer: "budget-load-balancer",
 };
+
+/**
+ * How a change of a field reaches a running VM. `pulumi up` changes the metadata in place and
+ * Google runs the startup script only at boot, so the VM's watcher acts on each change:
+ * - `"rolled out"`: the field is part of what the VM serves (see `servedDeployment` in
+ *   `servedDeployment.ts`); the watcher runs the boot, which starts the runtime anew in the other
+ *   slot (bundles, image, login) or reloads Caddy (hostname, certificate contact), without downtime;
+ * - `"read when used"`: nothing to roll out; the VM reads it afresh whenever it needs it.
+ * Every field is listed: a field added to {@link InstanceMetadata} does not compile until it says
+ * how it reaches the VM, so the watcher cannot miss it.
+ */
+export const ON_CHANGE: { readonly [K in keyof InstanceMetadata]: "rolled out" | "read when used" } = {
+  bucket: "rolled out",
+  runtimeObject: "rolled out",
+  predictorObject: "rolled out",
+  entrypoint: "rolled out",
+  username: "rolled out",
+  passwordSecret: "rolled out",
+  tokenSecret: "rolled out",
+  domain: "rolled out",
+  image: "rolled out",
+  acmeEmail: "rolled out",
+  maxBatchSize: "rolled out",
+  maxBatchWaitMs: "rolled out",
+  // Other GPUs come with a VM stopped for the update; its boot, like a roll-out, installs their
+  // driver and starts the runtime checking them.
+  accelerator: "rolled out",
+  // A replica's template names it; a new address is a new template, which the group rolls out.
+  loadBalancer: "rolled out",
+  // The shutdown script reads the topic from the metadata when it signals.
+  topic: "read when used",
+};
+
+/** The Secret Manager version a `passwordSecret`/`tokenSecret` value names (a secret alone: its latest). */
+export function secretVersionName(value: string): string {
+  return /\/versions\/[^/]+$/.test(value) ? value : `${value}/versions/latest`;
+}
 
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */
 export const STARTUP_SCRIPT_KEY = "startup-script";
@@ -88,9 +142,21 @@ export function readInstanceMetadata(attributes: Record<string, string | undefin
 
 /**
  * The public hostname: the domain (with its subdomain), or one derived from the external IP —
- * sslip.io resolves `a-b-c-d.sslip.io` to a.b.c.d, so HTTPS works without a domain.
+ * sslip.io resolves `a-b-c-d.sslip.io` to a.b.c.d, so HTTPS works without a domain. A loopback
+ * address (the local cloud's VM) has no public name and can get no public certificate: its
+ * hostname is `localhost`, which Caddy serves with its own internal CA.
  */
 export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
   if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
+  if (isLoopback(ip)) return "localhost";
   return `${ip.replace(/\./g, "-")}.sslip.io`;
+}
+
+/** Whether the hostname can only get a certificate from Caddy's internal CA (no public CA issues one for it). */
+export function needsInternalCertificate(hostname: string): boolean {
+  return hostname === "localhost" || hostname.endsWith(".localhost");
+}
+
+function isLoopback(ip: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(ip) || ip === "::1";
 }

@@ -13,8 +13,10 @@ export interface LocalOptions {
   requirements?: string[];
   /** Requirements whose install scripts may run, as on the VM. @default none */
   allowScripts?: string[];
-  /** Port the runtime listens on (127.0.0.1). @default 8080 */
+  /** Port the runtime listens on (127.0.0.1), or with `replicas` the local load balancer. @default 8080 */
   port?: number;
+  /** Serve from this many spot replicas behind a load balancer (the component's `replicas`). @default one VM */
+  replicas?: number;
   /** Kill the instance every this many seconds to show recovery. @default never */
   preemptEverySeconds?: number;
   /** Real seconds per minute of the restarter's schedule (its cron, sped up). @default 1 */
@@ -44,6 +46,7 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
         entrypoint: options.entrypoint,
         requirements: options.requirements,
         allowScripts: options.allowScripts,
+        ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       }),
     port: options.port,
     secondsPerScheduleMinute: options.tickSeconds,

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { DeclaredLoadBalancing } from "./declaredLoadBalancing";
 import { IamPolicy } from "./standins/accessPolicy";
 import type { Scheduling } from "../contracts/scheduling";
 import type { Gpus } from "../contracts/accelerators";
@@ -51,9 +52,41 @@ export interface DeclaredJob {
   paused: boolean;
 }
 
+/** A `command:local:Command` as declared (the health wait). */
+export interface DeclaredCommand {
+  name: string;
+  interpreter: string[];
+  create: string;
+  environment: Record<string, string>;
+  /** Whether this evaluation created it or changed its inputs: `pulumi up` runs its `create` then. */
+  changed: boolean;
+}
+
+/** A resource as the engine last registered it: what the next evaluation compares with. */
+interface Registered {
+  inputs: string;
+  id: string;
+  state: Record<string, unknown>;
+}
+
 /** The address every declared static IP gets here. */
 const LOCAL_IP = "127.0.0.1";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/**
+ * Whether new inputs replace the resource (a new one, the old deleted at the end of the update)
+ * rather than update it in place, for the types whose replacement the local deployment shows:
+ * every input of the random provider's resources forces a new value (its `keepers` exist for
+ * that); Secret Manager versions are immutable, new data is a new version
+ * (https://cloud.google.com/secret-manager/docs/add-secret-version); an object's bucket and name
+ * are its identity (the provider's `bucket` and `name` force a new object).
+ */
+function isReplacement(type: string, before: Record<string, unknown>, after: Record<string, unknown>): boolean {
+  if (type.startsWith("random:") || type === "gcp:secretmanager/secretVersion:SecretVersion") return true;
+  if (type === "gcp:storage/bucketObject:BucketObject")
+    return before.bucket !== after.bucket || before.name !== after.name;
+  return false;
+}
 
 /** Pulumi's mocks hand secret inputs over wrapped; the cloud receives the plain value. */
 function unwrapSecret(value: unknown): unknown {
@@ -75,26 +108,75 @@ function unwrapSecret(value: unknown): unknown {
  */
 export class LocalCloud {
   readonly policy = new IamPolicy();
-  /** Secret id `projects/P/secrets/S` → latest version's value. */
-  readonly secrets: Record<string, string> = {};
+  /** Secret id `projects/P/secrets/S` → its versions (1 first; a destroyed one `undefined`). */
+  readonly secrets: Record<string, Array<string | undefined>> = {};
   /** `bucket/object` → folder, for objects uploaded as a `FileArchive`. */
   readonly archives = new Map<string, string>();
   readonly topics = new Set<string>();
   readonly instances: DeclaredInstance[] = [];
   readonly functions: DeclaredFunction[] = [];
   readonly jobs: DeclaredJob[] = [];
+  readonly commands: DeclaredCommand[] = [];
   /** The names of declared components of this type (the models to serve). */
   readonly components: Array<{ type: string; name: string }> = [];
   /** Everything declared, in order: `type name`. */
   readonly declared: string[] = [];
+  /** This evaluation's resources, by `type::name`. */
+  private registered = new Map<string, Registered>();
+  /** The previous evaluation's (an update compares with them, as Pulumi's engine compares with its state). */
+  private previous = new Map<string, Registered>();
+  /** What this evaluation replaced, to delete once the update is done (Pulumi deletes replaced resources last). */
+  private replaced: Array<{ type: string; inputs: Record<string, unknown>; state: Record<string, unknown> }> = [];
+  /** Instance templates, managed instance groups and the load balancers in front of them. */
+  readonly loadBalancing = new DeclaredLoadBalancing();
 
   constructor(readonly bucketsDir: string) {}
+
+  /**
+   * Starts another evaluation of the program against what this one materialised: a resource
+   * declared again with the same inputs keeps its id and outputs (a random value stays, a secret
+   * version is not added again), one with other inputs is created anew where its outputs are
+   * generated (random values, secret versions) and updated in place otherwise. What was declared
+   * is recorded afresh; {@link finishUpdate} then deletes what the new evaluation replaced or dropped.
+   */
+  beginUpdate(): void {
+    this.previous = this.registered;
+    this.registered = new Map();
+    this.replaced = [];
+    for (const list of [this.instances, this.functions, this.jobs, this.commands, this.components, this.declared])
+      list.splice(0);
+  }
+
+  /**
+   * Deletes what the last update replaced or no longer declares, as `pulumi up` does at its end:
+   * a secret version is destroyed (Secret Manager refuses it from then on), a bucket object removed.
+   */
+  finishUpdate(): void {
+    const dropped = [...this.previous.entries()].filter(([key]) => !this.registered.has(key));
+    for (const { type, inputs, state } of [
+      ...this.replaced,
+      ...dropped.map(([key, r]) => ({
+        type: key.split("::")[0],
+        inputs: JSON.parse(r.inputs) as Record<string, unknown>,
+        state: r.state,
+      })),
+    ]) {
+      if (type === "gcp:secretmanager/secretVersion:SecretVersion") {
+        const versions = this.secrets[String(inputs.secret)] ?? [];
+        versions[Number(state.version) - 1] = undefined;
+      }
+      if (type === "gcp:storage/bucketObject:BucketObject")
+        rmSync(join(this.bucketsDir, String(inputs.bucket), String(inputs.name)), { force: true });
+    }
+    this.previous = new Map();
+    this.replaced = [];
+  }
 
   /** The mocks to pass to `pulumi.runtime.setMocks`. */
   mocks(): pulumi.runtime.Mocks {
     return {
       newResource: async (args) => this.newResource(args),
-      call: (args) => args.inputs,
+      call: (args) => this.loadBalancing.invoke(args.token, args.inputs) ?? args.inputs,
     };
   }
 
@@ -104,11 +186,98 @@ export class LocalCloud {
     // The engine's inputs are whatever each resource type declares: read field by field below.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const inputs = args.inputs as Record<string, any>;
+    const key = `${args.type}::${args.name}`;
+    const inputsJson = JSON.stringify(inputs);
+    const before = this.previous.get(key);
+    const unchanged = before !== undefined && before.inputs === inputsJson;
+    const result = unchanged ? { id: before.id, state: before.state } : await this.materialise(args, inputs);
+    if (before && !unchanged && isReplacement(args.type, JSON.parse(before.inputs), inputs))
+      this.replaced.push({ type: args.type, inputs: JSON.parse(before.inputs), state: before.state });
+    this.registered.set(key, { inputs: inputsJson, ...result });
+    this.record(args, inputs, result.id, !unchanged);
+    return result;
+  }
+
+  /** Keeps what runs (instances, functions, jobs, commands) and what was declared, for the deployment to start. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the engine's inputs, as in newResource
+  private record(args: pulumi.runtime.MockResourceArgs, inputs: Record<string, any>, id: string, changed: boolean) {
+    this.declared.push(`${args.type} ${args.name}`);
+    if (!args.custom) this.components.push({ type: args.type, name: args.name });
+    const project = String(inputs.project ?? "");
+    switch (args.type) {
+      case "gcp:compute/instance:Instance":
+        this.instances.push({
+          resourceName: args.name,
+          id,
+          project,
+          zone: inputs.zone,
+          name: inputs.name,
+          metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
+          scheduling: inputs.scheduling ?? {},
+          machineType: inputs.machineType,
+          guestAccelerators: (inputs.guestAccelerators ?? []).map((gpu: { type: string; count: number }) => ({
+            type: gpu.type,
+            count: gpu.count,
+          })),
+          labels: inputs.labels ?? {},
+          serviceAccount: inputs.serviceAccount?.email,
+          externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,
+          desiredStatus: inputs.desiredStatus === "TERMINATED" ? "TERMINATED" : "RUNNING",
+        });
+        break;
+      case "gcp:cloudfunctionsv2/function:Function": {
+        const { buildConfig = {}, serviceConfig = {}, eventTrigger } = inputs;
+        this.functions.push({
+          name: inputs.name,
+          project,
+          location: inputs.location,
+          runtime: buildConfig.runtime,
+          entryPoint: buildConfig.entryPoint,
+          source: buildConfig.source?.storageSource ?? {},
+          env: serviceConfig.environmentVariables ?? {},
+          serviceAccount: serviceConfig.serviceAccountEmail,
+          trigger: eventTrigger?.pubsubTopic
+            ? { topic: eventTrigger.pubsubTopic, serviceAccount: eventTrigger.serviceAccountEmail }
+            : undefined,
+        });
+        break;
+      }
+      case "gcp:cloudscheduler/job:Job":
+        if (inputs.pubsubTarget) {
+          const { topicName, data = "", attributes = {} } = inputs.pubsubTarget;
+          this.jobs.push({
+            name: inputs.name,
+            schedule: inputs.schedule,
+            topic: topicName,
+            data: Buffer.from(data, "base64").toString(),
+            attributes,
+            paused: inputs.paused === true,
+          });
+        }
+        break;
+      case "command:local:Command":
+        this.commands.push({
+          name: args.name,
+          interpreter: inputs.interpreter ?? ["/bin/sh", "-c"],
+          create: String(inputs.create ?? ""),
+          environment: Object.fromEntries(
+            Object.entries(inputs.environment ?? {}).map(([k, v]) => [k, String(unwrapSecret(v))]),
+          ),
+          changed,
+        });
+        break;
+    }
+  }
+
+  /** Creates the resource here and answers as Google would: its id and outputs. */
+  private async materialise(
+    args: pulumi.runtime.MockResourceArgs,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the engine's inputs, as in newResource
+    inputs: Record<string, any>,
+  ): Promise<{ id: string; state: Record<string, unknown> }> {
     const state: Record<string, unknown> = { ...inputs };
     const project = String(inputs.project ?? "");
     let id = `${args.name}-id`;
-    this.declared.push(`${args.type} ${args.name}`);
-    if (!args.custom) this.components.push({ type: args.type, name: args.name });
     switch (args.type) {
       case "random:index/randomId:RandomId": {
         const bytes = randomBytes(Number(inputs.byteLength ?? 8));
@@ -146,11 +315,14 @@ export class LocalCloud {
         id = `projects/${project}/secrets/${inputs.secretId}`;
         state.name = id;
         break;
-      case "gcp:secretmanager/secretVersion:SecretVersion":
-        this.secrets[inputs.secret] = String(unwrapSecret(inputs.secretData));
-        id = `${inputs.secret}/versions/1`;
-        Object.assign(state, { name: id, version: "1" });
+      case "gcp:secretmanager/secretVersion:SecretVersion": {
+        // Versions are numbered from 1 in the order they are added, and never change afterwards.
+        const versions = (this.secrets[inputs.secret] ??= []);
+        versions.push(String(unwrapSecret(inputs.secretData)));
+        id = `${inputs.secret}/versions/${versions.length}`;
+        Object.assign(state, { name: id, version: String(versions.length) });
         break;
+      }
       case "gcp:serviceaccount/account:Account": {
         const email = `${inputs.accountId}@${project}.iam.gserviceaccount.com`;
         Object.assign(state, {
@@ -173,61 +345,15 @@ export class LocalCloud {
         state.name = id;
         this.policy.defineRole(id, inputs.permissions ?? []);
         break;
-      case "gcp:compute/instance:Instance": {
+      case "gcp:compute/instance:Instance":
         id = `projects/${project}/zones/${inputs.zone}/instances/${inputs.name}`;
-        this.instances.push({
-          resourceName: args.name,
-          id,
-          project,
-          zone: inputs.zone,
-          name: inputs.name,
-          metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
-          scheduling: inputs.scheduling ?? {},
-          machineType: inputs.machineType,
-          guestAccelerators: (inputs.guestAccelerators ?? []).map((gpu: { type: string; count: number }) => ({
-            type: gpu.type,
-            count: gpu.count,
-          })),
-          labels: inputs.labels ?? {},
-          serviceAccount: inputs.serviceAccount?.email,
-          externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,
-          desiredStatus: inputs.desiredStatus === "TERMINATED" ? "TERMINATED" : "RUNNING",
-        });
         Object.assign(state, { instanceId: "4242424242424242", selfLink: id });
         break;
-      }
-      case "gcp:cloudfunctionsv2/function:Function": {
-        const { buildConfig = {}, serviceConfig = {}, eventTrigger } = inputs;
-        this.functions.push({
-          name: inputs.name,
-          project,
-          location: inputs.location,
-          runtime: buildConfig.runtime,
-          entryPoint: buildConfig.entryPoint,
-          source: buildConfig.source?.storageSource ?? {},
-          env: serviceConfig.environmentVariables ?? {},
-          serviceAccount: serviceConfig.serviceAccountEmail,
-          trigger: eventTrigger?.pubsubTopic
-            ? { topic: eventTrigger.pubsubTopic, serviceAccount: eventTrigger.serviceAccountEmail }
-            : undefined,
-        });
+      case "gcp:cloudfunctionsv2/function:Function":
         id = `projects/${project}/locations/${inputs.location}/functions/${inputs.name}`;
         break;
-      }
-      case "gcp:cloudscheduler/job:Job":
-        if (inputs.pubsubTarget) {
-          const { topicName, data = "", attributes = {} } = inputs.pubsubTarget;
-          this.jobs.push({
-            name: inputs.name,
-            schedule: inputs.schedule,
-            topic: topicName,
-            data: Buffer.from(data, "base64").toString(),
-            attributes,
-            paused: inputs.paused === true,
-          });
-        }
-        break;
       default:
+        id = this.loadBalancing.record(args.type, args.name, inputs, state) ?? id;
         this.recordGrant(args.type, inputs);
     }
     return { id, state };

@@ -9,7 +9,7 @@ import { preemptOnTimer } from "./preemptOnTimer";
 import { resolveProgram, runProgramFile } from "./programFile";
 import { stopWhenNpmExits } from "./stopWhenNpmExits";
 
-export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--allow-scripts PKG...] [options]
+export const LOCAL_USAGE = `Usage: budgetml local PREDICTOR [--entrypoint NAME] [--requirements PKG...] [--allow-scripts PKG...] [--replicas N] [options]
        budgetml local --program FILE [--config KEY=VALUE]... [options]
 
 Runs the whole deployment on this machine, no cloud account needed: the component's own
@@ -21,15 +21,21 @@ services that enforce the declared permissions, and the restarter bringing the i
   --requirements PKG...    npm packages to install beside the predictor, as on the VM
   --allow-scripts PKG...   requirements whose install scripts may run (others install with
                            scripts off), as on the VM
+  --replicas N             serve from N spot replicas behind a load balancer (BudgetModel's
+                           replicas: N) instead of one VM
   --program FILE           a Pulumi program (.ts/.js, a folder, or its Pulumi.yaml): every
                            BudgetModel it declares is served, on --port, --port+1, ...;
                            a parked one (running: false) gets its port but stays stopped
   --config KEY=VALUE       a stack config value for the program (repeatable), e.g. domain=x.com
   --port N                 port of the (first) endpoint (default 8080)
-  --preempt-every SECONDS  kill the instance(s) on a timer to watch them come back
+  --preempt-every SECONDS  kill the instance(s) on a timer to watch them come back (with
+                           replicas: one replica at a time, and the group brings it back)
   --json                   when ready, print one JSON line per model
                            {"model","url","docsUrl","username","password","parked"}, then one
                            {"endpoints": {...}} line per model: the environment its VM boots with`;
+
+/** Replicas one machine runs side by side: each is a whole local VM (runtime, watcher, workers). */
+const MAX_LOCAL_REPLICAS = 8;
 
 /** Fails at once, with the fix, when the endpoint's port is taken (rather than after a boot). */
 async function ensurePortFree(port: number): Promise<void> {
@@ -65,6 +71,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       entrypoint: { type: "string" },
       requirements: { type: "string", multiple: true },
       "allow-scripts": { type: "string", multiple: true },
+      replicas: { type: "string" },
       program: { type: "string" },
       config: { type: "string", multiple: true },
       port: { type: "string" },
@@ -87,9 +94,14 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   if (values.program !== undefined) {
     if (positionals.length > 0)
       throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
-    if (values.entrypoint !== undefined || values.requirements !== undefined || values["allow-scripts"] !== undefined) {
+    if (
+      values.entrypoint !== undefined ||
+      values.requirements !== undefined ||
+      values["allow-scripts"] !== undefined ||
+      values.replicas !== undefined
+    ) {
       throw new UsageError(
-        "--entrypoint, --requirements and --allow-scripts belong to the PREDICTOR form; a program sets them in its BudgetModel args",
+        "--entrypoint, --requirements, --allow-scripts and --replicas belong to the PREDICTOR form; a program sets them in its BudgetModel args",
       );
     }
     const program = resolveProgram(values.program);
@@ -128,6 +140,10 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     const allowScripts = splitList(values["allow-scripts"]);
     const scriptsProblem = allowScripts && allowScriptsFlagProblem(predictor, requirements, allowScripts);
     if (scriptsProblem) throw new UsageError(scriptsProblem);
+    const replicas =
+      values.replicas === undefined
+        ? undefined
+        : parseNumberSetting("--replicas", values.replicas, 1, { min: 1, max: MAX_LOCAL_REPLICAS, integer: true });
     await ensurePortFree(port);
     process.stderr.write("budgetml local: building bundles and booting the local instance…\n");
     const { launchLocal } = await import("./launchLocal.js");
@@ -137,6 +153,7 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       requirements,
       allowScripts,
       port,
+      replicas,
     });
     models = [deployment];
     stopAll = deployment.stop;

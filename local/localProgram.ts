@@ -1,16 +1,23 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
-import { METADATA_KEYS, SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
+import { METADATA_KEYS } from "../contracts/instanceMetadata";
+import { freePort } from "../images/vm/services";
 import { GPU_STANDIN_VARIABLE, gpusOf } from "../contracts/accelerators";
-import { BootedInstance } from "./bootedInstance";
+import type { BootedInstance } from "./bootedInstance";
 import { hostFunction, type HostedFunction } from "./functionHost";
-import { LocalCloud, type DeclaredFunction } from "./localCloud";
+import { LocalCloud, type DeclaredCommand, type DeclaredFunction, type DeclaredInstance } from "./localCloud";
+import { bootFailureSummary, localVm, waitForEndpoint, writeBootScripts } from "./localVm";
+import { serveReplicatedModel, type ServedReplicatedModel } from "./replicatedModel";
 import { startSchedule } from "./schedulerClock";
+import { secretValue } from "./secretValue";
 import { startComputeFront } from "./standins/computeFront";
 import { startComputeServer } from "./standins/computeServer";
+import { loadBalancingRefusals, unadmittedHealthChecks } from "./standins/loadBalancingRules";
+import type { MetadataServer } from "./standins/metadataServer";
 import { startStandIns } from "./standins/startStandIns";
 import { waitForRegistrations } from "./waitForRegistrations";
 
@@ -31,6 +38,13 @@ export interface LocalProgramOptions {
   secondsPerScheduleMinute?: number;
   /** Where progress lines go (never secrets). @default stderr */
   report?: (line: string) => void;
+  /**
+   * Front each instance with a real Caddy, as on a VM: its port answers plain HTTP through Caddy,
+   * which also serves the VM's public site (its hostname, with Caddy's internal CA) on local ports,
+   * and a roll-out starts the new runtime beside the old one. Needs `caddy` on PATH. Without it the
+   * runtime itself listens on the port and a roll-out stops the old runtime first. @default false
+   */
+  caddyFront?: boolean;
 }
 
 /** One served model. */
@@ -47,7 +61,13 @@ export interface LocalModel {
   parked: boolean;
   /** The environment its VM boots with: the stand-ins' endpoints (metadata server included). */
   endpoints: Record<string, string>;
-  /** Preempts the instance now; resolves with the outage in ms once it is serving again. Refused for a parked model. */
+  /** With `replicas`: how many replicas serve (the group's minimum). */
+  replicas?: number;
+  /**
+   * Preempts the instance now; resolves with the outage in ms once it is serving again. With
+   * replicas, preempts one spot replica and resolves once its group is whole again (the endpoint
+   * keeps serving meanwhile). Refused for a parked model.
+   */
   preempt(): Promise<number>;
 }
 
@@ -56,14 +76,21 @@ export interface LocalProgramDeployment {
   models: LocalModel[];
   /** Every resource the program declared, `type name`. */
   declared: string[];
+  /**
+   * A second `pulumi up`: evaluates `program` (the same program with other arguments) against what
+   * runs, applies what changed as Google applies it — an instance's new metadata replaces its old
+   * in one change (the VM's watcher rolls it out), a new secret version is added — runs each health
+   * wait whose inputs changed (against the local endpoint) as `pulumi up` runs it, then deletes
+   * what the update replaced. Resolves with the models as they now are; rejects as `pulumi up`
+   * would fail (a failed program, a health wait that gave up). Replicated models are not updated
+   * here: an update of a program that serves one is refused (start it anew).
+   */
+  update(program: () => unknown): Promise<LocalModel[]>;
   stop(): Promise<void>;
 }
 
 /** How long a start operation runs before it is DONE: long enough that the restarter waits on it (which needs its grant). */
 const START_OPERATION_MS = 200;
-
-/** Grants take effect here at once (in the cloud: up to 7 minutes), so the boot retries a 403/404 only briefly. */
-const LOCAL_GRANT_PROPAGATION_SECONDS = 3;
 
 /** Restarter timing for a machine where an operation takes milliseconds, not seconds. */
 const LOCAL_RESTARTER_TIMING = {
@@ -120,40 +147,65 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
 
     // Evaluate the program under the mock engine: every resource it declares reaches `cloud`.
     const project = options.project ?? "budgetml-local";
-    await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
     const config = { "gcp:project": "budgetml-local", "gcp:zone": "us-central1-a", ...(options.config ?? {}) };
-    for (const [key, value] of Object.entries(config))
-      pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
-    await evaluateProgram(options.program, () => cloud.declared.length);
+    const evaluate = async (program: () => unknown) => {
+      await pulumi.runtime.setMocks(cloud.mocks(), project, "local", false);
+      for (const [key, value] of Object.entries(config))
+        pulumi.runtime.setConfig(key.includes(":") ? key : `${project}:${key}`, value);
+      await evaluateProgram(program, () => cloud.declared.length);
+    };
+    await evaluate(options.program);
     report(
-      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)`,
+      `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)${cloud.loadBalancing.groups.length > 0 ? `, ${cloud.loadBalancing.groups.length} managed instance group(s)` : ""}`,
     );
 
-    // Instances: each behind its own Compute stand-in, all behind one Compute endpoint.
+    // What Google would refuse fails here, before anything boots, as it would fail `pulumi up`.
+    const servedBackends = cloud.loadBalancing.servedBackendServices();
+    const refused = [
+      ...loadBalancingRefusals(cloud.loadBalancing).map(({ resource, message }) => `${resource}: ${message}`),
+      ...servedBackends.flatMap((backend) =>
+        unadmittedHealthChecks(backend, cloud.loadBalancing).map((why) => `${backend.resourceName}: ${why}`),
+      ),
+    ];
+    if (refused.length > 0)
+      throw new Error(`Google would not serve what the program declares:\n  ${refused.join("\n  ")}`);
+
+    // Endpoints: every instance behind its own Compute stand-in, all behind one Compute endpoint;
+    // every load-balanced backend service (a replicated model) as its groups behind a local load balancer.
     const basePort = options.port ?? 8080;
     const backends = new Map<string, string>();
-    const served: Array<{
-      resourceName: string;
-      port: number;
-      parked: boolean;
-      username: string;
-      password: string;
-      endpoints: Record<string, string>;
-      instance: BootedInstance;
-      bootFailed: Promise<never>;
-    }> = [];
-    // Ports follow the order the program declared its models in (instances register in any order).
-    const modelOf = (resourceName: string) => resourceName.replace(/-instance$/, "");
+    const served: Served[] = [];
+    const replicated: ServedReplicatedModel[] = [];
+    // Ports follow the order the program declared its models in (resources register in any order).
     const declaredOrder = (resourceName: string) => {
       const index = cloud.components.findIndex((c) => c.type === MODEL_TYPE && c.name === modelOf(resourceName));
       return index === -1 ? Number.MAX_SAFE_INTEGER : index;
     };
-    const instances = [...cloud.instances].sort(
+    const endpointsToServe = [
+      ...cloud.instances.map((instance) => ({ resourceName: instance.resourceName, instance })),
+      ...servedBackends.map((backend) => ({ resourceName: backend.resourceName, backend })),
+    ].sort(
       (a, b) =>
         declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName),
     );
-    for (const [index, declared] of instances.entries()) {
+    for (const [index, endpoint] of endpointsToServe.entries()) {
       const port = basePort + index;
+      if ("backend" in endpoint) {
+        const model = await serveReplicatedModel({
+          declared: cloud.loadBalancing,
+          backend: endpoint.backend,
+          secrets: cloud.secrets,
+          standIns,
+          port,
+          root,
+          freePort,
+          report,
+        });
+        cleanups.push(() => model.stop());
+        replicated.push(model);
+        continue;
+      }
+      const declared = endpoint.instance;
       const gpus = gpusOf(declared.machineType, declared.guestAccelerators[0]);
       if (gpus)
         report(
@@ -171,25 +223,14 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       const bootFailed = new Promise<never>((_, reject) => (failBoot = reject));
       bootFailed.catch(() => {}); // only the first boot's failure fails the launch
       const vmRoot = join(root, "vm", declared.name);
-      mkdirSync(vmRoot, { recursive: true });
-      const script = (key: string) => {
-        const file = join(vmRoot, `${key}.sh`);
-        writeFileSync(file, declared.metadata[key] ?? "#!/bin/sh\n");
-        return file;
-      };
-      const instance = new BootedInstance({
-        startupScript: script(STARTUP_SCRIPT_KEY),
-        shutdownScript: script(SHUTDOWN_SCRIPT_KEY),
+      const { instance, endpoints } = localVm({
+        standIns,
+        metadata,
+        attributes: declared.metadata,
         root: vmRoot,
+        port,
         env: {
-          PATH: process.env.PATH ?? "",
-          BUDGET_ROOT: vmRoot,
-          BUDGET_SERVICE_MANAGER: "process",
-          BUDGET_RUNTIME_PORT: String(port),
-          BUDGET_BOOT_RETRY_SECONDS: String(LOCAL_GRANT_PROPAGATION_SECONDS),
-          // This machine's interpreter for Python predictors, if the user chose one (a VM uses its python3).
-          ...(process.env.BUDGET_PYTHON ? { BUDGET_PYTHON: process.env.BUDGET_PYTHON } : {}),
-          ...standIns.environment(metadata),
+          ...(options.caddyFront ? { BUDGET_FRONT: "caddy" } : {}),
           ...(gpus ? { [GPU_STANDIN_VARIABLE]: "cpu" } : {}),
         },
         onBootFailed: (stderr) => {
@@ -214,15 +255,12 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       });
       cleanups.push(() => compute.close());
       backends.set(declared.id, compute.url);
-      const username = declared.metadata[METADATA_KEYS.username] ?? "";
-      const password = cloud.secrets[declared.metadata[METADATA_KEYS.passwordSecret] ?? ""] ?? "";
       served.push({
-        resourceName: declared.resourceName,
+        declared,
         port,
-        parked: declared.desiredStatus === "TERMINATED",
-        username,
-        password,
-        endpoints: standIns.environment(metadata),
+        metadata,
+        vmRoot,
+        endpoints,
         instance,
         bootFailed,
       });
@@ -267,36 +305,148 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
-    await Promise.all(
-      served.filter((s) => !s.parked).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
-    ).finally(() => giveUp.abort());
+    await Promise.all([
+      ...served.filter((s) => !parked(s)).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
+      ...replicated.map((r) => Promise.race([r.ready(120_000, giveUp.signal), r.bootFailed])),
+    ]).finally(() => giveUp.abort());
 
-    const models = served.map((s): LocalModel => {
-      const url = `http://localhost:${s.port}`;
-      const model = modelOf(s.resourceName);
+    const replicatedModels = replicated.map((r): LocalModel => {
+      const url = `http://localhost:${r.port}`;
+      const model = modelOf(r.resourceName);
       return {
-        model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : s.resourceName,
+        model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model) ? model : r.resourceName,
         url,
         docsUrl: `${url}/docs`,
-        username: s.username,
-        password: s.password,
-        parked: s.parked,
-        endpoints: s.endpoints,
-        async preempt() {
-          if (s.parked)
-            throw new Error(`${modelOf(s.resourceName)} is parked (running: false): there is nothing to preempt`);
-          const killedAt = Date.now();
-          await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-          await ready(s.port);
-          return Date.now() - killedAt;
-        },
+        username: r.username,
+        password: r.password,
+        parked: false,
+        endpoints: r.endpoints,
+        replicas: r.replicas,
+        preempt: () => r.preempt(),
       };
     });
-    return { models, declared: cloud.declared, stop };
+    const byPort = (a: LocalModel, b: LocalModel) => Number(new URL(a.url).port) - Number(new URL(b.url).port);
+    const models = () =>
+      [
+        ...served.map((s): LocalModel => {
+          const url = `http://localhost:${s.port}`;
+          const model = modelOf(s.declared.resourceName);
+          const secret = s.declared.metadata[METADATA_KEYS.passwordSecret] ?? "";
+          return {
+            model: cloud.components.some((c) => c.type === MODEL_TYPE && c.name === model)
+              ? model
+              : s.declared.resourceName,
+            url,
+            docsUrl: `${url}/docs`,
+            username: s.declared.metadata[METADATA_KEYS.username] ?? "",
+            password: secretValue(cloud.secrets, secret) ?? "",
+            parked: parked(s),
+            endpoints: s.endpoints,
+            async preempt() {
+              if (parked(s))
+                throw new Error(
+                  `${modelOf(s.declared.resourceName)} is parked (running: false): there is nothing to preempt`,
+                );
+              const killedAt = Date.now();
+              await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
+              await ready(s.port);
+              return Date.now() - killedAt;
+            },
+          };
+        }),
+        ...replicatedModels,
+      ].sort(byPort);
+
+    const update = async (program: () => unknown): Promise<LocalModel[]> => {
+      if (replicated.length > 0)
+        throw new Error("budgetml local does not apply an update to a replicated model; start it anew");
+      const before = { functions: JSON.stringify(cloud.functions), jobs: JSON.stringify(cloud.jobs) };
+      cloud.beginUpdate();
+      await evaluate(program);
+      for (const s of served) {
+        const declared = cloud.instances.find((i) => i.resourceName === s.declared.resourceName);
+        if (!declared || declared.id !== s.declared.id)
+          throw new Error(
+            `${s.declared.resourceName}: the update replaces or removes the instance, which budgetml local does not do; start it anew`,
+          );
+        applyInstanceChange(s, declared, report);
+      }
+      if (cloud.instances.length > served.length)
+        throw new Error("the update declares a new instance, which budgetml local does not start; start it anew");
+      // Left as they run (their changes are recorded, not applied here yet): functions and scheduler jobs.
+      if (JSON.stringify(cloud.functions) !== before.functions || JSON.stringify(cloud.jobs) !== before.jobs)
+        report("budgetml local: the restarter's function or schedule changed; the running ones are kept as they were");
+      for (const command of cloud.commands.filter((c) => c.changed)) {
+        const target = served.find((s) => `${modelOf(s.declared.resourceName)}-wait-healthy` === command.name);
+        if (target && !parked(target)) await runHealthWait(command, target.port, options.caddyFront === true);
+      }
+      cloud.finishUpdate();
+      return models();
+    };
+    return { models: models(), declared: cloud.declared, update, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** An instance the local deployment runs: as last declared, and what runs it. */
+interface Served {
+  declared: DeclaredInstance;
+  port: number;
+  metadata: MetadataServer;
+  vmRoot: string;
+  endpoints: Record<string, string>;
+  instance: BootedInstance;
+  bootFailed: Promise<never>;
+}
+
+/** A BudgetModel's endpoint is its child `<model>-instance`, or `<model>-backend` with replicas. */
+const modelOf = (resourceName: string) => resourceName.replace(/-(instance|backend)$/, "");
+
+/** A parked model's instance is declared stopped (`running: false`). */
+const parked = (s: Served) => s.declared.desiredStatus === "TERMINATED";
+
+/**
+ * Applies an update to a running instance as Google does. Its metadata is updated in place
+ * (`instances.setMetadata` replaces the whole list at once; the VM's watcher rolls out what
+ * changed), and the boot scripts it names are what its next boot runs.
+ */
+function applyInstanceChange(s: Served, declared: DeclaredInstance, report: (line: string) => void): void {
+  if (JSON.stringify(declared.metadata) !== JSON.stringify(s.declared.metadata)) {
+    writeBootScripts(s.vmRoot, declared.metadata);
+    s.metadata.replaceAttributes(declared.metadata);
+  }
+  // Scheduling (provisioning) and status changes go through the Compute stand-in, as Google applies
+  // them to a running instance; not applied by an update here yet.
+  for (const field of ["scheduling", "desiredStatus", "externalIp", "serviceAccount"] as const)
+    if (JSON.stringify(declared[field]) !== JSON.stringify(s.declared[field]))
+      report(`budgetml local: ${declared.name}: a change of ${field} is not applied to the running instance`);
+  s.declared = declared;
+}
+
+/**
+ * Runs a declared health wait as `pulumi up` runs it when its inputs changed — its own interpreter,
+ * script and environment — pointed at the local endpoint instead of the public URL. Without a Caddy
+ * front nothing sends the front's header, so only the runtime's answer is checked then.
+ */
+async function runHealthWait(command: DeclaredCommand, port: number, caddyFront: boolean): Promise<void> {
+  const { BUDGET_EXPECTED_FRONT: front, ...environment } = command.environment;
+  const [interpreter, ...args] = command.interpreter;
+  const child = spawn(interpreter === "node" ? process.execPath : interpreter, [...args, command.create], {
+    env: {
+      PATH: process.env.PATH,
+      ...environment,
+      ...(caddyFront && front ? { BUDGET_EXPECTED_FRONT: front } : {}),
+      BUDGET_HEALTH_URL: `http://127.0.0.1:${port}/`,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`${command.name} failed: ${output.trim()}`);
 }
 
 /**
@@ -328,29 +478,4 @@ async function evaluateProgram(program: () => unknown, declared: () => number): 
   } finally {
     process.off("unhandledRejection", onRejection);
   }
-}
-
-/** The line of a failed boot's log that says why, with Google's message pulled out of an error body. */
-function bootFailureSummary(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  const failed = lines.filter((line) => /FAILED/.test(line)).pop() ?? lines.pop() ?? "no output";
-  const googleMessage = /"message":"((?:[^"\\]|\\.)*)"/.exec(failed)?.[1];
-  return googleMessage ? `${failed.slice(0, failed.indexOf("{")).trim()} ${googleMessage}` : failed;
-}
-
-/** Resolves when `url` answers 200; rejects after `timeoutMs`; stops quietly once `signal` aborts. */
-async function waitForEndpoint(url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (signal?.aborted) return;
-    if (
-      await fetch(url).then(
-        (r) => r.status === 200,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the local instance did not become ready at ${url} within ${timeoutMs / 1000} s`);
 }

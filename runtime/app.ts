@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type Express } from "express";
 import { Admission } from "./admission/admission";
-import { bodyDeadline } from "./http/bodyDeadline";
+import { batchingPredictor, type BatchingOptions } from "./batching/batchingPredictor";
+import { BodyPace } from "./http/bodyPace";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth/handlers";
 import { answerError, errorHandler, notFound } from "./http/errorHandler";
 import { HttpError } from "./http/errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./predictor/loader";
 import { createLogger, type Logger } from "./logger";
-import { LoginLimiter, localLoginGuard, type LoginGuard } from "./auth/loginLimiter";
+import { clientKey, LoginLimiter, localLoginGuard, type LoginGuard } from "./auth/loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
 import { predictLane } from "./http/predictLane";
 import { docsRoutes } from "./routes/docs";
@@ -17,6 +18,8 @@ import { predictRoutes, type BodyLimits } from "./routes/predict";
 import { requestLog } from "./http/requestLog";
 import { createTokenService } from "./auth/tokens";
 import { RUNTIME_VERSION } from "./version";
+import { UploadBudget } from "./admission/uploadBudget";
+import proxyAddr from "proxy-addr";
 import type { Provisioning } from "../contracts/scheduling";
 import type { Gpus } from "../contracts/accelerators";
 import { checkGpus } from "./gpus";
@@ -35,18 +38,23 @@ export interface AppOptions {
   limits?: Partial<BodyLimits>;
   /** How long one `predict()` may take before the client gets 504. @default 30000 */
   predictTimeoutMs?: number;
-  /**
-   * How long a prediction's body may take to arrive once admitted, before 408 (a slow upload holds
-   * a slot while it arrives). @default 15000
-   */
+  /** How long a prediction's body may take to arrive, in all, before 408. @default 15000 */
   bodyTimeoutMs?: number;
+  /**
+   * After its first second, a prediction's body must arrive at least this fast on average, in
+   * bytes per second, or 408. @default 1024
+   */
+  bodyMinBytesPerSecond?: number;
   /** Predictions running at once in this process. @default 4 */
   maxInFlight?: number;
   /** Predictions waiting for a slot before new ones get 503. @default 64 */
   maxQueued?: number;
   /**
-   * The longest wait for a slot a new prediction may expect (queue position ÷ slots × average slot
-   * time) before it gets 503 with `Retry-After` instead of queueing. @default 2000
+   * The longest a prediction may expect to wait for a slot, counted from its arrival (its place in
+   * the queue ÷ slots × the average prediction time, plus the time it has waited): past it, 503 with
+   * `Retry-After` instead of queueing, or as soon as the queue learns it cannot make it. A request
+   * that finds a slot free is never refused. With a 400 ms model, an accepted request waits at
+   * most about 1.2 s for its slot (see the README's overload benchmark). @default 1000
    */
   maxQueueWaitMs?: number;
   /** Failed logins per address per minute before 429. @default 10 */
@@ -55,6 +63,16 @@ export interface AppOptions {
   loginGuard?: LoginGuard;
   /** @default a JSON logger on stdout */
   logger?: Logger;
+  /**
+   * Adaptive batching: concurrent predictions grouped into the predictor's `predictBatch` calls
+   * (runtime/batching/). @default off
+   */
+  batching?: BatchingOptions;
+  /**
+   * Whether /metrics answers for every worker of the server (set in cluster workers: the primary
+   * merges them, see runtime/clusterMetrics.ts) rather than for this process. @default false
+   */
+  metricsAcrossWorkers?: boolean;
   /** The bundle id the health answer reports (`BUDGET_BUNDLE`). @default none */
   bundle?: string;
   /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
@@ -66,6 +84,12 @@ export interface AppOptions {
    * @default none: no GPU check
    */
   accelerator?: Gpus;
+  /**
+   * Called when every running prediction has outlived its timeout for a second: `predict()`
+   * promises cannot be cancelled, so only a new process frees their slots. The server recycles
+   * the worker (server/workers.ts). @default log it
+   */
+  onWedged?: (overduePredictions: number) => void;
   /**
    * Which peer's `X-Forwarded-For` is believed (Express's `trust proxy`): the proxy in front of
    * the runtime and nothing else, so the login limiter counts the real client's address.
@@ -81,6 +105,7 @@ export interface Runtime {
   app: Express;
   health: Health;
   admission: Admission;
+  gate: PredictionGate;
   metrics: RuntimeMetrics;
   logger: Logger;
   /** Settles when the predictor has loaded (or failed to); never rejects. */
@@ -93,9 +118,10 @@ export const DEFAULTS = {
   fileBytes: 20 * 1024 * 1024,
   predictTimeoutMs: 30_000,
   bodyTimeoutMs: 15_000,
+  bodyMinBytesPerSecond: 1024,
   maxInFlight: 4,
   maxQueued: 64,
-  maxQueueWaitMs: 2000,
+  maxQueueWaitMs: 1000,
   maxFailedLogins: 10,
 };
 
@@ -107,7 +133,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(() => admission.queued);
+  const metrics = createMetrics(() => admission.queued, { acrossWorkers: options.metricsAcrossWorkers });
   if (options.accelerator) registerGpuMetrics(metrics.registry);
   const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
@@ -118,16 +144,24 @@ export function createApp(options: AppOptions): Runtime {
     },
     () => metrics.rejected.inc({ reason: "overloaded" }),
   );
-  const gate = new PredictionGate(health, admission, metrics, options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs);
+  const gate = new PredictionGate(
+    health,
+    admission,
+    metrics,
+    options.predictTimeoutMs ?? DEFAULTS.predictTimeoutMs,
+    options.onWedged ??
+      ((overdue) => logger.error({ overdue }, "every running prediction outlived its timeout; slots stay held")),
+  );
   const tokens = createTokenService(options.tokenSigningKey, options.tokenTtlSeconds ?? DEFAULTS.tokenTtlSeconds);
   const limiter =
     options.loginGuard ??
     localLoginGuard(new LoginLimiter(options.maxFailedLogins ?? DEFAULTS.maxFailedLogins, LOGIN_WINDOW_MS));
   const requireToken = bearerAuth(tokens);
-  const routes = predictRoutes(gate, {
+  const limits = {
     bodyBytes: options.limits?.bodyBytes ?? DEFAULTS.bodyBytes,
     fileBytes: options.limits?.fileBytes ?? DEFAULTS.fileBytes,
-  });
+  };
+  const routes = predictRoutes(gate, limits);
   let predictorName = "(loading)";
 
   const app = express();
@@ -136,6 +170,7 @@ export function createApp(options: AppOptions): Runtime {
   // Only the proxy in front of us may say who the client is: Caddy on loopback, or — for a custom
   // image under docker — Caddy as seen from inside the container (the docker bridge's gateway).
   app.set("trust proxy", options.trustedProxy ?? "loopback");
+  const trustProxy = app.get("trust proxy fn") as (address: string, hop: number) => boolean;
   // Paths are case-sensitive, as on the predict lane (and in the seed): /PREDICT_DICT is no route.
   app.set("case sensitive routing", true);
   const logRequest = requestLog(logger, metrics);
@@ -149,7 +184,7 @@ export function createApp(options: AppOptions): Runtime {
   app.get(
     "/metrics",
     requireToken,
-    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    async (_req, res) => void res.type(metrics.registry.contentType).send(await metrics.scrape()),
   );
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
@@ -167,7 +202,7 @@ export function createApp(options: AppOptions): Runtime {
       await instance.load?.();
       const loadSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.loadSeconds.set(loadSeconds);
-      gate.serve(instance);
+      gate.serve(batchingPredictor(instance, options.batching, metrics.observeBatch));
       health.ready();
       logger.info({ predictor: name, loadSeconds }, "predictor loaded");
     } catch (error) {
@@ -177,13 +212,23 @@ export function createApp(options: AppOptions): Runtime {
     }
   })();
 
-  // Middleware in one order: request id and log → auth → admission → body deadline → body parsing → prediction.
-  const admit = [gate.admit(), bodyDeadline(options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs)];
+  // Bodies are read before a prediction takes a slot: under their own pace, and within a memory
+  // budget as large as the slots' largest bodies (what reading them inside the slots allowed).
+  const pace = new BodyPace({
+    timeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
+    minBytesPerSecond: options.bodyMinBytesPerSecond ?? DEFAULTS.bodyMinBytesPerSecond,
+  });
+  const uploads = new UploadBudget(admission.limits.maxInFlight * Math.max(limits.bodyBytes, limits.fileBytes), (req) =>
+    clientKey(proxyAddr(req, trustProxy)),
+  );
+  // Middleware in one order: request id and log → auth → refuse early (not ready, overloaded) →
+  // body pace and upload budget → body parsing → the predictor's input → slot → prediction.
+  const beforeBody = [logRequest, requireToken, gate.check(), pace.watch()];
   const lane = predictLane(
     {
-      [PREDICT_PATHS.generic]: [logRequest, requireToken, ...admit, ...routes.generic],
-      [PREDICT_PATHS.dict]: [logRequest, requireToken, ...admit, ...routes.dict],
-      [PREDICT_PATHS.image]: [logRequest, requireToken, ...admit, ...routes.image],
+      [PREDICT_PATHS.generic]: [...beforeBody, uploads.reserve(limits.bodyBytes), ...routes.generic],
+      [PREDICT_PATHS.dict]: [...beforeBody, uploads.reserve(limits.bodyBytes), ...routes.dict],
+      [PREDICT_PATHS.image]: [...beforeBody, uploads.reserve(limits.fileBytes), ...routes.image],
     },
     (error, res) => answerError(logger, error, res),
   );
@@ -191,7 +236,7 @@ export function createApp(options: AppOptions): Runtime {
     if (!lane(req, res)) app(req as never, res as never);
   };
 
-  return { handler, app, health, admission, metrics, logger, loaded };
+  return { handler, app, health, admission, gate, metrics, logger, loaded };
 }
 
 /** The GPU check before the predictor loads; on failure the runtime stays in `load_failed`, with the reason in the log. */

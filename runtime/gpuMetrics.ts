@@ -5,6 +5,8 @@ import { queryGpus, type GpuDevice } from "./gpus";
  * The VM's GPUs in `/metrics`, read from nvidia-smi at each scrape: which GPUs (`budgetml_gpu_info`,
  * by name), whether nvidia-smi answered, and each GPU's memory and utilisation. One nvidia-smi call
  * serves every GPU gauge of a scrape (prom-client collects the metrics of a scrape concurrently).
+ * Each worker of a multi-worker server reads the same GPUs: the cluster's /metrics takes one
+ * worker's reading (`aggregator: "first"`, runtime/clusterMetrics.ts) rather than their sum.
  */
 export function registerGpuMetrics(registry: Registry, query: () => Promise<GpuDevice[]> = () => queryGpus()): void {
   let inFlight: Promise<GpuDevice[] | undefined> | undefined;
@@ -23,6 +25,7 @@ export function registerGpuMetrics(registry: Registry, query: () => Promise<GpuD
       help,
       labelNames: Object.keys(labels({ index: 0, name: "", uuid: "", driverVersion: "" } as GpuDevice)),
       registers: [registry],
+      aggregator: "first",
       async collect() {
         const devices = await sample();
         this.reset();
@@ -52,6 +55,7 @@ export function registerGpuMetrics(registry: Registry, query: () => Promise<GpuD
     name: "budgetml_gpu_up",
     help: "Whether nvidia-smi answered at this scrape (1) or failed (0)",
     registers: [registry],
+    aggregator: "first",
     async collect() {
       this.set((await sample()) ? 1 : 0);
     },

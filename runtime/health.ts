@@ -10,7 +10,7 @@ export interface HealthAnswer {
   version: string;
   /**
    * Which bundles this process serves (`BUDGET_BUNDLE`, set by the VM's boot from the instance
-   * metadata; see images/vm/bundleId.ts). During a switch to new bundles the new runtime answers
+   * metadata; see contracts/servedDeployment.ts). During a switch to new bundles the new runtime answers
    * with the new id, so the deployment's health wait can tell the old runtime from the new one.
    */
   bundle?: string;

@@ -1,8 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { shareWithPrimary } from "./clusterMetrics";
 
 /** The runtime's Prometheus metrics, in a registry of its own (no global state). */
 export interface RuntimeMetrics {
   registry: Registry;
+  /** What a scrape of /metrics answers: this process's metrics, or the whole server's (see {@link createMetrics}). */
+  scrape(): Promise<string>;
   requests: Counter<"route" | "method" | "status">;
   latency: Histogram<"route" | "status">;
   rejected: Counter<"reason">;
@@ -10,14 +13,36 @@ export interface RuntimeMetrics {
   inFlight: Gauge;
   /** Predictions waiting for a slot; set when scraped. */
   queued: Gauge;
+  /** Records one batch the predictor ran (with batching on): its size and duration. */
+  observeBatch(size: number, durationMs: number): void;
 }
 
-/** `queuedNow` reports the admission queue's length when the metrics are scraped. */
-export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics {
+/**
+ * `queuedNow` reports the admission queue's length when the metrics are scraped. With
+ * `acrossWorkers` (in a cluster worker) a scrape answers for every worker of the server, merged by
+ * the primary (runtime/clusterMetrics.ts); without, for this process.
+ */
+export function createMetrics(
+  queuedNow: () => number = () => 0,
+  options: { acrossWorkers?: boolean } = {},
+): RuntimeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "budgetml_" });
+  const batchSize = new Histogram({
+    name: "budgetml_batch_size",
+    help: "Requests per predictBatch() call (batching on)",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+  const batchSeconds = new Histogram({
+    name: "budgetml_batch_duration_seconds",
+    help: "How long each predictBatch() call took (batching on)",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   return {
     registry,
+    scrape: options.acrossWorkers ? shareWithPrimary(registry) : () => registry.metrics(),
     requests: new Counter({
       name: "budgetml_http_requests_total",
       help: "Requests by route, method and status",
@@ -39,8 +64,9 @@ export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics
     }),
     loadSeconds: new Gauge({
       name: "budgetml_predictor_load_seconds",
-      help: "How long the predictor's load() took",
+      help: "How long the predictor's load() took (the slowest worker's)",
       registers: [registry],
+      aggregator: "max",
     }),
     inFlight: new Gauge({
       name: "budgetml_predictions_in_flight",
@@ -55,5 +81,9 @@ export function createMetrics(queuedNow: () => number = () => 0): RuntimeMetrics
         this.set(queuedNow());
       },
     }),
+    observeBatch: (size, durationMs) => {
+      batchSize.observe(size);
+      batchSeconds.observe(durationMs / 1000);
+    },
   };
 }

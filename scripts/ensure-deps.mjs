@@ -41,6 +41,8 @@ if (withTools) {
     }
   })();
   if (!hasPython) missing.push("python3", "python3-sklearn", "python3-numpy", "python3-venv", "python3-pip");
+  // systemd-analyze rates the VM's units offline (tests/boot/vmFiles.test.ts).
+  if (!has("systemd-analyze")) missing.push("systemd");
   if (missing.length > 0) {
     if (process.getuid?.() === 0 && has("apt-get")) {
       console.error(`budgetml: installing ${missing.join(", ")} with apt-get…`);

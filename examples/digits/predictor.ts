@@ -10,6 +10,8 @@ import model from "./model.onnx";
 
 const PIXELS = 64; // an 8x8 image, row by row, each 0 (white) to 16 (black), as scikit-learn's digits
 
+type Prediction = { digit: number; probability: number; probabilities: number[] };
+
 export class Predictor {
   private session!: InferenceSession;
 
@@ -24,25 +26,44 @@ export class Predictor {
   }
 
   async predict(request: Payload) {
-    const images = toImages(request.payload);
-    if (typeof images === "string") {
-      return new Response(JSON.stringify({ error: images }), {
-        status: 422,
-        headers: { "content-type": "application/json" },
-      });
-    }
+    const [answer] = await this.predictBatch([request]);
+    return answer;
+  }
+
+  /**
+   * Several requests in one run of the network (used when batching is on: `maxBatchSize` above 1):
+   * every image of every request goes into one tensor, and each request gets its own rows back.
+   */
+  async predictBatch(requests: Payload[]) {
+    const parsed = requests.map((request) => toImages(request.payload));
+    const images = parsed.flatMap((images) => (typeof images === "string" ? [] : images));
+    const predictions = images.length > 0 ? await this.run(images) : [];
+    let row = 0;
+    return requests.map((request, i) => {
+      const own = parsed[i];
+      if (typeof own === "string") {
+        return new Response(JSON.stringify({ error: own }), {
+          status: 422,
+          headers: { "content-type": "application/json" },
+        });
+      }
+      const mine = predictions.slice(row, (row += own.length));
+      return "images" in request.payload ? { predictions: mine } : mine[0];
+    });
+  }
+
+  private async run(images: number[][]): Promise<Prediction[]> {
     const pixels = new Float32Array(images.length * PIXELS);
     images.forEach((image, row) => image.forEach((value, column) => (pixels[row * PIXELS + column] = value / 16)));
     const { probabilities } = await this.session.run({
       pixels: new Tensor("float32", pixels, [images.length, PIXELS]),
     });
     const scores = probabilities.data as Float32Array;
-    const predictions = images.map((_, row) => {
+    return images.map((_, row) => {
       const own = Array.from(scores.subarray(row * 10, row * 10 + 10));
       const digit = own.indexOf(Math.max(...own));
       return { digit, probability: round(own[digit]), probabilities: own.map(round) };
     });
-    return "images" in request.payload ? { predictions } : predictions[0];
   }
 }
 

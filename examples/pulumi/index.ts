@@ -3,6 +3,7 @@
 //   pulumi config set domain api.example.com   # optional; without it: https://<ip>.sslip.io
 //   pulumi config set acmeEmail ops@example.com # optional: the certificate authorities' notices
 //   pulumi config set running false             # park the model: VM stopped, no compute cost
+//   pulumi config set replicas 2                # two spot VMs behind Google's load balancer (~$18/month more)
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { BudgetModel } from "../../index";
@@ -14,6 +15,7 @@ const model = new BudgetModel("sentiment", {
   domain: config.get("domain"),
   acmeEmail: config.get("acmeEmail"),
   running: config.getBoolean("running"),
+  replicas: config.getNumber("replicas"),
 });
 
 export const url = model.url;

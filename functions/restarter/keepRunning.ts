@@ -54,8 +54,8 @@ export async function keepInstanceRunning(
   // stamps operations: a clock moved ahead would take every fresh operation for an old one.
   const invokedAt = Date.now();
   const deadline = started + config.budgetMs;
-  const budget: Budget = { deadline, clock };
   const { pollMs } = config;
+  const budget: Budget = { deadline, clock, pollMs };
   let { backoffMs } = config;
   const target: Target = { project: config.project, zone: config.zone, instance: config.instance };
   const policy = {
@@ -266,22 +266,24 @@ async function act(
 }
 
 /** When an invocation must have finished, on its clock. */
-type Budget = { deadline: number; clock: Clock };
+/** When an invocation must have finished, its clock, and how often it polls an operation. */
+type Budget = { deadline: number; clock: Clock; pollMs: number };
 
 /** Waits for a zone operation to finish (within the budget); returns its error, if any. */
 async function settle(
   clients: ComputeClients,
   target: { project: string; zone: string },
   operation: OperationView,
-  { deadline, clock }: Budget,
+  { deadline, clock, pollMs }: Budget,
 ): Promise<ApiError | undefined> {
   let latest = operation;
-  while (latest.status !== "DONE" && clock.now() < deadline) {
-    const [next] = await clients.operations.wait({
-      project: target.project,
-      zone: target.zone,
-      operation: latest.name,
-    });
+  // Polled with get, not operations.wait: Google's wait holds the call until the operation is done
+  // or for up to 2 minutes (https://cloud.google.com/compute/docs/reference/rest/v1/zoneOperations/wait),
+  // past the invocation's budget, and the REST client does not end it at a deadline. An operation
+  // still running at the deadline is left to the next invocation.
+  while (latest.status !== "DONE" && clock.now() + pollMs <= deadline) {
+    await clock.sleep(pollMs);
+    const [next] = await clients.operations.get({ project: target.project, zone: target.zone, operation: latest.name });
     latest = next as OperationView;
   }
   const error = latest.error?.errors?.[0];

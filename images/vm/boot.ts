@@ -2,13 +2,17 @@
 //   node boot.cjs boot       install what changed, read the secrets, roll the runtime out to it
 //   node boot.cjs shutdown   on a preemption, signal the restart topic; then let the runtime drain
 //   node boot.cjs watch      wait for the advance preemption notice (then do what shutdown does),
-//                            and for new bundles named in the metadata (then roll out to them)
+//                            and for changes of what the metadata makes the VM serve (then roll
+//                            them out)
 // Run by startup.sh / shutdown.sh on the VM, and by the local deployment and the tests with
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
 import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
+import { needsInternalCertificate, STARTUP_SCRIPT_KEY } from "../../contracts/instanceMetadata";
+import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
-import { bundleIdOf, deploymentOf } from "./bundleId";
+import { bootLog } from "./bootLog";
+import { behindLoadBalancer, loadBalancedRuntimeEnv } from "./behindLoadBalancer";
 import { awaitReboot, gpuRuntimeEnv, gpuStep } from "./gpuDriver";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
@@ -17,20 +21,26 @@ import { DOCKER_BRIDGE_GATEWAY } from "./renderImage";
 import { retryWhileNotYetGranted } from "./retry";
 import { recordRolledOut, rolledOut, rollOut, withBootLock } from "./rollout";
 import { readSecrets } from "./secrets";
-import { processes, systemd, type ServiceManager } from "./services";
+import { processes, rolloutScript, systemd, writeIfChanged, type ServiceManager } from "./services";
 import { signalTopic } from "./signalTopic";
-import { followBundles } from "./watchBundles";
+import { followDeployment } from "./watchDeployment";
 import { waitForPreemptionCleared, waitForPreemptionNotice } from "./watchPreemption";
 
-/** The environment variables that point Google's clients at other endpoints (the local cloud's stand-ins). */
+/**
+ * The environment variables that point the boot elsewhere (tests, the local cloud; never set on a
+ * VM): Google's clients at other endpoints, and startup.sh at another Node.js release or mirror —
+ * a roll-out runs startup.sh again, which must find the same Node.js wanted.
+ */
 export const ENDPOINT_VARIABLES = [
   "GCE_METADATA_HOST",
   "STORAGE_EMULATOR_HOST",
   "SECRET_MANAGER_ENDPOINT",
   "PUBSUB_ENDPOINT",
+  "BUDGET_NODE_VERSION",
+  "BUDGET_NODE_DIST",
 ] as const;
 
-const log = (message: string) => process.stderr.write(`budgetml-boot: ${message}\n`);
+const log = bootLog;
 
 /**
  * Where the boot installs: `/` on a VM, `BUDGET_ROOT` under tests and the local deployment. Always
@@ -42,7 +52,7 @@ export function bootPaths(env: NodeJS.ProcessEnv = process.env): { root: string;
   return { root, home: join(root, "opt", "budgetml") };
 }
 
-/** The Google endpoint overrides in the boot's environment (none on a VM), handed on to the watcher. */
+/** The endpoint overrides in the boot's environment (none on a VM), handed on to the watcher and its roll-outs. */
 export function endpointOverrides(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   return Object.fromEntries(ENDPOINT_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name] as string]));
 }
@@ -60,8 +70,8 @@ export async function boot(): Promise<void> {
 async function bootLocked(): Promise<void> {
   const started = Date.now();
   const { root, home } = bootPaths();
-  const manager = serviceManager();
   const config = await readBootConfig();
+  const manager = config.loadBalancer ? behindLoadBalancer(serviceManager()) : serviceManager();
   // GPUs first: the driver's installer may reboot the VM, and the predictor's packages get CUDA builds.
   const gpus = await gpuStep(config.accelerator, { root, home, log });
   if (gpus?.check === "rebooting") return awaitReboot();
@@ -78,17 +88,19 @@ async function bootLocked(): Promise<void> {
     {
       root,
       home,
-      bundle: bundleIdOf(config),
+      bundle: runtimeIdOf(config),
       hostname: config.hostname,
       server: join(__dirname, "server.cjs"),
       image: config.image,
       acmeEmail: config.acmeEmail,
       healthIp: config.healthIp,
+      tlsInternal: needsInternalCertificate(config.hostname),
+      frontId: frontIdOf(config),
       env: runtimeEnv(config, { password, signingKey, predictorDir }),
     },
     log,
   );
-  await recordRolledOut(home, deploymentOf(config));
+  await recordRolledOut(home, config.deployment);
   await manager.ensureWatcher({ root, home }, join(__dirname, "boot.cjs"), endpointOverrides());
   log(
     `runtime ${outcome === "switched" ? "started" : "running"} for https://${config.hostname} in ${Date.now() - started} ms`,
@@ -108,6 +120,8 @@ export function runtimeEnv(
     BUDGET_USERNAME: config.username,
     BUDGET_PWD: values.password,
     BUDGET_TOKEN: values.signingKey,
+    ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
+    ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
     ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
     ...gpuRuntimeEnv(config.accelerator),
   };
@@ -124,6 +138,7 @@ export function runtimeEnv(
     ...installedPredictorEnv(values.predictorDir ?? ""),
     BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
     BUDGET_HOST: "127.0.0.1",
+    ...(config.loadBalancer ? loadBalancedRuntimeEnv(config.loadBalancer) : {}),
   };
 }
 
@@ -154,8 +169,10 @@ export async function shutdown(preempted?: boolean): Promise<void> {
 }
 
 /**
- * The watcher: Google's advance preemption notice → drain and signal before the 30 s window; new
- * bundles in the metadata → fetch the runtime bundle they name and run its boot, which rolls out.
+ * The watcher: Google's advance preemption notice → drain and signal before the 30 s window; a
+ * change of what the metadata makes the VM serve (new bundles, image, login, hostname, contact) →
+ * fetch the runtime bundle it names, then boot as at power-on — the startup script from the
+ * metadata, which ends in the new runtime's boot — which rolls the change out.
  */
 export async function watch(): Promise<void> {
   const { root, home } = bootPaths();
@@ -170,20 +187,19 @@ export async function watch(): Promise<void> {
       await waitForPreemptionCleared(log);
     }
   })();
-  const bundles = followBundles(
+  const deployments = followDeployment(
     async (attributes) => {
-      const bootFile = await installRuntime(
-        home,
-        attributes["budget-bucket"],
-        attributes["budget-runtime-object"],
-        log,
-      );
-      await serviceManager().runBoot({ root, home }, bootFile);
+      // The runtime bundle the metadata names, checked against its content name before anything runs from it.
+      await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
+      const script = attributes[STARTUP_SCRIPT_KEY];
+      if (!script) throw new Error(`instance metadata has no ${STARTUP_SCRIPT_KEY} to roll out with`);
+      await writeIfChanged(rolloutScript({ root, home }), script, 0o700);
+      await serviceManager().runBoot({ root, home });
     },
     log,
     () => rolledOut(home),
   );
-  await Promise.race([preemptions, bundles]);
+  await Promise.race([preemptions, deployments]);
   process.exit(0);
 }
 

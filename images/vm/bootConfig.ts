@@ -1,6 +1,7 @@
 import * as gcpMetadata from "gcp-metadata";
 import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
 import { provisioningFromMetadata, type Provisioning } from "../../contracts/scheduling";
+import { servedDeployment } from "../../contracts/servedDeployment";
 
 /** What the instance metadata tells the boot (names only; secret values come from Secret Manager). */
 export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
@@ -8,6 +9,8 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
   hostname: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp: string;
+  /** What these attributes make the VM serve (`servedDeployment`): recorded once rolled out. */
+  deployment: string;
   /** The model this VM runs as now (the restarter may have switched it since it was created). */
   provisioning?: Provisioning;
 }
@@ -26,5 +29,12 @@ export async function readBootConfig(): Promise<BootConfig> {
     provisioningModel: await scheduling("provisioning-model"),
     preemptible: await scheduling("preemptible"),
   });
-  return { ...rest, hostname: domain || publicHostname(externalIp), healthIp: domain ? externalIp : "", provisioning };
+  // Behind the load balancer, the public address is the load balancer's.
+  return {
+    ...rest,
+    hostname: domain || publicHostname(rest.loadBalancer || externalIp),
+    healthIp: domain ? externalIp : "",
+    deployment: servedDeployment(attributes),
+    provisioning,
+  };
 }

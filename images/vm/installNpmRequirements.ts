@@ -1,20 +1,22 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
-import { chownTree, type RunAs } from "./installPythonRequirements";
 import { npmGpuEnv } from "./cudaBuilds";
+import { removeTree } from "./extractBundle";
+import { folderFor, runInstallStep, type RunAs } from "./installAccount";
 
-const run = promisify(execFile);
+/** npm's home and cache while it installs, beside node_modules (removed after). */
+const INSTALL_HOME = ".install-home";
 
 /**
  * Installs a JavaScript predictor's npm requirements into `dir/node_modules` exactly as pinned by
  * the bundle's package-lock.json (`npm ci`: versions and integrity hashes checked), as `user` —
  * never as root — and with install scripts off, except for the packages the bundle's manifest
  * lists in `allowScripts`, whose scripts then run (`npm rebuild`), still as `user`. `dir` is the
- * predictor's `.partial` folder; npm's cache lives there only while installing.
+ * predictor's `.partial` folder, root's: the installer can write only to `node_modules` and a home
+ * folder of its own (npm's cache), both created here, empty, for it; root changes the owner of
+ * nothing else, and removes the home folder without following links.
  */
 export async function installNpmRequirements(
   dir: string,
@@ -36,25 +38,31 @@ export async function installNpmRequirements(
   log(
     `installing ${Object.keys(dependencies).join(", ")} (pinned by ${PREDICTOR_FILES.npmLock}${allowScripts.length ? `; install scripts for ${allowScripts.join(", ")} only` : "; no install scripts"})`,
   );
-  if (user) await chownTree(dir, user);
-  const cache = join(dir, ".npm-cache");
+  const home = join(dir, INSTALL_HOME);
+  const modules = join(dir, "node_modules");
+  await folderFor(modules, user);
+  await folderFor(home, user);
   const as = {
-    ...user,
+    user,
     cwd: dir,
-    maxBuffer: 16 << 20,
+    writable: [modules, home],
     env: {
-      ...process.env,
-      HOME: dir,
-      npm_config_cache: cache,
+      HOME: home,
+      npm_config_cache: join(home, "cache"),
       npm_config_update_notifier: "false",
       ...npmGpuEnv(gpus),
     },
   };
-  const npm = (args: string[], what: string) =>
-    run("npm", [...args, "--no-audit", "--no-fund"], as).catch((error: { stderr?: string; message: string }) => {
-      throw new Error(`${what} failed: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
-    });
-  await npm(["ci", "--omit=dev", "--ignore-scripts"], "npm ci");
-  if (allowScripts.length > 0) await npm(["rebuild", ...allowScripts], `npm rebuild ${allowScripts.join(" ")}`);
-  await rm(cache, { recursive: true, force: true });
+  try {
+    await runInstallStep("npm ci", "npm", ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"], as);
+    if (allowScripts.length > 0)
+      await runInstallStep(
+        `npm rebuild ${allowScripts.join(" ")}`,
+        "npm",
+        ["rebuild", ...allowScripts, "--no-audit", "--no-fund"],
+        as,
+      );
+  } finally {
+    await removeTree(home);
+  }
 }

@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Storage } from "@google-cloud/storage";
-import { extract } from "tar";
 import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
 import { expectedHashPrefix, verifyBundleBytes } from "../../bundles/bundleName";
+import { extractBundle, removeTree } from "./extractBundle";
+import { installAccount } from "./installAccount";
 import { installNpmRequirements } from "./installNpmRequirements";
-import { installPythonRequirements, pipUser } from "./installPythonRequirements";
+import { installPythonRequirements } from "./installPythonRequirements";
 import { storageClientOptions } from "../../contracts/googleEndpoints";
 import { retryWhileNotYetGranted } from "./retry";
 
@@ -15,8 +16,9 @@ import { retryWhileNotYetGranted } from "./retry";
  * is named by the bundle's content hash, so a later boot with the same bundle reuses it and a new
  * bundle gets a new folder. Work happens in a `.partial` folder renamed into place only when
  * complete: a failed download, a corrupt archive or a failed npm install leaves nothing behind
- * that the next boot would mistake for an installed predictor. With `gpus`, packages get their
- * CUDA builds (images/vm/cudaBuilds.ts).
+ * that the next boot would mistake for an installed predictor. The name is checked first, so a
+ * name that is not a bundle's (`../elsewhere`) never reaches the file system. With `gpus`, packages
+ * get their CUDA builds (images/vm/cudaBuilds.ts).
  */
 export async function installPredictor(
   home: string,
@@ -25,19 +27,24 @@ export async function installPredictor(
   log: (message: string) => void,
   gpus = false,
 ): Promise<string> {
-  const target = join(home, "predictors", object.replace(/\.tgz$/, ""));
+  try {
+    expectedHashPrefix(object); // before anything else: only a content-addressed name can be checked
+  } catch (error) {
+    throw new Error(`gs://${bucket}/${(error as Error).message}`);
+  }
+  const predictors = join(home, "predictors");
+  const target = join(predictors, object.replace(/\.tgz$/, ""));
   if (existsSync(join(target, PREDICTOR_FILES.javascript)) || existsSync(join(target, PREDICTOR_FILES.python))) {
     log(`predictor ${object} already installed`);
     return target;
   }
-  try {
-    expectedHashPrefix(object); // before downloading: only a content-addressed name can be checked
-  } catch (error) {
-    throw new Error(`gs://${bucket}/${(error as Error).message}`);
-  }
+  // Root's and writable by root alone, whatever the umask: installs happen inside it.
+  await mkdir(predictors, { recursive: true });
+  await chmod(home, 0o755);
+  await chmod(predictors, 0o755);
   const partial = `${target}.partial`;
-  await rm(partial, { recursive: true, force: true });
-  await mkdir(partial, { recursive: true });
+  await removeTree(partial); // a failed install's leftovers, which another account may have written
+  await mkdir(partial);
   try {
     log(`fetching predictor gs://${bucket}/${object}`);
     const archive = join(partial, "bundle.tgz");
@@ -59,23 +66,19 @@ export async function installPredictor(
     } catch (error) {
       throw new Error(`gs://${bucket}/${(error as Error).message}`);
     }
-    try {
-      await extract({ file: archive, cwd: partial, strict: true });
-    } catch (error) {
-      throw new Error(`gs://${bucket}/${object} is not a valid predictor bundle: ${(error as Error).message}`);
-    }
+    await extractBundle(archive, partial, `gs://${bucket}/${object}`, "predictor");
     await rm(archive);
     if (existsSync(join(partial, PREDICTOR_FILES.python))) {
-      await installPythonRequirements(partial, log, await pipUser(), undefined, gpus);
+      await installPythonRequirements(partial, log, await installAccount(), undefined, gpus);
       await rename(partial, target);
       return target;
     }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
-    await installNpmRequirements(partial, log, await pipUser(), gpus);
+    await installNpmRequirements(partial, log, await installAccount(), gpus);
     await rename(partial, target);
     return target;
   } catch (error) {
-    await rm(partial, { recursive: true, force: true });
+    await removeTree(partial);
     throw error;
   }
 }

@@ -1,47 +1,32 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, readdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../bundles/predictorFiles";
+import { pipRequirementProblem, requiresHashes } from "../../bundles/pythonPredictorBundle";
 import { pythonCudaBuilds } from "./cudaBuilds";
+import { removeTree } from "./extractBundle";
+import { folderFor, runInstallStep, type RunAs } from "./installAccount";
 
 const run = promisify(execFile);
 
-/** The runtime's unprivileged account on the VM (systemd runs the runtime as it). */
-export const RUNTIME_USER = "budgetml";
-
-/** A user to run a step as. */
-export interface RunAs {
-  uid: number;
-  gid: number;
-}
-
-/**
- * Whom pip runs as: `BUDGET_RUNTIME_USER` if set (tests: an existing unprivileged account), else
- * the runtime's own account when the boot runs as root on a VM (created if missing), else whoever
- * runs the boot (the local deployment, as an ordinary user).
- */
-export async function pipUser(env: NodeJS.ProcessEnv = process.env): Promise<RunAs | undefined> {
-  const name =
-    env.BUDGET_RUNTIME_USER ||
-    (process.getuid?.() === 0 && env.BUDGET_SERVICE_MANAGER !== "process" ? RUNTIME_USER : undefined);
-  if (!name) return undefined;
-  if (name === RUNTIME_USER)
-    await run("id", [name]).catch(() =>
-      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]),
-    );
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run("id", ["-u", name]), run("id", ["-g", name])]);
-  return { uid: Number(uid), gid: Number(gid) };
-}
+/** The folder, beside the environment, that pip may use as its home while it installs (removed after). */
+const INSTALL_HOME = ".install-home";
 
 /**
  * Installs a Python predictor's requirements with pip into `dir/venv`, as `user` (never as root:
  * a package's setup code runs with the rights of whoever installs it). `dir` is the predictor's
- * `.partial` folder, named by the bundle's hash once complete, so a reboot finds the environment
- * there and installs nothing. Without requirements there is no environment: the runtime uses
- * `python3` itself. pip honours its own environment variables (`PIP_INDEX_URL`, `PIP_NO_INDEX`,
- * `PIP_FIND_LINKS`), which is how the tests install offline.
+ * `.partial` folder — root's, unpacked from a bundle checked against its name — named by the
+ * bundle's hash once complete, so a reboot finds the environment there and installs nothing. The
+ * installer can write only to `venv` and a home folder of its own, both created here, empty, for
+ * it: root changes the owner of nothing else, and removes the home folder without following links.
+ * The requirements are checked again here, line by line, as when the bundle was built: pip options
+ * and URLs are refused (a bundle made by hand cannot point pip at another index or turn off TLS
+ * checks); lines pinned by `--hash` make pip require hashes for everything it installs.
+ * Without requirements there is no environment: the runtime uses `python3` itself. pip honours
+ * its own environment variables (`PIP_INDEX_URL`, `PIP_NO_INDEX`, `PIP_FIND_LINKS`), which is how
+ * the tests install offline.
  */
 export async function installPythonRequirements(
   dir: string,
@@ -55,35 +40,58 @@ export async function installPythonRequirements(
     ? (await readFile(requirementsFile, "utf8")).split("\n").filter((line) => line.trim())
     : [];
   if (written.length === 0) return;
-  // With GPUs, the packages that have a CUDA build get it (images/vm/cudaBuilds.ts).
-  const { requirements, swapped } = gpus ? pythonCudaBuilds(written) : { requirements: written, swapped: [] };
+  const problems = written.map((line) => pipRequirementProblem(line)).filter(Boolean);
+  if (problems.length > 0) throw new Error(`${PREDICTOR_FILES.pythonRequirements} refused: ${problems.join("; ")}`);
+  // With GPUs, the packages that have a CUDA build get it (images/vm/cudaBuilds.ts) — unless the
+  // file pins hashes: they name the files as written (the CPU builds), and pip's hash mode would
+  // refuse the CUDA builds and their new dependencies.
+  const cuda = gpus ? pythonCudaBuilds(written) : { requirements: written, swapped: [] };
+  const pinned = cuda.swapped.length > 0 && requiresHashes(written);
+  if (pinned)
+    log(
+      `GPUs: ${PREDICTOR_FILES.pythonRequirements} pins hashes, so it is installed as written: pin the CUDA builds yourself (${cuda.swapped.join(", ")})`,
+    );
+  const { requirements, swapped } = pinned ? { requirements: written, swapped: [] } : cuda;
   if (swapped.length > 0) {
     log(`GPUs: installing the CUDA builds ${swapped.join(", ")}`);
     requirementsFile = join(dir, "requirements-cuda.txt");
     await writeFile(requirementsFile, `${requirements.join("\n")}\n`);
   }
   log(`installing Python requirements ${requirements.join(", ")}`);
-  if (user) await chownTree(dir, user);
-  const as = {
-    ...user,
-    maxBuffer: 16 << 20,
-    cwd: dir,
-    env: { ...process.env, HOME: dir, PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" },
-  };
   await ensureVenvSupport(python, log);
   const venv = join(dir, PYTHON_VENV_DIR);
-  await run(python, ["-m", "venv", venv], as).catch((error: { stderr?: string; message: string }) => {
-    const reason = (error.stderr || error.message).trim().split("\n").slice(-2).join(" ");
-    // Debian leaves venv's pip bootstrap to the python3-venv package.
-    throw new Error(
-      `could not create a Python virtual environment with ${python} (on Debian: apt-get install python3-venv): ${reason}`,
-    );
-  });
-  await run(join(venv, "bin", "python"), ["-m", "pip", "install", "--requirement", requirementsFile], as).catch(
-    (error: { stderr?: string; message: string }) => {
-      throw new Error(`pip install failed: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
+  const home = join(dir, INSTALL_HOME);
+  await folderFor(venv, user);
+  await folderFor(home, user);
+  const as = {
+    user,
+    cwd: dir,
+    writable: [venv, home],
+    env: {
+      HOME: home,
+      PIP_NO_CACHE_DIR: "1",
+      PIP_DISABLE_PIP_VERSION_CHECK: "1",
+      PIP_NO_INPUT: "1",
     },
-  );
+  };
+  try {
+    // Debian leaves venv's pip bootstrap to the python3-venv package.
+    await runInstallStep(
+      `creating a Python virtual environment with ${python} (on Debian: apt-get install python3-venv)`,
+      python,
+      ["-m", "venv", venv],
+      as,
+    );
+    const hashes = requiresHashes(requirements) ? ["--require-hashes"] : [];
+    await runInstallStep(
+      "pip install",
+      join(venv, "bin", "python"),
+      ["-m", "pip", "install", ...hashes, "--requirement", requirementsFile],
+      as,
+    );
+  } finally {
+    await removeTree(home);
+  }
 }
 
 /**
@@ -118,17 +126,32 @@ async function ensureVenvSupport(python: string, log: (message: string) => void)
 }
 
 /**
- * apt-get, retried while another apt holds its locks (on a first boot, the image's own package
- * jobs; `apt-get update` does not honour DPkg::Lock::Timeout for the lists lock), as startup.sh does.
+ * apt-get on a VM, as a transient systemd unit, retried while another apt holds its locks (on a
+ * first boot, the image's own package jobs; `apt-get update` does not honour DPkg::Lock::Timeout
+ * for the lists lock), as startup.sh does.
  */
 export async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      await run("apt-get", ["-qq", "-o", `DPkg::Lock::Timeout=${waitMs / 1000}`, ...args], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-        maxBuffer: 16 << 20,
-      });
+      // A unit of its own: the roll-out unit that may call this sees the system read-only.
+      await run(
+        "systemd-run",
+        [
+          "--wait",
+          "--pipe",
+          "--quiet",
+          "--collect",
+          "--setenv=DEBIAN_FRONTEND=noninteractive",
+          "--",
+          "apt-get",
+          "-qq",
+          "-o",
+          `DPkg::Lock::Timeout=${waitMs / 1000}`,
+          ...args,
+        ],
+        { maxBuffer: 16 << 20 },
+      );
       return;
     } catch (error) {
       const output = String((error as { stderr?: string }).stderr ?? error);
@@ -136,13 +159,5 @@ export async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
         throw new Error(`apt-get ${args.join(" ")} failed: ${output.trim().split("\n").slice(-2).join(" ")}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
-  }
-}
-
-/** Gives `dir` and everything in it to `user`, so a step run as that user can write there. */
-export async function chownTree(dir: string, { uid, gid }: RunAs): Promise<void> {
-  await chown(dir, uid, gid);
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    await chown(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), uid, gid);
   }
 }

@@ -1,4 +1,7 @@
 /** Files the boot writes, rendered from the configuration: pure functions, tested without a VM. */
+import { RUNTIME_USER } from "./installAccount";
+import { renderSandbox } from "./unitSandbox";
+import { FRONT_HEADER } from "../../contracts/servedDeployment";
 
 /** Where the runtime listens behind Caddy. */
 export const RUNTIME_PORT = 8080;
@@ -40,11 +43,25 @@ export interface CaddyOptions {
    * serve before the domain's A record exists. @default none
    */
   healthIp?: string;
-  /** Tests: a self-signed CA instead of Let's Encrypt, and high ports. */
+  /**
+   * Caddy's own CA instead of Let's Encrypt and ZeroSSL: for `localhost` (the local cloud's VM),
+   * which no public CA certifies, and for tests. Its root is not installed in the system's trust
+   * store. @default false
+   */
   tlsInternal?: boolean;
+  /**
+   * What the front serves (`frontIdOf`), sent in the `Budgetml-Front` header of the health check's
+   * answer so `pulumi up`'s health wait can tell a reloaded Caddy from the previous one. @default none
+   */
+  frontId?: string;
+  /** Listen on this address only (`bind`), e.g. loopback for the local deployment's front. @default every address */
+  bind?: string;
   httpPort?: number;
   httpsPort?: number;
 }
+
+/** Caddy's read deadlines for clients (see {@link renderCaddyfile}). */
+export const CLIENT_TIMEOUTS = { readHeader: "10s", readBody: "30s", idle: "2m" } as const;
 
 /** Where Caddy's admin API listens on the VM; see {@link CaddyOptions.adminSocket}. */
 export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
@@ -59,6 +76,13 @@ export const CADDY_ADMIN_SOCKET = "/var/lib/caddy/admin.sock";
  * keep-alive (65 s), so Caddy never reuses a connection the runtime has just closed.
  * https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#keepalive
  *
+ * Clients get as long to send a request as the runtime gives them, and no longer: headers within
+ * 10 s, the whole request within 30 s (the runtime's 10 s for headers + 15 s for a body + margin),
+ * idle keep-alive connections closed after 2 minutes. Without these Caddy has no read deadline at
+ * all, and a client trickling a header byte at a time holds a connection (and its memory) for as
+ * long as it likes. No write timeout: it would cut a long prediction's answer.
+ * https://caddyserver.com/docs/caddyfile/options#timeouts
+ *
  * Certificates: Let's Encrypt first, then ZeroSSL, named explicitly (Caddy docs, global option
  * `cert_issuer`: several issuers are tried in order until one succeeds). sslip.io names share
  * Let's Encrypt's per-domain rate limit with every other sslip.io user, so the fallback matters.
@@ -68,18 +92,31 @@ export function renderCaddyfile(options: CaddyOptions): string {
     `\tadmin unix/${options.adminSocket ?? CADDY_ADMIN_SOCKET}`,
     options.httpPort ? `\thttp_port ${options.httpPort}` : "",
     options.httpsPort ? `\thttps_port ${options.httpsPort}` : "",
-    options.tlsInternal ? "\tlocal_certs" : "",
+    options.tlsInternal ? "\tlocal_certs\n\tskip_install_trust" : "",
     options.acmeEmail ? `\temail ${options.acmeEmail}` : "",
     options.tlsInternal ? "" : "\tcert_issuer acme\n\tcert_issuer zerossl",
+    "\tservers {",
+    "\t\ttimeouts {",
+    `\t\t\tread_header ${CLIENT_TIMEOUTS.readHeader}`,
+    `\t\t\tread_body ${CLIENT_TIMEOUTS.readBody}`,
+    `\t\t\tidle ${CLIENT_TIMEOUTS.idle}`,
+    "\t\t}",
+    "\t}",
   ].filter(Boolean);
+  const plainHttp = options.hostname.startsWith("http://");
   // The health check on the bare IP goes to whichever slot serves, as the main site does.
   const upstream = options.upstreamPorts.map((port) => `127.0.0.1:${port}`).join(" ");
+  const health = ["\t@health {", "\t\tmethod GET", "\t\tpath /", "\t}"];
+  const frontHeader = options.frontId ? [`\theader @health ${FRONT_HEADER} ${options.frontId}`] : [];
+  const bind = options.bind ? [`\tbind ${options.bind}`] : [];
   return [
     "{",
     ...global,
     "}",
     "",
     `${options.hostname} {`,
+    ...bind,
+    ...(options.frontId ? [...health, ...frontHeader] : []),
     "\tencode gzip",
     `\treverse_proxy ${upstream} {`,
     "\t\tlb_policy first",
@@ -93,14 +130,24 @@ export function renderCaddyfile(options: CaddyOptions): string {
     "\t\t}",
     "\t}",
     "}",
+    ...(plainHttp
+      ? []
+      : [
+          // Caddy's automatic HTTP→HTTPS redirect server, made when no site listens on the HTTP
+          // port, has none of the timeouts above; this site makes it one of ours (ACME's HTTP
+          // challenges are still answered first on any server on that port).
+          "",
+          `http://${options.hostname} {`,
+          `\tredir https://{host}${options.httpsPort && options.httpsPort !== 443 ? `:${options.httpsPort}` : ""}{uri} 308`,
+          "}",
+        ]),
     ...(options.healthIp
       ? [
           "",
           `http://${options.healthIp} {`,
-          "\t@health {",
-          "\t\tmethod GET",
-          "\t\tpath /",
-          "\t}",
+          ...bind,
+          ...health,
+          ...frontHeader,
           "\thandle @health {",
           `\t\treverse_proxy ${upstream}`,
           "\t}",
@@ -114,12 +161,18 @@ export function renderCaddyfile(options: CaddyOptions): string {
   ].join("\n");
 }
 
-/** The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill. */
+/**
+ * The runtime's systemd unit: restarted on failure, SIGTERM with the drain window before a kill;
+ * its credentials on standard input (systemd opens the root-only file for it at every start).
+ */
 export function renderRuntimeUnit(options: {
   node: string;
   server: string;
   envFile: string;
+  credentialsFile: string;
   workingDirectory: string;
+  /** The boot's Google endpoint overrides: a metadata stand-in's address is denied like the real one's. */
+  endpoints?: Record<string, string>;
 }): string {
   return `[Unit]
 Description=budgetml runtime
@@ -129,6 +182,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 EnvironmentFile=${options.envFile}
+StandardInput=file:${options.credentialsFile}
 WorkingDirectory=${options.workingDirectory}
 ExecStart=${options.node} ${options.server} serve
 Restart=on-failure
@@ -138,9 +192,9 @@ KillSignal=SIGTERM
 # every worker got a second SIGTERM from it, which killed them mid-prediction.
 KillMode=mixed
 TimeoutStopSec=28
-User=budgetml
-NoNewPrivileges=true
-
+User=${RUNTIME_USER}
+Group=${RUNTIME_USER}
+${renderSandbox("runtime", options.endpoints ?? {})}
 [Install]
 WantedBy=multi-user.target
 `;
@@ -169,7 +223,7 @@ Type=simple
 ${environment}ExecStart=${options.node} ${options.boot} watch
 Restart=always
 RestartSec=1
-
+${renderSandbox("watcher")}
 [Install]
 WantedBy=multi-user.target
 `;

@@ -1,3 +1,5 @@
+import { METADATA_SERVER_ADDRESSES } from "./unitSandbox";
+
 /**
  * What runs a custom image (`budget-image`) under docker on the VM, rendered as pure functions and
  * tested without docker: the env file, the unit, and the registry credentials.
@@ -78,14 +80,34 @@ esac
 }
 
 /**
- * One slot's unit for the image: pulls first (through the credential helper, so a private
- * Artifact Registry works), then runs it with the docker env file, its port published on the
- * host's loopback only — Caddy is the only way in. The image keeps its own predictor path.
+ * `ExecStartPre=` lines that keep every container from the metadata server (whose token reads the
+ * secrets): a reject rule in docker's `DOCKER-USER` chain, which docker leaves to the host's own
+ * rules and consults first for traffic from containers
+ * (https://docs.docker.com/engine/network/packet-filtering-firewalls/#add-iptables-policies-before-dockers-rules),
+ * added once. The VM's own processes (the boot, docker's credential helper) are not forwarded
+ * traffic and keep their access.
+ */
+export function denyContainersMetadata(): string {
+  return METADATA_SERVER_ADDRESSES.filter((address) => !address.includes(":"))
+    .map((address) => {
+      const rule = `DOCKER-USER -d ${address}/32 -j REJECT`;
+      return `ExecStartPre=/bin/sh -c 'iptables -C ${rule} 2>/dev/null || iptables -I ${rule}'\n`;
+    })
+    .join("");
+}
+
+/**
+ * One slot's unit for the image: keeps containers from the metadata server, pulls (through the credential helper, so a private
+ * Artifact Registry works), then runs it with the docker env file and the credentials on its
+ * standard input (`--interactive` passes the unit's, a root-only file, on to the runtime), its
+ * port published on the host's loopback only — Caddy is the only way in. The image keeps its own
+ * predictor path.
  */
 export function renderImageSlotUnit(options: {
   slot: string;
   image: string;
   envFile: string;
+  credentialsFile: string;
   port: number;
   dockerConfig: string;
 }): string {
@@ -98,9 +120,10 @@ Requires=docker.service
 [Service]
 Type=simple
 Environment=DOCKER_CONFIG=${options.dockerConfig}
-ExecStartPre=/usr/bin/docker pull ${options.image}
+${denyContainersMetadata()}ExecStartPre=/usr/bin/docker pull ${options.image}
 ExecStartPre=-/usr/bin/docker rm -f ${name}
-ExecStart=/usr/bin/docker run --rm --name ${name} -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} ${options.image}
+StandardInput=file:${options.credentialsFile}
+ExecStart=/usr/bin/docker run --rm --interactive --name ${name} -p 127.0.0.1:${options.port}:${options.port} --env-file ${options.envFile} ${options.image}
 ExecStop=/usr/bin/docker stop --time 25 ${name}
 Restart=on-failure
 RestartSec=2

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +12,10 @@ import {
   renderWatcherUnit,
   RUNTIME_PORT,
 } from "./renderConfig";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { splitCredentials } from "../../contracts/runtimeCredentials";
+import { ensureSystemUser, RUNTIME_USER } from "./installAccount";
+import { renderSandbox } from "./unitSandbox";
 import {
   CREDENTIAL_HELPER,
   renderCredentialHelper,
@@ -19,6 +23,8 @@ import {
   renderDockerEnvFile,
   renderImageSlotUnit,
 } from "./renderImage";
+import { bootLog } from "./bootLog";
+import { pullImage } from "./pullImage";
 
 const run = promisify(execFile);
 
@@ -38,6 +44,10 @@ export interface FrontSpec {
   acmeEmail?: string;
   /** With a custom domain: the external IP, on which Caddy answers the health check over HTTP. */
   healthIp?: string;
+  /** Certificates from Caddy's internal CA (`localhost`), not from public CAs. */
+  tlsInternal?: boolean;
+  /** What the front serves (`frontIdOf`), reported in the health check's `Budgetml-Front` header. */
+  frontId?: string;
 }
 
 /** One slot's runtime: the runtime bundle's server (or a custom image) with its environment. */
@@ -67,7 +77,8 @@ export interface ServiceManager {
   /**
    * Makes sure the front (Caddy) runs for `hostname` in front of both slots, and records `slot` as
    * the serving one. Caddy sends traffic to whichever slot passes its health check, so a switch
-   * needs no change to Caddy.
+   * needs no change to Caddy; a new hostname or certificate contact reloads its configuration, which
+   * Caddy applies gracefully (connections and requests under way are not cut).
    */
   routeTo(paths: Paths, front: FrontSpec, slot: Slot, port: number): Promise<void>;
   /** How long a stopping runtime keeps serving after its health says `draining` (0 without a front). */
@@ -79,17 +90,22 @@ export interface ServiceManager {
    * `endpoints` are the Google endpoint overrides the boot ran with (tests, the local cloud).
    */
   ensureWatcher(paths: Paths, boot: string, endpoints: Record<string, string>): Promise<void>;
-  /** Runs `boot.cjs boot` of a newly fetched runtime bundle, outside the watcher's own lifetime. */
-  runBoot(paths: Paths, boot: string): Promise<void>;
+  /** Runs a boot — the instance's startup script, `rolloutScript(paths)` — outside the watcher's own lifetime. */
+  runBoot(paths: Paths): Promise<void>;
   /** Shutdown: stops both slots (they drain). */
   stopAll(paths: Paths): Promise<void>;
 }
 
-/** Writes a file atomically (temp + rename); returns whether its content changed. */
+/**
+ * Writes a file atomically (temp + rename) with exactly `mode`, whatever the umask (the roll-out
+ * unit's is 0077; Caddy's configuration must stay readable by Caddy); returns whether its content
+ * changed.
+ */
 export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<boolean> {
   if (existsSync(file) && (await readFile(file, "utf8")) === content) return false;
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, content, { mode });
+  await chmod(`${file}.tmp`, mode);
   await rename(`${file}.tmp`, file);
   return true;
 }
@@ -104,6 +120,12 @@ const HANDOFF_MS = 3000;
 /** Two of Caddy's 1 s health checks: by then it has seen a new runtime answer `ready`. */
 const NOTICE_MS = 2000;
 const unit = (slot: Slot) => `budgetml-${slot}.service`;
+
+/** The metadata server's address override in `env` (tests), which the runtime unit denies like the real one. */
+function metadataOverride(env: NodeJS.ProcessEnv): Record<string, string> {
+  const host = env[ENDPOINT_VARIABLES.metadata];
+  return host ? { [ENDPOINT_VARIABLES.metadata]: host } : {};
+}
 
 /** One file the systemd variant writes: an absolute path, its content and its mode. */
 export interface SystemFile {
@@ -133,13 +155,18 @@ export interface SystemdSpec extends Paths, FrontSpec {
 export function renderSystemdFiles(
   spec: SystemdSpec,
   node: string,
-): Record<"env" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
+): Record<"env" | "credentials" | "runtime" | "watcher" | "rollout" | "caddy", SystemFile> {
   const root = resolve(spec.root || "/");
   const etc = join(root, "etc", "budgetml");
   const envFile = join(etc, `runtime-${spec.slot}.env`);
+  const credentialsFile = join(etc, `runtime-${spec.slot}.credentials`);
   const units = join(root, "etc", "systemd", "system");
+  // The credentials are never in the runtime's environment: systemd hands their root-only file to
+  // it as its standard input (contracts/runtimeCredentials.ts).
+  const { env, stdin } = splitCredentials(spec.env);
   return {
-    env: { path: envFile, content: spec.image ? renderDockerEnvFile(spec.env) : renderEnvFile(spec.env), mode: 0o600 },
+    env: { path: envFile, content: spec.image ? renderDockerEnvFile(env) : renderEnvFile(env), mode: 0o600 },
+    credentials: { path: credentialsFile, content: stdin, mode: 0o600 },
     runtime: {
       path: join(units, unit(spec.slot)),
       content: spec.image
@@ -147,10 +174,18 @@ export function renderSystemdFiles(
             slot: spec.slot,
             image: spec.image,
             envFile,
+            credentialsFile,
             port: spec.port,
             dockerConfig: join(etc, "docker"),
           })
-        : renderRuntimeUnit({ node, server: spec.server, envFile, workingDirectory: dirname(spec.server) }),
+        : renderRuntimeUnit({
+            node,
+            server: spec.server,
+            envFile,
+            credentialsFile,
+            workingDirectory: dirname(spec.server),
+            endpoints: spec.endpoints,
+          }),
       mode: 0o644,
     },
     watcher: {
@@ -161,8 +196,7 @@ export function renderSystemdFiles(
     rollout: {
       path: join(units, "budgetml-rollout.service"),
       content: renderRolloutUnit({
-        node,
-        boot: join(root, "opt", "budgetml", "runtime", "current", "boot.cjs"),
+        script: rolloutScript({ root, home: join(root, "opt", "budgetml") }),
         env: spec.endpoints ?? {},
       }),
       mode: 0o644,
@@ -174,6 +208,8 @@ export function renderSystemdFiles(
         upstreamPorts: [SLOT_PORTS.a, SLOT_PORTS.b],
         acmeEmail: spec.acmeEmail || undefined,
         healthIp: spec.healthIp || undefined,
+        tlsInternal: spec.tlsInternal,
+        frontId: spec.frontId,
       }),
       mode: 0o644,
     },
@@ -193,7 +229,10 @@ export const systemd: ServiceManager = {
     return SLOT_PORTS[slot];
   },
   async startSlot(spec) {
-    const files = renderSystemdFiles({ ...spec, hostname: "", boot: "" }, process.execPath);
+    const files = renderSystemdFiles(
+      { ...spec, hostname: "", boot: "", endpoints: metadataOverride(process.env) },
+      process.execPath,
+    );
     if (spec.image) {
       const etc = join(resolve(spec.root || "/"), "etc", "budgetml");
       await writeIfChanged(join(etc, "docker", "config.json"), renderDockerConfig(spec.image));
@@ -203,10 +242,12 @@ export const systemd: ServiceManager = {
         0o755,
       );
     }
-    for (const file of [files.env, files.runtime]) await writeIfChanged(file.path, file.content, file.mode);
-    await run("id", ["budgetml"]).catch(() =>
-      run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "budgetml"]),
-    );
+    for (const file of [files.env, files.credentials, files.runtime])
+      await writeIfChanged(file.path, file.content, file.mode);
+    // The unit pulls too, but fails at once: right after `pulumi up` the VM's grant on the image's
+    // repository may not have propagated yet, which this pull waits out.
+    if (spec.image) await pullImage(spec.image, join(resolve(spec.root || "/"), "etc", "budgetml", "docker"), bootLog);
+    await ensureSystemUser(RUNTIME_USER);
     await run("systemctl", ["daemon-reload"]);
     await run("systemctl", ["enable", unit(spec.slot)]);
     await run("systemctl", ["restart", unit(spec.slot)]);
@@ -222,7 +263,9 @@ export const systemd: ServiceManager = {
       { ...paths, ...front, slot: "a", port: SLOT_PORTS.a, server: "", image: "", env: {}, boot: "" },
       process.execPath,
     );
-    // Changes only with the hostname or the certificate settings: a reload then, rare, is fine.
+    // Changes only with the hostname or the certificate settings (a domain or acmeEmail changed on a
+    // live stack): Caddy reloads a new configuration gracefully, without dropping connections
+    // (https://caddyserver.com/docs/command-line#caddy-reload).
     const changed = await writeIfChanged(caddy.path, caddy.content, caddy.mode);
     await run("systemctl", ["enable", "caddy.service"]);
     // A reload asks the running Caddy through the admin endpoint the *new* file names; the Caddy that
@@ -258,19 +301,28 @@ export const systemd: ServiceManager = {
   },
 };
 
-/** The one-shot unit the watcher starts to roll out new bundles (`boot.cjs boot` of the current runtime). */
-export function renderRolloutUnit(options: { node: string; boot: string; env?: Record<string, string> }): string {
+/**
+ * Where the watcher puts the instance's startup script (from the metadata) for a roll-out: a
+ * roll-out is a boot, so what a boot installs for the new deployment — docker for a newly given
+ * image, a newer budgetml's packages — is installed then too, not only at the next power-on.
+ */
+export function rolloutScript(paths: Paths): string {
+  return join(paths.home, "startup.sh");
+}
+
+/** The one-shot unit the watcher starts to roll out a change: the instance's startup script, as at boot. */
+export function renderRolloutUnit(options: { script: string; env?: Record<string, string> }): string {
   // The endpoint overrides the watcher has (tests, the local cloud): the boot it starts needs them too.
   const inherited = renderUnitEnvironment(options.env ?? {});
   return `[Unit]
-Description=budgetml roll-out of new bundles
+Description=budgetml roll-out of a changed deployment
 After=network-online.target
 
 [Service]
 Type=oneshot
-${inherited}ExecStart=${options.node} ${options.boot} boot
+${inherited}ExecStart=/bin/bash ${options.script}
 TimeoutStartSec=1200
-`;
+${renderSandbox("rollout")}`;
 }
 
 /**
@@ -283,11 +335,19 @@ TimeoutStartSec=1200
 export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
   const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
   const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
-  const launch = async (paths: Paths, name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => {
+  const launch = async (
+    paths: Paths,
+    name: string,
+    command: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    stdin?: string,
+  ) => {
     await mkdir(paths.home, { recursive: true });
     const log = openSync(join(paths.home, "runtime.log"), "a");
     // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
-    const child = spawn(command, args, { env, stdio: ["ignore", log, log] });
+    const child = spawn(command, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", log, log] });
+    child.stdin?.end(stdin);
     child.unref();
     await writeFile(pidFile(paths, name), String(child.pid));
     return child.pid as number;
@@ -298,14 +358,16 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
     XDG_DATA_HOME: join(paths.home, "caddy"),
     XDG_CONFIG_HOME: join(paths.home, "caddy"),
   });
-  /** The two slots' ports behind the local Caddy: picked once per root, kept in `home/slot-ports.json`. */
-  const slotPorts = async (paths: Paths): Promise<Record<Slot, number>> => {
-    const file = join(paths.home, "slot-ports.json");
-    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<Slot, number>;
-    const ports = { a: await freePort(), b: await freePort() };
+  /** Free ports picked once per root and kept in `home/<name>.json`: the slots', and the local Caddy's own. */
+  const portsOf = async <K extends string>(paths: Paths, name: string, keys: K[]): Promise<Record<K, number>> => {
+    const file = join(paths.home, `${name}.json`);
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<K, number>;
+    const ports = {} as Record<K, number>;
+    for (const key of keys) ports[key] = await freePort();
     await writeIfChanged(file, JSON.stringify(ports));
     return ports;
   };
+  const slotPorts = (paths: Paths) => portsOf(paths, "slot-ports", ["a", "b"] as Slot[]);
   const manager: ServiceManager = {
     overlaps: front,
     handoffMs: front ? HANDOFF_MS : 0,
@@ -314,11 +376,20 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       return front ? (await slotPorts(paths))[slot] : frontPort;
     },
     async startSlot(spec) {
+      // Nothing here runs containers: a custom image runs only on a VM (docker, systemd).
+      if (spec.image)
+        throw new Error(`cannot run the image ${spec.image} here: the local deployment runs the runtime bundle only`);
       await manager.stopSlot(spec, spec.slot);
-      await launch(spec, `runtime-${spec.slot}`, process.execPath, [spec.server, "serve"], {
-        PATH: process.env.PATH,
-        ...spec.env,
-      });
+      // As under systemd: the credentials on standard input, not in the environment.
+      const { env, stdin } = splitCredentials(spec.env);
+      await launch(
+        spec,
+        `runtime-${spec.slot}`,
+        process.execPath,
+        [spec.server, "serve"],
+        { PATH: process.env.PATH, ...env },
+        stdin,
+      );
     },
     async ensureSlot(spec) {
       if (!isRunning(readPid(pidFile(spec, `runtime-${spec.slot}`)))) await manager.startSlot(spec);
@@ -327,17 +398,36 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       const pid = readPid(pidFile(paths, `runtime-${slot}`));
       if (pid) await terminate(pid, 28_000);
     },
-    async routeTo(paths, _front, slot) {
+    async routeTo(paths, spec, slot) {
       // runtime.pid names the serving runtime (the local deployment watches it).
       await writeFile(pidFile(paths, "runtime"), String(readPid(pidFile(paths, `runtime-${slot}`)) ?? ""));
       if (!front) return;
       const ports = await slotPorts(paths);
+      const own = await portsOf(paths, "front-ports", ["http", "https"]);
       const config = join(paths.home, "Caddyfile");
-      await writeIfChanged(
+      // The VM's front on local ports, with Caddy's internal CA, plus the local endpoint: plain HTTP
+      // on BUDGET_RUNTIME_PORT for any host name (localhost, 127.0.0.1), on loopback only. A change
+      // of hostname or contact reloads it, as on a VM.
+      const changed = await writeIfChanged(
         config,
-        renderCaddyfile({ hostname: `http://127.0.0.1:${frontPort}`, upstreamPorts: [ports.a, ports.b] }),
+        renderCaddyfile({
+          hostname: `${spec.hostname}, http://:${frontPort}`,
+          bind: "127.0.0.1",
+          upstreamPorts: [ports.a, ports.b],
+          acmeEmail: spec.acmeEmail || undefined,
+          healthIp: spec.healthIp || undefined,
+          frontId: spec.frontId,
+          tlsInternal: true,
+          httpPort: own.http,
+          httpsPort: own.https,
+          adminSocket: join(paths.home, "caddy-admin.sock"),
+        }),
       );
-      if (isRunning(readPid(pidFile(paths, "caddy")))) return;
+      if (isRunning(readPid(pidFile(paths, "caddy")))) {
+        if (changed)
+          await run("caddy", ["reload", "--config", config, "--adapter", "caddyfile"], { env: caddyEnv(paths) });
+        return;
+      }
       await launch(paths, "caddy", "caddy", ["run", "--config", config, "--adapter", "caddyfile"], caddyEnv(paths));
       await waitForPort(frontPort, 10_000);
     },
@@ -353,13 +443,13 @@ export function processes(front = process.env.BUDGET_FRONT === "caddy"): Service
       await launch(paths, "watcher", process.execPath, [boot, "watch"], process.env);
       await writeFile(join(paths.home, "watcher.boot"), boot);
     },
-    async runBoot(paths, boot) {
+    async runBoot(paths) {
       const log = openSync(join(paths.home, "runtime.log"), "a");
-      const child = spawn(process.execPath, [boot, "boot"], { env: process.env, stdio: ["ignore", log, log] });
+      const child = spawn("bash", [rolloutScript(paths)], { env: process.env, stdio: ["ignore", log, log] });
       await writeFile(pidFile(paths, "rollout"), String(child.pid));
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
       await rm(pidFile(paths, "rollout"), { force: true });
-      if (code !== 0) throw new Error(`boot.cjs boot exited with ${code}; see ${join(paths.home, "runtime.log")}`);
+      if (code !== 0) throw new Error(`the startup script exited with ${code}; see ${join(paths.home, "runtime.log")}`);
     },
     async stopAll(paths) {
       // A roll-out under way would start a slot behind our back: it goes first, as with systemd.
@@ -408,7 +498,8 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };

@@ -57,6 +57,7 @@ install_node() {
   log "installing Node.js ${file%-linux-*} from $NODE_DIST/$directory"
   curl -fsSL --retry 5 "$NODE_DIST/$directory/$file" -o "$tmp/$file" || fail "could not download $NODE_DIST/$directory/$file"
   (cd "$tmp" && grep "  $file\$" SHASUMS256.txt | sha256sum --check --status) || fail "$file does not match its SHA-256 in SHASUMS256.txt"
+  apt_install xz-utils # tar -J runs xz, which a minimal image may lack (Debian: priority standard, not required)
   mkdir -p "$NODE_HOME"
   rm -rf "${NODE_HOME:?}/${file%.tar.xz}"
   tar -xJf "$tmp/$file" -C "$NODE_HOME" || fail "could not unpack $file"
@@ -68,9 +69,17 @@ install_node() {
 # On a first boot the image's own package jobs (unattended-upgrades, the guest agent) may hold apt's
 # locks. apt-get install waits for the dpkg lock with DPkg::Lock::Timeout; apt-get update (apt 2.6)
 # does not honour it for the lists lock, so any apt-get is retried while a lock is held.
+# A boot stopped while dpkg ran (a preemption during the first boot's install) leaves dpkg's journal
+# behind, and apt then refuses to run ("dpkg was interrupted, you must manually run 'dpkg
+# --configure -a'": apt-pkg/deb/debsystem.cc checks /var/lib/dpkg/updates): finish it, then retry.
 apt_get() {
   local deadline=$((SECONDS + APT_LOCK_WAIT_SECONDS)) output waiting=""
   while ! output="$(DEBIAN_FRONTEND=noninteractive apt-get -qq -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT_SECONDS" "$@" 2>&1)"; do
+    if [[ "$output" == *"dpkg was interrupted"* ]] && [ "$SECONDS" -lt "$deadline" ]; then
+      log "a previous boot was interrupted while installing packages: dpkg --configure -a"
+      DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a >&2 || sleep 2
+      continue
+    fi
     if [[ "$output" != *"Could not get lock"* ]] || [ "$SECONDS" -ge "$deadline" ]; then
       echo "$output" >&2
       return 1
@@ -81,18 +90,26 @@ apt_get() {
   done
 }
 
-# Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
-install_packages() {
-  local wanted=(caddy)
-  [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
+# Installs the Debian packages among its arguments that are not installed (all there: no apt at all).
+apt_install() {
   local missing=()
-  for package in "${wanted[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  for package in "$@"; do
+    [ "$(dpkg-query -W -f '${Status}' "$package" 2>/dev/null)" = "install ok installed" ] || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
   apt_get update || fail "apt-get update failed"
   apt_get install -y "${missing[@]}" || fail "could not install ${missing[*]}"
+}
+
+# Caddy fronts the runtime with HTTPS; docker runs a custom image. Debian's packages, once per disk.
+# A replica behind Google's load balancer (budget-load-balancer) needs no Caddy: the load balancer
+# terminates TLS and health-checks the runtime itself.
+install_packages() {
+  local wanted=()
+  [ -n "$(metadata instance/attributes/budget-load-balancer 2>/dev/null || true)" ] || wanted+=(caddy)
+  [ -z "$(metadata instance/attributes/budget-image 2>/dev/null || true)" ] || wanted+=(docker.io)
+  apt_install "${wanted[@]}"
 }
 
 # Right after `pulumi up` the VM's grant on the bucket may not have propagated yet (IAM: usually
@@ -126,8 +143,10 @@ verify_bundle() {
 
 # Downloads the runtime bundle into its own folder, named by content: a later boot with the same
 # bundle finds it there and skips the download; a half-finished download never takes the name.
+# The name is checked before it is used as a path (a name like ../x would point elsewhere).
 fetch_runtime() {
   local bucket="$1" object="$2" target="$HOME_DIR/runtime/${2%.tgz}"
+  [[ "$object" =~ ^runtime-[0-9a-f]{16}\.tgz$ ]] || fail "gs://$bucket/$object is not a runtime bundle name (runtime-<16 hex digits of its sha256>.tgz)"
   if [ -f "$target/server.cjs" ]; then
     log "runtime $object already installed"
   else
@@ -138,8 +157,12 @@ fetch_runtime() {
     # A refused bundle leaves nothing behind: its folder goes before the boot fails.
     download_retrying "$STORAGE/storage/v1/b/$bucket/o/$object?alt=media" "$bundle" || discard_and_fail "$partial" "could not download gs://$bucket/$object"
     verify_bundle "$bundle" "$object" || discard_and_fail "$partial" "gs://$bucket/$object does not match its name: its sha256 is $(sha256sum "$bundle" | cut -d' ' -f1)"
-    tar -xzf "$bundle" -C "$partial" || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
+    # As boot.cjs unpacks bundles (images/vm/extractBundle.ts): owned by root whatever the archive
+    # says, files and folders only, no setuid bits, modes independent of the umask.
+    tar -xzf "$bundle" -C "$partial" --no-same-owner --no-same-permissions || discard_and_fail "$partial" "gs://$bucket/$object is not a valid runtime bundle"
     rm -f "$bundle"
+    [ -z "$(find "$partial" ! -type f ! -type d -print -quit)" ] || discard_and_fail "$partial" "gs://$bucket/$object holds entries that are neither files nor folders"
+    chmod -R u=rwX,go=rX "$partial"
     [ -f "$partial/boot.cjs" ] || discard_and_fail "$partial" "gs://$bucket/$object has no boot.cjs"
     # The watcher, started by systemd beside this script, may have installed the same bundle meanwhile.
     if ! mv -T "$partial" "$target" 2>/dev/null; then
@@ -152,6 +175,7 @@ fetch_runtime() {
 
 main() {
   mkdir -p "$HOME_DIR/runtime"
+  chmod 755 "$HOME_DIR" "$HOME_DIR/runtime" # the runtime's account reads its code under here
   if [ -z "$ROOT" ]; then # on a VM, not under a test or local root
     install_node
     install_packages

@@ -37,14 +37,17 @@ const STATUS: Record<number, string> = {
   503: "UNAVAILABLE",
 };
 
-/** Google's JSON error body; `reason` is the API-specific one clients read (e.g. notFound). */
+/**
+ * Google's JSON error body; `reason` is the API-specific one clients read (e.g. notFound), `status`
+ * the canonical one when it is not the usual one for `code` (400 FAILED_PRECONDITION).
+ */
 export function googleError(
   res: import("node:http").ServerResponse,
   code: number,
   message: string,
   reason?: string,
+  status = STATUS[code] ?? "UNKNOWN",
 ): void {
-  const status = STATUS[code] ?? "UNKNOWN";
   res.writeHead(code, { "content-type": "application/json; charset=UTF-8" });
   res.end(
     JSON.stringify({

@@ -35,6 +35,13 @@ export interface MetadataServer {
   readonly url: string;
   /** Sets (or, with `undefined`, removes) an instance attribute; wakes `wait_for_change` watchers. */
   setAttribute(key: string, value: string | undefined): void;
+  /**
+   * Replaces every attribute at once, as Google's `instances.setMetadata` does (the whole item
+   * list, in one change): a watcher never sees half of an update.
+   */
+  replaceAttributes(attributes: Record<string, string>): void;
+  /** The instance attributes as served now (a copy). */
+  readonly attributes: Record<string, string>;
   /** Flips `instance/preempted`, as Google does when it preempts a spot VM; wakes watchers. */
   setPreempted(preempted: boolean): void;
   /** Changes what `instance/scheduling/` shows, as a `setScheduling` on the stopped instance does. */
@@ -187,6 +194,13 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     setAttribute(key, value) {
       if (value === undefined) delete state.attributes[key];
       else state.attributes[key] = value;
+      changed();
+    },
+    get attributes() {
+      return { ...state.attributes };
+    },
+    replaceAttributes(attributes) {
+      state.attributes = { ...attributes };
       changed();
     },
     setPreempted(preempted) {

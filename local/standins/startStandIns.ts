@@ -3,7 +3,7 @@ import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import type { LoopbackServer } from "./listen";
 import { startMetadataServer, type MetadataServer, type MetadataServerOptions } from "./metadataServer";
 import { startPubSubServer, type PublishedMessage } from "./pubsubServer";
-import { startSecretManagerServer } from "./secretManagerServer";
+import { startSecretManagerServer, type SecretStore } from "./secretManagerServer";
 import { startStorageServer } from "./storageServer";
 
 /** The project-wide stand-ins, and a metadata server per machine identity. */
@@ -24,8 +24,8 @@ export interface StandIns {
 export interface StandInOptions {
   /** Folder of the bucket folders the Storage stand-in serves. */
   bucketsDir: string;
-  /** Secret id → value, read live (later additions are served). @default none */
-  secrets?: Record<string, string>;
+  /** Secret id → its versions, read live (later additions are served). @default none */
+  secrets?: SecretStore;
   /** Called with each published message. @default nothing */
   onPublish?: (message: PublishedMessage) => void;
   /** Who may do what; with an `IamPolicy` each metadata server hands out its account's own token. @default any authenticated caller */

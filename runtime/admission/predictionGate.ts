@@ -1,24 +1,48 @@
 import type { ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
-import type { Admission } from "./admission";
+import type { Admission, Waiter } from "./admission";
 import { HttpError } from "../http/errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
 import type { Predictor, PredictRequest } from "../predictor/predictor";
-import { contextOf } from "../http/requestContext";
+
+/** The client went away while waiting for a slot; nobody reads this answer. */
+export class Abandoned extends HttpError {
+  constructor() {
+    super(499, "The client closed the request while it waited for a slot");
+  }
+}
 
 /**
- * Everything between an authenticated request and the predictor: refuse unless ready, admit
- * within the backpressure bounds (before the body is read), and run `predict` under the timeout.
+ * How long every running prediction must have stayed past its timeout before the process is
+ * declared wedged. A predictor that recovers by itself (a Python one restarts its process at the
+ * timeout, which settles its predictions) does so well within this.
+ */
+export const WEDGED_AFTER_MS = 1000;
+
+/**
+ * Everything between an authenticated request and the predictor: refuse unless ready or when the
+ * queue would refuse anyway (before the body is read), then — once the body has arrived — wait for
+ * a slot and run `predict` under the timeout. A slot is held only while `predict` runs, so a slow
+ * upload never keeps the model idle; the body's own bounds are the upload budget and pace.
  */
 export class PredictionGate {
   private predictor: Predictor | undefined;
+  /** Running predictions already answered 504: past their timeout, still holding their slot. */
+  private overdue = 0;
+  private wedgedCheck: NodeJS.Timeout | undefined;
 
+  /**
+   * @param onWedged called when every running prediction has been past its timeout for
+   * {@link WEDGED_AFTER_MS}: nothing useful runs here any more, and a promise cannot be cancelled,
+   * so only a new process frees those slots (see server/workers.ts).
+   */
   constructor(
     private readonly health: Health,
     private readonly admission: Admission,
     private readonly metrics: RuntimeMetrics,
     private readonly timeoutMs: number,
+    private readonly onWedged: (overdue: number) => void = () => {},
   ) {}
 
   /** Makes the loaded predictor available; called once `load()` has succeeded. */
@@ -26,71 +50,120 @@ export class PredictionGate {
     this.predictor = predictor;
   }
 
+  /** Predictions past their timeout that have not settled. */
+  get overduePredictions(): number {
+    return this.overdue;
+  }
+
   /**
-   * Middleware: 503 with the health state unless ready; otherwise waits for a slot. A client that
-   * goes away while queued leaves the queue; one that goes away before its prediction starts (while
-   * its body is read) frees its slot at once; a running prediction frees it when `predict` settles.
+   * Middleware, before the body is read: 503 with the health state unless ready, or 503 +
+   * `Retry-After` when the queue would refuse this prediction now. Takes nothing.
    */
-  admit(): RequestHandler {
-    return async (_req, res, next) => {
-      const gone = new AbortController();
-      let release: (() => void) | undefined;
-      let handedOver = false;
-      // Listening before waiting: a request that closes while queued must be seen leaving.
-      res.once("close", () => {
-        gone.abort();
-        if (release && !handedOver) this.done(release);
-      });
+  check(): RequestHandler {
+    return (_req, _res, next) => {
       try {
         this.refuseUnlessReady();
-        const granted = await this.admission.acquire(gone.signal);
-        this.refuseUnlessReady(granted);
-        if (gone.signal.aborted) return granted(); // closed just as the slot came: pass it on
-        this.metrics.inFlight.inc();
-        release = granted;
-        contextOf(res).handOver = () => {
-          handedOver = true;
-          return granted;
-        };
-        next();
+        next(this.admission.refusalNow());
       } catch (error) {
         next(error);
       }
     };
   }
 
-  /** Runs the prediction; the slot is held until `predict` settles, not just until we answer. */
-  async predict(res: ServerResponse, input: PredictRequest): Promise<unknown> {
-    const release = (contextOf(res).handOver as () => () => void)();
-    const predictor = this.predictor as Predictor;
-    const running = Promise.resolve().then(() => predictor.predict(input));
-    running.then(
-      () => this.done(release),
-      () => this.done(release),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new HttpError(504, `predict() did not finish within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
+  /**
+   * Waits for a slot (a client that goes away while queued leaves the queue) and runs the
+   * prediction; the slot is held until `predict` settles, not just until we answer (504). One
+   * promise per request, and none of the queue's machinery when a slot is free.
+   */
+  predict(res: ServerResponse, input: PredictRequest): Promise<unknown> {
+    this.refuseUnlessReady();
+    return new Promise((resolve, reject) => {
+      if (this.admission.tryAcquire()) return this.run(input, resolve, reject);
+      if (res.closed) return reject(new Abandoned());
+      const waiter: Waiter = {
+        granted: () => {
+          res.off("close", leave);
+          try {
+            this.refuseUnlessReady(true);
+          } catch (error) {
+            return reject(error);
+          }
+          this.run(input, resolve, reject);
+        },
+        refused: (error) => {
+          res.off("close", leave);
+          reject(error);
+        },
+      };
+      const leave = () => {
+        if (this.admission.leave(waiter)) reject(new Abandoned());
+      };
+      res.once("close", leave);
+      this.admission.acquire(waiter);
     });
-    try {
-      return await Promise.race([running, timeout]);
-    } finally {
+  }
+
+  /**
+   * Runs `predict` in the slot this request holds, under the timeout, and gives the slot back when
+   * it settles. This is the one place the predictor is called.
+   */
+  private run(input: PredictRequest, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+    const started = performance.now();
+    this.metrics.inFlight.inc();
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      this.overdue += 1;
+      reject(new HttpError(504, `predict() did not finish within ${this.timeoutMs} ms`));
+      this.watchForWedge();
+    }, this.timeoutMs);
+    const settled = () => {
       clearTimeout(timer);
+      if (late) this.overdue -= 1;
+      this.metrics.inFlight.dec();
+      this.admission.release(performance.now() - started);
+    };
+    let result: unknown;
+    try {
+      result = (this.predictor as Predictor).predict(input);
+    } catch (error) {
+      settled();
+      return reject(error);
     }
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== "function") {
+      settled();
+      return resolve(result);
+    }
+    (result as PromiseLike<unknown>).then(
+      (value) => {
+        settled();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settled();
+        reject(error);
+      },
+    );
   }
 
-  private done(release: () => void): void {
-    this.metrics.inFlight.dec();
-    release();
+  private get wedged(): boolean {
+    return this.overdue > 0 && this.overdue >= this.admission.inFlight;
   }
 
-  private refuseUnlessReady(release?: () => void): void {
+  private watchForWedge(): void {
+    if (!this.wedged || this.wedgedCheck) return;
+    this.wedgedCheck = setTimeout(() => {
+      this.wedgedCheck = undefined;
+      if (this.wedged) this.onWedged(this.overdue);
+    }, WEDGED_AFTER_MS);
+    this.wedgedCheck.unref();
+  }
+
+  /** Throws the 503 for the health state; `holdsSlot`: the request got a slot meanwhile and gives it back. */
+  private refuseUnlessReady(holdsSlot = false): void {
     if (this.health.admitsPredictions) return;
+    if (holdsSlot) this.admission.release();
     const { state, reason } = this.health;
-    release?.();
     this.metrics.rejected.inc({ reason: "not_ready" });
     const message =
       state === "load_failed"

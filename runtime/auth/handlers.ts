@@ -68,13 +68,24 @@ function readLoginForm(body: unknown): { username: string; password: string } {
   return { username: form.username as string, password: form.password as string };
 }
 
+/** Content-Type headers already judged, per route; clients send the same few again and again. */
+const JUDGED_TYPES_KEPT = 64;
+
 /** Refuses a body of another type with 415 before anything reads it. */
 export function requireContentType(type: string, expected: string): RequestHandler {
+  const judged = new Map<string, boolean>();
   return (req, _res, next) => {
+    const header = req.headers["content-type"];
+    let matches = header === undefined ? false : judged.get(header);
+    if (matches === undefined) {
+      matches = Boolean(typeis.is(header as string, [type]));
+      if (judged.size < JUDGED_TYPES_KEPT) judged.set(header as string, matches);
+    }
+    // As type-is judges a request: a request without a body has no content type to match.
     next(
-      typeis(req, [type])
+      matches && typeis.hasBody(req)
         ? undefined
-        : new HttpError(415, `Expected ${expected}; got ${req.headers["content-type"] ?? "no Content-Type"}`),
+        : new HttpError(415, `Expected ${expected}; got ${header ?? "no Content-Type"}`),
     );
   };
 }
@@ -102,8 +113,10 @@ export function bearerAuth(tokens: TokenService): RequestHandler {
         ),
       );
     }
-    tokens
-      .verify(match[1])
-      .then((subject) => next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE)), next);
+    const answer = (subject: string | undefined) =>
+      next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE));
+    const known = tokens.verifiedBefore(match[1]);
+    if (known !== null) return answer(known);
+    tokens.verify(match[1]).then(answer, next);
   };
 }

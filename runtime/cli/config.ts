@@ -3,6 +3,8 @@ import type { Provisioning } from "../../contracts/scheduling";
 import { parseAcceleratorSpec, type Gpus } from "../../contracts/accelerators";
 import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
+import type { BatchingOptions } from "../batching/batchingPredictor";
+import { inFlightForBatches, MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
 
 export { UsageError } from "../../contracts/settings";
 
@@ -22,6 +24,11 @@ export interface ServeConfig {
   handoffMs: number;
   /** How long a client may take to send its request headers. @default 10000 */
   headersTimeoutMs: number;
+  /**
+   * How long an idle keep-alive connection stays open: longer than the proxy in front keeps its
+   * idle connections (Caddy: 30 s; Google's load balancer: 600 s). @default 65
+   */
+  keepAliveSeconds: number;
   app: Omit<AppOptions, "loadPredictor" | "logger">;
 }
 
@@ -32,6 +39,8 @@ export interface ServeFlags {
   port?: string;
   workers?: string;
   host?: string;
+  "max-batch-size"?: string;
+  "max-batch-wait-ms"?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -51,6 +60,18 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
 
   const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
     parseNumberSetting(name, raw, fallback, { min, max, integer: true });
+  const batching = readBatching(env, flags);
+  const maxInFlight = int(
+    "BUDGET_MAX_IN_FLIGHT",
+    env.BUDGET_MAX_IN_FLIGHT,
+    batching ? inFlightForBatches(batching.maxBatchSize) : DEFAULTS.maxInFlight,
+    1,
+    10_000,
+  );
+  if (batching && maxInFlight < batching.maxBatchSize)
+    throw new UsageError(
+      `BUDGET_MAX_IN_FLIGHT (${maxInFlight}) is below the batch size (${batching.maxBatchSize}): no batch could fill; raise it or leave it unset (twice the batch size)`,
+    );
 
   return {
     predictorPath,
@@ -67,6 +88,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
     drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
     handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
     headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
+    keepAliveSeconds: int("BUDGET_KEEPALIVE_SECONDS", env.BUDGET_KEEPALIVE_SECONDS, 65, 1, 3600),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,
@@ -82,6 +104,13 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
       },
       bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
+      bodyMinBytesPerSecond: int(
+        "BUDGET_BODY_MIN_BYTES_PER_SECOND",
+        env.BUDGET_BODY_MIN_BYTES_PER_SECOND,
+        DEFAULTS.bodyMinBytesPerSecond,
+        0,
+        1 << 30,
+      ),
       predictTimeoutMs: int(
         "BUDGET_PREDICT_TIMEOUT_MS",
         env.BUDGET_PREDICT_TIMEOUT_MS,
@@ -89,7 +118,8 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
         1,
         3_600_000,
       ),
-      maxInFlight: int("BUDGET_MAX_IN_FLIGHT", env.BUDGET_MAX_IN_FLIGHT, DEFAULTS.maxInFlight, 1, 10_000),
+      maxInFlight,
+      ...(batching ? { batching } : {}),
       maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
       ...(env.BUDGET_PROVISIONING ? { provisioning: provisioningSetting(env.BUDGET_PROVISIONING) } : {}),
@@ -111,6 +141,25 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       ),
     },
   };
+}
+
+/** Adaptive batching from `--max-batch-size`/`BUDGET_MAX_BATCH_SIZE` and its wait; undefined when off (size 1). */
+function readBatching(env: Env, flags: ServeFlags): BatchingOptions | undefined {
+  const sizeFlag = flags["max-batch-size"] !== undefined;
+  const waitFlag = flags["max-batch-wait-ms"] !== undefined;
+  const maxBatchSize = parseNumberSetting(
+    sizeFlag ? "--max-batch-size" : "BUDGET_MAX_BATCH_SIZE",
+    flags["max-batch-size"] ?? env.BUDGET_MAX_BATCH_SIZE,
+    MAX_BATCH_SIZE.default,
+    MAX_BATCH_SIZE,
+  );
+  const waitRaw = flags["max-batch-wait-ms"] ?? env.BUDGET_MAX_BATCH_WAIT_MS;
+  const waitName = waitFlag ? "--max-batch-wait-ms" : "BUDGET_MAX_BATCH_WAIT_MS";
+  const maxWaitMs = parseNumberSetting(waitName, waitRaw, MAX_BATCH_WAIT_MS.default, MAX_BATCH_WAIT_MS);
+  if (maxBatchSize > 1) return { maxBatchSize, maxWaitMs };
+  if (waitRaw !== undefined && waitRaw.trim() !== "")
+    throw new UsageError(`${waitName} needs a batch size above 1 (--max-batch-size): batching is off`);
+  return undefined;
 }
 
 /** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */

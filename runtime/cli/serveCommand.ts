@@ -4,8 +4,10 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readServeConfig, UsageError } from "./config";
 import { serveWithWorkers } from "../server/workers";
+import { withStdinCredentials } from "./stdinCredentials";
 
 export const SERVE_USAGE = `Usage: budgetml serve --predictor FILE [--entrypoint NAME] [--port N] [--workers N] [--host ADDR]
+                      [--max-batch-size N] [--max-batch-wait-ms MS]
 
 Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_image; docs at /docs.
 
@@ -15,12 +17,20 @@ Serves a predictor over HTTP: POST /token, /predict, /predict_dict, /predict_ima
   --port N           port to listen on (env PORT; default 8080)
   --workers N        worker processes (env BUDGET_WORKERS; default one per core)
   --host ADDR        address to listen on (env BUDGET_HOST; default 0.0.0.0)
+  --max-batch-size N       adaptive batching: group up to N concurrent requests into one predictBatch()
+                           call (env BUDGET_MAX_BATCH_SIZE; default 1, no batching)
+  --max-batch-wait-ms MS   the longest a request waits for others while the model is idle
+                           (env BUDGET_MAX_BATCH_WAIT_MS; default 10)
 
-Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN; when all three are unset,
-they are generated and printed once to this terminal.`;
+Credentials come from BUDGET_USERNAME, BUDGET_PWD and BUDGET_TOKEN — in the environment, or with
+BUDGET_CREDENTIALS=stdin as one JSON object on standard input; when all three are unset, they are
+generated and printed once to this terminal.`;
 
 /** `budgetml serve`: returns an exit code for usage errors; otherwise serves until SIGTERM. */
-export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function runServe(
+  argv: string[],
+  processEnv: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -29,6 +39,8 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
       port: { type: "string" },
       workers: { type: "string" },
       host: { type: "string" },
+      "max-batch-size": { type: "string" },
+      "max-batch-wait-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -38,6 +50,7 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
+  const env = withStdinCredentials(processEnv);
   const generated =
     cluster.isPrimary && !env.BUDGET_USERNAME && !env.BUDGET_PWD && !env.BUDGET_TOKEN
       ? generateCredentials(env)

@@ -33,8 +33,10 @@ export function answerError(logger: Logger, error: unknown, res: ServerResponse)
     return;
   }
   if (known) return sendJson(res, known.status, { error: known.message, ...known.details, requestId }, known.headers);
+  // The text of an unexpected error (paths, a model's internals, a library's message) is for the
+  // log only; the client gets the request id to quote.
   logger.error({ requestId, err: error }, "predictor or server error");
-  sendJson(res, 500, { error: `Internal error: ${(error as Error)?.message ?? String(error)}`, requestId });
+  sendJson(res, 500, { error: "Internal error: the details are in the server's log under this request id", requestId });
 }
 
 /** {@link answerError} as Express's error middleware. */

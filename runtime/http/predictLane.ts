@@ -30,7 +30,12 @@ export function predictLane(routes: Record<string, Chain>, onError: (error: unkn
     const next = (error?: unknown): void => {
       if (error) return onError(error, res);
       const handler = chain[position++];
-      if (!handler) return;
+      if (!handler) {
+        // The chain's last handler answers; one that passes the request on past it is a bug, answered
+        // as one (500 with the request id) rather than left hanging until the client gives up.
+        if (!res.headersSent) onError(new Error(`the ${route} chain ended without an answer`), res);
+        return;
+      }
       try {
         const result = handler(req as never, res as never, next) as unknown;
         if (result instanceof Promise) result.catch(next);

@@ -5,8 +5,6 @@ export interface RequestContext {
   requestId: string;
   /** The matched route, for metrics labels; unmatched paths share one label. */
   route: string;
-  /** Set by the prediction gate: hands the admission slot over to the prediction. */
-  handOver?: () => () => void;
 }
 
 // A symbol-keyed property rather than a WeakMap: this runs several times per prediction.

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
-import type { Logger } from "../logger";
+import { requestLineWriter, type Logger } from "../logger";
 import type { RuntimeMetrics } from "../metrics";
 import { contextOf } from "./requestContext";
 
@@ -12,29 +12,28 @@ const CLIENT_REQUEST_ID = /^[\w.-]{1,64}$/;
  * timing are logged: never headers or bodies, where credentials travel.
  */
 export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHandler {
+  const writeLine = requestLineWriter(logger);
   return (req, res, next) => {
     const offered = req.headers["x-request-id"];
     const requestId = typeof offered === "string" && CLIENT_REQUEST_ID.test(offered) ? offered : randomUUID();
     const context = contextOf(res);
     context.requestId = requestId;
     res.setHeader("X-Request-Id", requestId);
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     res.on("finish", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       // The matched route, not the raw path, so a scan of random URLs cannot explode the label set.
       const route = (req.route?.path as string | undefined) ?? context.route;
       const status = String(res.statusCode);
       metrics.requests.inc({ route, method: req.method, status });
       metrics.latency.observe({ route, status }, seconds);
-      const line = {
+      writeLine({
         requestId,
         method: req.method,
         path: (req.url ?? "").split("?")[0],
         status: res.statusCode,
         durationMs: Math.round(seconds * 1e4) / 10,
-      };
-      if (res.statusCode >= 500) logger.warn(line, "request failed");
-      else logger.info(line, "request");
+      });
     });
     next();
   };

@@ -44,6 +44,14 @@ export interface Predictor<R extends PredictRequest = PredictRequest> {
   load?(): void | Promise<void>;
   /** Runs one inference. */
   predict(request: R): Promise<PredictResult> | PredictResult;
+  /**
+   * Runs several inferences at once, used only when batching is on (`maxBatchSize` above 1): the
+   * runtime groups concurrent requests and passes them in arrival order. Returns one result per
+   * request, in the same order; an `Error` in the list answers that request alone (an `HttpError`-
+   * like error with a 4xx `status` as the client's mistake, anything else as a 500). Throwing fails
+   * every request of the batch. @default none: batching cannot be turned on
+   */
+  predictBatch?(requests: R[]): Promise<Array<PredictResult | Error>> | Array<PredictResult | Error>;
 }
 
 /** A predictor class as found in the user's module. */

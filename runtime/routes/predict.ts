@@ -5,6 +5,7 @@ import { HttpError } from "../http/errors";
 import type { Payload, PredictRequest, UploadFile } from "../predictor/predictor";
 import { sendPrediction } from "../http/respond";
 import type { PredictionGate } from "../admission/predictionGate";
+import { jsonBody } from "../http/jsonBody";
 
 /** Size limits for request bodies, in bytes. */
 export interface BodyLimits {
@@ -17,17 +18,27 @@ export interface BodyLimits {
 /** Builds the predictor's argument from a request whose body has been parsed. */
 type ToPredictorInput = (req: ExpressRequest) => PredictRequest;
 
-/** The three predict routes: each parses its body, then runs the prediction through the gate. */
+/**
+ * The three predict routes: each parses its body, builds the predictor's input (a bad one is
+ * refused before it waits for a slot), then runs the prediction through the gate.
+ */
 export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
   const run =
     (toInput: ToPredictorInput): RequestHandler =>
-    async (req, res, next) => {
+    (req, res, next) => {
+      let input: PredictRequest;
       try {
-        const result = await gate.predict(res, toInput(req));
-        await sendPrediction(res, result);
+        input = toInput(req);
       } catch (error) {
-        next(error);
+        return next(error);
       }
+      gate.predict(res, input).then((result) => {
+        try {
+          sendPrediction(res, result)?.catch(next);
+        } catch (error) {
+          next(error);
+        }
+      }, next);
     };
 
   return {
@@ -36,7 +47,7 @@ export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
     /** `POST /predict_dict`: `{"payload": {...}}`. */
     dict: [
       requireContentType("application/json", 'a JSON body like {"payload": {...}}'),
-      express.json({ limit: limits.bodyBytes, strict: true }),
+      jsonBody(limits.bodyBytes),
       run((req) => toPayload(req.body)),
     ],
     /** `POST /predict_image`: multipart with the file in field `request` (or `file`). */
@@ -48,6 +59,9 @@ export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
   };
 }
 
+/** The origin of every `request.url` a predictor sees: the client's `Host` header is not ours to repeat. */
+const PREDICTOR_ORIGIN = "http://localhost";
+
 function toWebRequest(req: ExpressRequest): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -56,7 +70,7 @@ function toWebRequest(req: ExpressRequest): Request {
   }
   // The raw body was read whole (and bounded) by express.raw; a Buffer is valid fetch body data.
   const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? (req.body as unknown as BodyInit) : undefined;
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url}`, { method: req.method, headers, body });
+  return new Request(`${PREDICTOR_ORIGIN}${req.url}`, { method: req.method, headers, body });
 }
 
 function toPayload(body: unknown): Payload {

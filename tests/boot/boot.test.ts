@@ -1,12 +1,17 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
+  cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   renameSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,10 +20,10 @@ import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import { create, extract } from "tar";
 import { bundleObjectName } from "../../bundles/bundleName";
-import { bundleIdOf } from "../../images/vm/bundleId";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
 import { getOnNewConnection, json, login } from "../support/runtimeServer";
+import { processTree } from "../support/processTree";
 import { waitFor } from "../support/waitFor";
 import { freePort, PASSWORD, ROOT, SIGNING_KEY, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
 
@@ -29,8 +34,7 @@ const run = promisify(execFile);
 // stand-ins; the runtime then starts as a process under a temporary root.
 describe("VM boot under a fake metadata server", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) =>
-    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) => vm.runtimeId(predictor);
 
   beforeAll(async () => {
     vm = await startTestVm({
@@ -53,7 +57,7 @@ describe("VM boot under a fake metadata server", () => {
   it("boots: the runtime answers with the credentials from the secret stand-in, says which bundles it serves, and never logs them", async () => {
     const { stderr } = await vm.boot();
     expect(stderr).toMatch(/fetching runtime/);
-    expect(stderr).toMatch(/runtime started for https:\/\/127-0-0-1\.sslip\.io/);
+    expect(stderr).toMatch(/runtime started for https:\/\/localhost/);
     expect(await predicts()).toMatchObject({ label: "positive" });
     expect(await waitForHealth(vm.url, { status: "ready" })).toMatchObject({ bundle: bundleOf("sentiment") });
     expect(vm.secrets.accessed).toEqual(expect.arrayContaining(["projects/p/secrets/pw", "projects/p/secrets/key"]));
@@ -63,6 +67,17 @@ describe("VM boot under a fake metadata server", () => {
     for (const secret of [PASSWORD, SIGNING_KEY]) {
       expect(log).not.toContain(secret);
       expect(stderr).not.toContain(secret);
+    }
+    // Nor in the environment of any of the runtime's processes (the primary and its workers): they
+    // came on its standard input.
+    const runtimeProcesses = processTree(Number(readFileSync(join(vm.home, "runtime.pid"), "utf8")));
+    expect(runtimeProcesses.length).toBeGreaterThan(1);
+    for (const pid of runtimeProcesses) {
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+      expect({ pid, secrets: [PASSWORD, SIGNING_KEY].filter((secret) => environ.includes(secret)) }).toEqual({
+        pid,
+        secrets: [],
+      });
     }
   }, 60_000);
 
@@ -83,7 +98,7 @@ describe("VM boot under a fake metadata server", () => {
       code: 1,
       stderr: expect.stringMatching(/FAILED: instance metadata is missing budget-password-secret/),
     });
-    vm.metadata.setAttribute("budget-password-secret", "projects/p/secrets/pw");
+    vm.metadata.setAttribute("budget-password-secret", "projects/p/secrets/pw/versions/1");
 
     vm.metadata.setAttribute("budget-predictor-object", vm.bad.notATarball);
     await expect(vm.boot()).rejects.toMatchObject({
@@ -111,17 +126,19 @@ describe("VM boot under a fake metadata server", () => {
     // The running VM's watcher saw the same metadata change and refused the same bundle.
     await waitFor(
       () =>
-        /FAILED: switching to new bundles: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(
+        // The watcher rolls out each change in turn (those above too): the tampered runtime comes last.
+        /FAILED: rolling out [^:]*budget-runtime-object[^:]*: runtime-0123456789abcdef\.tgz does not match its name: its sha256 is [0-9a-f]{64}/.test(
           readFileSync(join(vm.home, "runtime.log"), "utf8"),
         ),
-      { what: "the watcher to refuse the tampered runtime" },
+      { timeoutMs: 60_000, what: "the watcher to refuse the tampered runtime" },
     );
     expect(readdirSync(join(vm.home, "runtime")).filter((name) => name.includes("0123456789abcdef"))).toEqual([]); // nor a .partial folder
     expect(readdirSync(join(vm.home, "runtime")).length).toBeGreaterThan(0); // the listing sees the good runtime
     vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
     vm.metadata.setAttribute("budget-predictor-object", "predictor-ffffffffffffffff.tgz");
-    // A 404 is retried (BUDGET_BOOT_RETRY_SECONDS, 3 s here) before the boot gives up.
-    await expect(vm.boot()).rejects.toMatchObject({
+    // A 404 is retried (BUDGET_BOOT_RETRY_SECONDS; 3 s leaves no room for a retry when the first
+    // attempt is slow on a loaded machine, so 10 s here) before the boot gives up.
+    await expect(vm.boot({ BUDGET_BOOT_RETRY_SECONDS: "10" })).rejects.toMatchObject({
       stderr: expect.stringMatching(
         /predictor-ffffffffffffffff\.tgz: 404 not found; retrying[\s\S]*FAILED: could not download gs:\/\/model-bucket\/predictor-ffffffffffffffff\.tgz/,
       ),
@@ -134,7 +151,106 @@ describe("VM boot under a fake metadata server", () => {
     vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
     await vm.boot();
     expect(await predicts()).toMatchObject({ label: "positive" });
-  }, 60_000);
+  }, 180_000); // the watcher rolls out each of these metadata changes too, one at a time, beside these boots
+
+  it("checks a bundle name before using it as a path: a ../ name never takes the 'already installed' shortcut", async () => {
+    // A folder outside the predictors holding what an installed predictor or runtime would have.
+    const elsewhere = join(vm.vmRoot, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    cpSync(join(vm.home, "predictors", vm.objects.sentiment.replace(".tgz", "")), elsewhere, { recursive: true });
+    cpSync(join(vm.home, "runtime", vm.runtimeObject.replace(".tgz", "")), elsewhere, { recursive: true });
+    try {
+      vm.metadata.setAttribute("budget-predictor-object", "../../../elsewhere.tgz");
+      const predictor = await vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(predictor).toMatch(/FAILED: gs:\/\/model-bucket\/\.\.\/\.\.\/\.\.\/elsewhere\.tgz is not a bundle name/);
+      expect(predictor).not.toMatch(/already installed.*elsewhere/);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+      vm.metadata.setAttribute("budget-runtime-object", "../../../elsewhere.tgz");
+      const runtime = await vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(runtime).toMatch(
+        /FAILED: gs:\/\/model-bucket\/\.\.\/\.\.\/\.\.\/elsewhere\.tgz is not a runtime bundle name/,
+      );
+    } finally {
+      vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+    }
+    await vm.boot();
+    expect(await predicts()).toMatchObject({ label: "positive" });
+  }, 120_000); // three boots
+
+  it("unpacks bundles as root's own: files and folders only, the archive's owners and setuid bits dropped", async () => {
+    /** A bundle from the bucket, unpacked, changed, packed again keeping owners and modes, and put back under its new name. */
+    const repacked = async (object: string, change: (dir: string) => void) => {
+      const dir = mkdtempSync(join(vm.work, "repack-"));
+      await extract({ file: join(vm.bucketDir, object), cwd: dir });
+      change(dir);
+      const file = join(vm.work, "repacked.tgz");
+      await create({ gzip: true, file, cwd: dir, portable: false }, readdirSync(dir));
+      const name = bundleObjectName(
+        object.split("-")[0],
+        createHash("sha256").update(readFileSync(file)).digest("hex"),
+      );
+      renameSync(file, join(vm.bucketDir, name));
+      return name;
+    };
+    const setuidTool = (dir: string) => {
+      writeFileSync(join(dir, "tool"), "#!/bin/sh\n");
+      chmodSync(join(dir, "tool"), 0o4757);
+      chownSync(join(dir, "tool"), 1234, 1234);
+    };
+    const withLink = (dir: string) => symlinkSync("/etc/shadow", join(dir, "shadow"));
+    const [predictorSetuid, predictorLink, runtimeSetuid, runtimeLink] = [
+      await repacked(vm.objects.sentiment, setuidTool),
+      await repacked(vm.objects.sentiment, withLink),
+      await repacked(vm.runtimeObject, setuidTool),
+      await repacked(vm.runtimeObject, withLink),
+    ];
+    const failure = (env: Record<string, string>) => {
+      for (const [key, value] of Object.entries(env)) vm.metadata.setAttribute(key, value);
+      return vm.boot().then(
+        () => "booted",
+        (error: { stderr: string }) => error.stderr,
+      );
+    };
+    try {
+      expect(await failure({ "budget-predictor-object": predictorLink })).toMatch(
+        new RegExp(
+          `FAILED: gs://model-bucket/${predictorLink} holds entries that are neither files nor folders: shadow \\(SymbolicLink\\)`,
+        ),
+      );
+      expect(
+        await failure({ "budget-predictor-object": vm.objects.sentiment, "budget-runtime-object": runtimeLink }),
+      ).toMatch(
+        new RegExp(`FAILED: gs://model-bucket/${runtimeLink} holds entries that are neither files nor folders`),
+      );
+      expect(
+        await failure({ "budget-predictor-object": predictorSetuid, "budget-runtime-object": runtimeSetuid }),
+      ).toBe("booted");
+      for (const installed of [
+        join(vm.home, "predictors", predictorSetuid.replace(".tgz", ""), "tool"),
+        join(vm.home, "runtime", runtimeSetuid.replace(".tgz", ""), "tool"),
+      ]) {
+        const stats = statSync(installed);
+        expect({ installed, uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }).toEqual({
+          installed,
+          uid: 0,
+          gid: 0,
+          mode: 0o755,
+        });
+      }
+      expect(await predicts()).toMatchObject({ label: "positive" });
+    } finally {
+      vm.metadata.setAttribute("budget-runtime-object", vm.runtimeObject);
+      vm.metadata.setAttribute("budget-predictor-object", vm.objects.sentiment);
+    }
+    await vm.boot();
+  }, 180_000); // four bundles repacked, four boots
 
   it("retries a bundle that is not there yet (403/404 while grants propagate) instead of failing the boot", async () => {
     // A bundle not installed yet (names are content-addressed: it must be a real bundle's), taken
@@ -159,7 +275,7 @@ describe("VM boot under a fake metadata server", () => {
     await waitForHealth(vm.url, { bundle: bundleOf("sentiment"), status: "ready" });
   }, 60_000);
 
-  it("a metadata update reaches the running VM through the watcher (the startup script is not re-run)", async () => {
+  it("a metadata update reaches the running VM through the watcher (Google runs the startup script at boot only: the watcher runs it)", async () => {
     const bootsBefore = (readFileSync(join(vm.home, "runtime.log"), "utf8").match(/budgetml-boot: switching/g) ?? [])
       .length;
     vm.metadata.setAttribute("budget-entrypoint", "Slow");
@@ -181,7 +297,7 @@ describe("VM boot under a fake metadata server", () => {
     renameSync(repacked, join(vm.bucketDir, nextRuntime));
 
     vm.metadata.setAttribute("budget-runtime-object", nextRuntime);
-    const next = bundleIdOf({ runtimeObject: nextRuntime, predictorObject: vm.objects.slow });
+    const next = vm.runtimeId("slow", nextRuntime);
     await waitForHealth(vm.url, { bundle: next, status: "ready" });
     expect(existsSync(join(vm.home, "runtime", nextRuntime.replace(/\.tgz$/, ""), "NEXT"))).toBe(true);
     expect(await predicts()).toMatchObject({ slept: 0 });

@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { runtimeEnv } from "../../images/vm/boot";
+import { servedDeployment } from "../../contracts/servedDeployment";
 import type { BootConfig } from "../../images/vm/bootConfig";
+import { pullImage } from "../../images/vm/pullImage";
 import { renderEnvFile } from "../../images/vm/renderConfig";
 import {
   DOCKER_BRIDGE_GATEWAY,
@@ -16,7 +17,7 @@ import {
   renderImageSlotUnit,
 } from "../../images/vm/renderImage";
 import { startMetadataServer } from "../../local/standins/metadataServer";
-import { PASSWORD, startTestRuntime, USERNAME } from "../support/runtimeServer";
+import { loginFrom, PASSWORD, startTestRuntime } from "../support/runtimeServer";
 
 const run = promisify(execFile);
 
@@ -52,7 +53,11 @@ const config: BootConfig = {
   image: "europe-docker.pkg.dev/proj/models/sentiment:1",
   acmeEmail: "",
   accelerator: "",
+  maxBatchSize: "",
+  maxBatchWaitMs: "",
+  loadBalancer: "",
   healthIp: "",
+  deployment: "",
 };
 
 describe("a custom image under docker", () => {
@@ -89,13 +94,34 @@ describe("a custom image under docker", () => {
       BUDGET_HOST: "127.0.0.1",
     });
     expect(bundle).not.toHaveProperty("BUDGET_TRUSTED_PROXY");
+    expect(bundle).not.toHaveProperty("BUDGET_MAX_BATCH_SIZE");
   });
 
-  it("pulls first through the credential helper, then runs with the env file and its port on loopback only", () => {
+  it("rolls out a change of the batching settings as it does new bundles (the watcher compares deployments)", () => {
+    const before = { "budget-runtime-object": "runtime-1.tgz", "budget-predictor-object": "predictor-1.tgz" };
+    for (const changed of [{ "budget-max-batch-size": "32" }, { "budget-max-batch-wait-ms": "5" }] as Array<
+      Record<string, string>
+    >)
+      expect(servedDeployment({ ...before, ...changed })).not.toBe(servedDeployment(before));
+  });
+
+  it("hands the metadata's batching settings to the runtime, in a custom image as in the bundle", () => {
+    const batching = { maxBatchSize: "32", maxBatchWaitMs: "5" };
+    for (const image of [config.image, ""])
+      expect(
+        runtimeEnv({ ...config, ...batching, image }, { password: "pw", signingKey: "k", predictorDir: "/p" }),
+      ).toMatchObject({ BUDGET_MAX_BATCH_SIZE: "32", BUDGET_MAX_BATCH_WAIT_MS: "5" });
+    expect(runtimeEnv({ ...config, maxBatchSize: "32" }, { password: "pw", signingKey: "k" })).not.toHaveProperty(
+      "BUDGET_MAX_BATCH_WAIT_MS",
+    );
+  });
+
+  it("pulls first through the credential helper, then runs with the env file, the credentials on stdin and its port on loopback only", () => {
     const unit = renderImageSlotUnit({
       slot: "b",
       image: config.image,
       envFile: "/etc/budgetml/runtime-b.env",
+      credentialsFile: "/etc/budgetml/runtime-b.credentials",
       port: 8082,
       dockerConfig: "/etc/budgetml/docker",
     });
@@ -106,6 +132,7 @@ describe("a custom image under docker", () => {
       "/usr/bin/docker",
       "run",
       "--rm",
+      "--interactive",
       "--name",
       "budgetml-b",
       "-p",
@@ -114,6 +141,12 @@ describe("a custom image under docker", () => {
       "/etc/budgetml/runtime-b.env",
       config.image,
     ]);
+    expect(unit).toMatch(/^StandardInput=file:\/etc\/budgetml\/runtime-b\.credentials$/m);
+    // Containers are kept from the metadata server, by a rule added before the image is pulled or run.
+    const deny = unit.indexOf("ExecStartPre=/bin/sh -c 'iptables -C DOCKER-USER -d 169.254.169.254/32 -j REJECT");
+    expect(deny).toBeGreaterThan(0);
+    expect(deny).toBeLessThan(unit.indexOf("ExecStartPre=/usr/bin/docker pull"));
+    expect(unit).toContain("|| iptables -I DOCKER-USER -d 169.254.169.254/32 -j REJECT'");
     expect(JSON.parse(renderDockerConfig(config.image))).toEqual({
       credHelpers: { "europe-docker.pkg.dev": "budgetml" },
     });
@@ -124,6 +157,14 @@ describe("a custom image under docker", () => {
       googleRegistryOf("node:20"),
       googleRegistryOf("library/node"),
     ]).toEqual(["gcr.io", "us-docker.pkg.dev", undefined, undefined]);
+  });
+
+  it("the runtime image runs the Node.js line and the Debian release the VM runs, not an end-of-life one", () => {
+    const dockerfile = readFileSync(join(__dirname, "..", "..", "images", "runtime", "Dockerfile"), "utf8");
+    const startup = readFileSync(join(__dirname, "..", "..", "images", "vm", "startup.sh"), "utf8");
+    const vmNode = /NODE_VERSION="\$\{BUDGET_NODE_VERSION:-(\d+)\}"/.exec(startup)?.[1];
+    expect(vmNode).toBeDefined();
+    expect(/^FROM (\S+)$/m.exec(dockerfile)?.[1]).toBe(`node:${vmNode}-bookworm-slim`); // the VM boots debian-12 (bookworm)
   });
 
   it("the credential helper answers docker with the VM account's token from the metadata server (run for real)", async () => {
@@ -154,29 +195,82 @@ describe("a custom image under docker", () => {
   });
 });
 
-/** POST /token from a chosen loopback source address, with an X-Forwarded-For header. */
-function loginFrom(url: string, localAddress: string, forwardedFor: string, password: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const body = new URLSearchParams({ username: USERNAME, password }).toString();
-    const req = request(
-      `${url}/token`,
-      {
-        method: "POST",
-        localAddress,
-        agent: false,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "x-forwarded-for": forwardedFor,
-          "content-length": Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        res.resume().on("end", () => resolve(res.statusCode ?? 0));
-      },
+// No docker engine here: `docker` is a script standing in for the CLI, answering each pull as docker
+// does when Artifact Registry refuses it (docker's output as users report it: "Error response from
+// daemon: Head …: denied: Permission … denied on resource … (or it may not exist)").
+describe("the custom image's first pull", () => {
+  const DENIED =
+    'Error response from daemon: Head "https://europe-docker.pkg.dev/v2/proj/models/sentiment/manifests/1": denied: Permission "artifactregistry.repositories.downloadArtifacts" denied on resource "projects/proj/locations/europe/repositories/models" (or it may not exist)';
+
+  /** A `docker` that fails its first `failures` pulls with `output`, then succeeds; records each call's DOCKER_CONFIG. */
+  function fakeDocker(dir: string, failures: number, output: string) {
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, "docker"),
+      `#!/usr/bin/env bash
+echo "$* DOCKER_CONFIG=$DOCKER_CONFIG" >> "${dir}/calls"
+[ "$(wc -l < "${dir}/calls")" -gt ${failures} ] && exit 0
+echo '${output.replace(/'/g, "'\\''")}' >&2
+exit 1
+`,
+      { mode: 0o755 },
     );
-    req.on("error", reject).end(body);
+    return {
+      PATH: `${bin}:${process.env.PATH}`,
+      calls: () => readFileSync(join(dir, "calls"), "utf8").trim().split("\n"),
+    };
+  }
+
+  async function pullWith(dir: string, docker: ReturnType<typeof fakeDocker>) {
+    const lines: string[] = [];
+    const saved = { PATH: process.env.PATH, retry: process.env.BUDGET_BOOT_RETRY_SECONDS };
+    process.env.PATH = docker.PATH;
+    process.env.BUDGET_BOOT_RETRY_SECONDS = "6";
+    try {
+      await pullImage(config.image, join(dir, "docker-config"), (line) => lines.push(line));
+      return lines;
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.retry === undefined) delete process.env.BUDGET_BOOT_RETRY_SECONDS;
+      else process.env.BUDGET_BOOT_RETRY_SECONDS = saved.retry;
+    }
+  }
+
+  it("waits while the repository refuses the VM account (its grant propagating), through the credential helper's config", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-pull-"));
+    try {
+      const docker = fakeDocker(dir, 2, DENIED);
+      const lines = await pullWith(dir, docker);
+      expect(docker.calls()).toEqual(Array(3).fill(`pull ${config.image} DOCKER_CONFIG=${join(dir, "docker-config")}`));
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /^docker pull europe-docker\.pkg\.dev\/proj\/models\/sentiment:1: 403 permission denied; retrying in 1 s/,
+        ),
+        expect.stringMatching(/403 permission denied; retrying in 2 s/),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("fails at once on anything else, with docker's words", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-pull-"));
+    try {
+      const docker = fakeDocker(
+        dir,
+        5,
+        'Error response from daemon: Get "https://europe-docker.pkg.dev/v2/": dial tcp: lookup europe-docker.pkg.dev: no such host',
+      );
+      await expect(pullWith(dir, docker)).rejects.toThrow(
+        /^docker pull europe-docker\.pkg\.dev\/proj\/models\/sentiment:1 failed: .*no such host$/,
+      );
+      expect(docker.calls()).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
-}
+});
 
 // The runtime as the container runs it, over real HTTP: requests from the trusted proxy's address
 // carry the client in X-Forwarded-For; anyone else's header is ignored.

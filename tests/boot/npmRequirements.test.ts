@@ -13,10 +13,10 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { extract } from "tar";
 import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { installNpmRequirements } from "../../images/vm/installNpmRequirements";
-import { pipUser } from "../../images/vm/installPythonRequirements";
+import { extractBundle } from "../../images/vm/extractBundle";
+import { installAccount } from "../../images/vm/installAccount";
 
 const run = promisify(execFile);
 
@@ -60,15 +60,21 @@ describe("npm requirements of a predictor", () => {
       allowScripts,
       outDir: join(work, "out"),
     });
-    const dir = mkdtempSync(join(work, "installed-"));
-    await extract({ file: bundle.file, cwd: dir });
+    const predictors = mkdtempSync(join(work, "installed-"));
+    chmodSync(predictors, 0o755); // as /opt/budgetml/predictors on a VM
+    const dir = join(predictors, "predictor.partial");
+    await extractBundle(bundle.file, dir, bundle.objectName, "predictor"); // as the VM unpacks it
     const lock = JSON.parse(readFileSync(join(dir, "package-lock.json"), "utf8"));
     expect(lock.packages["node_modules/budget-scripted"]).toMatchObject({
       version: "1.2.3",
       integrity: expect.stringMatching(/^sha512-/),
     });
     const lines: string[] = [];
-    await installNpmRequirements(dir, (line) => lines.push(line), await pipUser({ BUDGET_RUNTIME_USER: "nobody" }));
+    await installNpmRequirements(
+      dir,
+      (line) => lines.push(line),
+      await installAccount({ BUDGET_INSTALL_USER: "nobody" }),
+    );
     expect(readFileSync(join(dir, "node_modules", "budget-scripted", "index.js"), "utf8")).toContain("scripted");
     expect(readdirSync(dir).filter((name) => name.startsWith("."))).toEqual([]); // no npm cache left beside it (.npm-cache, or .npm under HOME)
     return dir;

@@ -2,46 +2,17 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WAIT_SCRIPT } from "../../components/healthWait";
-import { bundleIdOf } from "../../images/vm/bundleId";
 import { isRunning } from "../../images/vm/services";
-import { json, login } from "../support/runtimeServer";
+import { startLoad } from "../support/predictionLoad";
 import { waitFor } from "../support/waitFor";
 import { PASSWORD, ROOT, startTestVm, waitForHealth, type TestVm } from "../support/vmStandins";
-
-/** Clients predicting in a loop until told to stop; every answer's status and body is kept. */
-function startLoad(url: string, token: string, clients: number) {
-  const answers: Array<{ at: number; status: number; body: Record<string, unknown> }> = [];
-  let running = true;
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) {
-      const response = await fetch(
-        `${url}/predict_dict`,
-        json(token, { payload: { text: "excellent", ms: 20 } }),
-      ).catch((error: Error) => ({ status: 0, json: async () => ({ error: error.message }) }));
-      answers.push({
-        at: Date.now(),
-        status: response.status,
-        body: (await response.json().catch(() => ({}))) as Record<string, unknown>,
-      });
-    }
-  });
-  return {
-    answers,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return answers;
-    },
-  };
-}
 
 // New bundles reach a running VM: the watcher sees the metadata change (wait_for_change), fetches
 // them, starts the new runtime beside the old, switches Caddy (real Caddy, reloaded through its
 // admin socket) and drains the old — while clients keep predicting through Caddy.
 describe("switching a running VM to new bundles", () => {
   let vm: TestVm;
-  const bundleOf = (predictor: string) =>
-    bundleIdOf({ runtimeObject: vm.runtimeObject, predictorObject: vm.objects[predictor] });
+  const bundleOf = (predictor: string) => vm.runtimeId(predictor);
 
   beforeAll(async () => {
     vm = await startTestVm(
@@ -68,10 +39,9 @@ describe("switching a running VM to new bundles", () => {
   afterAll(() => vm.close());
 
   it("switches with zero failed requests while predictions run, then drains and stops the old runtime", async () => {
-    const token = await login(vm.url, "budget", PASSWORD);
     const oldPid = Number(readFileSync(join(vm.home, "runtime-a.pid"), "utf8"));
     expect(isRunning(oldPid)).toBe(true); // so that "it exited" below means something
-    const load = startLoad(vm.url, token, 4);
+    const load = startLoad(vm.url, () => ({ username: "budget", password: PASSWORD, generation: 0 }), 4);
     await waitFor(() => load.answers.length >= 20, { what: "predictions from the old bundles" });
 
     const changedAt = Date.now();
@@ -99,7 +69,8 @@ describe("switching a running VM to new bundles", () => {
     await waitFor(() => load.answers.length >= servedAfterDrain + 20, {
       what: "predictions after the old runtime is gone",
     });
-    const answers = await load.stop();
+    await load.stop();
+    const answers = load.predictions();
     expect(await waitEnded).toBe(0);
     expect(JSON.parse(waitOutput.replace(/^healthy: /, ""))).toMatchObject({
       status: "ready",
@@ -127,8 +98,7 @@ describe("switching a running VM to new bundles", () => {
   }, 120_000);
 
   it("a new bundle that fails to load never takes over: the old one keeps serving, the failure is logged", async () => {
-    const token = await login(vm.url, "budget", PASSWORD);
-    const load = startLoad(vm.url, token, 2);
+    const load = startLoad(vm.url, () => ({ username: "budget", password: PASSWORD, generation: 0 }), 2);
     const slotA = join(vm.home, "runtime-a.pid");
     const stalePid = existsSync(slotA) ? Number(readFileSync(slotA, "utf8")) : undefined; // slot a's runtime, drained in the test above
     vm.metadata.setAttribute("budget-entrypoint", "Broken");
@@ -143,7 +113,8 @@ describe("switching a running VM to new bundles", () => {
         what: "the failed switch in the log",
       },
     );
-    const answers = await load.stop();
+    await load.stop();
+    const answers = load.predictions();
     expect(readFileSync(join(vm.home, "runtime.log"), "utf8")).toMatch(
       /predictor failed to load: weights file missing/,
     );

@@ -1,6 +1,12 @@
-import { isAbsolute, join } from "node:path";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, isAbsolute, join } from "node:path";
+import { promisify } from "node:util";
 import { bootPaths, endpointOverrides } from "../../images/vm/boot";
 import { renderSystemdFiles, type SystemdSpec } from "../../images/vm/services";
+
+const run = promisify(execFile);
 
 // On a VM the boot runs with no BUDGET_ROOT. Every path it derives — the files it writes and the
 // paths written into them — must be absolute: systemd ignores a relative EnvironmentFile= (the
@@ -11,7 +17,7 @@ import { renderSystemdFiles, type SystemdSpec } from "../../images/vm/services";
 function pathsIn(content: string): Array<{ line: string; path: string }> {
   const found: Array<{ line: string; path: string }> = [];
   for (const line of content.split("\n")) {
-    const unitPath = /^(EnvironmentFile|WorkingDirectory)=-?(.+)$/.exec(line);
+    const unitPath = /^(EnvironmentFile|WorkingDirectory|StandardInput)=-?(?:file:)?(.+)$/.exec(line);
     if (unitPath) found.push({ line, path: unitPath[2] });
     const exec = /^Exec(Start|StartPre|Stop)=-?(\S+)(?:\s+(\S+))?/.exec(line);
     if (exec) {
@@ -72,6 +78,7 @@ describe("the VM's files have absolute paths whatever the root", () => {
         .map((file) => file.path)
         .sort(),
     ).toEqual([
+      "/etc/budgetml/runtime-a.credentials",
       "/etc/budgetml/runtime-a.env",
       "/etc/caddy/Caddyfile",
       "/etc/systemd/system/budgetml-a.service",
@@ -90,10 +97,49 @@ describe("the VM's files have absolute paths whatever the root", () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(spec.image ? 3 : 6);
-    expect(files.env.mode).toBe(0o600); // the password and the signing key are in it
     expect(files.runtime.content).toContain(
       spec.image ? "--env-file /etc/budgetml/runtime-a.env" : "\nEnvironmentFile=/etc/budgetml/runtime-a.env\n",
     );
+    // The password and the signing key: in a root-only file systemd hands the runtime as its
+    // standard input, never in its environment (where /proc/<pid>/environ would show them).
+    expect(files.credentials.mode).toBe(0o600);
+    expect(JSON.parse(files.credentials.content)).toEqual({
+      BUDGET_USERNAME: "budget",
+      BUDGET_PWD: "pw",
+      BUDGET_TOKEN: "k",
+    });
+    expect(files.runtime.content).toContain("\nStandardInput=file:/etc/budgetml/runtime-a.credentials\n");
+    expect(files.env.content).not.toMatch(/BUDGET_(PWD|TOKEN|USERNAME)=/);
+    expect(files.env.content).toMatch(/^BUDGET_CREDENTIALS="?stdin"?$/m);
+    expect(files.env.mode).toBe(0o600);
+  });
+
+  it("sandboxes every unit: systemd-analyze security (offline) rates each within its ceiling", async () => {
+    // tests/vm holds the same on a booted system; this catches a loosened unit in `npm test`.
+    // Before the sandbox: runtime 9.0, watcher 9.6, roll-out 9.6 (0 = confined, 10 = not at all).
+    const files = renderSystemdFiles(vmSpec(), "/usr/local/lib/nodejs/node-v26.1.0-linux-x64/bin/node");
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-units-"));
+    try {
+      const ceilings = { runtime: 1.5, watcher: 2.2, rollout: 3.2 } as const;
+      for (const [role, ceiling] of Object.entries(ceilings) as Array<[keyof typeof ceilings, number]>) {
+        const unit = join(dir, basename(files[role].path));
+        writeFileSync(unit, files[role].content);
+        const { stdout } = await run("systemd-analyze", ["security", "--offline=yes", "--no-pager", unit]);
+        const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(stdout)?.[1]);
+        expect({ role, exposure, withinCeiling: exposure <= ceiling }).toEqual({ role, exposure, withinCeiling: true });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("denies the runtime's unit the metadata server, and a stand-in's address too unless it is the runtime's own", () => {
+    const deny = (endpoints?: Record<string, string>) =>
+      /^IPAddressDeny=(.*)$/m.exec(renderSystemdFiles(vmSpec({ endpoints }), "/usr/bin/node").runtime.content)?.[1];
+    expect(deny()).toBe("169.254.169.254 fd20:ce::254");
+    expect(deny({ GCE_METADATA_HOST: "127.0.0.2:4242" })).toBe("169.254.169.254 fd20:ce::254 127.0.0.2");
+    expect(deny({ GCE_METADATA_HOST: "127.0.0.1:4242" })).toBe("169.254.169.254 fd20:ce::254"); // Caddy reaches the runtime there
+    expect(deny({ GCE_METADATA_HOST: "metadata.internal.example:80" })).toBe("169.254.169.254 fd20:ce::254");
   });
 
   it("passes the boot's endpoint overrides to the watcher unit, quoted for systemd", () => {

@@ -100,7 +100,7 @@ describe("the accelerator check (pure, with property paths)", () => {
     );
   });
 
-  it("refuses a disk too small for the driver and CUDA, a custom image, and on demand where Google sells only spot", () => {
+  it("refuses a disk too small for the driver and CUDA, a custom image, replicas, and on demand where Google sells only spot", () => {
     expect(problemsOf({ accelerator: { type: "nvidia-tesla-t4" }, diskSizeGb: 20 })).toEqual([
       `diskSizeGb | diskSizeGb: 20 GB is too small with GPUs: the NVIDIA driver, its kernel headers and the CUDA 12 libraries need about 5 GB beside Debian's; give at least ${GPU_MIN_DISK_GB} (the default with a GPU is 50)`,
     ]);
@@ -111,6 +111,9 @@ describe("the accelerator check (pure, with property paths)", () => {
     expect(problemsOf({ machineType: "a3-highgpu-1g", provisioning: "standard", spotFallbackMinutes: 10 })).toEqual([
       "provisioning | provisioning: a3-highgpu-1g runs only as a Spot (or Flex-start) VM: Google does not offer it on demand",
       "spotFallbackMinutes | spotFallbackMinutes: a3-highgpu-1g runs only as a Spot (or Flex-start) VM, so there is no on-demand fallback: set 0 (the default for it)",
+    ]);
+    expect(problemsOf({ machineType: "g2-standard-4", replicas: { min: 2 } })).toEqual([
+      "replicas | replicas: GPUs are served by one VM (with its restarter): leave replicas out with 1 × nvidia-l4",
     ]);
     expect(acceleratorProblems({ machineType: "a3-highgpu-1g" }, tableDay)).toMatchObject({ onDemand: false });
     expect(acceleratorProblems({ machineType: "a3-highgpu-8g" }, tableDay)).toMatchObject({ onDemand: true });

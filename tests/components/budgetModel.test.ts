@@ -97,8 +97,10 @@ describe("BudgetModel under Pulumi mocks", () => {
     const metadata = JSON.stringify(m.child("gcp:compute/instance:Instance", "instance").inputs.metadata);
     expect(metadata).not.toContain("generated-sentiment");
     const md = m.child("gcp:compute/instance:Instance", "instance").inputs.metadata;
-    expect(md["budget-password-secret"]).toMatch(/^projects\/proj\/secrets\/budgetml-sentiment-.*-password$/);
-    expect(md["budget-token-secret"]).toMatch(/-signing-key$/);
+    expect(md["budget-password-secret"]).toMatch(
+      /^projects\/proj\/secrets\/budgetml-sentiment-.*-password\/versions\/1$/,
+    );
+    expect(md["budget-token-secret"]).toMatch(/-signing-key\/versions\/1$/);
     expect(md["startup-script"]).toContain("budgetml-startup");
   });
 
@@ -184,7 +186,7 @@ describe("BudgetModel variations", () => {
     }
   }, 60_000);
 
-  it("uses the domain when given, and a custom image through metadata", async () => {
+  it("uses the domain when given, and a custom image and batching through metadata", async () => {
     const { model, child } = await deploy("custom", {
       domain: "example.com",
       subdomain: "api",
@@ -193,11 +195,15 @@ describe("BudgetModel variations", () => {
       provisioning: "standard",
       diskSizeGb: 30,
       labels: { team: "ml" },
+      maxBatchSize: 32,
+      maxBatchWaitMs: 5,
     });
     expect(await value(model.url)).toBe("https://api.example.com");
     const instance = child("gcp:compute/instance:Instance", "instance").inputs;
     expect(instance.metadata["budget-domain"]).toBe("api.example.com");
     expect(instance.metadata["budget-image"]).toBe("europe-docker.pkg.dev/p/r/model:1");
+    expect(instance.metadata["budget-max-batch-size"]).toBe("32");
+    expect(instance.metadata["budget-max-batch-wait-ms"]).toBe("5");
     expect(instance.scheduling).toMatchObject({
       provisioningModel: "STANDARD",
       preemptible: false,
@@ -410,7 +416,14 @@ describe("what Google requires of a real `pulumi up`", () => {
       "cloudresourcemanager.googleapis.com",
     );
     const metadata = instanceOf().inputs.metadata;
-    for (const key of ["budget-entrypoint", "budget-domain", "budget-image", "budget-acme-email"])
+    for (const key of [
+      "budget-entrypoint",
+      "budget-domain",
+      "budget-image",
+      "budget-acme-email",
+      "budget-max-batch-size",
+      "budget-max-batch-wait-ms",
+    ])
       expect(metadata).not.toHaveProperty([key]);
     for (const value of Object.values(metadata)) expect(value).not.toBe("");
     expect(metadata["budget-bucket"]).toBeTruthy();

@@ -37,7 +37,19 @@ pulumi.runtime.setMocks(
         state.id = `projects/proj/serviceAccounts/${state.email}`;
       }
       if (args.type === "gcp:secretmanager/secret:Secret") state.id = `projects/proj/secrets/${args.inputs.secretId}`;
+      // The provider's id and name of a version: projects/P/secrets/S/versions/N.
+      if (args.type === "gcp:secretmanager/secretVersion:SecretVersion")
+        Object.assign(state, {
+          id: `${args.inputs.secret}/versions/1`,
+          name: `${args.inputs.secret}/versions/1`,
+          version: "1",
+        });
       if (args.type === "gcp:pubsub/topic:Topic") state.id = `projects/proj/topics/${args.inputs.name}`;
+      if (args.type === "gcp:compute/globalAddress:GlobalAddress") state.address = "34.117.1.2";
+      if (args.type === "gcp:compute/instanceTemplate:InstanceTemplate")
+        state.selfLinkUnique = `https://www.googleapis.com/compute/v1/projects/proj/global/instanceTemplates/${args.inputs.namePrefix}1?uniqueId=1`;
+      if (args.type === "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+        state.instanceGroup = `https://www.googleapis.com/compute/v1/projects/proj/regions/${args.inputs.region}/instanceGroups/${args.inputs.name}`;
       // The provider computes a custom role's name: "projects/{{project}}/roles/{{role_id}}".
       if (args.type === "gcp:projects/iAMCustomRole:IAMCustomRole")
         state.name = `projects/${args.inputs.project}/roles/${args.inputs.roleId}`;
@@ -54,7 +66,11 @@ pulumi.runtime.setMocks(
       });
       return { id: (state.id as string) ?? `${args.name}-id`, state };
     },
-    call: (args) => args.inputs,
+    // The region's zones, as Google's getZones answers for a region with three.
+    call: (args) =>
+      args.token === "gcp:compute/getZones:getZones"
+        ? { ...args.inputs, names: ["c", "a", "b"].map((letter) => `${args.inputs.region}-${letter}`) }
+        : args.inputs,
   },
   "budgetml",
   "test",

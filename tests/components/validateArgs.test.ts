@@ -61,6 +61,30 @@ describe("validateArgs", () => {
     ]);
   });
 
+  it("checks the batching args with the runtime's ranges, and a wait only with batching on", () => {
+    const problem = (args: Record<string, unknown>) => {
+      try {
+        validateArgs("m", { predictor, ...args });
+      } catch (error) {
+        return (error as pulumi.InputPropertiesError).errors.map((e) => [e.propertyPath, e.reason]);
+      }
+      return [];
+    };
+    expect(problem({ maxBatchSize: 32, maxBatchWaitMs: 0 })).toEqual([]);
+    expect(problem({ maxBatchSize: 0 })).toEqual([
+      ["maxBatchSize", "maxBatchSize: 0 must be a whole number from 1 (no batching) to 4096"],
+    ]);
+    expect(problem({ maxBatchSize: "32" })).toEqual([
+      ["maxBatchSize", 'maxBatchSize: "32" must be a whole number from 1 (no batching) to 4096'],
+    ]);
+    expect(problem({ maxBatchSize: 8, maxBatchWaitMs: 1.5 })).toEqual([
+      ["maxBatchWaitMs", "maxBatchWaitMs: 1.5 must be a whole number of ms from 0 to 60000"],
+    ]);
+    expect(problem({ maxBatchWaitMs: 5 })).toEqual([
+      ["maxBatchWaitMs", "maxBatchWaitMs needs maxBatchSize above 1: batching is off"],
+    ]);
+  });
+
   it("passes valid args and returns no warnings", () => {
     expect(
       validateArgs(

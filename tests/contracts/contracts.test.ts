@@ -37,6 +37,9 @@ describe("instance metadata contract", () => {
     image: "",
     acmeEmail: "",
     accelerator: "",
+    maxBatchSize: "32",
+    maxBatchWaitMs: "",
+    loadBalancer: "",
   };
 
   it("reads back exactly what the component writes", () => {

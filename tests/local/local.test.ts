@@ -244,7 +244,7 @@ describe("budgetml local", () => {
     ]);
     expect({ code: await local.exited, stderr: local.stderr }).toMatchObject({ code: 1 });
     expect(local.stderr).toMatch(
-      /Permission 'secretmanager\.versions\.access' denied on resource 'projects\/budgetml-local\/secrets\/budgetml-ungranted-[0-9a-f]+-password\/versions\/latest'.* for bm-ungranted-[0-9a-f]+@budgetml-local\.iam\.gserviceaccount\.com/,
+      /Permission 'secretmanager\.versions\.access' denied on resource 'projects\/budgetml-local\/secrets\/budgetml-ungranted-[0-9a-f]+-password\/versions\/1'.* for bm-ungranted-[0-9a-f]+@budgetml-local\.iam\.gserviceaccount\.com/,
     );
     expect(local.stdout).not.toMatch(/password/);
   }, 120_000);
@@ -279,7 +279,7 @@ describe("budgetml local", () => {
     ],
     [
       ["--program", "tests/fixtures/programs/twoModels", "--allow-scripts", "sharp"],
-      /--allow-scripts belong to the PREDICTOR form/,
+      /--allow-scripts and --replicas belong to the PREDICTOR form/,
     ],
     [
       ["examples/iris/predictor.py", "--allow-scripts", "scikit-learn"],

@@ -45,8 +45,14 @@ describe("LocalCloud evaluating BudgetModel", () => {
     const config = readInstanceMetadata(metadata);
     for (const object of [config.runtimeObject, config.predictorObject])
       expect(existsSync(join(cloud.bucketsDir, config.bucket, object))).toBe(true);
-    expect(cloud.secrets[config.passwordSecret]).toBe("a-password-of-length");
-    expect(cloud.secrets[config.tokenSecret]).toMatch(/^[A-Za-z0-9]{48}$/);
+    // The metadata names the first version of each secret (the VM reads exactly that one).
+    const versionOne = (name: string) => {
+      const [, secret, version] = /^(.*)\/versions\/(\d+)$/.exec(name) ?? [];
+      return cloud.secrets[secret]?.[Number(version) - 1];
+    };
+    expect(config.passwordSecret).toMatch(/\/versions\/1$/);
+    expect(versionOne(config.passwordSecret)).toBe("a-password-of-length");
+    expect(versionOne(config.tokenSecret)).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(JSON.stringify(metadata)).not.toContain("a-password-of-length");
     const source = cloud.archives.get(
       `${cloud.functions[0].source.bucket}/${cloud.functions[0].source.object}`,
@@ -63,9 +69,7 @@ describe("LocalCloud evaluating BudgetModel", () => {
         `projects/_/buckets/${config.bucket}/objects/${config.predictorObject}`,
       ),
     ).toBe(true);
-    expect(cloud.policy.allows(vm(), "secretmanager.versions.access", `${config.passwordSecret}/versions/latest`)).toBe(
-      true,
-    );
+    expect(cloud.policy.allows(vm(), "secretmanager.versions.access", config.passwordSecret)).toBe(true);
     expect(cloud.policy.allows(vm(), "pubsub.topics.publish", config.topic)).toBe(true);
     expect(cloud.policy.allows(vm(), "compute.instances.start", cloud.instances[0].id)).toBe(false);
     expect(cloud.policy.allows(vm(), "storage.objects.get", "projects/_/buckets/someone-elses/objects/x")).toBe(false);
@@ -95,7 +99,7 @@ describe("LocalCloud evaluating BudgetModel", () => {
       cloud.policy.allows(
         restarter(),
         "secretmanager.versions.access",
-        `${readInstanceMetadata(cloud.instances[0].metadata).passwordSecret}/versions/latest`,
+        readInstanceMetadata(cloud.instances[0].metadata).passwordSecret,
       ),
     ).toBe(false);
   });

@@ -126,6 +126,13 @@ describe("the packed npm package, installed into an empty folder", () => {
       urn: string;
       types: string[];
       objects: Array<{ name: string; file: string }>;
+      busy: {
+        url: string;
+        urn: string;
+        cost: { monthlyUsd: number; maxMonthlyUsd: number; note: string };
+        types: string[];
+        groups: Array<{ name: string; zones: string[]; targetSize?: number }>;
+      };
     };
     expect(declared.urn).toBe("urn:pulumi:dev::consumer::acme:ml:Platform$budgetml:index:BudgetModel::acme-sentiment");
     expect(declared.url).toBe("https://34-120-1-2.sslip.io");
@@ -151,6 +158,33 @@ describe("the packed npm package, installed into an empty folder", () => {
     expect(readdirSync(object("restarter-").file).sort()).toEqual(["index.js", "package.json"]);
     // The user's predictor was bundled at deploy time by the installed package.
     expect(await entries(object("predictor-").file)).toEqual(["manifest.json", "package.json", "predictor.cjs"]);
+
+    // The replicated model beside it: groups of replicas behind Google's load balancer, no single VM or restarter.
+    const { busy } = declared;
+    expect(busy.urn).toBe("urn:pulumi:dev::consumer::acme:ml:Platform$budgetml:index:BudgetModel::acme-busy");
+    expect(busy.url).toBe("https://34-117-1-2.sslip.io");
+    expect(busy.types).toEqual(
+      expect.arrayContaining([
+        "gcp:compute/instanceTemplate:InstanceTemplate",
+        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+        "gcp:compute/regionAutoscaler:RegionAutoscaler",
+        "gcp:compute/backendService:BackendService",
+        "gcp:compute/managedSslCertificate:ManagedSslCertificate",
+        "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+      ]),
+    );
+    expect(busy.types).not.toContain("gcp:compute/instance:Instance");
+    expect(busy.types).not.toContain("gcp:cloudfunctionsv2/function:Function");
+    expect(busy.groups).toEqual([
+      { name: "acme-busy-spot-group", zones: ["europe-west1-b", "europe-west1-c", "europe-west1-d"] },
+      {
+        name: "acme-busy-standard-group",
+        zones: ["europe-west1-b", "europe-west1-c", "europe-west1-d"],
+        targetSize: 1,
+      },
+    ]);
+    expect(busy.cost.maxMonthlyUsd).toBeGreaterThan(busy.cost.monthlyUsd);
+    expect(busy.cost.note).toMatch(/forwarding rules/);
   }, 180_000);
 
   it("type-checks a user's TypeScript program against the shipped declarations", async () => {

@@ -16,6 +16,7 @@ const samples = require(join(EXAMPLE, "samples.json")) as Array<{ label: number;
 
 describe(`examples/digits (${RUNTIME_TARGET})`, () => {
   let runtime: TestRuntime;
+  let batching: TestRuntime;
   let token: string;
   let work: string | undefined;
 
@@ -37,11 +38,14 @@ describe(`examples/digits (${RUNTIME_TARGET})`, () => {
       );
       predictor = join(installed, "predictor.cjs");
     }
-    runtime = await startTestRuntime(predictor);
+    [runtime, batching] = await Promise.all([
+      startTestRuntime(predictor),
+      startTestRuntime(predictor, { env: { BUDGET_MAX_BATCH_SIZE: "16" } }),
+    ]);
     token = await runtime.token();
   }, 60_000);
   afterAll(async () => {
-    await runtime?.close();
+    await Promise.all([runtime?.close(), batching?.close()]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -73,5 +77,20 @@ describe(`examples/digits (${RUNTIME_TARGET})`, () => {
     const response = await predict(payload);
     expect(response.status).toBe(422);
     expect(await response.json()).toEqual({ error: message });
+  });
+
+  it("with batching on, answers concurrent requests from shared runs of the network, each exactly as alone", async () => {
+    const batchToken = await batching.token();
+    const alone = await Promise.all(samples.map(async (sample) => (await predict({ pixels: sample.pixels })).json()));
+    const requests = [...samples, ...samples].map((sample) =>
+      fetch(`${batching.url}/predict_dict`, json(batchToken, { payload: { pixels: sample.pixels } })),
+    );
+    const bad = fetch(`${batching.url}/predict_dict`, json(batchToken, { payload: { pixels: [1] } }));
+    const answers = await Promise.all((await Promise.all(requests)).map((r) => r.json()));
+    expect(answers).toEqual([...alone, ...alone]);
+    expect((await bad).status).toBe(422); // its own answer, whatever batch it shared
+    const [batches, batched] = await batching.metrics("budgetml_batch_size_count", "budgetml_batch_size_sum");
+    expect(batched).toBe(21);
+    expect(batches).toBeLessThan(21);
   });
 });

@@ -48,24 +48,45 @@ describe("clients that go away leave nothing behind", () => {
     expect(await server.metric("budgetml_predictions_queued")).toBe(0);
   });
 
-  it("a client that hangs up halfway through its body frees its slot", async () => {
+  it("a body still arriving holds no slot; a client that hangs up mid-body gives back its upload budget", async () => {
+    // One slot; bodies and files up to 1 MiB, so the upload budget is 1 MiB and one client may hold
+    // half of it; no minimum rate, so the stalled upload stays until it hangs up.
+    await server.close();
+    server = await startTestRuntime("runtime/gated.cjs", {
+      env: {
+        BUDGET_MAX_IN_FLIGHT: "1",
+        BUDGET_MAX_BODY_BYTES: String(1 << 20),
+        BUDGET_MAX_FILE_BYTES: String(1 << 20),
+        BUDGET_BODY_MIN_BYTES_PER_SECOND: "0",
+      },
+    });
+    token = await server.token();
     const { port } = new URL(server.url);
     const socket = connect(Number(port), "127.0.0.1");
     await new Promise((resolve) => socket.once("connect", resolve));
+    const answered = new Promise<string>((resolve) => {
+      let received = "";
+      socket.on("data", (chunk) => (received += chunk));
+      socket.once("close", () => resolve(received));
+    });
     socket.write(
-      `POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"payload":`,
+      `POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 400000\r\n\r\n{"payload":`,
     );
-    await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 1, {
-      what: "the upload to hold a slot",
-    });
-    socket.destroy();
-    await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
-      what: "in-flight back to 0",
-    });
+    // While that body trickles in, the only slot is free for a prediction whose body has arrived.
     const fresh = await fetch(`${server.url}/predict_dict`, {
       ...json(token, { payload: {} }),
       signal: AbortSignal.timeout(2000),
     });
     expect(fresh.status).toBe(200);
+    // The same client may not reserve more than half of the upload budget at once...
+    const big = () => fetch(`${server.url}/predict_dict`, json(token, { payload: { pad: "x".repeat(300_000) } }));
+    const refused = await big();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toMatchObject({ error: expect.stringMatching(/from this client/) });
+    // ...and gets its share back when the stalled upload hangs up.
+    socket.destroy();
+    await answered;
+    await waitFor(async () => (await big()).status === 200, { what: "the budget to come back" });
   });
 });

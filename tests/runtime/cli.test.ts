@@ -48,6 +48,14 @@ describe("budgetml serve", () => {
       ["serve", "--predictor", "examples/sentiment/predictor.ts", "--workers", "0"],
       /--workers must be a whole number from 1 to 64/,
     ],
+    [
+      ["serve", "--predictor", "examples/sentiment/predictor.ts", "--max-batch-size", "many"],
+      /budgetml: --max-batch-size must be a whole number from 1 to 4096, got "many"/,
+    ],
+    [
+      ["serve", "--predictor", "examples/sentiment/predictor.ts", "--max-batch-wait-ms", "5"],
+      /budgetml: --max-batch-wait-ms needs a batch size above 1 \(--max-batch-size\): batching is off/,
+    ],
     [["serve", "stray"], /Unexpected argument 'stray'/],
     [["launch"], /unknown command "launch"/],
   ])("%j is a one-line error and exit 2", async (args, message) => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getOnNewConnection, json, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
 import { RUNTIME_TARGET, serveCommand } from "../support/runtimeTarget";
+import { waitFor } from "../support/waitFor";
 
 // The runtime on a VM with GPUs (BUDGET_ACCELERATOR, set by the boot): it checks them with nvidia-smi
 // before the predictor loads, names them in the health answer and /metrics, and never serves the
@@ -15,10 +16,16 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 let runtimes = 0;
 /** The runtime with the fake nvidia-smi in `state` ("ok" or "broken") and `names` as its GPUs. */
-async function runtimeWithGpus(accelerator: string, state: string, names = "Tesla T4"): Promise<TestRuntime> {
+async function runtimeWithGpus(
+  accelerator: string,
+  state: string,
+  names = "Tesla T4",
+  workers = 1,
+): Promise<TestRuntime> {
   const stateFile = join(work, `state-${(runtimes += 1)}`);
   writeFileSync(stateFile, state);
   return startTestRuntime("runtime/echo.cjs", {
+    workers,
     env: {
       BUDGET_ACCELERATOR: accelerator,
       PATH: `${FAKE_SMI_DIR}:${process.env.PATH}`,
@@ -52,6 +59,22 @@ describe(`the runtime with GPUs (${RUNTIME_TARGET})`, () => {
       const answer = await fetch(`${rt.url}/predict_dict`, json(token, { payload: { x: 1 } }));
       expect(answer.status).toBe(200);
       expect(rt.logLines.some((line) => line.includes('"message":"GPUs checked: Tesla T4"'))).toBe(true);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it("reports the machine's GPUs once in the whole server's /metrics when several workers read them", async () => {
+    const rt = await runtimeWithGpus("nvidia-tesla-t4:1", "ok", "Tesla T4", 2);
+    try {
+      // Both workers up: each checks the GPUs as it starts.
+      await waitFor(() => rt.logLines.filter((line) => line.includes("GPUs checked: Tesla T4")).length === 2, {
+        what: "both workers to check the GPUs",
+      });
+      const metrics = await getOnNewConnection(`${rt.url}/metrics`, await rt.token());
+      expect(metrics).toMatch(/^budgetml_gpu_info\{gpu="0",name="Tesla T4",[^}]*\} 1$/m);
+      expect(metrics).toMatch(/^budgetml_gpu_up 1$/m);
+      expect(metrics).toMatch(/^budgetml_gpu_memory_used_bytes\{gpu="0"\} 269484032$/m);
     } finally {
       await rt.close();
     }

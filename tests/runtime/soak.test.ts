@@ -205,8 +205,8 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
     // Nothing left: every worker alive (none replaced), nothing in flight or queued on any of them.
     expect(workerPids(root)).toEqual(workers);
     expect(server.logLines.filter((line) => /worker died/.test(line))).toEqual([]);
-    // Each scrape takes a new connection, which round-robin hands to the next worker: four settled
-    // scrapes in a row have covered both.
+    // Every scrape answers for both workers (the primary merges them); four settled scrapes in a
+    // row show they stay settled.
     let settledInARow = 0;
     await waitFor(
       async () => {
@@ -241,7 +241,7 @@ describe("soak: hostile and careless clients against the shipped runtime", () =>
       `soak (${server.target}, after ${warmRounds * 2} s and ${warmRequests} requests of warm-up): ${total} requests in ${(elapsedMs / 1000).toFixed(1)} s over ${CLIENTS} clients, 2 workers; ` +
         `${[...tally].map(([key, n]) => `${key}: ${n}`).join(", ")}; ` +
         `RSS of the 3 processes ${(rssStart / 2 ** 20).toFixed(1)} MB → ${(rssEnd / 2 ** 20).toFixed(1)} MB; ` +
-        `one worker's heap used ${(heapStart / 2 ** 20).toFixed(1)} MB → ${((await server.metric("budgetml_nodejs_heap_size_used_bytes")) / 2 ** 20).toFixed(1)} MB; fresh prediction ${freshMs.toFixed(0)} ms`,
+        `the workers' heap used ${(heapStart / 2 ** 20).toFixed(1)} MB → ${((await server.metric("budgetml_nodejs_heap_size_used_bytes")) / 2 ** 20).toFixed(1)} MB; fresh prediction ${freshMs.toFixed(0)} ms`,
     );
   }, 120_000);
 });

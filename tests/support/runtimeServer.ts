@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { get } from "node:http";
+import { get, request } from "node:http";
 import { isAbsolute, join } from "node:path";
 import { RUNTIME_TARGET, serveCommand, type RuntimeTarget } from "./runtimeTarget";
 import { waitFor } from "./waitFor";
@@ -32,9 +32,9 @@ export interface TestRuntime {
   /** Resolves when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   token(): Promise<string>;
-  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`, from whichever worker takes the scrape's new connection. */
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
   metric(sample: string): Promise<number>;
-  /** Several samples from one scrape (one worker), in the order asked. */
+  /** Several samples from one scrape, in the order asked. */
   metrics(...samples: string[]): Promise<number[]>;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
@@ -162,3 +162,27 @@ export const json = (token: string, body: unknown): RequestInit => ({
   headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
   body: JSON.stringify(body),
 });
+
+/** POST /token from a chosen loopback source address, with an X-Forwarded-For header. */
+export function loginFrom(url: string, localAddress: string, forwardedFor: string, password: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const body = new URLSearchParams({ username: USERNAME, password }).toString();
+    const req = request(
+      `${url}/token`,
+      {
+        method: "POST",
+        localAddress,
+        agent: false,
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-forwarded-for": forwardedFor,
+          "content-length": Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume().on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", reject).end(body);
+  });
+}

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,6 +13,7 @@ import { startPubSubServer, type PublishedMessage } from "../../local/standins/p
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { onlyToken } from "../../local/standins/accessPolicy";
 import { startStorageServer } from "../../local/standins/storageServer";
+import { runtimeIdOf } from "../../contracts/servedDeployment";
 import { freePort } from "./freePort";
 import { waitFor } from "./waitFor";
 
@@ -45,6 +46,8 @@ export interface TestVm {
   pubsub: LoopbackServer & { published: PublishedMessage[] };
   objects: Record<string, string>;
   runtimeObject: string;
+  /** The id the runtime reports (`bundle`) serving this predictor bundle (and runtime bundle), with the secrets as the metadata names them. */
+  runtimeId(predictor: string, runtimeObject?: string): string;
   /** Bundles in the bucket that must be refused: bytes that are no tarball under the name their
    * hash gives (only extraction can refuse them), and real bundles under names whose hash they do
    * not have (as if swapped in the bucket). */
@@ -104,10 +107,12 @@ export async function startTestVm(
       "budget-predictor-object": objects[first[0]],
       "budget-entrypoint": first[1].entrypoint ?? "",
       "budget-username": "budget",
-      "budget-password-secret": "projects/p/secrets/pw",
-      "budget-token-secret": "projects/p/secrets/key",
+      "budget-password-secret": "projects/p/secrets/pw/versions/1",
+      "budget-token-secret": "projects/p/secrets/key/versions/1",
       "budget-domain": "",
       "budget-topic": "projects/p/topics/restart",
+      // As on a VM: a roll-out runs the instance's startup script again.
+      "startup-script": readFileSync(join(ROOT, "images", "vm", "startup.sh"), "utf8"),
     },
   });
   const vmEnv = {
@@ -136,6 +141,13 @@ export async function startTestVm(
     pubsub,
     objects,
     runtimeObject: runtime.objectName,
+    runtimeId: (predictor, runtimeObject = runtime.objectName) =>
+      runtimeIdOf({
+        runtimeObject,
+        predictorObject: objects[predictor],
+        passwordSecret: metadata.attributes["budget-password-secret"],
+        tokenSecret: metadata.attributes["budget-token-secret"],
+      }),
     bad,
     boot: (extraEnv) => script("startup", extraEnv),
     bootWatched(extraEnv = {}) {

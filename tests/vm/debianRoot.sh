@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds, once, a pristine Debian 12 root like a fresh GCE VM's disk (systemd, curl,
-# ca-certificates; no Node.js, no Caddy) and prints its path. Cached outside the checkout, keyed by
+# Builds, once, a pristine Debian 12 root like a fresh VM's disk (systemd, curl, ca-certificates;
+# no Node.js, no Caddy, and no xz-utils, which a minimal image may lack) and prints its path. Cached outside the checkout, keyed by
 # the recipe below, so a changed recipe builds a new root and a finished root is never rebuilt.
 # Tests boot an overlay on top of it (tests/vm/vmRoot.ts), so the cached root itself stays pristine.
 #   BUDGET_VM_CACHE   cache folder (default /var/cache/budgetml)
@@ -9,7 +9,7 @@ set -euo pipefail
 
 CACHE="${BUDGET_VM_CACHE:-/var/cache/budgetml}"
 SUITE=bookworm
-INCLUDE=systemd,systemd-sysv,dbus,curl,ca-certificates,xz-utils,procps
+INCLUDE=systemd,systemd-sysv,dbus,curl,ca-certificates,procps
 log() { echo "debian-root: $*" >&2; }
 
 # The mirror this machine's apt already uses (deb822 or one-line sources), else Debian's CDN.

@@ -1,6 +1,19 @@
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, connect, type AddressInfo, type Server } from "node:net";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, fetch, type RequestInit } from "undici";
@@ -12,6 +25,9 @@ import { startPubSubServer, type PublishedMessage } from "../../local/standins/p
 import { startSecretManagerServer } from "../../local/standins/secretManagerServer";
 import { onlyToken } from "../../local/standins/accessPolicy";
 import { startStorageServer } from "../../local/standins/storageServer";
+import { frontIdOf, FRONT_HEADER } from "../../contracts/servedDeployment";
+import { failuresBeyondReload, startLoad, type Credentials } from "../support/predictionLoad";
+import { freePort } from "../support/freePort";
 import { waitFor } from "../support/waitFor";
 import { bootDebianVm, debianRoot, portTaken, whyNoVm, type DebianVm, type ExecResult } from "./debianVm";
 import { startNodeMirror, type NodeMirror } from "./nodeMirror";
@@ -25,10 +41,30 @@ const VM_ACCESS_TOKEN = "vm-token-" + Math.random().toString(36).slice(2);
 // HTTPS, as a client of the deployed model would see it.
 
 const ROOT = join(__dirname, "..", "..");
+const PYTHON_FIXTURES = join(ROOT, "tests", "python", "fixtures");
+const run = promisify(execFile);
+
+/** Builds tests/python/fixtures/tinyPackage into a wheel in `dir` with this machine's Debian Python; returns its path. */
+async function buildTinyWheel(dir: string): Promise<string> {
+  const source = join(dir, "source");
+  mkdirSync(dir, { recursive: true });
+  await run("cp", ["-r", join(PYTHON_FIXTURES, "tinyPackage"), source]); // setuptools writes beside the sources
+  await run(
+    "/usr/bin/python3",
+    ["-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps", "--wheel-dir", dir, source],
+    { cwd: dir, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" } },
+  );
+  return join(dir, readdirSync(dir).find((name) => name.endsWith(".whl")) as string);
+}
 const CACHE = process.env.BUDGET_VM_CACHE ?? "/var/cache/budgetml";
 const USERNAME = "budget";
-const PASSWORD = `pw-${randomBytes(9).toString("base64url")}`;
-const SIGNING_KEY = randomBytes(32).toString("hex");
+// Both begin as tests/python/fixtures/snoopsOnRuntime.py recognises a secret.
+const PASSWORD = `isolation-secret-${randomBytes(9).toString("base64url")}`;
+const SIGNING_KEY = `isolation-secret-${randomBytes(24).toString("hex")}`;
+/** The Secret Manager stand-in's versions, read live: a rotation adds one to each. */
+const secretVersions = { "projects/p/secrets/pw": [PASSWORD], "projects/p/secrets/key": [SIGNING_KEY] };
+/** The login clients use now (a rotation moves them to the next one). */
+let login: Credentials = { username: USERNAME, password: PASSWORD, generation: 0 };
 const CADDY_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
 const PORTS = { http: 80, https: 443, runtime: 8080, caddyAdmin: 2019 };
 /** Google's window between the preemption notice and the hard stop. */
@@ -55,7 +91,12 @@ const measured: Record<string, string> = {};
   let secrets: LoopbackServer & { accessed: string[] };
   let pubsub: LoopbackServer & { published: PublishedMessage[] };
   let mirror: NodeMirror;
-  let objects: { predictor: string; slow: string };
+  let objects: { predictor: string; slow: string; snoop: string };
+  /** Where the VM reaches the metadata stand-in: 127.0.0.2, so the runtime's unit can be denied it alone. */
+  let metadataHost: string;
+  let metadataForwarder: Server | undefined;
+  /** A wheel of tests/python/fixtures/tinyPackage, which the snooping predictor requires. */
+  let wheel: string;
   let https: Agent | undefined;
   const started: ChildProcess[] = [];
 
@@ -82,25 +123,33 @@ const measured: Record<string, string> = {};
         outDir: join(work, "build"),
       }),
       startNodeMirror(CACHE),
+      buildPredictorBundle({
+        predictor: join(PYTHON_FIXTURES, "snoopsOnRuntime.py"),
+        requirements: ["budget-tiny==1.0"],
+        outDir: join(work, "build", "snoop"),
+      }),
+      buildTinyWheel(join(work, "wheels")),
     ] as const);
     if (settled[4].status === "fulfilled") mirror = settled[4].value; // closed by afterAll, whatever else failed
     for (const result of settled) if (result.status === "rejected") throw result.reason;
-    const [root, runtime, predictor, slow] = settled.map(
+    const [root, runtime, predictor, slow, , snoop, builtWheel] = settled.map(
       (result) => (result as PromiseFulfilledResult<unknown>).value,
     ) as [
       string,
       Awaited<ReturnType<typeof buildRuntimeBundle>>,
       Awaited<ReturnType<typeof buildPredictorBundle>>,
       Awaited<ReturnType<typeof buildPredictorBundle>>,
+      NodeMirror,
+      Awaited<ReturnType<typeof buildPredictorBundle>>,
+      string,
     ];
     base = root;
-    for (const bundle of [runtime, predictor, slow]) copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
-    objects = { predictor: predictor.objectName, slow: slow.objectName };
+    wheel = builtWheel;
+    for (const bundle of [runtime, predictor, slow, snoop])
+      copyFileSync(bundle.file, join(bucketDir, bundle.objectName));
+    objects = { predictor: predictor.objectName, slow: slow.objectName, snoop: snoop.objectName };
     storage = await startStorageServer(join(work, "buckets"));
-    secrets = await startSecretManagerServer(
-      { "projects/p/secrets/pw": PASSWORD, "projects/p/secrets/key": SIGNING_KEY },
-      onlyToken(VM_ACCESS_TOKEN),
-    );
+    secrets = await startSecretManagerServer(secretVersions, onlyToken(VM_ACCESS_TOKEN));
     pubsub = await startPubSubServer();
     metadata = await startMetadataServer({
       accessToken: VM_ACCESS_TOKEN,
@@ -110,12 +159,23 @@ const measured: Record<string, string> = {};
         "budget-predictor-object": predictor.objectName,
         "budget-entrypoint": "",
         "budget-username": USERNAME,
-        "budget-password-secret": "projects/p/secrets/pw",
-        "budget-token-secret": "projects/p/secrets/key",
-        "budget-domain": "localhost",
+        "budget-password-secret": "projects/p/secrets/pw/versions/1",
+        "budget-token-secret": "projects/p/secrets/key/versions/1",
+        // No domain: the external IP is loopback (127.0.0.1), so the VM serves localhost with Caddy's own CA.
         "budget-topic": "projects/p/topics/restart",
+        // As on a VM: a roll-out runs the instance's startup script again.
+        "startup-script": readFileSync(join(ROOT, "images", "vm", "startup.sh"), "utf8"),
       },
     });
+    // The metadata stand-in listens on 127.0.0.1, where the runtime is also reached; the VM gets it
+    // on 127.0.0.2 instead, an address the runtime's unit can be denied as it is denied 169.254.169.254.
+    metadataForwarder = createServer((client) => {
+      const server = connect(Number(metadata.host.split(":")[1]), "127.0.0.1");
+      client.pipe(server).pipe(client);
+      for (const end of [client, server]) end.on("error", () => (client.destroy(), server.destroy()));
+    });
+    await new Promise<void>((resolve) => metadataForwarder?.listen(0, "127.0.0.2", resolve));
+    metadataHost = `127.0.0.2:${(metadataForwarder.address() as AddressInfo).port}`;
   }, 15 * 60_000); // the first run on a machine builds the Debian root (about 2 minutes)
 
   afterAll(async () => {
@@ -123,6 +183,7 @@ const measured: Record<string, string> = {};
     if (vm) await vm.powerOff();
     await https?.close();
     await Promise.all([metadata?.close(), storage?.close(), secrets?.close(), pubsub?.close(), mirror?.close()]);
+    await new Promise((resolve) => (metadataForwarder ? metadataForwarder.close(resolve) : resolve(undefined)));
     if (work) rmSync(work, { recursive: true, force: true });
     process.stderr.write(
       `\nVM figures:\n${Object.entries(measured)
@@ -134,7 +195,7 @@ const measured: Record<string, string> = {};
   /** The environment GCE's script runner gives startup.sh, plus the endpoints of the local cloud. */
   function cloudEnv(overrides: Record<string, string> = {}): Record<string, string> {
     return {
-      GCE_METADATA_HOST: metadata.host,
+      GCE_METADATA_HOST: metadataHost,
       STORAGE_EMULATOR_HOST: storage.url,
       SECRET_MANAGER_ENDPOINT: secrets.url,
       PUBSUB_ENDPOINT: pubsub.url,
@@ -159,7 +220,7 @@ const measured: Record<string, string> = {};
     return fetch(`https://localhost${path}`, { ...init, dispatcher: https });
   }
 
-  async function token(password = PASSWORD) {
+  async function token(password = login.password) {
     return request("/token", {
       method: "POST",
       body: new URLSearchParams({
@@ -249,7 +310,7 @@ const measured: Record<string, string> = {};
       const powerOn = Date.now();
       vm = await bootDebianVm(base, disk);
       measured["system up (first boot)"] = `${vm.bootMs} ms`;
-      expect((await vm.exec(["sh", "-c", "command -v node caddy || true"])).stdout).toBe(""); // a fresh disk
+      expect((await vm.exec(["sh", "-c", "command -v node caddy xz || true"])).stdout).toBe(""); // a fresh, minimal disk
 
       const tampered = await runScript("startup", cloudEnv({ BUDGET_NODE_DIST: `${mirror.url}/tampered` }));
       expect(tampered.code).toBe(1);
@@ -276,6 +337,10 @@ const measured: Record<string, string> = {};
         if (holder.exitCode !== null) throw new Error(`lock holder exited ${holder.exitCode}: ${out}`);
         return () => new Promise<void>((resolve) => (holder.once("exit", () => resolve()), holder.stdin?.end()));
       };
+      // And a previous boot was stopped while dpkg ran: its journal is still there, so apt refuses
+      // to install anything until `dpkg --configure -a` has run (apt-pkg/deb/debsystem.cc).
+      const journal = await vm.exec(["sh", "-c", "dpkg-query -s procps > /var/lib/dpkg/updates/0000"]);
+      expect(journal.code).toBe(0);
       const releaseLists = await holdLock("/var/lib/apt/lists/lock");
       const releaseDpkg = await holdLock("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock");
 
@@ -308,8 +373,11 @@ const measured: Record<string, string> = {};
       expect(stderr).toMatch(
         new RegExp(`installing Node.js node-${mirror.version} from ${mirror.url}/latest-v${mirror.major}\\.x`),
       );
+      expect(stderr).toMatch(/installing xz-utils/); // tar -J needs it
+      expect(stderr).toMatch(/a previous boot was interrupted while installing packages: dpkg --configure -a/);
       expect(stderr).toMatch(/installing caddy/);
       expect(stderr).toMatch(/fetching runtime/);
+      expect((await vm.exec(["ls", "-A", "/var/lib/dpkg/updates"])).stdout.trim()).toBe("");
       await servingOverHttps();
       measured["first boot, power-on to serving over HTTPS"] = `${Date.now() - powerOn} ms`;
       expect((await vm.exec(["node", "--version"])).stdout.trim()).toBe(mirror.version);
@@ -372,6 +440,42 @@ const measured: Record<string, string> = {};
     const everything = (await live.exec(["journalctl", "-b", "-o", "cat", "--no-pager"])).stdout;
     expect(everything).toContain("budgetml");
     for (const secret of [PASSWORD, SIGNING_KEY]) expect(everything).not.toContain(secret);
+    // The credentials: in a root-only file systemd hands the runtime as its standard input, in no
+    // process's environment — neither the runtime's primary nor its cluster workers'.
+    expect((await live.exec(["stat", "-c", "%a %U", "/etc/budgetml/runtime-a.credentials"])).stdout.trim()).toBe(
+      "600 root",
+    );
+    expect(readFileSync(join(live.fs, "etc", "budgetml", "runtime-a.env"), "utf8")).not.toMatch(/BUDGET_(PWD|TOKEN)=/);
+    const pids = (await live.exec(["pgrep", "-u", "budgetml"])).stdout.trim().split("\n");
+    expect(pids.length).toBeGreaterThanOrEqual(2); // the primary and its workers
+    for (const pid of pids) {
+      const environ = readFileSync(join(`/proc/${live.pid}/root/proc`, pid, "environ"), "utf8");
+      expect({ pid, secrets: [PASSWORD, SIGNING_KEY].filter((secret) => environ.includes(secret)) }).toEqual({
+        pid,
+        secrets: [],
+      });
+    }
+  }, 120_000);
+
+  it("sandboxes every unit it runs (systemd-analyze security), and denies the runtime the metadata server", async () => {
+    const live = vm as DebianVm;
+    const [serving] = await runningRuntimeUnits();
+    // The exposure systemd-analyze gives each unit (0 = fully sandboxed, 10 = not at all); each
+    // was 9.0–9.6 with only User= and NoNewPrivileges= or nothing. Measured: 1.3, 1.8, 2.7.
+    const ceilings: Record<string, number> = {
+      [serving]: 1.5,
+      "budgetml-preemption.service": 2.0,
+      "budgetml-rollout.service": 3.0,
+    };
+    for (const [unit, ceiling] of Object.entries(ceilings)) {
+      const { stdout, stderr } = await live.exec(["systemd-analyze", "security", "--no-pager", unit]);
+      const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(stdout)?.[1] ?? `NaN ${stderr}`);
+      measured[`systemd-analyze security ${unit}`] = `${exposure}`;
+      expect({ unit, exposure, withinCeiling: exposure <= ceiling }).toEqual({ unit, exposure, withinCeiling: true });
+    }
+    const denied = (await live.exec(["systemctl", "show", "-p", "IPAddressDeny", "--value", serving])).stdout;
+    expect(denied).toMatch(/169\.254\.169\.254/);
+    expect(denied).toMatch(/127\.0\.0\.2/); // the stand-in's address, as the real one's
   }, 120_000);
 
   it(
@@ -439,6 +543,159 @@ const measured: Record<string, string> = {};
       }
       expect(failures).toEqual([]);
       expect(answered).toBeGreaterThan(10);
+    },
+    10 * 60_000,
+  );
+
+  it(
+    "a new login and a new certificate contact reach the running VM: the login rolled out to the other slot (tokens issued before refused), Caddy reloaded, not restarted",
+    async () => {
+      const live = vm as DebianVm;
+      const health = async () => {
+        const answer = await request("/");
+        return {
+          bundle: ((await answer.json()) as { bundle: string }).bundle,
+          front: answer.headers.get(FRONT_HEADER),
+        };
+      };
+      const caddyPid = async () =>
+        (await live.exec(["systemctl", "show", "-p", "MainPID", "--value", "caddy"])).stdout.trim();
+      const load = startLoad(
+        "https://localhost",
+        () => login,
+        2,
+        { text: "I love this", ms: 0 },
+        (url, init) =>
+          request(url.replace("https://localhost", ""), init as RequestInit) as unknown as Promise<Response>,
+      );
+      await waitFor(() => load.predictions().length >= 10, {
+        timeoutMs: 60_000,
+        what: "predictions before the change",
+      });
+      const oldToken = ((await (await token()).json()) as { access_token: string }).access_token;
+      const [before, pidBefore] = [await health(), await caddyPid()];
+      const rotation = {
+        password: `isolation-secret-${randomBytes(9).toString("base64url")}`,
+        key: `isolation-secret-${randomBytes(24).toString("hex")}`,
+      };
+      secretVersions["projects/p/secrets/pw"].push(rotation.password);
+      secretVersions["projects/p/secrets/key"].push(rotation.key);
+      const changed = Date.now();
+      // As `pulumi up` with a new password and an acmeEmail does: one setMetadata, the new versions named.
+      metadata.replaceAttributes({
+        ...metadata.attributes,
+        "budget-password-secret": "projects/p/secrets/pw/versions/2",
+        "budget-token-secret": "projects/p/secrets/key/versions/2",
+        "budget-acme-email": "ops@example.test",
+      });
+      await waitFor(async () => (await health()).bundle !== before.bundle, {
+        timeoutMs: 5 * 60_000,
+        intervalMs: 50,
+        what: "the new login to be served",
+      });
+      login = { username: USERNAME, password: rotation.password, generation: 1 };
+      measured["new login, metadata change to served"] = `${Date.now() - changed} ms`;
+      await waitFor(
+        async () => (await health()).front === frontIdOf({ hostname: "localhost", acmeEmail: "ops@example.test" }),
+        {
+          timeoutMs: 60_000,
+          what: "Caddy to serve the new contact",
+        },
+      );
+      const done = Date.now();
+      const servedBefore = load.predictions().length;
+      await waitFor(() => load.predictions().length >= servedBefore + 10, { what: "predictions with the new login" });
+      const answers = await load.stop();
+      // Refused, and only that: what was issued under the previous login.
+      const unexpected = failuresBeyondReload(answers, changed, done, 2).filter(
+        (a) => !(a.status === 401 && a.generation === 0),
+      );
+      expect(unexpected).toEqual([]);
+      expect(answers.some((a) => a.kind === "predict" && a.status === 200 && a.generation === 1)).toBe(true);
+      expect((await predictDict(oldToken, { text: "x" })).status).toBe(401);
+      expect((await token(PASSWORD)).status).toBe(401);
+      expect(await caddyPid()).toBe(pidBefore); // reloaded in place
+      expect(readFileSync(join(live.fs, "etc", "caddy", "Caddyfile"), "utf8")).toMatch(/\temail ops@example\.test/);
+      expect((await runningRuntimeUnits()).length).toBe(1);
+    },
+    10 * 60_000,
+  );
+
+  it(
+    "a Python model installed by a roll-out finds the credentials nowhere and cannot reach the metadata server",
+    async () => {
+      const live = vm as DebianVm;
+      // The image's pip finds the predictor's one requirement in a local folder (no index here).
+      mkdirSync(join(live.fs, "srv", "wheels"), { recursive: true });
+      copyFileSync(wheel, join(live.fs, "srv", "wheels", wheel.split("/").pop() as string));
+      chmodSync(join(live.fs, "srv", "wheels"), 0o755);
+      writeFileSync(join(live.fs, "etc", "pip.conf"), "[global]\nno-index = true\nfind-links = /srv/wheels\n");
+      const changed = Date.now();
+      metadata.setAttribute("budget-entrypoint", "");
+      metadata.setAttribute("budget-predictor-object", objects.snoop); // the watcher rolls it out
+      try {
+        await waitFor(
+          () =>
+            request("/").then(
+              async (r) =>
+                ((await r.json()) as { predictor?: string; status: string }).predictor?.includes(".py") && r.ok,
+              () => false,
+            ),
+          {
+            timeoutMs: 8 * 60_000,
+            intervalMs: 500,
+            what: "the Python predictor to serve (python3-venv and its requirement installed)",
+          },
+        );
+        measured["roll-out of a Python predictor with a requirement (python3-venv from apt)"] =
+          `${Date.now() - changed} ms`;
+        // Installed by the install account, not the runtime's, and out of the runtime's reach.
+        const venv = `/opt/budgetml/predictors/${objects.snoop.replace(".tgz", "")}/venv`;
+        expect((await live.exec(["stat", "-c", "%U %a", `${venv}/pyvenv.cfg`])).stdout.trim()).toBe(
+          "budgetml-install 644",
+        );
+        const { access_token } = (await (await token()).json()) as { access_token: string };
+        const answer = (await (await predictDict(access_token, { metadata: metadataHost })).json()) as {
+          found: string[];
+          parent: Record<string, string>;
+          uid: number;
+          metadata: string;
+        };
+        expect(answer.uid).not.toBe(0);
+        // The login served now: the one a rotation (the test before) put in place.
+        const served = { password: login.password, key: secretVersions["projects/p/secrets/key"].at(-1) as string };
+        expect({ password: answer.found.includes(served.password), key: answer.found.includes(served.key) }).toEqual({
+          password: false,
+          key: false,
+        });
+        // Refused, or not even visible: with ProtectProc=invisible, /proc shows only the processes
+        // one may ptrace, and Landlock leaves the Python host none outside its own domain.
+        for (const [what, outcome] of Object.entries(answer.parent))
+          expect({ what, outcome }).toEqual({
+            what,
+            outcome: expect.stringMatching(/^(Permission denied|No such file or directory)$/),
+          });
+        expect(Object.keys(answer.parent).sort()).toEqual(["environ", "maps", "mem"]);
+        expect(answer.metadata).not.toBe("got a token");
+        expect(answer.metadata).toMatch(/timed out|Operation not permitted|refused/i);
+        expect(await runtimeJournal()).not.toMatch(/not kept from other processes/);
+        // The boot itself (root) still reads the metadata server at the same address.
+        expect(
+          (
+            await live.exec([
+              "curl",
+              "-sS",
+              "-m",
+              "5",
+              "-H",
+              "Metadata-Flavor: Google",
+              `http://${metadataHost}/computeMetadata/v1/instance/service-accounts/default/token`,
+            ])
+          ).stdout,
+        ).toContain(VM_ACCESS_TOKEN);
+      } finally {
+        metadata.setAttribute("budget-predictor-object", objects.slow);
+      }
     },
     10 * 60_000,
   );
@@ -512,6 +769,18 @@ const measured: Record<string, string> = {};
         await waitFor(() => pubsub.published.length > signalled, {
           timeoutMs: PREEMPTION_WINDOW_MS,
           what: "the restart topic signal",
+        }).catch(async (error: Error) => {
+          const watcher = await (vm as DebianVm).exec([
+            "journalctl",
+            "-u",
+            "budgetml-preemption.service",
+            "-o",
+            "short-precise",
+            "--no-pager",
+            "-n",
+            "40",
+          ]);
+          throw new Error(`${error.message}\nthe watcher's journal:\n${watcher.stdout}`);
         });
         const answer = await inFlight;
         expect(answer.status).toBe(200);
@@ -564,4 +833,71 @@ const measured: Record<string, string> = {};
     measured["final power-off"] = `${await (vm as DebianVm).powerOff()} ms`;
     expect(existsSync(`/proc/${(vm as DebianVm).pid}`)).toBe(false);
   }, 120_000);
+
+  it(
+    "the README's recipe: `budgetml local --json`, then startup.sh as root in a fresh Debian root with the endpoints it printed, serves https://localhost with Caddy's internal CA",
+    async () => {
+      const port = await freePort();
+      const local = spawn(
+        process.execPath,
+        [
+          join(ROOT, "scripts", "runTs.cjs"),
+          join(ROOT, "cli.ts"),
+          "local",
+          join(ROOT, "examples", "sentiment", "predictor.ts"),
+          "--port",
+          String(port),
+          "--json",
+        ],
+        { cwd: ROOT, env: { PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      started.push(local);
+      let out = "";
+      let err = "";
+      local.stdout?.on("data", (chunk) => (out += chunk));
+      local.stderr?.on("data", (chunk) => (err += chunk));
+      const exited = new Promise((resolve) => local.once("exit", resolve));
+      try {
+        await waitFor(
+          () => {
+            if (local.exitCode !== null) throw new Error(`budgetml local exited ${local.exitCode}: ${err}`);
+            return out.split("\n").filter(Boolean).length >= 2;
+          },
+          { timeoutMs: 5 * 60_000, intervalMs: 200, what: "budgetml local's two JSON lines" },
+        );
+        const [model, { endpoints }] = out
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as unknown) as [
+          { username: string; password: string },
+          { endpoints: Record<string, string> },
+        ];
+        https = undefined;
+        vm = await bootDebianVm(base, join(work, "disk-readme"));
+        copyFileSync(join(ROOT, "images", "vm", "startup.sh"), join(vm.fs, "tmp", "startup.sh"));
+        // A real machine downloads Node.js from nodejs.org; this one from the loopback mirror.
+        const boot = await vm.exec(["bash", "/tmp/startup.sh"], {
+          env: { ...endpoints, BUDGET_NODE_VERSION: mirror.major, BUDGET_NODE_DIST: mirror.url },
+          timeoutMs: 10 * 60_000,
+        });
+        if (boot.code !== 0) throw new Error(`startup.sh exited ${boot.code}:\n${boot.stderr}`);
+        expect(boot.stderr).toMatch(/runtime started for https:\/\/localhost /);
+        await servingOverHttps(); // through Caddy over HTTPS, trusting only the VM's own Caddy CA
+        const form = new URLSearchParams({ username: model.username, password: model.password });
+        const answer = await request("/token", { method: "POST", body: form });
+        expect(answer.status).toBe(200);
+        const { access_token } = (await answer.json()) as { access_token: string };
+        expect(await (await predictDict(access_token, { text: "I love this" })).json()).toMatchObject({
+          label: "positive",
+        });
+        const caddyLog = (await vm.exec(["journalctl", "-u", "caddy", "-o", "cat", "--no-pager"])).stdout;
+        expect(caddyLog).not.toMatch(/acme|sslip\.io/i); // no public certificate was asked for
+      } finally {
+        local.kill("SIGINT");
+        await exited;
+        if (vm) measured["README recipe VM power-off"] = `${await vm.powerOff()} ms`;
+      }
+    },
+    20 * 60_000,
+  );
 });

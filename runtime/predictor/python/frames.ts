@@ -12,14 +12,50 @@ export interface Frame {
 
 const PREFIX_BYTES = 8;
 
-/** The frame's bytes as a list to write in order (the body is not copied). */
+/** Bodies this large are written as they are, after their frame's prefix, rather than copied. */
+const COPY_BELOW = 16 * 1024;
+
+/**
+ * Frames as bytes to write in order: consecutive small frames packed into one buffer (one copy of
+ * each body), a large body written as it is after its prefix.
+ */
+export function encodeFrames(frames: ReadonlyArray<Frame>): Buffer[] {
+  const parts: Buffer[] = [];
+  let packed: Array<{ json: string; jsonBytes: number; body: Buffer; inline: boolean }> = [];
+  let packedBytes = 0;
+  const pack = () => {
+    if (packed.length === 0) return;
+    const out = Buffer.allocUnsafe(packedBytes);
+    let at = 0;
+    for (const { json, jsonBytes, body, inline } of packed) {
+      out.writeUInt32BE(jsonBytes, at);
+      out.writeUInt32BE(body.length, at + 4);
+      out.write(json, at + PREFIX_BYTES, "utf8");
+      at += PREFIX_BYTES + jsonBytes;
+      if (inline) at += body.copy(out, at);
+    }
+    parts.push(out);
+    packed = [];
+    packedBytes = 0;
+  };
+  for (const { header, body } of frames) {
+    const json = JSON.stringify(header);
+    const jsonBytes = Buffer.byteLength(json);
+    const inline = body.length < COPY_BELOW;
+    packed.push({ json, jsonBytes, body, inline });
+    packedBytes += PREFIX_BYTES + jsonBytes + (inline ? body.length : 0);
+    if (!inline) {
+      pack();
+      parts.push(body); // right after its prefix and header
+    }
+  }
+  pack();
+  return parts;
+}
+
+/** One frame's bytes, as {@link encodeFrames}. */
 export function encodeFrame(header: Record<string, unknown>, body: Buffer = EMPTY): Buffer[] {
-  const json = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-  prefix.writeUInt32BE(json.length, 0);
-  prefix.writeUInt32BE(body.length, 4);
-  if (body.length < 16 * 1024) return [Buffer.concat([prefix, json, body])];
-  return [Buffer.concat([prefix, json]), body];
+  return encodeFrames([{ header, body }]);
 }
 
 const EMPTY = Buffer.alloc(0);

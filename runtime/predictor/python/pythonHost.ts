@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { HttpError } from "../../http/errors";
 import type { Logger } from "../../logger";
-import { encodeFrame, FrameReader, type Frame } from "./frames";
+import { encodeFrames, FrameReader, type Frame } from "./frames";
+import { CREDENTIAL_VARIABLES } from "../../../contracts/runtimeCredentials";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
 export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
@@ -55,6 +56,8 @@ export interface HostExit {
   signal: NodeJS.Signals | null;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 // The channel is the child's fd 3: Node makes it one end of a socket pair, Python wraps it as a socket.
 const CHANNEL_FD = 3;
 const STOP_GRACE_MS = 5000;
@@ -68,6 +71,11 @@ export class PythonHost {
   private nextId = 1;
   private readonly pending = new Map<number, PendingCall>();
   private stopping = false;
+  /** What calls in flight get when the process ends: set by {@link kill}. */
+  private failWith: HttpError | undefined;
+  /** Frames written since the last flush: sent together once this turn of the event loop is over. */
+  private unsent: Frame[] = [];
+  private flushScheduled = false;
   /** Settles when the process has ended, however it ended. */
   readonly exited: Promise<HostExit>;
 
@@ -76,6 +84,8 @@ export class PythonHost {
     private readonly channel: Duplex,
     /** `<file>:<class>`, as the health check reports it. */
     readonly name: string,
+    /** Whether the class defines `predict_batch` (a `{"kind": "batch"}` frame runs it). */
+    readonly batches: boolean,
     exited: Promise<HostExit>,
   ) {
     this.exited = exited;
@@ -144,7 +154,7 @@ export class PythonHost {
         for (const frame of frames) {
           if (host) host.settle(frame);
           else if (frame.header.op === "ready") {
-            host = new PythonHost(child, channel, String(frame.header.name), exited);
+            host = new PythonHost(child, channel, String(frame.header.name), frame.header.batches === true, exited);
             resolve(host);
           } else if (frame.header.op === "load_failed") {
             const error = new Error(String(frame.header.error));
@@ -185,12 +195,36 @@ export class PythonHost {
     const id = this.nextId++;
     return new Promise<Frame>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      for (const part of encodeFrame({ ...header, id }, body)) this.channel.write(part);
+      this.unsent.push({ header: { ...header, id }, body });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
     });
   }
 
-  /** Ends the process at once (SIGKILL): its calls in flight get 500, and its owner starts another. */
-  kill(): void {
+  /**
+   * Writes the frames of this event-loop turn in one go: every request parsed in the same turn
+   * reaches Python in one write, and wakes it once.
+   */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const frames = this.unsent;
+    this.unsent = [];
+    for (const part of encodeFrames(frames)) this.channel.write(part);
+  };
+
+  /** Resolves when the process's event loop answers: it is not stuck, whatever its predictions are doing. */
+  ping(): Promise<Frame> {
+    return this.call({ kind: "ping" }, EMPTY);
+  }
+
+  /**
+   * Ends the process at once (SIGKILL). Its calls in flight get `answer` when given, else 500 as
+   * for a process that died.
+   */
+  kill(answer?: HttpError): void {
+    if (answer) this.failWith = answer;
     this.child.kill("SIGKILL");
   }
 
@@ -209,34 +243,41 @@ export class PythonHost {
     if (!call) return;
     this.pending.delete(id);
     if (frame.header.ok) return call.resolve(frame);
-    const status = Number(frame.header.status);
-    if (status >= 400 && status < 500) return call.reject(new HttpError(status, String(frame.header.error)));
-    // The message reaches the client; the traceback only the log (as the error's stack).
-    const error = new Error(`predict() raised ${String(frame.header.error)}`);
-    error.stack = `${error.message}\n${String(frame.header.traceback ?? "")}`;
-    call.reject(error);
+    call.reject(PythonHost.errorOf(frame.header));
+  }
+
+  /**
+   * The error a failed answer stands for: `{"status": 4xx, "error"}` is the client's (an
+   * HTTPException-like error), anything else `predict()` raising, whose traceback goes to the log
+   * only (as the error's stack) while the message reaches the client.
+   */
+  static errorOf(answer: Record<string, unknown>): Error {
+    const status = Number(answer.status);
+    if (status >= 400 && status < 500) return new HttpError(status, String(answer.error));
+    const error = new Error(`predict() raised ${String(answer.error)}`);
+    error.stack = `${error.message}\n${String(answer.traceback ?? "")}`;
+    return error;
   }
 
   private failPending(code: number | null, signal: NodeJS.Signals | null): void {
-    for (const call of this.pending.values()) {
-      call.reject(
-        new HttpError(
-          500,
-          `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`,
-        ),
+    const error =
+      this.failWith ??
+      new HttpError(
+        500,
+        `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`,
       );
-    }
+    for (const call of this.pending.values()) call.reject(error);
     this.pending.clear();
   }
 }
 
-/** The runtime's credentials: the predictor has no use for them, and a print of os.environ must not log them. */
-const CREDENTIALS = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"];
-
-/** The Python process's environment: the runtime's, less its credentials. */
+/**
+ * The Python process's environment: the runtime's, less its credentials when they came through
+ * the environment (the predictor has no use for them, and a print of os.environ must not log them).
+ */
 function pythonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy: NodeJS.ProcessEnv = { ...env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" };
-  for (const name of CREDENTIALS) delete copy[name];
+  for (const name of CREDENTIAL_VARIABLES) delete copy[name];
   return copy;
 }
 

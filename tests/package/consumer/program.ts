@@ -1,11 +1,13 @@
 // The same kind of program in TypeScript: the consumer test type-checks it against the
 // declarations the installed package ships (it is not run: program.js is).
 import * as pulumi from "@pulumi/pulumi";
-import { BudgetModel, type BudgetModelArgs, type CostEstimate } from "budgetml";
+import { BudgetModel, type BudgetModelArgs, type CostEstimate, type Replicas } from "budgetml";
 
 interface PlatformArgs {
   predictor: string;
   machineType?: BudgetModelArgs["machineType"];
+  /** The busy model's replicas. */
+  replicas?: Replicas;
 }
 
 export class MlPlatform extends pulumi.ComponentResource {
@@ -19,9 +21,16 @@ export class MlPlatform extends pulumi.ComponentResource {
       { predictor: args.predictor, machineType: args.machineType ?? "e2-small" },
       { parent: this },
     );
+    // A second model, replicated behind Google's load balancer.
+    const busy = new BudgetModel(
+      `${name}-busy`,
+      { predictor: args.predictor, replicas: args.replicas ?? { min: 2, max: 4, standard: 1 } },
+      { parent: this },
+    );
     this.url = model.url;
     this.cost = model.monthlyCost;
     const password: pulumi.Output<string> = model.password;
-    this.registerOutputs({ url: this.url, password });
+    const groups: number = busy.groups?.length ?? 0;
+    this.registerOutputs({ url: this.url, password, busyUrl: busy.url, groups });
   }
 }

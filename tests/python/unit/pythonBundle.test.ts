@@ -49,6 +49,13 @@ describe("the predictor bundle of a .py predictor", () => {
     expect(parsePipRequirements(file)).toEqual(["scikit-learn==1.5.2", "torch[cpu]~=2.3"]);
   });
 
+  it("reads pip's hash-checking form, continuation lines included (as pip-compile --generate-hashes writes it)", () => {
+    const [a, b] = ["a".repeat(64), "b".repeat(64)];
+    const file = join(work, "hashed.txt");
+    writeFileSync(file, `numpy==1.26.4 \\\n    --hash=sha256:${a} \\\n    --hash=sha256:${b}\n    # via the model\n`);
+    expect(parsePipRequirements(file)).toEqual([`numpy==1.26.4 --hash=sha256:${a} --hash=sha256:${b}`]);
+  });
+
   it.each([
     [
       ["--index-url=https://evil.example/simple"],
@@ -60,6 +67,9 @@ describe("the predictor bundle of a .py predictor", () => {
       /"pkg @ https:\/\/example\.com\/pkg\.whl" is not a pip requirement \(like "scikit-learn==1\.5\.2"/,
     ],
     [["numpy; rm -rf /"], /is not a pip requirement/],
+    [[`numpy>=1.26 --hash=sha256:${"a".repeat(64)}`], /has hashes but is not pinned to one version with ==/],
+    [["numpy==1.26.4 --hash=md5:0123"], /"--hash=md5:0123" is not a hash pip accepts/],
+    [[`numpy==1.26.4 --hash=sha256:${"a".repeat(64)} --index-url=https://evil.example`], /is not a hash pip accepts/],
   ])("refuses %j", async (requirements, message) => {
     await expect(buildPredictorBundle({ predictor: IRIS, requirements, outDir: work })).rejects.toThrow(message);
   });

@@ -20,10 +20,41 @@ describe("LoginLimiter", () => {
     for (let i = 0; i < 3; i += 1) limiter.attempt("203.0.113.7");
     expect(limiter.attempt("203.0.113.7")).toBeGreaterThan(0);
     for (let i = 0; i < 10_000; i += 1) limiter.attempt(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-    expect(limiter.tracked).toBeLessThanOrEqual(101);
+    expect(limiter.tracked).toBeLessThanOrEqual(100);
     expect(limiter.attempt("203.0.113.7")).toBeGreaterThan(0);
-    // New addresses during the flood share one counter, already exhausted.
+  });
+
+  it("strangers filling the table never lock out a new client: the owner's first attempt goes ahead", () => {
+    const limiter = new LoginLimiter(10, 60_000, () => 0, 10_000);
+    // The attack of issue #23: 10,100 failed logins, each from a /64 of its own.
+    for (let i = 0; i < 10_100; i += 1)
+      limiter.attempt(`2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`);
+    expect(limiter.tracked).toBeLessThanOrEqual(10_000);
+    expect(limiter.attempt("198.51.100.1")).toBe(0);
+    // Brute force stays bounded for the newcomer as for anyone: its own failures lock it.
+    for (let i = 0; i < 9; i += 1) expect(limiter.attempt("198.51.100.1")).toBe(0);
     expect(limiter.attempt("198.51.100.1")).toBeGreaterThan(0);
+  });
+
+  it("forgets clients under the limit before locked ones, and expired ones first of all", () => {
+    let now = 0;
+    const limiter = new LoginLimiter(2, 60_000, () => now, 3);
+    limiter.attempt("10.0.0.1");
+    limiter.attempt("10.0.0.1"); // locked
+    limiter.attempt("10.0.0.2"); // one failure
+    limiter.attempt("10.0.0.3"); // one failure
+    limiter.attempt("10.0.0.4"); // full: 10.0.0.2, the oldest client under the limit, is forgotten
+    expect(limiter.tracked).toBe(3);
+    expect(limiter.attempt("10.0.0.1")).toBeGreaterThan(0);
+    limiter.attempt("10.0.0.3"); // now locked too
+    limiter.attempt("10.0.0.4"); // and this one
+    // A table full of locked clients: a newcomer is let through uncounted, the locked stay locked.
+    expect(limiter.attempt("10.0.0.5")).toBe(0);
+    expect(limiter.tracked).toBe(3);
+    expect(limiter.attempt("10.0.0.3")).toBeGreaterThan(0);
+    now = 60_000; // every window over: room again
+    expect(limiter.attempt("10.0.0.6")).toBe(0);
+    expect(limiter.attempt("10.0.0.1")).toBe(0);
   });
 
   it("counts an IPv6 client by its /64 network and an IPv4-mapped one by its IPv4 address", () => {
