@@ -3,7 +3,8 @@
 // installs from wheels built here (PIP_NO_INDEX + PIP_FIND_LINKS), one per distribution name, each
 // saying which it is.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -63,6 +64,18 @@ describe("a Python predictor's requirements with GPUs", () => {
     expect(distribution).toBe("onnxruntime-gpu");
     expect(log).toContain("GPUs: installing the CUDA builds onnxruntime → onnxruntime-gpu");
     expect(log).toContain("installing Python requirements onnxruntime-gpu==1.20.1");
+  }, 120_000);
+
+  it("installs a requirements file pinned by hash as written, and says which CUDA builds to pin", async () => {
+    const [wheel] = readdirSync(wheels).filter((file) => file.startsWith("onnxruntime-1.20.1-"));
+    const hash = createHash("sha256")
+      .update(readFileSync(join(wheels, wheel)))
+      .digest("hex");
+    const { distribution, log } = await install("pinned", [`onnxruntime==1.20.1 --hash=sha256:${hash}`], true);
+    expect(distribution).toBe("onnxruntime");
+    expect(log).toContain(
+      "GPUs: requirements.txt pins hashes, so it is installed as written: pin the CUDA builds yourself (onnxruntime → onnxruntime-gpu)",
+    );
   }, 120_000);
 
   it("installs onnxruntime as written without GPUs (a CPU VM, budgetml local)", async () => {
