@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 // The harness puts Pulumi's mocks in place before the component is loaded.
 import { deploy, value } from "./pulumiHarness";
-import { acceleratorProblems, GPU_MIN_DISK_GB } from "../../components/acceleratorArgs";
+import { acceleratorProblems, GPU_DEFAULT_DISK_GB, GPU_MIN_DISK_GB } from "../../components/acceleratorArgs";
+import { GPU_PRICE_DATE } from "../../components/gpuPrices";
 import { estimateMonthlyCost } from "../../components/pricing";
 import { validateArgs } from "../../components/validate";
 import { GPU_ZONES_READ, GPU_ZONES_STALE_DAYS } from "../../contracts/gpuZones";
@@ -169,6 +171,40 @@ describe("the cost of GPUs", () => {
       monthlyUsd: undefined,
       note: expect.stringMatching(/^a3-highgpu-8g with 8 × nvidia-h100-80gb is not in budgetml's price table/),
     });
+  });
+});
+
+describe("the README's GPU cost table", () => {
+  it("says what monthlyCost says for each row (default 50 GB disk), with the table's date", () => {
+    const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## GPUs on spot"));
+    const table = section.slice(section.indexOf("| machine | GPU |"));
+    const rows = table.slice(0, table.indexOf("\n\n")).split("\n").slice(2);
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    const names: Record<string, string> = {
+      T4: "nvidia-tesla-t4",
+      L4: "nvidia-l4",
+      "A100 40GB": "nvidia-tesla-a100",
+    };
+    for (const row of rows) {
+      const [machine, gpu, spotHourly, onDemandHourly, spot, onDemand, fallback] = row
+        .split("|")
+        .slice(1, -1)
+        .map((cell) => cell.trim());
+      const [, count, model] = /^(\d+) × (.+)$/.exec(gpu) ?? [];
+      const gpus = { type: names[model], count: Number(count) };
+      const estimate = estimateMonthlyCost(machine, "spot", GPU_DEFAULT_DISK_GB, true, gpus);
+      expect([spot, onDemand, fallback].map(Number)).toEqual([
+        estimate.monthlyUsd,
+        estimate.onDemandMonthlyUsd,
+        estimate.fallbackExtraUsdPerDay,
+      ]);
+      const hourly = (provisioning: "spot" | "standard") =>
+        (estimateMonthlyCost(machine, provisioning, 0, true, gpus).monthlyUsd! - 0.005 * 730) / 730;
+      expect(Number(spotHourly)).toBeCloseTo(hourly("spot"), 2);
+      expect(Number(onDemandHourly)).toBeCloseTo(hourly("standard"), 2);
+    }
+    expect(section).toContain(`list prices read ${GPU_PRICE_DATE}`);
   });
 });
 
