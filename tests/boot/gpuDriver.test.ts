@@ -21,7 +21,7 @@ import {
 // The boot's GPU step under a temporary root: Google's installer (a stand-in with its interface:
 // tests/fixtures/gpu/fakeInstaller) downloaded from a loopback stand-in of its bucket and run until
 // the driver works, across the reboot it asks for; once per disk; then nvidia-smi (a stand-in too)
-// decides. The real thing, reboot included, boots a Debian root in tests/vm/gpu.test.ts.
+// decides. The step runs as on a VM except for the reboot, which here is the test booting again.
 const T4 = { type: "nvidia-tesla-t4", count: 1 };
 let bucket: DownloadLocation;
 let work: string;
