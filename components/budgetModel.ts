@@ -20,7 +20,7 @@ import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/sche
 import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
 import { planReplicas, type Replicas } from "./replicas/replicasArgs";
 import { declareReplicatedModel } from "./replicas/replicatedModel";
-import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { RESTARTER_RUNTIME } from "../contracts/functionRuntimes";
 import {
   acmeEmailProblem,
   checkedWhenKnown,

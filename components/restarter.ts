@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
+import { RESTARTER_VARIABLES } from "../contracts/restarterEnvironment";
 import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
@@ -144,13 +145,13 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
         ingressSettings: "ALLOW_INTERNAL_ONLY",
         serviceAccountEmail: account.email,
         environmentVariables: {
-          BUDGET_PROJECT: ctx.project,
-          BUDGET_ZONE: ctx.zone,
-          BUDGET_INSTANCE: settings.instance.name,
-          BUDGET_DECLARED_PROVISIONING: settings.provisioning,
-          BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
-          BUDGET_SPOT_RETURN_WINDOW: settings.spotReturnWindow,
-          BUDGET_RUNNING: String(settings.keepRunning),
+          [RESTARTER_VARIABLES.project]: ctx.project,
+          [RESTARTER_VARIABLES.zone]: ctx.zone,
+          [RESTARTER_VARIABLES.instance]: settings.instance.name,
+          [RESTARTER_VARIABLES.declaredProvisioning]: settings.provisioning,
+          [RESTARTER_VARIABLES.spotFallbackSeconds]: String(settings.spotFallbackSeconds),
+          [RESTARTER_VARIABLES.spotReturnWindow]: settings.spotReturnWindow,
+          [RESTARTER_VARIABLES.running]: String(settings.keepRunning),
         },
       },
       eventTrigger: {

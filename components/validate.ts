@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { allowScriptsProblem, parseRequirements } from "../bundles/predictorBundle";
-import { pipRequirementProblem } from "../bundles/pythonPredictorBundle";
-import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { pipRequirementProblem } from "../contracts/pipRequirements";
+import { checkFunctionRuntime, RESTARTER_RUNTIME } from "../contracts/functionRuntimes";
 import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../contracts/batching";
 import { utcWindowProblem } from "../contracts/scheduling";
 import * as pulumi from "@pulumi/pulumi";

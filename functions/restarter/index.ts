@@ -2,7 +2,7 @@
 // shutdown script signalling a preemption — makes it bring the instance back if it is down.
 import * as functions from "@google-cloud/functions-framework";
 import type { CloudEvent } from "@google-cloud/functions-framework";
-import { createLogger } from "../../runtime/logger";
+import { createLogger } from "../../contracts/cloudLogging";
 import { createComputeClients } from "./computeClients";
 import { readRestarterConfig } from "./config";
 import { keepInstanceRunning } from "./keepRunning";

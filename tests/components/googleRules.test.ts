@@ -4,7 +4,7 @@ import {
   esbuildTargetFor,
   FUNCTION_RUNTIMES,
   RESTARTER_RUNTIME,
-} from "../../functions/functionRuntimes";
+} from "../../contracts/functionRuntimes";
 import { schedulingFor, schedulingRefusals, schedulingSwitch, type Provisioning } from "../../contracts/scheduling";
 import { createComputeClients } from "../../functions/restarter/computeClients";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
