@@ -14,7 +14,7 @@ export interface RestarterSettings {
   instance: gcp.compute.Instance;
   topic: gcp.pubsub.Topic;
   source: pulumi.Output<RestarterSource>;
-  /** Cloud Run functions runtime id, checked against functions/functionRuntimes.ts at preview. */
+  /** Cloud Run functions runtime id, checked against contracts/functionRuntimes.ts at preview. */
   runtime: string;
   schedule: string;
   /** The declared provisioning model: the restarter switches the instance to it (see components/instance.ts). */
