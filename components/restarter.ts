@@ -3,6 +3,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
 import { RESTARTER_VARIABLES } from "../contracts/restarterEnvironment";
+import { restartSignal } from "../contracts/restartSignal";
 import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
@@ -185,8 +186,8 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       paused: !settings.keepRunning,
       pubsubTarget: {
         topicName: settings.topic.id,
-        data: Buffer.from("tick").toString("base64"),
-        attributes: { reason: "tick" },
+        data: Buffer.from(restartSignal("tick").data).toString("base64"),
+        attributes: restartSignal("tick").attributes,
       },
     },
     childOptions(ctx),
