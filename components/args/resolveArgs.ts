@@ -1,5 +1,5 @@
 import type { BudgetModelArgs } from "./budgetModelArgs";
-import { argsError, type ArgProblem } from "./argProblem";
+import { argsError } from "./argProblem";
 import { ARG_DEFAULTS } from "./defaults";
 import { argsFindings } from "./validateArgs";
 
@@ -35,8 +35,7 @@ export function resolveArgs(
   const project = args.project ?? stack.project;
   const zone = args.zone ?? stack.zone;
   const region = args.region ?? zone?.replace(/-[a-z]$/, "") ?? stack.region;
-  const findings = argsFindings({ ...args, project, zone, region }, now);
-  const problems: ArgProblem[] = findings.filter((finding) => !finding.warning);
+  const { problems, warnings } = argsFindings({ ...args, project, zone, region }, now);
   if (!project || !zone) {
     const missing = [!project && "project", !zone && "zone"].filter((key): key is string => Boolean(key));
     const reason = `set ${missing.join(" and ")} in args or as gcp:project / gcp:zone stack config`;
@@ -49,6 +48,6 @@ export function resolveArgs(
   const given = Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined));
   return {
     args: { ...defaults, ...given, project, zone, region } as ResolvedArgs,
-    warnings: findings.filter((finding) => finding.warning).map((finding) => finding.reason),
+    warnings,
   };
 }

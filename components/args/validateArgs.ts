@@ -1,5 +1,5 @@
 import { replicasProblems } from "../replicas/replicasArgs";
-import { argsError } from "./argProblem";
+import { argsError, type ArgProblem } from "./argProblem";
 import { argRules, type ArgFinding, type CheckedArgs } from "./argRules";
 
 /**
@@ -18,13 +18,16 @@ export const ARGS_VALIDATORS: readonly ArgsValidator[] = [argRules, (args) => re
  * its decommission date). `now` is the day the check is made for (tests pin it).
  */
 export function validateArgs(name: string, args: CheckedArgs, now: Date = new Date()): string[] {
-  const findings = argsFindings(args, now);
-  const problems = findings.filter((finding) => !finding.warning);
+  const { problems, warnings } = argsFindings(args, now);
   if (problems.length > 0) throw argsError(name, problems);
-  return findings.map((finding) => finding.reason);
+  return warnings;
 }
 
-/** What every check of {@link ARGS_VALIDATORS} finds, problems and warnings, in order. */
-export function argsFindings(args: CheckedArgs, now: Date): ArgFinding[] {
-  return ARGS_VALIDATORS.flatMap((validator) => validator(args, now));
+/** What every check of {@link ARGS_VALIDATORS} finds, in order: the problems, and the warnings' words. */
+export function argsFindings(args: CheckedArgs, now: Date): { problems: ArgProblem[]; warnings: string[] } {
+  const findings = ARGS_VALIDATORS.flatMap((validator) => validator(args, now));
+  return {
+    problems: findings.filter((finding) => !finding.warning),
+    warnings: findings.filter((finding) => finding.warning).map((finding) => finding.reason),
+  };
 }
