@@ -4,6 +4,7 @@ import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
 import type { BatchingOptions } from "../batching/batchingPredictor";
 import { inFlightForBatches, MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
+import { SERVE_DEFAULTS, type RuntimeEnv, type RuntimeVariableName } from "./environment";
 
 export { UsageError } from "../../contracts/settings";
 
@@ -42,7 +43,7 @@ export interface ServeFlags {
   "max-batch-wait-ms"?: string;
 }
 
-type Env = Record<string, string | undefined>;
+type Env = RuntimeEnv;
 
 /**
  * Reads and validates the serve configuration. Credentials come only from the environment
@@ -51,14 +52,19 @@ type Env = Record<string, string | undefined>;
 export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   const predictorPath = flags.predictor ?? env.BUDGET_PREDICTOR_PATH;
   if (!predictorPath) throw new UsageError("no predictor: pass --predictor FILE or set BUDGET_PREDICTOR_PATH");
-  const missing = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"].filter((name) => !env[name]);
+  const missing = (["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"] as const).filter((name) => !env[name]);
   if (missing.length > 0)
     throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
   if ((env.BUDGET_TOKEN as string).length < 16)
     throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
 
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
-    parseNumberSetting(name, raw, fallback, { min, max, integer: true });
+  const int = (
+    name: RuntimeVariableName | `--${string}`,
+    raw: string | undefined,
+    fallback: number,
+    min: number,
+    max: number,
+  ) => parseNumberSetting(name, raw, fallback, { min, max, integer: true });
   const batching = readBatching(env, flags);
   const maxInFlight = int(
     "BUDGET_MAX_IN_FLIGHT",
@@ -75,8 +81,8 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   return {
     predictorPath,
     entrypoint: flags.entrypoint ?? (env.BUDGET_PREDICTOR_ENTRYPOINT || undefined),
-    host: flags.host ?? env.BUDGET_HOST ?? "0.0.0.0",
-    port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
+    host: flags.host ?? env.BUDGET_HOST ?? SERVE_DEFAULTS.host,
+    port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, SERVE_DEFAULTS.port, 0, 65535),
     workers: int(
       flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS",
       flags.workers ?? env.BUDGET_WORKERS,
@@ -84,10 +90,22 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       1,
       64,
     ),
-    drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
-    handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
-    headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
-    keepAliveSeconds: int("BUDGET_KEEPALIVE_SECONDS", env.BUDGET_KEEPALIVE_SECONDS, 65, 1, 3600),
+    drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, SERVE_DEFAULTS.drainSeconds, 0, 3600),
+    handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, SERVE_DEFAULTS.handoffMs, 0, 60_000),
+    headersTimeoutMs: int(
+      "BUDGET_HEADERS_TIMEOUT_MS",
+      env.BUDGET_HEADERS_TIMEOUT_MS,
+      SERVE_DEFAULTS.headersTimeoutMs,
+      100,
+      600_000,
+    ),
+    keepAliveSeconds: int(
+      "BUDGET_KEEPALIVE_SECONDS",
+      env.BUDGET_KEEPALIVE_SECONDS,
+      SERVE_DEFAULTS.keepAliveSeconds,
+      1,
+      3600,
+    ),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,
