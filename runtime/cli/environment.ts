@@ -159,12 +159,13 @@ export const RUNTIME_ENVIRONMENT = {
   },
   BUDGET_PROVISIONING: {
     meaning:
-      "the provisioning model the health answer reports: `spot`, `preemptible` or `standard` (read at boot from the metadata server's `instance/scheduling/`)",
+      "the provisioning model the health answer reports: `spot`, `preemptible` or `standard` (read at boot from the metadata server's `instance/scheduling/`: `provisioningFromMetadata`)",
     default: "none",
     setBy: VM,
   },
   BUDGET_TRUSTED_PROXY: {
-    meaning: "whose `X-Forwarded-For` is believed: addresses, CIDRs, or `loopback`/`linklocal`/`uniquelocal`",
+    meaning:
+      "whose `X-Forwarded-For` is believed (Express's `trust proxy`): addresses, CIDRs, or `loopback`/`linklocal`/`uniquelocal`",
     default: "`loopback`",
     setBy: `${VM}: Caddy on loopback; the docker bridge gateway for a custom image; Google's front ends on a replica`,
   },
