@@ -44,8 +44,11 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly tokenUrl: pulumi.Output<string>;
   /** The endpoint's static external IP address. */
   public readonly ipAddress: pulumi.Output<string>;
+  /** The VM's instance name; with `replicas`, the first managed instance group's name. */
   public readonly instanceName: pulumi.Output<string>;
+  /** The bucket holding the predictor and runtime bundles. */
   public readonly bucketName: pulumi.Output<string>;
+  /** The login name for `POST /token`. */
   public readonly username: pulumi.Output<string>;
   /** The password (a Pulumi secret). */
   public readonly password: pulumi.Output<string>;
