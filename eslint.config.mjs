@@ -39,7 +39,7 @@ function boundaryZones() {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/"] },
+  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/", "docs/api/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
