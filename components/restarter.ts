@@ -2,6 +2,8 @@ import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
+import { RESTARTER_VARIABLES } from "../contracts/restarterEnvironment";
+import { restartSignal } from "../contracts/restartSignal";
 import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
@@ -13,7 +15,7 @@ export interface RestarterSettings {
   instance: gcp.compute.Instance;
   topic: gcp.pubsub.Topic;
   source: pulumi.Output<RestarterSource>;
-  /** Cloud Run functions runtime id, checked against functions/functionRuntimes.ts at preview. */
+  /** Cloud Run functions runtime id, checked against contracts/functionRuntimes.ts at preview. */
   runtime: string;
   schedule: string;
   /** The declared provisioning model: the restarter switches the instance to it (see components/instance.ts). */
@@ -146,13 +148,13 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
         ingressSettings: "ALLOW_INTERNAL_ONLY",
         serviceAccountEmail: account.email,
         environmentVariables: {
-          BUDGET_PROJECT: ctx.project,
-          BUDGET_ZONE: ctx.zone,
-          BUDGET_INSTANCE: settings.instance.name,
-          BUDGET_DECLARED_PROVISIONING: settings.provisioning,
-          BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
-          BUDGET_SPOT_RETURN_WINDOW: settings.spotReturnWindow,
-          BUDGET_RUNNING: String(settings.keepRunning),
+          [RESTARTER_VARIABLES.project]: ctx.project,
+          [RESTARTER_VARIABLES.zone]: ctx.zone,
+          [RESTARTER_VARIABLES.instance]: settings.instance.name,
+          [RESTARTER_VARIABLES.declaredProvisioning]: settings.provisioning,
+          [RESTARTER_VARIABLES.spotFallbackSeconds]: String(settings.spotFallbackSeconds),
+          [RESTARTER_VARIABLES.spotReturnWindow]: settings.spotReturnWindow,
+          [RESTARTER_VARIABLES.running]: String(settings.keepRunning),
         },
       },
       eventTrigger: {
@@ -190,8 +192,8 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       paused: !settings.keepRunning,
       pubsubTarget: {
         topicName: settings.topic.id,
-        data: Buffer.from("tick").toString("base64"),
-        attributes: { reason: "tick" },
+        data: Buffer.from(restartSignal("tick").data).toString("base64"),
+        attributes: restartSignal("tick").attributes,
       },
     },
     childOptions(ctx),

@@ -8,7 +8,7 @@ import { answerError, errorHandler, notFound } from "./http/errorHandler";
 import { HttpError } from "./http/errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./predictor/loader";
-import { createLogger, type Logger } from "./logger";
+import { createLogger, type Logger } from "../contracts/cloudLogging";
 import { clientKey, LoginLimiter, localLoginGuard, type LoginGuard } from "./auth/loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
 import { predictLane } from "./http/predictLane";

@@ -1,6 +1,7 @@
 // Renders docs/configuration.md from the environment registries, so the page cannot drift from
 // what the runtime and the boot read. `npm run docs:config` writes it; tests/docs compares it.
-import { RUNTIME_ENVIRONMENT, type EnvironmentVariable } from "../runtime/cli/environment";
+import type { EnvironmentVariable } from "../contracts/environmentVariable";
+import { RUNTIME_ENVIRONMENT } from "../runtime/cli/environment";
 import { BOOT_ENVIRONMENT } from "../images/vm/bootEnvironment";
 
 /** Where the generated page lives, relative to the repository's root. */

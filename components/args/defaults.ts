@@ -1,6 +1,6 @@
 import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
 import { DEFAULT_SPOT_RETURN_WINDOW } from "../../contracts/scheduling";
-import { RESTARTER_RUNTIME } from "../../functions/functionRuntimes";
+import { RESTARTER_RUNTIME } from "../../contracts/functionRuntimes";
 import type { BudgetModelArgs } from "./budgetModelArgs";
 
 /** The args a program may leave out: every one but `predictor`. */

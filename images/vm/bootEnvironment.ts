@@ -2,7 +2,7 @@
 // beside the runtime's (`runtime/cli/environment.ts`). On a Google VM none is set: each points the
 // boot elsewhere for tests and local mode. `docs/configuration.md` is generated from this registry,
 // and `tests/docs/configuration.test.ts` scans `images/vm/` for reads it lacks.
-import type { EnvironmentVariable } from "../../runtime/cli/environment";
+import type { EnvironmentVariable } from "../../contracts/environmentVariable";
 import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 
 const LOCAL = "local mode (`budgetml local`) and tests";

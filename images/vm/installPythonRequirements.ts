@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../bundles/predictorFiles";
-import { pipRequirementProblem, requiresHashes } from "../../bundles/pythonPredictorBundle";
+import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../contracts/predictorFiles";
+import { pipRequirementProblem, requiresHashes } from "../../contracts/pipRequirements";
 import { removeTree } from "./extractBundle";
 import { folderFor, runInstallStep, type RunAs } from "./installAccount";
 

@@ -4,16 +4,7 @@
 // `tests/docs/configuration.test.ts` scans `runtime/` for reads the registry lacks.
 import { DEFAULTS } from "../app";
 import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
-
-/** One environment variable: what it means, its default, and who sets it in a deployment. */
-export interface EnvironmentVariable {
-  /** What it sets, for the reader of `docs/configuration.md` (Markdown). */
-  readonly meaning: string;
-  /** The value used when it is unset (Markdown). */
-  readonly default: string;
-  /** Who sets it: the user, the VM's boot, local mode, a replica's template (Markdown). */
-  readonly setBy: string;
-}
+import type { EnvironmentVariable } from "../../contracts/environmentVariable";
 
 /** Defaults of the serve settings that `AppOptions` does not carry (`readServeConfig` uses them). */
 export const SERVE_DEFAULTS = {

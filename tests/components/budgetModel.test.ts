@@ -149,6 +149,9 @@ describe("BudgetModel under Pulumi mocks", () => {
     const job = m.child("gcp:cloudscheduler/job:Job", "restart-schedule").inputs;
     expect(job.schedule).toBe("* * * * *");
     expect(job.pubsubTarget.topicName).toBe(`projects/proj/topics/${topic.name}`);
+    // The restarter logs what woke it from the message's `reason` (contracts/restartSignal.ts).
+    expect(job.pubsubTarget.attributes).toEqual({ reason: "tick" });
+    expect(Buffer.from(job.pubsubTarget.data, "base64").toString()).toBe("tick");
     const fn = m.child("gcp:cloudfunctionsv2/function:Function", "restarter").inputs;
     expect(fn.serviceConfig.environmentVariables).toMatchObject({
       BUDGET_PROJECT: "budget-proj",
