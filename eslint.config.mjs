@@ -1,10 +1,45 @@
 // @ts-check
 import js from "@eslint/js";
 import pulumi from "@pulumi/eslint-plugin";
+import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript";
+import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
+/**
+ * Which parts of the tree each part may import (besides itself and npm packages): the import
+ * directions ARCHITECTURE.md draws. Each deployable — the runtime, the VM's boot, the restarter —
+ * reaches the others only through `contracts/`; `bundles/` packages their sources; the component
+ * builds its artifacts with `bundles/`; the local engine evaluates the component and runs the VM's
+ * boot as is. `index.ts`, `cli.ts`, `tests/`, `bench/`, `scripts/` and `examples/` sit on top:
+ * nothing below imports them, and they may import anything.
+ */
+const MAY_IMPORT = {
+  contracts: [],
+  runtime: ["contracts"],
+  functions: ["contracts"],
+  images: ["contracts"],
+  bundles: ["contracts", "runtime", "functions", "images"],
+  components: ["contracts", "bundles"],
+  local: ["contracts", "bundles", "components", "images"],
+};
+const ON_TOP = ["index.ts", "cli.ts", "tests", "bench", "scripts", "examples"];
+
+/** `import-x/no-restricted-paths` zones: for each part, every other part it may not import. */
+function boundaryZones() {
+  return Object.entries(MAY_IMPORT).map(([part, allowed]) => {
+    const forbidden = [...Object.keys(MAY_IMPORT), ...ON_TOP].filter(
+      (other) => other !== part && !allowed.includes(other),
+    );
+    return {
+      target: `./${part}`,
+      from: forbidden.map((other) => `./${other}`),
+      message: `${part}/ may import only ${allowed.length ? allowed.map((a) => `${a}/`).join(", ") : "npm packages"} (ARCHITECTURE.md, "Import directions").`,
+    };
+  });
+}
+
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/"] },
+  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/", "docs/api/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,6 +50,21 @@ export default tseslint.config(
         "error",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
       ],
+    },
+  },
+  {
+    // The boundaries between parts, and no import cycles (type-only imports are not cycles: they vanish when compiled).
+    files: ["**/*.ts"],
+    plugins: { "import-x": importX },
+    settings: {
+      // Read TypeScript sources when following imports (no-cycle walks them), resolved as tsc does.
+      "import-x/extensions": importX.flatConfigs.typescript.settings["import-x/extensions"],
+      "import-x/parsers": importX.flatConfigs.typescript.settings["import-x/parsers"],
+      "import-x/resolver-next": [createTypeScriptImportResolver()],
+    },
+    rules: {
+      "import-x/no-restricted-paths": ["error", { basePath: import.meta.dirname, zones: boundaryZones() }],
+      "import-x/no-cycle": ["error", { ignoreExternal: true }],
     },
   },
   {

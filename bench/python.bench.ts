@@ -9,7 +9,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { createLogger } from "../runtime/logger";
+import { createLogger } from "../contracts/cloudLogging";
 import { PYTHON_HOST_SCRIPT, PythonHost } from "../runtime/predictor/python/pythonHost";
 import {
   ensureWrk,

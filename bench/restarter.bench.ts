@@ -8,7 +8,7 @@ import { startMetadataServer } from "../local/standins/metadataServer";
 import { createComputeClients } from "../functions/restarter/computeClients";
 import { readRestarterConfig } from "../functions/restarter/config";
 import { keepInstanceRunning } from "../functions/restarter/keepRunning";
-import { createLogger } from "../runtime/logger";
+import { createLogger } from "../contracts/cloudLogging";
 import { median } from "./support";
 
 const SCALE = 20;

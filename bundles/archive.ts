@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { bundleObjectName } from "./bundleName";
+import { bundleObjectName } from "../contracts/bundleName";
 import { create } from "tar";
 
 /** A built archive, named by its content so an unchanged input uploads (and changes) nothing. */

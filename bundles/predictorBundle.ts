@@ -8,7 +8,7 @@ import { build } from "esbuild";
 import { packDeterministic, type BuiltBundle } from "./archive";
 import { PREDICTOR_FILE_LOADERS } from "../runtime/predictor/predictor";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
-import { PREDICTOR_FILES } from "./predictorFiles";
+import { PREDICTOR_FILES } from "../contracts/predictorFiles";
 import { buildPythonPredictorBundle, parsePipRequirements } from "./pythonPredictorBundle";
 
 const run = promisify(execFile);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { esbuildTargetFor, RESTARTER_RUNTIME } from "../functions/functionRuntimes";
+import { esbuildTargetFor, RESTARTER_RUNTIME } from "../contracts/functionRuntimes";
 import { BUNDLE_DEFAULTS } from "./esbuildDefaults";
 import { packageRoot } from "./packageRoot";
 import { prebuiltArtifacts } from "./prebuilt";

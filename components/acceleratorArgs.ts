@@ -17,6 +17,10 @@ import {
   gpuZonesAgeDays,
   zonesOffering,
 } from "../contracts/gpuZones";
+import { parseRequirements } from "../bundles/predictorBundle";
+import type { ArgProblem } from "./args/argProblem";
+import type { ArgFinding, CheckedArgs } from "./args/argRules";
+import { ARG_DEFAULTS } from "./args/defaults";
 
 /** GPUs to attach to an N1 VM (`BudgetModelArgs.accelerator`). */
 export interface Accelerator {
@@ -28,7 +32,7 @@ export interface Accelerator {
 
 /** The machine type when none is given: a small shared-core VM, or with an accelerator the smallest common N1 for a GPU. */
 export function defaultMachineType(accelerator: unknown): string {
-  return accelerator === undefined ? "e2-small" : "n1-standard-4";
+  return accelerator === undefined ? ARG_DEFAULTS.machineType.value : "n1-standard-4";
 }
 
 /**
@@ -43,16 +47,9 @@ export const GPU_DEFAULT_DISK_GB = 50;
 /** The first boot with a GPU reboots for the driver and installs CUDA: `pulumi up` waits longer. */
 export const GPU_HEALTH_TIMEOUT_SECONDS = 1800;
 
-/** A problem with an argument, keyed by its property path (`accelerator.count`), so `pulumi preview` points at it. */
-export interface PropertyProblem {
-  propertyPath: string;
-  /** The message, starting with the property path. */
-  reason: string;
-}
-
 /** What the accelerator check found. */
 export interface AcceleratorCheck {
-  problems: PropertyProblem[];
+  problems: ArgProblem[];
   /** Things Google may still accept: a zone missing from an old table, a GPU package without its install script. */
   warnings: string[];
   /** The VM's GPUs, when the arguments describe some that budgetml can serve. */
@@ -84,7 +81,7 @@ export interface AcceleratorArgs {
  * the boot disk, and on-demand availability. Pure: no Pulumi, no I/O; `now` is the day checked for.
  */
 export function acceleratorProblems(args: AcceleratorArgs, now: Date = new Date()): AcceleratorCheck {
-  const problems: PropertyProblem[] = [];
+  const problems: ArgProblem[] = [];
   const warnings: string[] = [];
   const problem = (propertyPath: string, message: string) =>
     problems.push({ propertyPath, reason: `${propertyPath}: ${message}` });
@@ -191,6 +188,26 @@ export function acceleratorProblems(args: AcceleratorArgs, now: Date = new Date(
   return { problems, warnings, gpus, onDemand };
 }
 
+/**
+ * The accelerator checks as a validator of the args pipeline (components/args/validateArgs.ts):
+ * problems with their property paths (`accelerator.count`), and warnings. A JavaScript predictor's
+ * npm requirements are read to warn about GPU packages whose install script must run (a malformed
+ * list is argRules' problem to report).
+ */
+export function acceleratorFindings(args: CheckedArgs, now: Date): ArgFinding[] {
+  const python = typeof args.predictor === "string" && args.predictor.endsWith(".py");
+  let npmRequirements: Record<string, string> | undefined;
+  if (!python && args.requirementsFile === undefined) {
+    try {
+      npmRequirements = parseRequirements(args.requirements);
+    } catch {
+      npmRequirements = undefined;
+    }
+  }
+  const { problems, warnings } = acceleratorProblems({ ...args, npmRequirements }, now);
+  return [...problems, ...warnings.map((reason) => ({ propertyPath: reason.split(":")[0], reason, warning: true }))];
+}
+
 /** The GPUs `accelerator` asks for, or undefined (none, or malformed: then `problem` was told why). */
 function attachedGpus(accelerator: unknown, problem: (path: string, message: string) => void): Gpus | undefined {
   if (accelerator === undefined) return undefined;
@@ -245,18 +262,30 @@ export interface Hardware {
   spotFallbackMinutes: number;
 }
 
-/** The machine, its GPUs and the defaults that follow from them: a bigger disk and a longer first boot with GPUs. */
-export function hardwareOf(args: { machineType?: string; accelerator?: Accelerator; diskSizeGb?: number }): Hardware {
+/**
+ * The machine, its GPUs and the defaults that follow from them (after validation): a bigger disk and
+ * a longer first boot with GPUs, no spot fallback for a machine type offered only as Spot VMs. What
+ * the args give is kept; without GPUs each default is the one of ARG_DEFAULTS.
+ */
+export function hardwareOf(args: {
+  machineType?: string;
+  accelerator?: Accelerator;
+  diskSizeGb?: number;
+  healthTimeoutSeconds?: number;
+  spotFallbackMinutes?: number;
+}): Hardware {
   const machineType = args.machineType ?? defaultMachineType(args.accelerator);
   const gpus = gpusOf(
     machineType,
     args.accelerator ? { type: args.accelerator.type, count: args.accelerator.count ?? 1 } : undefined,
   );
+  const onDemand = ACCELERATOR_MACHINE_TYPES[machineType]?.onDemand ?? true;
   return {
     machineType,
     gpus,
-    diskSizeGb: args.diskSizeGb ?? (gpus ? GPU_DEFAULT_DISK_GB : 20),
-    healthTimeoutSeconds: gpus ? GPU_HEALTH_TIMEOUT_SECONDS : 900,
-    spotFallbackMinutes: (ACCELERATOR_MACHINE_TYPES[machineType]?.onDemand ?? true) ? 10 : 0,
+    diskSizeGb: args.diskSizeGb ?? (gpus ? GPU_DEFAULT_DISK_GB : ARG_DEFAULTS.diskSizeGb.value),
+    healthTimeoutSeconds:
+      args.healthTimeoutSeconds ?? (gpus ? GPU_HEALTH_TIMEOUT_SECONDS : ARG_DEFAULTS.healthTimeoutSeconds.value),
+    spotFallbackMinutes: args.spotFallbackMinutes ?? (onDemand ? ARG_DEFAULTS.spotFallbackMinutes.value : 0),
   };
 }

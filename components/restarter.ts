@@ -2,10 +2,12 @@ import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { RestarterSource } from "../bundles/restarterSource";
+import { RESTARTER_VARIABLES } from "../contracts/restarterEnvironment";
+import { restartSignal } from "../contracts/restartSignal";
 import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
-import { roleSlug } from "./identity";
+import { grantRoles, roleSlug } from "./roleGrants";
 
 /** What the restarter needs to know about the deployment. */
 export interface RestarterSettings {
@@ -13,7 +15,7 @@ export interface RestarterSettings {
   instance: gcp.compute.Instance;
   topic: gcp.pubsub.Topic;
   source: pulumi.Output<RestarterSource>;
-  /** Cloud Run functions runtime id, checked against functions/functionRuntimes.ts at preview. */
+  /** Cloud Run functions runtime id, checked against contracts/functionRuntimes.ts at preview. */
   runtime: string;
   schedule: string;
   /** The declared provisioning model: the restarter switches the instance to it (see components/instance.ts). */
@@ -66,21 +68,23 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
   const member = pulumi.interpolate`serviceAccount:${account.email}`;
   const roleName = declareCustomRoles(ctx);
   const grants: pulumi.Resource[] = [
-    ...GRANTS.restarter.instance.map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "restarter-instance",
+      GRANTS.restarter.instance,
+      (name, role, opts) =>
         new gcp.compute.InstanceIAMMember(
-          `${ctx.name}-restarter-instance-${roleSlug(role)}`,
+          name,
           { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: roleName(role), member },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
-    ...GRANTS.restarter.project.map(
-      (role) =>
-        new gcp.projects.IAMMember(
-          `${ctx.name}-restarter-project-${roleSlug(role)}`,
-          { project: ctx.project, role: roleName(role), member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "restarter-project",
+      GRANTS.restarter.project,
+      (name, role, opts) =>
+        new gcp.projects.IAMMember(name, { project: ctx.project, role: roleName(role), member }, opts),
     ),
   ];
   const build = declareBuildIdentity(ctx, settings.bucket);
@@ -144,13 +148,13 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
         ingressSettings: "ALLOW_INTERNAL_ONLY",
         serviceAccountEmail: account.email,
         environmentVariables: {
-          BUDGET_PROJECT: ctx.project,
-          BUDGET_ZONE: ctx.zone,
-          BUDGET_INSTANCE: settings.instance.name,
-          BUDGET_DECLARED_PROVISIONING: settings.provisioning,
-          BUDGET_SPOT_FALLBACK_SECONDS: String(settings.spotFallbackSeconds),
-          BUDGET_SPOT_RETURN_WINDOW: settings.spotReturnWindow,
-          BUDGET_RUNNING: String(settings.keepRunning),
+          [RESTARTER_VARIABLES.project]: ctx.project,
+          [RESTARTER_VARIABLES.zone]: ctx.zone,
+          [RESTARTER_VARIABLES.instance]: settings.instance.name,
+          [RESTARTER_VARIABLES.declaredProvisioning]: settings.provisioning,
+          [RESTARTER_VARIABLES.spotFallbackSeconds]: String(settings.spotFallbackSeconds),
+          [RESTARTER_VARIABLES.spotReturnWindow]: settings.spotReturnWindow,
+          [RESTARTER_VARIABLES.running]: String(settings.keepRunning),
         },
       },
       eventTrigger: {
@@ -165,13 +169,17 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
     childOptions(ctx, { dependsOn: [...ctx.apis, settled] }),
   );
   // Eventarc delivers to the function's Cloud Run service as the restarter account.
-  for (const role of GRANTS.restarter["function-service"]) {
-    new gcp.cloudrun.IamMember(
-      `${ctx.name}-restarter-invoker`,
-      { project: ctx.project, location: ctx.region, service: fn.name, role, member },
-      { parent: ctx.parent },
-    );
-  }
+  grantRoles(
+    ctx,
+    "restarter-invoker",
+    GRANTS.restarter["function-service"],
+    (name, role, opts) =>
+      new gcp.cloudrun.IamMember(
+        name,
+        { project: ctx.project, location: ctx.region, service: fn.name, role, member },
+        opts,
+      ),
+  );
   new gcp.cloudscheduler.Job(
     `${ctx.name}-restart-schedule`,
     {
@@ -184,8 +192,8 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
       paused: !settings.keepRunning,
       pubsubTarget: {
         topicName: settings.topic.id,
-        data: Buffer.from("tick").toString("base64"),
-        attributes: { reason: "tick" },
+        data: Buffer.from(restartSignal("tick").data).toString("base64"),
+        attributes: restartSignal("tick").attributes,
       },
     },
     childOptions(ctx),
@@ -259,34 +267,36 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
     childOptions(ctx),
   );
   const grants: pulumi.Resource[] = [
-    ...GRANTS.build.project.map(
-      (role) =>
-        new gcp.projects.IAMMember(
-          `${ctx.name}-build-${roleSlug(role)}`,
-          { project: ctx.project, role, member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "build",
+      GRANTS.build.project,
+      (name, role, opts) => new gcp.projects.IAMMember(name, { project: ctx.project, role, member }, opts),
     ),
-    ...GRANTS.build["build-repository"].map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "build-repository-writer",
+      GRANTS.build["build-repository"],
+      (name, role, opts) =>
         new gcp.artifactregistry.RepositoryIamMember(
-          `${ctx.name}-build-repository-writer`,
+          name,
           { project: ctx.project, location: ctx.region, repository: repository.name, role, member },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
-    ...GRANTS.build.bucket.map(
-      (role) =>
-        new gcp.storage.BucketIAMMember(
-          `${ctx.name}-build-source-reader`,
-          { bucket: bucket.name, role, member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "build-source-reader",
+      GRANTS.build.bucket,
+      (name, role, opts) => new gcp.storage.BucketIAMMember(name, { bucket: bucket.name, role, member }, opts),
     ),
-    ...GRANTS.build["function-source-buckets"].map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "build-function-sources",
+      GRANTS.build["function-source-buckets"],
+      (name, role, opts) =>
         new gcp.projects.IAMMember(
-          `${ctx.name}-build-function-sources`,
+          name,
           {
             project: ctx.project,
             role,
@@ -299,7 +309,7 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
               expression: 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")',
             },
           },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
   ];

@@ -104,6 +104,12 @@ export function secretVersionName(value: string): string {
   return /\/versions\/[^/]+$/.test(value) ? value : `${value}/versions/latest`;
 }
 
+/**
+ * The metadata server's folder of the keys, under `instance/`: `/computeMetadata/v1/instance/attributes/<key>`,
+ * or all of them as one JSON object with `?recursive=true`.
+ */
+export const ATTRIBUTES_FOLDER = "attributes/";
+
 /** The keys of the VM's boot scripts (Google runs them at every boot and at shutdown). */
 export const STARTUP_SCRIPT_KEY = "startup-script";
 export const SHUTDOWN_SCRIPT_KEY = "shutdown-script";

@@ -8,7 +8,7 @@ import { answerError, errorHandler, notFound } from "./http/errorHandler";
 import { HttpError } from "./http/errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./predictor/loader";
-import { createLogger, type Logger } from "./logger";
+import { createLogger, type Logger } from "../contracts/cloudLogging";
 import { clientKey, LoginLimiter, localLoginGuard, type LoginGuard } from "./auth/loginLimiter";
 import { createMetrics, type RuntimeMetrics } from "./metrics";
 import { predictLane } from "./http/predictLane";
@@ -22,7 +22,7 @@ import { UploadBudget } from "./admission/uploadBudget";
 import proxyAddr from "proxy-addr";
 import type { Provisioning } from "../contracts/scheduling";
 import type { Gpus } from "../contracts/accelerators";
-import { checkGpus } from "./gpus";
+import { checkGpus } from "../contracts/gpuCheck";
 import { registerGpuMetrics } from "./gpuMetrics";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */

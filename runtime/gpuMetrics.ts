@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from "prom-client";
-import { queryGpus, type GpuDevice } from "./gpus";
+import { queryGpus, type GpuDevice } from "../contracts/gpuCheck";
 
 /**
  * The VM's GPUs in `/metrics`, read from nvidia-smi at each scrape: which GPUs (`budgetml_gpu_info`,

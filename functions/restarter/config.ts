@@ -4,6 +4,8 @@ import {
   type Provisioning,
   type UtcWindow,
 } from "../../contracts/scheduling";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { RESTARTER_VARIABLES } from "../../contracts/restarterEnvironment";
 import { parseNumberSetting } from "../../contracts/settings";
 
 /** What the restarter keeps running, read from its environment at cold start. */
@@ -46,16 +48,17 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
     else if (!pattern.test(value)) problems.push(`${name}="${value}" is not a valid ${what}`);
     return value ?? "";
   };
-  const project = required("BUDGET_PROJECT", PROJECT, "project id");
-  const zone = required("BUDGET_ZONE", ZONE, "zone (like us-central1-a)");
-  const instance = required("BUDGET_INSTANCE", NAME, "instance name");
+  const project = required(RESTARTER_VARIABLES.project, PROJECT, "project id");
+  const zone = required(RESTARTER_VARIABLES.zone, ZONE, "zone (like us-central1-a)");
+  const instance = required(RESTARTER_VARIABLES.instance, NAME, "instance name");
   let computeEndpoint: URL | undefined;
-  if (env.BUDGET_COMPUTE_ENDPOINT) {
+  const computeEndpointSetting = env[ENDPOINT_VARIABLES.compute];
+  if (computeEndpointSetting) {
     try {
-      computeEndpoint = new URL(env.BUDGET_COMPUTE_ENDPOINT);
+      computeEndpoint = new URL(computeEndpointSetting);
       if (!/^https?:$/.test(computeEndpoint.protocol)) throw new Error();
     } catch {
-      problems.push(`BUDGET_COMPUTE_ENDPOINT="${env.BUDGET_COMPUTE_ENDPOINT}" is not an http(s) URL`);
+      problems.push(`${ENDPOINT_VARIABLES.compute}="${computeEndpointSetting}" is not an http(s) URL`);
     }
   }
   const number = (name: string, fallback: number, min: number, max: number) => {
@@ -66,24 +69,26 @@ export function readRestarterConfig(env: Record<string, string | undefined>): Re
       return fallback;
     }
   };
-  const budgetMs = number("BUDGET_RESTART_BUDGET_SECONDS", 50, 1, 3600) * 1000;
-  const pollMs = number("BUDGET_RESTART_POLL_MS", 1000, 10, 60_000);
-  const backoffMs = number("BUDGET_RESTART_BACKOFF_MS", 2000, 10, 60_000);
-  const fallbackAfterMs = number("BUDGET_SPOT_FALLBACK_SECONDS", 600, 0, 86_400) * 1000;
-  const returnAfterMs = number("BUDGET_SPOT_RETURN_SECONDS", 21_600, 0, 30 * 86_400) * 1000;
+  const budgetMs = number(RESTARTER_VARIABLES.restartBudgetSeconds, 50, 1, 3600) * 1000;
+  const pollMs = number(RESTARTER_VARIABLES.restartPollMs, 1000, 10, 60_000);
+  const backoffMs = number(RESTARTER_VARIABLES.restartBackoffMs, 2000, 10, 60_000);
+  const fallbackAfterMs = number(RESTARTER_VARIABLES.spotFallbackSeconds, 600, 0, 86_400) * 1000;
+  const returnAfterMs = number(RESTARTER_VARIABLES.spotReturnSeconds, 21_600, 0, 30 * 86_400) * 1000;
   let returnWindow = parseUtcWindow(DEFAULT_SPOT_RETURN_WINDOW);
   try {
-    returnWindow = parseUtcWindow(env.BUDGET_SPOT_RETURN_WINDOW ?? DEFAULT_SPOT_RETURN_WINDOW);
+    returnWindow = parseUtcWindow(env[RESTARTER_VARIABLES.spotReturnWindow] ?? DEFAULT_SPOT_RETURN_WINDOW);
   } catch (error) {
-    problems.push(`BUDGET_SPOT_RETURN_WINDOW: ${(error as Error).message}`);
+    problems.push(`${RESTARTER_VARIABLES.spotReturnWindow}: ${(error as Error).message}`);
   }
-  const provisioning = env.BUDGET_DECLARED_PROVISIONING || undefined;
+  const provisioning = env[RESTARTER_VARIABLES.declaredProvisioning] || undefined;
   if (provisioning !== undefined && !["spot", "preemptible", "standard"].includes(provisioning))
-    problems.push(`BUDGET_DECLARED_PROVISIONING="${provisioning}" must be spot, preemptible or standard`);
-  const runningRaw = env.BUDGET_RUNNING ?? "true";
+    problems.push(
+      `${RESTARTER_VARIABLES.declaredProvisioning}="${provisioning}" must be spot, preemptible or standard`,
+    );
+  const runningRaw = env[RESTARTER_VARIABLES.running] ?? "true";
   if (runningRaw !== "true" && runningRaw !== "false")
-    problems.push(`BUDGET_RUNNING="${runningRaw}" must be true or false`);
-  const plannedStopGraceMs = number("BUDGET_PLANNED_STOP_GRACE_SECONDS", 1200, 0, 86_400) * 1000;
+    problems.push(`${RESTARTER_VARIABLES.running}="${runningRaw}" must be true or false`);
+  const plannedStopGraceMs = number(RESTARTER_VARIABLES.plannedStopGraceSeconds, 1200, 0, 86_400) * 1000;
   if (problems.length > 0) throw new Error(`restarter misconfigured: ${problems.join("; ")}`);
   return {
     project,

@@ -2,7 +2,8 @@
 // shutdown script signalling a preemption — makes it bring the instance back if it is down.
 import * as functions from "@google-cloud/functions-framework";
 import type { CloudEvent } from "@google-cloud/functions-framework";
-import { createLogger } from "../../runtime/logger";
+import { createLogger } from "../../contracts/cloudLogging";
+import { restartReasonOf } from "../../contracts/restartSignal";
 import { createComputeClients } from "./computeClients";
 import { readRestarterConfig } from "./config";
 import { keepInstanceRunning } from "./keepRunning";
@@ -17,7 +18,7 @@ interface PubSubEvent {
 }
 
 functions.cloudEvent<PubSubEvent>("restartInstance", async (event: CloudEvent<PubSubEvent>) => {
-  const trigger = event.data?.message?.attributes?.reason ?? "tick";
+  const trigger = restartReasonOf(event.data?.message?.attributes);
   logger.info({ trigger, eventId: event.id }, `restarter: triggered by ${trigger}`);
   // A parked model (`running: false`) and a planned stop are left alone there (see mayStart).
   await keepInstanceRunning(clients, config, logger);

@@ -1,5 +1,5 @@
 import type { protos } from "@google-cloud/compute";
-import type { Logger } from "../../runtime/logger";
+import type { Logger } from "../../contracts/cloudLogging";
 import { provisioningOf, schedulingSwitch, type SwitchTarget } from "../../contracts/scheduling";
 import { instanceHasGpus } from "../../contracts/accelerators";
 import { systemClock, type Clock } from "./clock";

@@ -8,7 +8,8 @@
 // BUDGET_ROOT (a temporary root) and BUDGET_SERVICE_MANAGER=process.
 import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
-import { needsInternalCertificate, STARTUP_SCRIPT_KEY } from "../../contracts/instanceMetadata";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { METADATA_KEYS, needsInternalCertificate, STARTUP_SCRIPT_KEY } from "../../contracts/instanceMetadata";
 import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
 import { bootLog } from "./bootLog";
@@ -31,11 +32,11 @@ import { waitForPreemptionCleared, waitForPreemptionNotice } from "./watchPreemp
  * VM): Google's clients at other endpoints, and startup.sh at another Node.js release or mirror —
  * a roll-out runs startup.sh again, which must find the same Node.js wanted.
  */
-export const ENDPOINT_VARIABLES = [
-  "GCE_METADATA_HOST",
-  "STORAGE_EMULATOR_HOST",
-  "SECRET_MANAGER_ENDPOINT",
-  "PUBSUB_ENDPOINT",
+export const BOOT_OVERRIDE_VARIABLES = [
+  ENDPOINT_VARIABLES.metadata,
+  ENDPOINT_VARIABLES.storage,
+  ENDPOINT_VARIABLES.secretManager,
+  ENDPOINT_VARIABLES.pubsub,
   "BUDGET_NODE_VERSION",
   "BUDGET_NODE_DIST",
 ] as const;
@@ -54,7 +55,9 @@ export function bootPaths(env: NodeJS.ProcessEnv = process.env): { root: string;
 
 /** The endpoint overrides in the boot's environment (none on a VM), handed on to the watcher and its roll-outs. */
 export function endpointOverrides(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  return Object.fromEntries(ENDPOINT_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name] as string]));
+  return Object.fromEntries(
+    BOOT_OVERRIDE_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name] as string]),
+  );
 }
 
 function serviceManager(): ServiceManager {
@@ -190,7 +193,7 @@ export async function watch(): Promise<void> {
   const deployments = followDeployment(
     async (attributes) => {
       // The runtime bundle the metadata names, checked against its content name before anything runs from it.
-      await installRuntime(home, attributes["budget-bucket"], attributes["budget-runtime-object"], log);
+      await installRuntime(home, attributes[METADATA_KEYS.bucket], attributes[METADATA_KEYS.runtimeObject], log);
       const script = attributes[STARTUP_SCRIPT_KEY];
       if (!script) throw new Error(`instance metadata has no ${STARTUP_SCRIPT_KEY} to roll out with`);
       await writeIfChanged(rolloutScript({ root, home }), script, 0o700);

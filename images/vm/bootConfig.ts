@@ -1,5 +1,10 @@
 import * as gcpMetadata from "gcp-metadata";
-import { publicHostname, readInstanceMetadata, type InstanceMetadata } from "../../contracts/instanceMetadata";
+import {
+  ATTRIBUTES_FOLDER,
+  publicHostname,
+  readInstanceMetadata,
+  type InstanceMetadata,
+} from "../../contracts/instanceMetadata";
 import { provisioningFromMetadata, type Provisioning } from "../../contracts/scheduling";
 import { servedDeployment } from "../../contracts/servedDeployment";
 
@@ -17,10 +22,10 @@ export interface BootConfig extends Omit<InstanceMetadata, "domain"> {
 
 /** Reads the boot configuration from the metadata server; names every missing key at once. */
 export async function readBootConfig(): Promise<BootConfig> {
-  const attributes = (await gcpMetadata.instance({ property: "attributes/", params: { recursive: "true" } })) as Record<
-    string,
-    string
-  >;
+  const attributes = (await gcpMetadata.instance({
+    property: ATTRIBUTES_FOLDER,
+    params: { recursive: "true" },
+  })) as Record<string, string>;
   const { domain, ...rest } = readInstanceMetadata(attributes);
   const externalIp = String(await gcpMetadata.instance("network-interfaces/0/access-configs/0/external-ip"));
   // Either key may be absent (see provisioningFromMetadata): a missing one reads as not set.

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as gcpMetadata from "gcp-metadata";
 import { GPU_STANDIN_VARIABLE, parseAcceleratorSpec, type Gpus } from "../../contracts/accelerators";
-import { checkGpus, type GpuCheck } from "../../runtime/gpus";
+import { checkGpus, type GpuCheck } from "../../contracts/gpuCheck";
 import { aptGet } from "./installPythonRequirements";
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { PREDICTOR_FILES } from "../../bundles/predictorFiles";
+import { PREDICTOR_FILES } from "../../contracts/predictorFiles";
 import { npmGpuEnv } from "./cudaBuilds";
 import { removeTree } from "./extractBundle";
 import { folderFor, runInstallStep, type RunAs } from "./installAccount";

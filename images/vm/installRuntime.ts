@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Storage } from "@google-cloud/storage";
-import { expectedHashPrefix, verifyBundleBytes } from "../../bundles/bundleName";
+import { expectedHashPrefix, verifyBundleBytes } from "../../contracts/bundleName";
 import { extractBundle, removeTree } from "./extractBundle";
 import { storageClientOptions } from "../../contracts/googleEndpoints";
 import { retryWhileNotYetGranted } from "./retry";

@@ -1,3 +1,4 @@
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 import { METADATA_SERVER_ADDRESSES } from "./unitSandbox";
 
 /**
@@ -68,7 +69,7 @@ case "\${1:-}" in
   get)
     read -r server || true
     token="$(curl -fsS --retry 5 -H "Metadata-Flavor: Google" \\
-      "http://\${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/token" |
+      "http://\${${ENDPOINT_VARIABLES.metadata}:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/token" |
       sed -n 's/.*"access_token" *: *"\\([^"]*\\)".*/\\1/p')"
     [ -n "$token" ] || { echo "no access token from the metadata server" >&2; exit 1; }
     printf '{"ServerURL":"%s","Username":"oauth2accesstoken","Secret":"%s"}\\n' "$server" "$token"

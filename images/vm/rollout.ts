@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { HealthAnswer } from "../../runtime/health";
+import type { HealthAnswer } from "../../contracts/healthAnswer";
 import { isRunning, writeIfChanged, type FrontSpec, type Paths, type ServiceManager, type Slot } from "./services";
 
 /** What should be serving: the bundle id, and what the runtime runs with. */

@@ -1,5 +1,6 @@
 import { PubSub } from "@google-cloud/pubsub";
 import { ENDPOINT_VARIABLES, pubsubEndpointOptions } from "../../contracts/googleEndpoints";
+import { restartSignal, type RestartReason } from "../../contracts/restartSignal";
 
 /**
  * Publishes one message to the restart topic (`projects/P/topics/T`) with the VM's own credentials.
@@ -7,7 +8,7 @@ import { ENDPOINT_VARIABLES, pubsubEndpointOptions } from "../../contracts/googl
  */
 export async function signalTopic(
   topic: string,
-  reason: string,
+  reason: RestartReason,
   endpoint = process.env[ENDPOINT_VARIABLES.pubsub],
 ): Promise<string> {
   const [, project, name] = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic) ?? [];
@@ -17,10 +18,11 @@ export async function signalTopic(
     fallback: true,
     ...pubsubEndpointOptions(endpoint),
   } as ConstructorParameters<typeof PubSub>[0]);
+  const signal = restartSignal(reason);
   try {
     return await pubsub
       .topic(name, { batching: { maxMessages: 1 } })
-      .publishMessage({ data: Buffer.from(reason), attributes: { reason } });
+      .publishMessage({ data: Buffer.from(signal.data), attributes: signal.attributes });
   } finally {
     await pubsub.close();
   }

@@ -1,4 +1,6 @@
 import { request } from "node:http";
+import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { ATTRIBUTES_FOLDER } from "../../contracts/instanceMetadata";
 import { changedKeys, servedDeployment } from "../../contracts/servedDeployment";
 
 /** The instance's attributes and their ETag, as the metadata server answered them. */
@@ -27,10 +29,10 @@ export function readAttributes(lastEtag?: string, timeoutSeconds = WAIT_SECONDS)
     recursive: "true",
     ...(lastEtag ? { wait_for_change: "true", last_etag: lastEtag, timeout_sec: String(timeoutSeconds) } : {}),
   });
-  const host = process.env.GCE_METADATA_HOST ?? "metadata.google.internal";
+  const host = process.env[ENDPOINT_VARIABLES.metadata] ?? "metadata.google.internal";
   return new Promise((resolve, reject) => {
     const req = request(
-      `http://${host}/computeMetadata/v1/instance/attributes/?${params}`,
+      `http://${host}/computeMetadata/v1/instance/${ATTRIBUTES_FOLDER}?${params}`,
       { headers: { "Metadata-Flavor": "Google" }, signal: AbortSignal.timeout((timeoutSeconds + 30) * 1000) },
       (response) => {
         let body = "";
@@ -39,7 +41,9 @@ export function readAttributes(lastEtag?: string, timeoutSeconds = WAIT_SECONDS)
         response.on("error", reject);
         response.on("end", () => {
           if (response.statusCode !== 200)
-            return reject(new Error(`metadata server answered ${response.statusCode} for instance/attributes/`));
+            return reject(
+              new Error(`metadata server answered ${response.statusCode} for instance/${ATTRIBUTES_FOLDER}`),
+            );
           try {
             resolve({
               etag: String(response.headers.etag ?? ""),

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ATTRIBUTES_FOLDER } from "../../contracts/instanceMetadata";
 import { schedulingFor, schedulingMetadata, type Scheduling } from "../../contracts/scheduling";
 import { listenOnLoopback } from "./listen";
 
@@ -86,8 +87,8 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
 
   /** Resolves a metadata path to its current value; `undefined` is a 404. */
   function lookup(path: string, recursive: boolean): string | object | undefined {
-    const attributes = "instance/attributes/";
-    if (path === "instance/attributes" || path === "instance/attributes/") {
+    const attributes = `instance/${ATTRIBUTES_FOLDER}`;
+    if (path === attributes || `${path}/` === attributes) {
       return recursive
         ? { ...state.attributes }
         : Object.keys(state.attributes)

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { HttpError } from "./errors";
-import type { Logger } from "../logger";
+import type { Logger } from "../../contracts/cloudLogging";
 import { contextOf } from "./requestContext";
 import { sendJson } from "./respond";
 

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
-import { requestLineWriter, type Logger } from "../logger";
+import type { Logger } from "../../contracts/cloudLogging";
+import { requestLineWriter } from "../logger";
 import type { RuntimeMetrics } from "../metrics";
 import { contextOf } from "./requestContext";
 

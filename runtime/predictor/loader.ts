@@ -3,7 +3,7 @@ import Module from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createLogger, type Logger } from "../logger";
+import { createLogger, type Logger } from "../../contracts/cloudLogging";
 import { PREDICTOR_FILE_LOADERS, type Predictor, type PredictorClass } from "./predictor";
 import { PythonPredictor } from "./python/pythonPredictor";
 import { storageClientOptions } from "../../contracts/googleEndpoints";

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createApp, DEFAULTS, type AppOptions, type Runtime } from "../app";
 import type { ServeConfig } from "../cli/config";
 import { loadPredictor } from "../predictor/loader";
-import type { Logger } from "../logger";
+import type { Logger } from "../../contracts/cloudLogging";
 import { sharedLoginGuard } from "../auth/sharedLoginLimiter";
 import { HttpError } from "../http/errors";
 

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import { DEFAULTS, LOGIN_WINDOW_MS } from "../app";
 import type { ServeConfig } from "../cli/config";
 import { LoginLimiter } from "../auth/loginLimiter";
-import { createLogger } from "../logger";
+import { createLogger } from "../../contracts/cloudLogging";
 import { startServer } from "./server";
 import { serveLoginLimiter } from "../auth/sharedLoginLimiter";
 import { serveClusterMetrics } from "../clusterMetrics";

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import { create, extract } from "tar";
-import { bundleObjectName } from "../../bundles/bundleName";
+import { bundleObjectName } from "../../contracts/bundleName";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { isRunning } from "../../images/vm/services";
 import { getOnNewConnection, json, login } from "../support/runtimeServer";

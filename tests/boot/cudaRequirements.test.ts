@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../bundles/predictorFiles";
+import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../contracts/predictorFiles";
 import { installPythonRequirements } from "../../images/vm/installPythonRequirements";
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { deploy, value } from "./pulumiHarness";
 import { acceleratorProblems, GPU_DEFAULT_DISK_GB, GPU_MIN_DISK_GB } from "../../components/acceleratorArgs";
 import { GPU_PRICE_DATE } from "../../components/gpuPrices";
 import { estimateMonthlyCost } from "../../components/pricing";
-import { validateArgs } from "../../components/validate";
+import { validateArgs } from "../../components/args/validateArgs";
 import { GPU_ZONES_READ, GPU_ZONES_STALE_DAYS } from "../../contracts/gpuZones";
 
 // `accelerator` as `pulumi preview` meets it (the pure check, and validateArgs' property paths), and
@@ -174,10 +174,10 @@ describe("the cost of GPUs", () => {
   });
 });
 
-describe("the README's GPU cost table", () => {
+describe("the GPU cost table of docs/gpus.md", () => {
   it("says what monthlyCost says for each row (default 50 GB disk), with the table's date", () => {
-    const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## GPUs on spot"));
+    const page = readFileSync(join(__dirname, "..", "..", "docs", "gpus.md"), "utf8");
+    const section = page.slice(page.indexOf("## What it costs"));
     const table = section.slice(section.indexOf("| machine | GPU |"));
     const rows = table.slice(0, table.indexOf("\n\n")).split("\n").slice(2);
     expect(rows.length).toBeGreaterThanOrEqual(4);

@@ -4,17 +4,17 @@ import {
   esbuildTargetFor,
   FUNCTION_RUNTIMES,
   RESTARTER_RUNTIME,
-} from "../../functions/functionRuntimes";
+} from "../../contracts/functionRuntimes";
 import { schedulingFor, schedulingRefusals, schedulingSwitch, type Provisioning } from "../../contracts/scheduling";
 import { createComputeClients } from "../../functions/restarter/computeClients";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
 import { startMetadataServer } from "../../local/standins/metadataServer";
-import { validateArgs } from "../../components/validate";
+import { validateArgs } from "../../components/args/validateArgs";
 import { join } from "node:path";
 
 const day = (iso: string) => new Date(`${iso}T12:00:00Z`);
 
-describe("Cloud Run functions runtimes (functions/functionRuntimes.ts)", () => {
+describe("Cloud Run functions runtimes (contracts/functionRuntimes.ts)", () => {
   it("uses nodejs24 for the restarter, GA and not decommissioned before 2028-10-31", () => {
     expect(RESTARTER_RUNTIME).toBe("nodejs24");
     expect(FUNCTION_RUNTIMES.find((r) => r.id === "nodejs24")).toMatchObject({ decommission: "2028-10-31" });

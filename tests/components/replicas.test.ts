@@ -74,7 +74,10 @@ describe("BudgetModel with replicas: 3 (a fixed group of spot VMs)", () => {
     // The first boot reads the secrets and bundles: the group waits for the grants and versions.
     const group = m.child(TYPE.group, "spot-group");
     expect(
-      includesUrnOf(group.dependsOn, m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader")),
+      includesUrnOf(
+        group.dependsOn,
+        m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader-storage-objectviewer"),
+      ),
     ).toBe(true);
     expect(
       includesUrnOf(group.dependsOn, m.child("gcp:secretmanager/secretVersion:SecretVersion", "password-version")),

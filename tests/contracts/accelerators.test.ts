@@ -15,7 +15,7 @@ import {
   schedulingSwitch,
 } from "../../contracts/scheduling";
 import { npmGpuEnv, pythonCudaBuilds } from "../../images/vm/cudaBuilds";
-import { gpuMismatch, parseGpuQuery } from "../../runtime/gpus";
+import { gpuMismatch, parseGpuQuery } from "../../contracts/gpuCheck";
 
 // The GPU contract between the component, the Compute stand-in, the restarter and the VM's boot,
 // tested as the pure functions it is.

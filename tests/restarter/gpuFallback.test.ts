@@ -4,7 +4,7 @@ import { createComputeClients } from "../../functions/restarter/computeClients";
 import { readRestarterConfig } from "../../functions/restarter/config";
 import { keepInstanceRunning } from "../../functions/restarter/keepRunning";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
-import { createLogger } from "../../runtime/logger";
+import { createLogger } from "../../contracts/cloudLogging";
 import { testClock } from "../support/testClock";
 import { useMetadataStandIn } from "../support/metadataStandIn";
 import { waitFor } from "../support/waitFor";

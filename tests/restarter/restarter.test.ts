@@ -159,7 +159,7 @@ describe("spot-capacity fallback (the restarter's core loop, as the function and
     const { createComputeClients } =
       require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
     const { FALLBACK_LABEL } = require("../../contracts/scheduling") as typeof import("../../contracts/scheduling");
-    const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
+    const { createLogger } = require("../../contracts/cloudLogging") as typeof import("../../contracts/cloudLogging");
     let spotCapacity = false;
     // The instance's stop times and the restarter share one clock, moved ahead instead of waited on.
     const clock = testClock();
@@ -246,7 +246,7 @@ describe("operations that take time, as Google's do", () => {
       require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
     const { createComputeClients } =
       require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
-    const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
+    const { createLogger } = require("../../contracts/cloudLogging") as typeof import("../../contracts/cloudLogging");
     const clients = createComputeClients(new URL(stand.url));
     try {
       vm.set("TERMINATED");
@@ -272,7 +272,7 @@ describe("planned stops and parked models (only a preemption brings the VM back)
     require("../../functions/restarter/keepRunning") as typeof import("../../functions/restarter/keepRunning");
   const { createComputeClients } =
     require("../../functions/restarter/computeClients") as typeof import("../../functions/restarter/computeClients");
-  const { createLogger } = require("../../runtime/logger") as typeof import("../../runtime/logger");
+  const { createLogger } = require("../../contracts/cloudLogging") as typeof import("../../contracts/cloudLogging");
   const { mayStart } = require("../../functions/restarter/decide") as typeof import("../../functions/restarter/decide");
 
   it("leaves a VM stopped by a stop operation (an update, gcloud) alone within the grace window, and starts it after", async () => {

@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { bundleObjectName } from "../../bundles/bundleName";
+import { bundleObjectName } from "../../contracts/bundleName";
 import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { buildRuntimeBundle } from "../../bundles/runtimeBundle";
 import type { LoopbackServer } from "../../local/standins/listen";

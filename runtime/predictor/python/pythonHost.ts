@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { HttpError } from "../../http/errors";
-import type { Logger } from "../../logger";
+import type { Logger } from "../../../contracts/cloudLogging";
 import { encodeFrames, FrameReader, type Frame } from "./frames";
 import { CREDENTIAL_VARIABLES } from "../../../contracts/runtimeCredentials";
 

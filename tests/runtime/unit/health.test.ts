@@ -1,5 +1,5 @@
 import { createApp } from "../../../runtime/app";
-import { createLogger } from "../../../runtime/logger";
+import { createLogger } from "../../../contracts/cloudLogging";
 import { waitFor } from "../../support/waitFor";
 
 describe("health while the predictor loads", () => {

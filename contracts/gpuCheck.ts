@@ -1,5 +1,8 @@
+// How a VM checks its GPUs with nvidia-smi: the VM's boot after installing the driver
+// (images/vm/gpuDriver.ts) and the runtime before it loads the predictor (runtime/app.ts) make the same
+// check; /metrics reads the same query (runtime/gpuMetrics.ts).
 import { execFile } from "node:child_process";
-import { GPU_MODELS, type Gpus } from "../contracts/accelerators";
+import { GPU_MODELS, type Gpus } from "./accelerators";
 
 /** One GPU as nvidia-smi reports it. */
 export interface GpuDevice {
