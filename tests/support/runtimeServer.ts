@@ -10,6 +10,17 @@ export const SIGNING_KEY = "0123456789abcdef0123456789abcdef";
 
 const FIXTURES = join(__dirname, "..", "fixtures");
 
+/** The environment every test runtime gets, before its own settings: the credentials and a drain window. */
+export const TEST_RUNTIME_ENV = {
+  BUDGET_USERNAME: USERNAME,
+  BUDGET_PWD: PASSWORD,
+  BUDGET_TOKEN: SIGNING_KEY,
+  BUDGET_DRAIN_SECONDS: "10",
+};
+
+/** A predictor given as a file under tests/fixtures, or an absolute path. */
+export const fixturePath = (predictor: string) => (isAbsolute(predictor) ? predictor : join(FIXTURES, predictor));
+
 /** Options of {@link startTestRuntime}. */
 export interface RuntimeTestOptions {
   /** Runtime settings as the VM passes them (`BUDGET_MAX_IN_FLIGHT`, …), besides the credentials. @default none */
@@ -20,9 +31,22 @@ export interface RuntimeTestOptions {
   workers?: number;
 }
 
-/** A `serve` process on 127.0.0.1, for the current {@link RUNTIME_TARGET}. */
-export interface TestRuntime {
+/** A runtime listening on 127.0.0.1, in a process of its own or in the test's (tests/support/inProcessRuntime.ts). */
+export interface RuntimeUnderTest {
   url: string;
+  /** The JSON log lines the runtime has written so far. */
+  logLines: string[];
+  token(): Promise<string>;
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
+  metric(sample: string): Promise<number>;
+  /** Several samples from one scrape, in the order asked. */
+  metrics(...samples: string[]): Promise<number[]>;
+  /** Stops it and waits until it has. */
+  close(): Promise<void>;
+}
+
+/** A `serve` process on 127.0.0.1, for the current {@link RUNTIME_TARGET}. */
+export interface TestRuntime extends RuntimeUnderTest {
   target: RuntimeTarget;
   child: ChildProcess;
   /** The JSON log lines the process has written to stdout so far. */
@@ -31,11 +55,6 @@ export interface TestRuntime {
   stderr(): string;
   /** Resolves when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  token(): Promise<string>;
-  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
-  metric(sample: string): Promise<number>;
-  /** Several samples from one scrape, in the order asked. */
-  metrics(...samples: string[]): Promise<number[]>;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
 }
@@ -46,7 +65,7 @@ export interface TestRuntime {
  */
 export async function startTestRuntime(predictor: string, options: RuntimeTestOptions = {}): Promise<TestRuntime> {
   const { args, cwd } = serveCommand();
-  const predictorPath = isAbsolute(predictor) ? predictor : join(FIXTURES, predictor);
+  const predictorPath = fixturePath(predictor);
   const flags = [
     "--predictor",
     predictorPath,
@@ -62,10 +81,7 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     cwd,
     env: {
       PATH: process.env.PATH,
-      BUDGET_USERNAME: USERNAME,
-      BUDGET_PWD: PASSWORD,
-      BUDGET_TOKEN: SIGNING_KEY,
-      BUDGET_DRAIN_SECONDS: "10",
+      ...TEST_RUNTIME_ENV,
       ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -121,7 +137,7 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
 }
 
 /** Reads `samples` from one /metrics scrape on a new connection. */
-async function scrape(url: string, samples: string[]): Promise<number[]> {
+export async function scrape(url: string, samples: string[]): Promise<number[]> {
   const lines = (await getOnNewConnection(`${url}/metrics`, await login(url))).split("\n");
   return samples.map((sample) => {
     const line = lines.find((l) => l.startsWith(`${sample} `));
