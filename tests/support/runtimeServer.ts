@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { get, request } from "node:http";
 import { isAbsolute, join } from "node:path";
+import { splitCredentials } from "../../contracts/runtimeCredentials";
 import { RUNTIME_TARGET, serveCommand, type RuntimeTarget } from "./runtimeTarget";
 import { waitFor } from "./waitFor";
 
@@ -29,6 +30,13 @@ export interface RuntimeTestOptions {
   entrypoint?: string;
   /** Worker processes. @default 1 */
   workers?: number;
+  /**
+   * Start it as the VM's systemd unit does: every setting in the environment (the predictor in
+   * `BUDGET_PREDICTOR_PATH`, `PORT`, `BUDGET_HOST`), no flags, so one worker per core, and the
+   * credentials on standard input (contracts/runtimeCredentials.ts). `workers` is ignored.
+   * @default false
+   */
+  asOnTheVm?: boolean;
 }
 
 /** A runtime listening on 127.0.0.1, in a process of its own or in the test's (tests/support/inProcessRuntime.ts). */
@@ -77,15 +85,22 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     String(options.workers ?? 1),
   ];
   if (options.entrypoint) flags.push("--entrypoint", options.entrypoint);
-  const child = spawn(process.execPath, [...args, ...flags], {
+  const settings: Record<string, string> = { ...TEST_RUNTIME_ENV, ...options.env };
+  const onTheVm = options.asOnTheVm
+    ? splitCredentials({
+        ...settings,
+        BUDGET_PREDICTOR_PATH: predictorPath,
+        ...(options.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: options.entrypoint } : {}),
+        PORT: "0",
+        BUDGET_HOST: "127.0.0.1",
+      })
+    : undefined;
+  const child = spawn(process.execPath, onTheVm ? args : [...args, ...flags], {
     cwd,
-    env: {
-      PATH: process.env.PATH,
-      ...TEST_RUNTIME_ENV,
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: process.env.PATH, ...(onTheVm ? onTheVm.env : settings) },
+    stdio: [onTheVm ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  if (onTheVm) child.stdin!.end(onTheVm.stdin);
   const logLines: string[] = [];
   let stdoutRest = "";
   let stderr = "";
