@@ -4,7 +4,6 @@ import { json } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 // The same module the runtime loads the predictor from (Jest's module registry, this file's).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const gated = require("../fixtures/runtime/gated.cjs") as { release(): void };
 
 describe("clients that go away leave nothing behind", () => {
