@@ -4,7 +4,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/"] },
+  { ignores: ["node_modules/", "dist/", "coverage/", "**/.budgetml/", "**/.build/", "docs/api/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

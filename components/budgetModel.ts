@@ -16,136 +16,16 @@ import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname, type InstanceMetadata } from "../contracts/instanceMetadata";
 import { frontIdOf, runtimeIdOf } from "../contracts/servedDeployment";
-import { DEFAULT_SPOT_RETURN_WINDOW, type Provisioning } from "../contracts/scheduling";
 import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
-import { planReplicas, type Replicas } from "./replicas/replicasArgs";
+import { planReplicas } from "./replicas/replicasArgs";
 import { declareReplicatedModel } from "./replicas/replicatedModel";
-import { RESTARTER_RUNTIME } from "../functions/functionRuntimes";
-import {
-  acmeEmailProblem,
-  checkedWhenKnown,
-  domainProblem,
-  endpointDomain,
-  resourceSlug,
-  subdomainProblem,
-  validateArgs,
-} from "./validate";
+import type { BudgetModelArgs } from "./args/budgetModelArgs";
+import { acmeEmailProblem, domainProblem, endpointDomain, subdomainProblem } from "./args/endpointArgs";
+import { resolveArgs } from "./args/resolveArgs";
+import { checkedWhenKnown } from "./args/whenKnown";
+import { resourceSlug } from "./resourceSlug";
 
-/** The arguments of a {@link BudgetModel}. */
-export interface BudgetModelArgs {
-  /** Path of the predictor file (.ts, .js, .cjs or .mjs exporting the predictor class, or .py defining it). */
-  readonly predictor: string;
-  /** Name of the exported predictor class. @default "Predictor", else the default export */
-  readonly entrypoint?: string;
-  /**
-   * npm packages the predictor needs on the VM, as names with optional versions
-   * (`["sharp@^0.33"]`), or the path of a package.json whose dependencies to install. For a .py
-   * predictor, pip requirements (`["scikit-learn==1.5.2"]`), installed into a virtual environment.
-   * @default none
-   */
-  readonly requirements?: string[];
-  /**
-   * npm requirements whose install scripts may run on the VM (e.g. `["sharp"]` if it must build),
-   * as the runtime's unprivileged user. Every other package installs with its scripts off. Each
-   * must be among the requirements; not for a .py predictor. @default none
-   */
-  readonly allowScripts?: string[];
-  /** Path of a package.json whose `dependencies` are the requirements (for a .py predictor: a requirements.txt), instead of `requirements`. @default none */
-  readonly requirementsFile?: string;
-  /** Google Cloud project. @default the `gcp:project` stack config */
-  readonly project?: string;
-  /** Region of the bucket, address and restarter. @default the zone's region, else `gcp:region` */
-  readonly region?: string;
-  /** Zone of the VM. @default the `gcp:zone` stack config */
-  readonly zone?: string;
-  /** Machine type. @default "e2-small" (2 shared vCPUs, 2 GB) */
-  readonly machineType?: string;
-  /** Boot disk size in GB. @default 20 */
-  readonly diskSizeGb?: number;
-  /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
-  readonly provisioning?: Provisioning;
-  /**
-   * Domain for the HTTPS endpoint; create the A record the `dnsRecord` output names. Until it
-   * resolves, `pulumi up` checks the runtime through the IP and the certificate waits for DNS.
-   * May be another resource's output, such as a Cloud DNS zone's `dnsName` (its trailing dot is dropped).
-   * @default none: `<ip-with-dashes>.sslip.io`
-   */
-  readonly domain?: pulumi.Input<string>;
-  /** Subdomain of `domain` for the endpoint. @default none: the domain itself */
-  readonly subdomain?: pulumi.Input<string>;
-  /** Login name. @default "budget" */
-  readonly username?: pulumi.Input<string>;
-  /** Password (at least 12 characters); kept as a Pulumi secret. @default a random 24-character password */
-  readonly password?: pulumi.Input<string>;
-  /** An existing external IP address to use instead of reserving one. @default a new static address */
-  readonly staticIp?: pulumi.Input<string>;
-  /** Cron schedule (UTC) of the restarter's safety-net tick. @default "* * * * *" (every minute) */
-  readonly schedule?: string;
-  /**
-   * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
-   * restarter starts it as standard (on demand) instead; after 6 hours it returns to spot in the
-   * `spotReturnWindow`. 0 turns the fallback off. @default 10
-   */
-  readonly spotFallbackMinutes?: number;
-  /**
-   * With spot provisioning: when (a daily UTC window, `HH:MM-HH:MM`) the restarter may stop an
-   * instance running on demand after a fallback and start it on spot again — a stop and a start,
-   * about a minute or two of downtime; without spot capacity it is back on demand at once.
-   * @default "03:00-05:00"
-   */
-  readonly spotReturnWindow?: string;
-  /**
-   * Adaptive batching: the most concurrent requests the runtime groups into one `predictBatch()`
-   * call (`predict_batch()` in Python), which the predictor must then define. Batches form while the
-   * model is busy, and an idle model's batch waits for more only when that pays. @default 1 (no batching)
-   */
-  readonly maxBatchSize?: number;
-  /** With batching: the longest a request waits for others while the model is idle, in ms. @default 10 */
-  readonly maxBatchWaitMs?: number;
-  /** A container image built FROM the runtime's base image (images/runtime/Dockerfile) to run instead of the runtime bundle. @default none */
-  readonly image?: string;
-  /**
-   * Whether the model serves. `false` parks it: the VM is stopped (no compute cost), the restarter
-   * leaves it stopped and its schedule is paused; disk, address and bundles stay, so `true` brings
-   * it back as it was. @default true
-   */
-  readonly running?: boolean;
-  /**
-   * Email the certificate authorities (Let's Encrypt, then ZeroSSL) may use for expiry and
-   * account notices. @default none: certificates are still issued, without notices
-   */
-  readonly acmeEmail?: pulumi.Input<string>;
-  /**
-   * VPC network of the instance and its firewall rule: a name or `projects/P/global/networks/N`
-   * (the project's `default` network may not exist under an organization policy). @default "default"
-   */
-  readonly network?: pulumi.Input<string>;
-  /** Subnetwork of the instance, in its region (needs `network`). @default the network's subnetwork in the region (auto mode) */
-  readonly subnetwork?: pulumi.Input<string>;
-  /**
-   * Cloud Run functions runtime of the restarter. Preview fails for a decommissioned runtime and
-   * warns within 180 days of its decommission date. @default "nodejs24"
-   */
-  readonly functionRuntime?: string;
-  /** Labels added to every labelled child. @default none (budgetml adds `budgetml-model`) */
-  readonly labels?: Record<string, string>;
-  /** Enable the Google APIs the deployment needs (never disabled on destroy). @default true */
-  readonly enableApis?: boolean;
-  /** Make `pulumi up` wait until the endpoint answers its health check. @default true */
-  readonly waitForHealthy?: boolean;
-  /** How long to wait for the health check, in seconds. @default 900 */
-  readonly healthTimeoutSeconds?: number;
-  /**
-   * Serve from several VMs behind Google's external Application Load Balancer instead of one: a
-   * number is a fixed group of that many spot VMs; `{ min, max }` an autoscaled one (CPU); and
-   * `standard` of the `min` run on demand, in a group of their own that preemptions never touch.
-   * A regional managed instance group recreates preempted VMs, autoheals on `GET /` and rolls out
-   * new bundles; the load balancer (about $18/month) terminates HTTPS with a Google-managed
-   * certificate and retries a request that met a leaving replica on another one. No restarter.
-   * @default none: one VM behind its own Caddy, kept running by the restarter
-   */
-  readonly replicas?: number | Replicas;
-}
+export type { BudgetModelArgs } from "./args/budgetModelArgs";
 
 /**
  * A model behind a secured HTTPS API on a spot VM that comes back after every preemption: a
@@ -164,8 +44,11 @@ export class BudgetModel extends pulumi.ComponentResource {
   public readonly tokenUrl: pulumi.Output<string>;
   /** The endpoint's static external IP address. */
   public readonly ipAddress: pulumi.Output<string>;
+  /** The VM's instance name; with `replicas`, the first managed instance group's name. */
   public readonly instanceName: pulumi.Output<string>;
+  /** The bucket holding the predictor and runtime bundles. */
   public readonly bucketName: pulumi.Output<string>;
+  /** The login name for `POST /token`. */
   public readonly username: pulumi.Output<string>;
   /** The password (a Pulumi secret). */
   public readonly password: pulumi.Output<string>;
@@ -184,31 +67,14 @@ export class BudgetModel extends pulumi.ComponentResource {
   /** The bucket holding the predictor and runtime bundles. */
   public readonly bucket: gcp.storage.Bucket;
 
-  constructor(name: string, args: BudgetModelArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, givenArgs: BudgetModelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("budgetml:index:BudgetModel", name, {}, opts);
-    const zone = args.zone ?? gcp.config.zone;
-    const project = args.project ?? gcp.config.project;
-    const region = args.region ?? zone?.replace(/-[a-z]$/, "") ?? gcp.config.region;
-    const warnings = validateArgs(name, {
-      ...args,
-      zone,
-      region,
-      requirements: args.requirements ?? args.requirementsFile,
-    });
-    for (const warning of warnings) pulumi.log.warn(`BudgetModel "${name}": ${warning}`, this);
-    if (args.requirements && args.requirementsFile)
-      throw new Error(`BudgetModel "${name}": give requirements or requirementsFile, not both`);
-    if (!project || !zone) {
-      throw new Error(
-        `BudgetModel "${name}": set ${[!project && "project", !zone && "zone"].filter(Boolean).join(" and ")} in args or as gcp:project / gcp:zone stack config`,
-      );
-    }
-    const provisioning: Provisioning = args.provisioning ?? "spot";
-    const machineType = args.machineType ?? "e2-small";
-    const diskSizeGb = args.diskSizeGb ?? 20;
-    const spotFallbackSeconds = provisioning === "spot" ? Math.round((args.spotFallbackMinutes ?? 10) * 60) : 0;
-    const running = args.running ?? true;
-    const functionRuntime = args.functionRuntime ?? RESTARTER_RUNTIME;
+    // Checked (every problem at once, each with its property path) and defaulted in one place: components/args/.
+    const resolved = resolveArgs(name, givenArgs, gcp.config);
+    for (const warning of resolved.warnings) pulumi.log.warn(`BudgetModel "${name}": ${warning}`, this);
+    const args = resolved.args;
+    const { project, zone, region, provisioning, machineType, diskSizeGb, running, functionRuntime } = args;
+    const spotFallbackSeconds = provisioning === "spot" ? Math.round(args.spotFallbackMinutes * 60) : 0;
 
     const ctx: ModelContext = {
       name,
@@ -216,10 +82,10 @@ export class BudgetModel extends pulumi.ComponentResource {
       slug: resourceSlug(name, 20),
       suffix: new random.RandomId(`${name}-suffix`, { byteLength: 3 }, { parent: this }).hex,
       project,
-      region: region as string,
+      region,
       zone,
-      labels: { "budgetml-model": resourceSlug(name, 63), ...(args.labels ?? {}) },
-      apis: args.enableApis === false ? [] : enableApis(name, project, this),
+      labels: { "budgetml-model": resourceSlug(name, 63), ...args.labels },
+      apis: args.enableApis ? enableApis(name, project, this) : [],
     };
 
     // Bundles are built where `pulumi up` runs, named by content (see bundles/).
@@ -236,7 +102,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     const runtimeBundle = pulumi.output(buildRuntimeBundle(buildDir));
 
     const storage = declareStorage(ctx, predictorBundle, runtimeBundle);
-    const username = pulumi.output(args.username ?? "budget");
+    const username = pulumi.output(args.username);
     const identity = declareIdentity(ctx, username, args.password);
     const replicas = args.replicas === undefined ? undefined : planReplicas(args.replicas);
     // Replicas have no restarter, so no restart topic to publish to.
@@ -248,14 +114,14 @@ export class BudgetModel extends pulumi.ComponentResource {
         ? undefined
         : pulumi
             .all([
-              checkedWhenKnown(name, "domain", args.domain, domainProblem),
+              checkedWhenKnown(ctx, "domain", args.domain, domainProblem),
               args.subdomain === undefined
                 ? undefined
-                : checkedWhenKnown(name, "subdomain", args.subdomain, subdomainProblem),
+                : checkedWhenKnown(ctx, "subdomain", args.subdomain, subdomainProblem),
             ])
             .apply(([domain, subdomain]) => publicHostname("", endpointDomain(domain), subdomain));
     const acmeEmail =
-      args.acmeEmail === undefined ? "" : checkedWhenKnown(name, "acmeEmail", args.acmeEmail, acmeEmailProblem);
+      args.acmeEmail === undefined ? "" : checkedWhenKnown(ctx, "acmeEmail", args.acmeEmail, acmeEmailProblem);
     // The first boot reads the bundles, the secrets and publishes to the topic: all of it in place first.
     const bootNeeds = [...identity.ready, ...vmGrants, storage.predictorObject, storage.runtimeObject];
     const bootMetadata = (front: Pick<InstanceMetadata<pulumi.Input<string>>, "topic" | "loadBalancer">) =>
@@ -288,7 +154,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         machineType,
         diskSizeGb,
         serviceAccountEmail: identity.vmAccount.email,
-        network: args.network ?? "default",
+        network: args.network,
         subnetwork: args.subnetwork,
         metadataFor: (loadBalancerIp) => bootMetadata({ topic: "", loadBalancer: loadBalancerIp }),
         bootNeeds,
@@ -309,12 +175,12 @@ export class BudgetModel extends pulumi.ComponentResource {
       };
     } else {
       const restartTopic = topic as gcp.pubsub.Topic; // declared above for every single VM
-      const network = declareNetwork(ctx, args.staticIp, args.network ?? "default");
+      const network = declareNetwork(ctx, args.staticIp, args.network);
       const instance = declareInstance(ctx, {
         machineType,
         diskSizeGb,
         provisioning,
-        network: args.network ?? "default",
+        network: args.network,
         subnetwork: args.subnetwork,
         running,
         bootNeeds,
@@ -329,10 +195,10 @@ export class BudgetModel extends pulumi.ComponentResource {
         topic: restartTopic,
         source: pulumi.output(buildRestarterSource(join(buildDir, "restarter"), functionRuntime)),
         runtime: functionRuntime,
-        schedule: args.schedule ?? "* * * * *",
+        schedule: args.schedule,
         provisioning,
         spotFallbackSeconds,
-        spotReturnWindow: args.spotReturnWindow ?? DEFAULT_SPOT_RETURN_WINDOW,
+        spotReturnWindow: args.spotReturnWindow,
         keepRunning: running,
       });
       this.ipAddress = network.ipAddress;
@@ -369,7 +235,7 @@ export class BudgetModel extends pulumi.ComponentResource {
           .apply(([hostname, ip]): DnsRecord | undefined => dnsRecordFor(hostname, ip))
       : pulumi.output<DnsRecord | undefined>(undefined);
     // A parked model has nothing to wait for.
-    if (args.waitForHealthy !== false && running) {
+    if (args.waitForHealthy && running) {
       // What the VMs serve once they have rolled this update out: the runtime's id (see runtimeIdOf).
       const bundle = pulumi
         .all([
@@ -384,7 +250,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       waitForHealth(
         ctx,
         health.url,
-        args.healthTimeoutSeconds ?? 900,
+        args.healthTimeoutSeconds,
         [...health.triggers, storage.predictorObject.name, storage.runtimeObject.name],
         { bundle, front: health.front },
       );

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { childOptions, type ModelContext } from "./context";
 import { artifactRegistryRepository, GRANTS, IMAGE_PULL_GRANTS } from "./grants";
+import { grantRoles } from "./roleGrants";
 
 /** The VM's identity and the secrets only it may read. */
 export interface ModelIdentity {
@@ -17,13 +18,6 @@ export interface ModelIdentity {
   /** The secret versions and the VM's grants on the secrets and project: the boot needs them in place. */
   ready: pulumi.Resource[];
 }
-
-/** `roles/logging.logWriter` → `logging-logwriter`: a child-name fragment for a role. */
-export const roleSlug = (role: string) =>
-  role
-    .replace(/^(roles|custom)[/:]/, "")
-    .replace(/[^A-Za-z0-9]+/g, "-")
-    .toLowerCase();
 
 /**
  * A service account for the VM with least privilege, and the password and token signing key as
@@ -73,27 +67,30 @@ export function declareIdentity(
       { parent: ctx.parent, additionalSecretOutputs: ["secretData"] },
     );
     ready.push(version);
-    for (const grant of GRANTS.vm.secrets) {
-      ready.push(
-        new gcp.secretmanager.SecretIamMember(
-          `${ctx.name}-${role}-reader`,
-          { project: ctx.project, secretId: holder.secretId, role: grant, member },
-          { parent: ctx.parent },
-        ),
-      );
-    }
+    ready.push(
+      ...grantRoles(
+        ctx,
+        `${role}-reader`,
+        GRANTS.vm.secrets,
+        (grantName, grant, opts) =>
+          new gcp.secretmanager.SecretIamMember(
+            grantName,
+            { project: ctx.project, secretId: holder.secretId, role: grant, member },
+            opts,
+          ),
+      ),
+    );
     return { holder, version };
   };
 
-  for (const role of GRANTS.vm.project) {
-    ready.push(
-      new gcp.projects.IAMMember(
-        `${ctx.name}-vm-${roleSlug(role)}`,
-        { project: ctx.project, role, member },
-        { parent: ctx.parent },
-      ),
-    );
-  }
+  ready.push(
+    ...grantRoles(
+      ctx,
+      "vm",
+      GRANTS.vm.project,
+      (grantName, role, opts) => new gcp.projects.IAMMember(grantName, { project: ctx.project, role, member }, opts),
+    ),
+  );
 
   const passwordSecret = secret("password", passwordValue);
   const signingKey = new random.RandomPassword(
@@ -128,32 +125,28 @@ export function grantVmAccess(
   const member = pulumi.interpolate`serviceAccount:${vmAccount.email}`;
   const imageRepository = image === undefined ? undefined : artifactRegistryRepository(image);
   return [
-    ...GRANTS.vm.bucket.map(
-      (role) =>
-        new gcp.storage.BucketIAMMember(
-          `${ctx.name}-vm-bucket-reader`,
-          { bucket: bucket.name, role, member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "vm-bucket-reader",
+      GRANTS.vm.bucket,
+      (name, role, opts) => new gcp.storage.BucketIAMMember(name, { bucket: bucket.name, role, member }, opts),
     ),
     ...(topic
-      ? GRANTS.vm.topic.map(
-          (role) =>
-            new gcp.pubsub.TopicIAMMember(
-              `${ctx.name}-vm-topic-publisher`,
-              { project: ctx.project, topic: topic.name, role, member },
-              { parent: ctx.parent },
-            ),
+      ? grantRoles(
+          ctx,
+          "vm-topic-publisher",
+          GRANTS.vm.topic,
+          (name, role, opts) =>
+            new gcp.pubsub.TopicIAMMember(name, { project: ctx.project, topic: topic.name, role, member }, opts),
         )
       : []),
     ...(imageRepository
-      ? IMAGE_PULL_GRANTS.vm["image-repository"].map(
-          (role) =>
-            new gcp.artifactregistry.RepositoryIamMember(
-              `${ctx.name}-vm-image-reader`,
-              { ...imageRepository, role, member },
-              { parent: ctx.parent },
-            ),
+      ? grantRoles(
+          ctx,
+          "vm-image-reader",
+          IMAGE_PULL_GRANTS.vm["image-repository"],
+          (name, role, opts) =>
+            new gcp.artifactregistry.RepositoryIamMember(name, { ...imageRepository, role, member }, opts),
         )
       : []),
   ];

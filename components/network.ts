@@ -12,6 +12,7 @@ export interface DnsRecord {
    * `dnsName` ("for instance \"example.com.\""): `` `frontend.${zone.dnsName}` `` (gcp.dns.RecordSet).
    */
   fqdn: string;
+  /** The record type: always an A record. */
   type: "A";
   /** The endpoint's external IP address. */
   value: string;

@@ -5,7 +5,7 @@ import type { RestarterSource } from "../bundles/restarterSource";
 import type { Provisioning } from "../contracts/scheduling";
 import { childOptions, type ModelContext } from "./context";
 import { CUSTOM_ROLES, GRANTS, type CustomRoleKey, type Role } from "./grants";
-import { roleSlug } from "./identity";
+import { grantRoles, roleSlug } from "./roleGrants";
 
 /** What the restarter needs to know about the deployment. */
 export interface RestarterSettings {
@@ -66,21 +66,23 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
   const member = pulumi.interpolate`serviceAccount:${account.email}`;
   const roleName = declareCustomRoles(ctx);
   const grants: pulumi.Resource[] = [
-    ...GRANTS.restarter.instance.map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "restarter-instance",
+      GRANTS.restarter.instance,
+      (name, role, opts) =>
         new gcp.compute.InstanceIAMMember(
-          `${ctx.name}-restarter-instance-${roleSlug(role)}`,
+          name,
           { project: ctx.project, zone: ctx.zone, instanceName: settings.instance.name, role: roleName(role), member },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
-    ...GRANTS.restarter.project.map(
-      (role) =>
-        new gcp.projects.IAMMember(
-          `${ctx.name}-restarter-project-${roleSlug(role)}`,
-          { project: ctx.project, role: roleName(role), member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "restarter-project",
+      GRANTS.restarter.project,
+      (name, role, opts) =>
+        new gcp.projects.IAMMember(name, { project: ctx.project, role: roleName(role), member }, opts),
     ),
   ];
   const build = declareBuildIdentity(ctx, settings.bucket);
@@ -165,13 +167,17 @@ export function declareRestarter(ctx: ModelContext, settings: RestarterSettings)
     childOptions(ctx, { dependsOn: [...ctx.apis, settled] }),
   );
   // Eventarc delivers to the function's Cloud Run service as the restarter account.
-  for (const role of GRANTS.restarter["function-service"]) {
-    new gcp.cloudrun.IamMember(
-      `${ctx.name}-restarter-invoker`,
-      { project: ctx.project, location: ctx.region, service: fn.name, role, member },
-      { parent: ctx.parent },
-    );
-  }
+  grantRoles(
+    ctx,
+    "restarter-invoker",
+    GRANTS.restarter["function-service"],
+    (name, role, opts) =>
+      new gcp.cloudrun.IamMember(
+        name,
+        { project: ctx.project, location: ctx.region, service: fn.name, role, member },
+        opts,
+      ),
+  );
   new gcp.cloudscheduler.Job(
     `${ctx.name}-restart-schedule`,
     {
@@ -259,34 +265,36 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
     childOptions(ctx),
   );
   const grants: pulumi.Resource[] = [
-    ...GRANTS.build.project.map(
-      (role) =>
-        new gcp.projects.IAMMember(
-          `${ctx.name}-build-${roleSlug(role)}`,
-          { project: ctx.project, role, member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "build",
+      GRANTS.build.project,
+      (name, role, opts) => new gcp.projects.IAMMember(name, { project: ctx.project, role, member }, opts),
     ),
-    ...GRANTS.build["build-repository"].map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "build-repository-writer",
+      GRANTS.build["build-repository"],
+      (name, role, opts) =>
         new gcp.artifactregistry.RepositoryIamMember(
-          `${ctx.name}-build-repository-writer`,
+          name,
           { project: ctx.project, location: ctx.region, repository: repository.name, role, member },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
-    ...GRANTS.build.bucket.map(
-      (role) =>
-        new gcp.storage.BucketIAMMember(
-          `${ctx.name}-build-source-reader`,
-          { bucket: bucket.name, role, member },
-          { parent: ctx.parent },
-        ),
+    ...grantRoles(
+      ctx,
+      "build-source-reader",
+      GRANTS.build.bucket,
+      (name, role, opts) => new gcp.storage.BucketIAMMember(name, { bucket: bucket.name, role, member }, opts),
     ),
-    ...GRANTS.build["function-source-buckets"].map(
-      (role) =>
+    ...grantRoles(
+      ctx,
+      "build-function-sources",
+      GRANTS.build["function-source-buckets"],
+      (name, role, opts) =>
         new gcp.projects.IAMMember(
-          `${ctx.name}-build-function-sources`,
+          name,
           {
             project: ctx.project,
             role,
@@ -299,7 +307,7 @@ function declareBuildIdentity(ctx: ModelContext, bucket: gcp.storage.Bucket) {
               expression: 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")',
             },
           },
-          { parent: ctx.parent },
+          opts,
         ),
     ),
   ];

@@ -140,6 +140,11 @@ export function readInstanceMetadata(attributes: Record<string, string | undefin
 export function publicHostname(ip: string, domain?: string, subdomain?: string): string {
   if (domain) return subdomain ? `${subdomain}.${domain}` : domain;
   if (isLoopback(ip)) return "localhost";
+  return sslipHostname(ip);
+}
+
+/** The sslip.io name of an IPv4 address (`a-b-c-d.sslip.io`, which resolves to a.b.c.d). */
+export function sslipHostname(ip: string): string {
   return `${ip.replace(/\./g, "-")}.sslip.io`;
 }
 

@@ -48,10 +48,15 @@ export interface LocalProgramOptions {
 
 /** One served model. */
 export interface LocalModel {
+  /** The model's name: the `BudgetModel`'s resource name. */
   model: string;
+  /** The local endpoint's base URL (`http://localhost:<port>`). */
   url: string;
+  /** Swagger UI: `<url>/docs`. */
   docsUrl: string;
+  /** The login name the model was declared with. */
   username: string;
+  /** The password: declared, or generated as in the cloud. */
   password: string;
   /**
    * A parked model (`running: false`): its instance is declared stopped and its scheduler job

@@ -1,7 +1,8 @@
 /**
  * The `replicas` argument of a BudgetModel: its forms, what each means, and its validation (a pure
- * function, so it can move into a shared args pipeline as it is).
+ * function, one of the args pipeline's validators: components/args/validateArgs.ts).
  */
+import type { ArgProblem } from "../args/argProblem";
 
 /** An autoscaled group: between `min` and `max` replicas, `standard` of them on demand. */
 export interface Replicas {
@@ -24,12 +25,6 @@ export interface ReplicaPlan {
   standard: number;
   /** The spot group's bounds: `min - standard` to `max - standard` (equal: a fixed group, no autoscaler). */
   spot: { min: number; max: number };
-}
-
-/** A problem with an argument, with the property path `pulumi preview` points at. */
-export interface ArgProblem {
-  propertyPath: string;
-  reason: string;
 }
 
 /**

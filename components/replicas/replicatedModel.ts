@@ -1,7 +1,7 @@
 import type * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { ModelContext } from "../context";
-import { publicHostname } from "../../contracts/instanceMetadata";
+import { sslipHostname } from "../../contracts/instanceMetadata";
 import { declareAutohealingCheck, declareInstanceGroup, regionZones, type InstanceGroup } from "./instanceGroups";
 import { declareInstanceTemplate, type GroupRole, type TemplateSettings } from "./instanceTemplate";
 import { declareLoadBalancer, declareLoadBalancerAddress, type ModelLoadBalancer } from "./loadBalancer";
@@ -37,7 +37,9 @@ export interface ReplicatedModel extends ModelLoadBalancer {
  */
 export function declareReplicatedModel(ctx: ModelContext, settings: ReplicatedModelSettings): ReplicatedModel {
   const address = declareLoadBalancerAddress(ctx);
-  const hostname = settings.customHostname ?? address.ip.apply((ip) => publicHostname(ip));
+  // The load balancer's Google-managed certificate needs a name that resolves to its address, even
+  // where that address is loopback (the local cloud's, whose load balancer serves plain HTTP).
+  const hostname = settings.customHostname ?? address.ip.apply((ip) => sslipHostname(ip));
   const tag = pulumi.interpolate`budgetml-${ctx.slug}-${ctx.suffix}`;
   const zones = regionZones(ctx);
   const autohealingCheck = declareAutohealingCheck(ctx);

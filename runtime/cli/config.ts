@@ -4,6 +4,7 @@ import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
 import type { BatchingOptions } from "../batching/batchingPredictor";
 import { inFlightForBatches, MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
+import { SERVE_DEFAULTS, type RuntimeEnv, type RuntimeVariableName } from "./environment";
 
 export { UsageError } from "../../contracts/settings";
 
@@ -42,7 +43,7 @@ export interface ServeFlags {
   "max-batch-wait-ms"?: string;
 }
 
-type Env = Record<string, string | undefined>;
+type Env = RuntimeEnv;
 
 /**
  * Reads and validates the serve configuration. Credentials come only from the environment
@@ -51,18 +52,21 @@ type Env = Record<string, string | undefined>;
 export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   const predictorPath = flags.predictor ?? env.BUDGET_PREDICTOR_PATH;
   if (!predictorPath) throw new UsageError("no predictor: pass --predictor FILE or set BUDGET_PREDICTOR_PATH");
-  const missing = ["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"].filter((name) => !env[name]);
+  const missing = (["BUDGET_USERNAME", "BUDGET_PWD", "BUDGET_TOKEN"] as const).filter((name) => !env[name]);
   if (missing.length > 0)
     throw new UsageError(`missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
   if ((env.BUDGET_TOKEN as string).length < 16)
     throw new UsageError("BUDGET_TOKEN must be at least 16 characters: it signs the bearer tokens");
 
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
-    parseNumberSetting(name, raw, fallback, { min, max, integer: true });
+  /** A whole-number setting read by its registered name; a flag given on the command line overrides it. */
+  const int = (name: RuntimeVariableName, fallback: number, min: number, max: number, flag?: keyof ServeFlags) => {
+    const given = flag === undefined ? undefined : flags[flag];
+    const [label, raw] = given === undefined ? [name, env[name]] : [`--${flag}`, given];
+    return parseNumberSetting(label, raw, fallback, { min, max, integer: true });
+  };
   const batching = readBatching(env, flags);
   const maxInFlight = int(
     "BUDGET_MAX_IN_FLIGHT",
-    env.BUDGET_MAX_IN_FLIGHT,
     batching ? inFlightForBatches(batching.maxBatchSize) : DEFAULTS.maxInFlight,
     1,
     10_000,
@@ -75,68 +79,32 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
   return {
     predictorPath,
     entrypoint: flags.entrypoint ?? (env.BUDGET_PREDICTOR_ENTRYPOINT || undefined),
-    host: flags.host ?? env.BUDGET_HOST ?? "0.0.0.0",
-    port: int(flags.port !== undefined ? "--port" : "PORT", flags.port ?? env.PORT, 8080, 0, 65535),
-    workers: int(
-      flags.workers !== undefined ? "--workers" : "BUDGET_WORKERS",
-      flags.workers ?? env.BUDGET_WORKERS,
-      cpus().length,
-      1,
-      64,
-    ),
-    drainSeconds: int("BUDGET_DRAIN_SECONDS", env.BUDGET_DRAIN_SECONDS, 25, 0, 3600),
-    handoffMs: int("BUDGET_HANDOFF_MS", env.BUDGET_HANDOFF_MS, 0, 0, 60_000),
-    headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", env.BUDGET_HEADERS_TIMEOUT_MS, 10_000, 100, 600_000),
-    keepAliveSeconds: int("BUDGET_KEEPALIVE_SECONDS", env.BUDGET_KEEPALIVE_SECONDS, 65, 1, 3600),
+    host: flags.host ?? env.BUDGET_HOST ?? SERVE_DEFAULTS.host,
+    port: int("PORT", SERVE_DEFAULTS.port, 0, 65535, "port"),
+    workers: int("BUDGET_WORKERS", cpus().length, 1, 64, "workers"),
+    drainSeconds: int("BUDGET_DRAIN_SECONDS", SERVE_DEFAULTS.drainSeconds, 0, 3600),
+    handoffMs: int("BUDGET_HANDOFF_MS", SERVE_DEFAULTS.handoffMs, 0, 60_000),
+    headersTimeoutMs: int("BUDGET_HEADERS_TIMEOUT_MS", SERVE_DEFAULTS.headersTimeoutMs, 100, 600_000),
+    keepAliveSeconds: int("BUDGET_KEEPALIVE_SECONDS", SERVE_DEFAULTS.keepAliveSeconds, 1, 3600),
     app: {
       credentials: { username: env.BUDGET_USERNAME as string, password: env.BUDGET_PWD as string },
       tokenSigningKey: env.BUDGET_TOKEN as string,
-      tokenTtlSeconds: int(
-        "BUDGET_TOKEN_TTL_SECONDS",
-        env.BUDGET_TOKEN_TTL_SECONDS,
-        DEFAULTS.tokenTtlSeconds,
-        60,
-        30 * 24 * 3600,
-      ),
+      tokenTtlSeconds: int("BUDGET_TOKEN_TTL_SECONDS", DEFAULTS.tokenTtlSeconds, 60, 30 * 24 * 3600),
       limits: {
-        bodyBytes: int("BUDGET_MAX_BODY_BYTES", env.BUDGET_MAX_BODY_BYTES, DEFAULTS.bodyBytes, 1, 1 << 30),
-        fileBytes: int("BUDGET_MAX_FILE_BYTES", env.BUDGET_MAX_FILE_BYTES, DEFAULTS.fileBytes, 1, 1 << 30),
+        bodyBytes: int("BUDGET_MAX_BODY_BYTES", DEFAULTS.bodyBytes, 1, 1 << 30),
+        fileBytes: int("BUDGET_MAX_FILE_BYTES", DEFAULTS.fileBytes, 1, 1 << 30),
       },
-      bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", env.BUDGET_BODY_TIMEOUT_MS, DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
-      bodyMinBytesPerSecond: int(
-        "BUDGET_BODY_MIN_BYTES_PER_SECOND",
-        env.BUDGET_BODY_MIN_BYTES_PER_SECOND,
-        DEFAULTS.bodyMinBytesPerSecond,
-        0,
-        1 << 30,
-      ),
-      predictTimeoutMs: int(
-        "BUDGET_PREDICT_TIMEOUT_MS",
-        env.BUDGET_PREDICT_TIMEOUT_MS,
-        DEFAULTS.predictTimeoutMs,
-        1,
-        3_600_000,
-      ),
+      bodyTimeoutMs: int("BUDGET_BODY_TIMEOUT_MS", DEFAULTS.bodyTimeoutMs, 1, 3_600_000),
+      bodyMinBytesPerSecond: int("BUDGET_BODY_MIN_BYTES_PER_SECOND", DEFAULTS.bodyMinBytesPerSecond, 0, 1 << 30),
+      predictTimeoutMs: int("BUDGET_PREDICT_TIMEOUT_MS", DEFAULTS.predictTimeoutMs, 1, 3_600_000),
       maxInFlight,
       ...(batching ? { batching } : {}),
-      maxQueued: int("BUDGET_MAX_QUEUED", env.BUDGET_MAX_QUEUED, DEFAULTS.maxQueued, 0, 100_000),
+      maxQueued: int("BUDGET_MAX_QUEUED", DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
       ...(env.BUDGET_PROVISIONING ? { provisioning: provisioningSetting(env.BUDGET_PROVISIONING) } : {}),
       ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
-      maxQueueWaitMs: int(
-        "BUDGET_MAX_QUEUE_WAIT_MS",
-        env.BUDGET_MAX_QUEUE_WAIT_MS,
-        DEFAULTS.maxQueueWaitMs,
-        0,
-        3_600_000,
-      ),
-      maxFailedLogins: int(
-        "BUDGET_MAX_FAILED_LOGINS",
-        env.BUDGET_MAX_FAILED_LOGINS,
-        DEFAULTS.maxFailedLogins,
-        1,
-        1_000_000,
-      ),
+      maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
+      maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", DEFAULTS.maxFailedLogins, 1, 1_000_000),
     },
   };
 }
@@ -160,13 +128,13 @@ function readBatching(env: Env, flags: ServeFlags): BatchingOptions | undefined 
   return undefined;
 }
 
-/** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
 /** `BUDGET_PROVISIONING`: one of the provisioning models. */
 function provisioningSetting(raw: string): Provisioning {
   if (raw === "spot" || raw === "preemptible" || raw === "standard") return raw;
   throw new UsageError(`BUDGET_PROVISIONING must be spot, preemptible or standard, got "${raw}"`);
 }
 
+/** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */
 function trustedProxy(raw: string): string {
   const named = new Set(["loopback", "linklocal", "uniquelocal"]);
   const bad = raw

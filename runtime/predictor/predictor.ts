@@ -7,6 +7,7 @@
 
 /** The body of `POST /predict_dict`: `{"payload": {...}}`; an absent `payload` is `{}`. */
 export interface Payload {
+  /** The JSON object the client sent as `payload`. */
   payload: Record<string, unknown>;
 }
 

@@ -107,17 +107,24 @@ describe("BudgetModel under Pulumi mocks", () => {
   it("lets only the VM account read the secrets, its bucket and publish to its topic", () => {
     const vm = m.child("gcp:serviceaccount/account:Account", "vm-account").inputs.accountId;
     const member = `serviceAccount:${vm}@proj.iam.gserviceaccount.com`;
-    for (const role of ["password-reader", "signing-key-reader"]) {
+    for (const role of [
+      "password-reader-secretmanager-secretaccessor",
+      "signing-key-reader-secretmanager-secretaccessor",
+    ]) {
       expect(m.child("gcp:secretmanager/secretIamMember:SecretIamMember", role).inputs).toMatchObject({
         role: "roles/secretmanager.secretAccessor",
         member,
       });
     }
-    expect(m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader").inputs).toMatchObject({
+    expect(
+      m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader-storage-objectviewer").inputs,
+    ).toMatchObject({
       role: "roles/storage.objectViewer",
       member,
     });
-    expect(m.child("gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher").inputs).toMatchObject({
+    expect(
+      m.child("gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher-pubsub-publisher").inputs,
+    ).toMatchObject({
       role: "roles/pubsub.publisher",
       member,
     });
@@ -216,7 +223,10 @@ describe("BudgetModel variations", () => {
     expect(instance.bootDisk.initializeParams.size).toBe(30);
     expect(instance.labels).toEqual({ "budgetml-model": "custom", team: "ml", "budgetml-provisioning": "standard" });
     // The VM pulls the image with its own account: read access to that repository, nothing more.
-    const reader = child("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "vm-image-reader").inputs;
+    const reader = child(
+      "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+      "vm-image-reader-artifactregistry-reader",
+    ).inputs;
     expect(reader).toMatchObject({
       location: "europe",
       project: "p",
@@ -235,7 +245,7 @@ describe("BudgetModel variations", () => {
     expect(artifactRegistryRepository("ghcr.io/acme/model:1")).toBeUndefined();
     expect(artifactRegistryRepository("europe-docker.pkg.dev/p/r")).toBeUndefined(); // no image name
     const { children } = await deploy("public-image", { image: "ghcr.io/acme/model:1", requirements: undefined });
-    expect(children.filter((c) => c.name.endsWith("vm-image-reader"))).toEqual([]);
+    expect(children.filter((c) => c.name.includes("vm-image-reader"))).toEqual([]);
   }, 60_000);
 
   it("changes the predictor object and the instance metadata exactly when the predictor changes", async () => {
@@ -392,10 +402,10 @@ describe("what Google requires of a real `pulumi up`", () => {
   it("starts the instance only once everything its first boot reads is granted and written", () => {
     const instance = instanceOf();
     const needed = [
-      ["gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader"],
-      ["gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher"],
-      ["gcp:secretmanager/secretIamMember:SecretIamMember", "password-reader"],
-      ["gcp:secretmanager/secretIamMember:SecretIamMember", "signing-key-reader"],
+      ["gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader-storage-objectviewer"],
+      ["gcp:pubsub/topicIAMMember:TopicIAMMember", "vm-topic-publisher-pubsub-publisher"],
+      ["gcp:secretmanager/secretIamMember:SecretIamMember", "password-reader-secretmanager-secretaccessor"],
+      ["gcp:secretmanager/secretIamMember:SecretIamMember", "signing-key-reader-secretmanager-secretaccessor"],
       ["gcp:secretmanager/secretVersion:SecretVersion", "password-version"],
       ["gcp:secretmanager/secretVersion:SecretVersion", "signing-key-version"],
       ["gcp:storage/bucketObject:BucketObject", "predictor"],

@@ -9,7 +9,7 @@ import { schedulingFor, schedulingRefusals, schedulingSwitch, type Provisioning 
 import { createComputeClients } from "../../functions/restarter/computeClients";
 import { startComputeServer, SimulatedInstance } from "../../local/standins/computeServer";
 import { startMetadataServer } from "../../local/standins/metadataServer";
-import { validateArgs } from "../../components/validate";
+import { validateArgs } from "../../components/args/validateArgs";
 import { join } from "node:path";
 
 const day = (iso: string) => new Date(`${iso}T12:00:00Z`);

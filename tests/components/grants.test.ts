@@ -1,6 +1,10 @@
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
 // The harness puts Pulumi's mocks in place before the component is loaded.
-import { deploy, includesUrnOf, type Recorded } from "./pulumiHarness";
+import { deploy, includesUrnOf, recorded, value, type Recorded } from "./pulumiHarness";
 import { CUSTOM_ROLES, GRANTS, isPermitted, type GrantScope } from "../../components/grants";
+import { FORMER_GRANT_NAMES, grantRoles } from "../../components/roleGrants";
+import { waitForRegistrations } from "../../local/waitForRegistrations";
 
 // components/grants.ts is the one list of who may do what: the stand-ins enforce it, so the
 // component must declare exactly it — no grant more, none less.
@@ -85,4 +89,50 @@ describe("the grants a deployment declares (components/grants.ts)", () => {
     expect(isPermitted("vm", "bucket", "storage.objects.create")).toBe(false);
     expect(isPermitted("build", "bucket", "storage.objects.get")).toBe(true);
   });
+});
+
+describe("children declared from a list of roles (components/roleGrants.ts)", () => {
+  it("names each grant by its role: two roles for one member on one scope are two children, two URNs", async () => {
+    const parent = new pulumi.ComponentResource("budgetml:test:Owner", "two-roles");
+    const grants = grantRoles(
+      { name: "two-roles", parent },
+      "vm-bucket-reader",
+      ["roles/storage.objectViewer", "roles/storage.legacyBucketReader"],
+      (name, role, opts) =>
+        new gcp.storage.BucketIAMMember(name, { bucket: "b", role, member: "serviceAccount:vm@p" }, opts),
+    );
+    const urns = await Promise.all(grants.map((grant) => value(grant.urn)));
+    await waitForRegistrations(() => recorded.length);
+    expect(new Set(urns).size).toBe(2);
+    const declared = recorded
+      .filter((r) => r.name.startsWith("two-roles-vm-bucket-reader"))
+      .sort((a, b) => b.name.localeCompare(a.name));
+    expect(declared.map((r) => [r.name, r.inputs.role, r.parent])).toEqual([
+      [
+        "two-roles-vm-bucket-reader-storage-objectviewer",
+        "roles/storage.objectViewer",
+        expect.stringMatching(/budgetml:test:Owner::two-roles$/),
+      ],
+      [
+        "two-roles-vm-bucket-reader-storage-legacybucketreader",
+        "roles/storage.legacyBucketReader",
+        expect.stringMatching(/budgetml:test:Owner::two-roles$/),
+      ],
+    ]);
+    // The role that held the scope alone keeps its former name as an alias; the new one has none.
+    expect(declared.map((r) => r.aliasNames)).toEqual([["two-roles-vm-bucket-reader"], []]);
+  }, 60_000);
+
+  it("gives every child of a deployment its own URN, and each renamed grant an alias from its former name", async () => {
+    const { children } = await deploy("urns");
+    const urns = children.map((c) => `${c.parent}$${c.type}::${c.name}`);
+    expect(urns.filter((urn, i) => urns.indexOf(urn) !== i)).toEqual([]);
+    const renamed = children.filter((c) => c.aliasNames.length > 0);
+    expect(renamed.length).toBeGreaterThanOrEqual(8); // every former name but the image reader's (no image here)
+    for (const child of renamed)
+      expect([child.name, child.aliasNames]).toEqual([
+        child.name,
+        [`urns-${FORMER_GRANT_NAMES[child.name.replace(/^urns-/, "")]}`],
+      ]);
+  }, 60_000);
 });

@@ -22,9 +22,12 @@ export interface Recorded {
   dependsOn: string[];
   ignoreChanges: string[];
   deleteBeforeReplace: boolean;
+  /** Names of the `aliases` the child was declared with (the names it had before). */
+  aliasNames: string[];
 }
 export const recorded: Recorded[] = [];
-const options = new Map<string, Pick<Recorded, "parent" | "dependsOn" | "ignoreChanges" | "deleteBeforeReplace">>();
+type RecordedOptions = Pick<Recorded, "parent" | "dependsOn" | "ignoreChanges" | "deleteBeforeReplace" | "aliasNames">;
+const options = new Map<string, RecordedOptions>();
 
 pulumi.runtime.setMocks(
   {
@@ -63,7 +66,13 @@ pulumi.runtime.setMocks(
         name: args.name,
         inputs: args.inputs,
         provider: args.provider,
-        ...(options.get(args.name) ?? { parent: "", dependsOn: [], ignoreChanges: [], deleteBeforeReplace: false }),
+        ...(options.get(args.name) ?? {
+          parent: "",
+          dependsOn: [],
+          ignoreChanges: [],
+          deleteBeforeReplace: false,
+          aliasNames: [],
+        }),
       });
       return { id: (state.id as string) ?? `${args.name}-id`, state };
     },
@@ -84,6 +93,7 @@ type Request = {
   getDependenciesList(): string[];
   getIgnorechangesList(): string[];
   getDeletebeforereplace(): boolean;
+  getAliasesList(): { getSpec(): { getName(): string } | undefined }[];
 };
 const monitor = (
   pulumi.runtime as unknown as { getMonitor(): { registerResource: (request: Request, ...rest: unknown[]) => unknown } }
@@ -95,6 +105,7 @@ monitor.registerResource = (request: Request, ...rest: unknown[]) => {
     dependsOn: request.getDependenciesList(),
     ignoreChanges: request.getIgnorechangesList(),
     deleteBeforeReplace: request.getDeletebeforereplace(),
+    aliasNames: request.getAliasesList().flatMap((alias) => alias.getSpec()?.getName() || []),
   });
   return originalRegister(request, ...rest);
 };

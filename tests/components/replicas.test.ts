@@ -65,14 +65,19 @@ describe("BudgetModel with replicas: 3 (a fixed group of spot VMs)", () => {
     expect(metadata["startup-script"]).toContain("budgetml-startup");
     expect(metadata["shutdown-script"]).toContain('"$BOOT" shutdown');
     expect(metadata["budget-load-balancer"]).toBe("34.117.1.2");
-    expect(metadata["budget-password-secret"]).toMatch(/^projects\/proj\/secrets\/budgetml-fixed-.*-password$/);
+    expect(metadata["budget-password-secret"]).toMatch(
+      /^projects\/proj\/secrets\/budgetml-fixed-.*-password\/versions\/1$/,
+    );
     expect(metadata["budget-topic"]).toBeUndefined(); // no restarter to signal
     expect(JSON.stringify(metadata)).not.toContain("generated-fixed");
     expect(m.child(TYPE.template, "spot-template").inputs.serviceAccount.email).toMatch(/^bm-fixed-.*@proj/);
     // The first boot reads the secrets and bundles: the group waits for the grants and versions.
     const group = m.child(TYPE.group, "spot-group");
     expect(
-      includesUrnOf(group.dependsOn, m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader")),
+      includesUrnOf(
+        group.dependsOn,
+        m.child("gcp:storage/bucketIAMMember:BucketIAMMember", "vm-bucket-reader-storage-objectviewer"),
+      ),
     ).toBe(true);
     expect(
       includesUrnOf(group.dependsOn, m.child("gcp:secretmanager/secretVersion:SecretVersion", "password-version")),

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { planReplicas, replicasProblems } from "../../components/replicas/replicasArgs";
-import { validateArgs } from "../../components/validate";
+import { validateArgs } from "../../components/args/validateArgs";
 
 // The `replicas` argument's validation, a pure function, and as `pulumi preview` meets it.
 describe("replicasProblems", () => {

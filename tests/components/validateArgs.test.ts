@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { acmeEmailProblem, domainProblem, subdomainProblem, validateArgs } from "../../components/validate";
+import { acmeEmailProblem, domainProblem, subdomainProblem } from "../../components/args/endpointArgs";
+import { validateArgs } from "../../components/args/validateArgs";
 
 // The validator as `pulumi preview` meets it: no mocks, one InputPropertiesError entry per bad field.
 describe("validateArgs", () => {
@@ -83,6 +84,24 @@ describe("validateArgs", () => {
     expect(problem({ maxBatchWaitMs: 5 })).toEqual([
       ["maxBatchWaitMs", "maxBatchWaitMs needs maxBatchSize above 1: batching is off"],
     ]);
+  });
+
+  it("gives each problem the property path its check names, not one read out of the message", () => {
+    const paths = (args: Record<string, unknown>) => {
+      try {
+        validateArgs("m", { predictor, ...args });
+      } catch (error) {
+        return (error as pulumi.InputPropertiesError).errors.map((e) => e.propertyPath);
+      }
+      return [];
+    };
+    expect(paths({ replicas: { min: 0 } })).toEqual(["replicas.min"]);
+    expect(paths({ domain: "not a domain" })).toEqual(["domain"]);
+    // Messages that start with another word than the property they concern.
+    expect(paths({ zone: "europe-west1-b", region: "us-central1" })).toEqual(["zone"]);
+    expect(paths({ requirements: ["sentiment"], requirementsFile: "package.json" })).toEqual(["requirementsFile"]);
+    expect(paths({ labels: { Team: "ml", team: "ML" } })).toEqual(['labels["Team"]', 'labels["team"]']);
+    expect(paths({ maxBatchWaitMs: 5 })).toEqual(["maxBatchWaitMs"]);
   });
 
   it("passes valid args and returns no warnings", () => {

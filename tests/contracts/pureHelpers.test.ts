@@ -1,5 +1,5 @@
 import { estimateMonthlyCost } from "../../components/pricing";
-import { resourceSlug } from "../../components/validate";
+import { resourceSlug } from "../../components/resourceSlug";
 import { FALLBACK_LABEL, parseUtcWindow, PROVISIONING_LABEL } from "../../contracts/scheduling";
 import { labelsAfter, provisioningMove, type ProvisioningView } from "../../functions/restarter/provisioningPolicy";
 import { outageRequestId, switchRequestId } from "../../functions/restarter/requestIds";

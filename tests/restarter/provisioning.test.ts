@@ -211,11 +211,9 @@ describe("the restarter's own stop", () => {
       env: { BUDGET_RESTART_BUDGET_SECONDS: "1" },
     });
     try {
-      const first = await t.tick();
-      expect(first).toMatchObject({ did: "gave_up", error: "instance still STOPPING" });
-      // The invocation ends at its budget, not when the stop's operation does (a function past its
-      // timeout is killed mid-call).
-      expect(first.ms).toBeLessThan(3000);
+      // Ended at its budget with the instance still stopping — not held until the stop's operation is
+      // done (a function past its timeout is killed mid-call), which would have it see TERMINATED.
+      expect(await t.tick()).toMatchObject({ did: "gave_up", error: "instance still STOPPING" });
       expect(t.logLines.filter((line) => line.severity === "ERROR")).toEqual([]); // a stop under way is no failure
       await waitFor(() => t.vm.facts().status === "TERMINATED", { timeoutMs: 10_000, intervalMs: 20 });
       // The newest stop is a `stop` operation, but its request id is the restarter's own switch's.

@@ -67,12 +67,15 @@ describe("clients that go away leave nothing behind", () => {
     token = await server.token();
     const { port } = new URL(server.url);
     const socket = connect(Number(port), "127.0.0.1");
-    await new Promise((resolve) => socket.once("connect", resolve));
-    const answered = new Promise<string>((resolve) => {
-      let received = "";
-      socket.on("data", (chunk) => (received += chunk));
-      socket.once("close", () => resolve(received));
-    });
+    let received = "";
+    socket.on("data", (chunk) => (received += chunk));
+    // A connection is only the server's once it has answered on it (with workers, the primary hands
+    // a new connection over first): a health check on it, then the stalled upload on the same one,
+    // so the upload is in the server before the requests below, which ride an older connection.
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await waitFor(() => /\r\n\r\n\{[^]*\}$/.test(received), { what: "the health answer on the raw connection" });
+    received = "";
+    const answered = new Promise<string>((resolve) => socket.once("close", () => resolve(received)));
     socket.write(
       `POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 400000\r\n\r\n{"payload":`,
     );

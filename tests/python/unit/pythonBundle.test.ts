@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { extract } from "tar";
 import { buildPredictorBundle } from "../../../bundles/predictorBundle";
 import { parsePipRequirements } from "../../../bundles/pythonPredictorBundle";
-import { validateArgs } from "../../../components/validate";
+import { validateArgs } from "../../../components/args/validateArgs";
 
 const IRIS = join(__dirname, "..", "..", "..", "examples", "iris", "predictor.py");
 let work: string;
