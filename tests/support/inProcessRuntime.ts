@@ -1,5 +1,5 @@
 import { readServeConfig } from "../../runtime/cli/config";
-import { createLogger } from "../../runtime/logger";
+import { createLogger } from "../../contracts/cloudLogging";
 import { startServer, type RunningServer } from "../../runtime/server/server";
 import { fixturePath, login, scrape, TEST_RUNTIME_ENV, type RuntimeUnderTest } from "./runtimeServer";
 
