@@ -14,37 +14,19 @@ const common = {
 };
 
 /**
- * Two projects: every test against the sources, and the runtime's HTTP tests (tests/runtime and tests/python, but
- * not its in-process unit tests) once more against the runtime bundle's server.cjs as the VM
- * starts it — one suite, two targets (tests/support/runtimeTarget.ts).
+ * One run of every test. HTTP behaviour runs against the runtime's server in the Jest process
+ * (tests/support/inProcessRuntime.ts); what only a process shows — serve, workers, signals and
+ * drain, the Python host, the soak, the hostile-request and smoke suites of tests/shipped/ — runs
+ * `serve` processes of the runtime bundle's server.cjs, as the VM starts it, built once per run by
+ * the global setup (tests/support/runtimeTarget.ts).
  */
 module.exports = {
+  ...common,
   testTimeout: 30000,
   maxWorkers: 2,
   globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
-  projects: [
-    // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
-    {
-      ...common,
-      displayName: "source",
-      testMatch: ["**/*.test.ts"],
-      testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"],
-    },
-    {
-      ...common,
-      displayName: "shipped runtime bundle",
-      testMatch: ["<rootDir>/tests/runtime/**/*.test.ts", "<rootDir>/tests/python/**/*.test.ts"],
-      // In-process unit tests of the runtime's parts, not of a serve process: sources only.
-      testPathIgnorePatterns: [
-        "/node_modules/",
-        "/tests/runtime/unit/",
-        "/tests/runtime/loader\\.test\\.ts$",
-        "/tests/runtime/cli\\.test\\.ts$",
-        "/tests/python/vm/",
-        "/tests/python/unit/",
-      ],
-      setupFiles: ["<rootDir>/tests/support/targetShippedBundle.cjs"],
-    },
-  ],
+  testMatch: ["**/*.test.ts"],
+  // tests/vm boots a whole Debian system as root: its own command, `npm run test:vm` (tests/vm/jest.config.js).
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/vm/"],
 };

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { BudgetModelArgs } from "../../components/budgetModel";
 import { waitForRegistrations } from "../../local/waitForRegistrations";
+import { cacheBundleBuilds } from "../support/bundleCache";
 
 // Pulumi's own mocks stand in for the engine: every child is recorded with its real inputs and
 // resource options (parent, dependsOn, ignoreChanges, deleteBeforeReplace) as the engine gets them.
@@ -144,3 +145,5 @@ export async function deploy(
 }
 
 process.chdir(mkdtempSync(join(tmpdir(), "budgetml-pulumi-"))); // bundles are built under .budgetml/ here
+// Each distinct bundle is built once per test file, by the real builders (tests/support/bundleCache.ts).
+cacheBundleBuilds();

@@ -1,7 +1,7 @@
-// examples/digits over HTTP: a neural network in ONNX run by onnxruntime-node. Against the sources
-// the runtime compiles predictor.ts; against the shipped runtime bundle it loads the predictor
-// bundle pulumi up would upload (predictor.cjs with the model inside, onnxruntime-node beside it
-// as the VM's npm install would put it).
+// examples/digits over HTTP: a neural network in ONNX run by onnxruntime-node. Against the shipped
+// runtime bundle (the default) it loads the predictor bundle pulumi up would upload (predictor.cjs
+// with the model inside, onnxruntime-node beside it as the VM's npm install would put it); with
+// BUDGET_TEST_RUNTIME=source the runtime compiles predictor.ts.
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
-// The runtime serving Python predictors over HTTP; run against the sources and against the shipped
-// runtime bundle's server.cjs (jest.config.js, tests/support/runtimeTarget.ts).
+// The runtime serving Python predictors over HTTP, in `serve` processes of the shipped runtime
+// bundle's server.cjs (tests/support/runtimeTarget.ts): the Python host is a process of its own.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";

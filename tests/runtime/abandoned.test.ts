@@ -1,12 +1,16 @@
 import { connect } from "node:net";
-import { json, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
+import { startInProcessRuntime, type InProcessRuntime } from "../support/inProcessRuntime";
+import { json } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
+// The same module the runtime loads the predictor from (Jest's module registry, this file's).
+const gated = require("../fixtures/runtime/gated.cjs") as { release(): void };
+
 describe("clients that go away leave nothing behind", () => {
-  let server: TestRuntime;
+  let server: InProcessRuntime;
   let token: string;
   beforeEach(async () => {
-    server = await startTestRuntime("runtime/gated.cjs", {
+    server = await startInProcessRuntime("runtime/gated.cjs", {
       env: { BUDGET_MAX_IN_FLIGHT: "2", BUDGET_MAX_QUEUED: "8", BUDGET_MAX_QUEUE_WAIT_MS: "60000" },
     });
     token = await server.token();
@@ -34,7 +38,7 @@ describe("clients that go away leave nothing behind", () => {
     });
     // The two running predictions still hold their slots until predict() settles...
     expect(await server.metric("budgetml_predictions_in_flight")).toBe(2);
-    server.child.kill("SIGUSR2");
+    gated.release();
     // ...and then nothing is left: no slot went to a client that had gone.
     await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
       what: "in-flight back to 0",
@@ -52,7 +56,7 @@ describe("clients that go away leave nothing behind", () => {
     // One slot; bodies and files up to 1 MiB, so the upload budget is 1 MiB and one client may hold
     // half of it; no minimum rate, so the stalled upload stays until it hangs up.
     await server.close();
-    server = await startTestRuntime("runtime/gated.cjs", {
+    server = await startInProcessRuntime("runtime/gated.cjs", {
       env: {
         BUDGET_MAX_IN_FLIGHT: "1",
         BUDGET_MAX_BODY_BYTES: String(1 << 20),

@@ -1,19 +1,12 @@
 import { SignJWT } from "jose";
-import {
-  login,
-  PASSWORD,
-  SIGNING_KEY,
-  startTestRuntime,
-  USERNAME,
-  json,
-  type TestRuntime,
-} from "../support/runtimeServer";
+import { startInProcessRuntime, type InProcessRuntime } from "../support/inProcessRuntime";
+import { login, PASSWORD, SIGNING_KEY, USERNAME, json } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 describe("POST /token and bearer auth", () => {
-  let server: TestRuntime;
+  let server: InProcessRuntime;
   beforeEach(async () => {
-    server = await startTestRuntime("runtime/passthrough.cjs", { env: { BUDGET_MAX_FAILED_LOGINS: "3" } });
+    server = await startInProcessRuntime("runtime/passthrough.cjs", { env: { BUDGET_MAX_FAILED_LOGINS: "3" } });
   });
   afterEach(() => server.close());
 

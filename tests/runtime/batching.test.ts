@@ -1,7 +1,9 @@
 // Adaptive batching over HTTP, for a TypeScript predictor and a Python one (predictBatch /
-// predict_batch); run against the sources and against the shipped runtime bundle's server.cjs.
+// predict_batch): the TypeScript one in this process, the Python one in a `serve` process of the
+// shipped bundle (its Python host is a process of its own either way).
 import { join } from "node:path";
-import { json, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
+import { startInProcessRuntime } from "../support/inProcessRuntime";
+import { json, startTestRuntime, type RuntimeUnderTest } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 const PREDICTORS = {
@@ -15,10 +17,11 @@ type Answer = {
 };
 
 describe.each(Object.entries(PREDICTORS))("adaptive batching, %s predictor", (_language, predictor) => {
-  let runtime: TestRuntime;
+  let runtime: RuntimeUnderTest;
   let token: string;
   beforeAll(async () => {
-    runtime = await startTestRuntime(predictor, { env: { BUDGET_MAX_BATCH_SIZE: "8" } });
+    const start = predictor.endsWith(".py") ? startTestRuntime : startInProcessRuntime;
+    runtime = await start(predictor, { env: { BUDGET_MAX_BATCH_SIZE: "8" } });
     token = await runtime.token();
   }, 60_000);
   afterAll(() => runtime?.close());
@@ -70,7 +73,7 @@ describe.each(Object.entries(PREDICTORS))("adaptive batching, %s predictor", (_l
 
 describe("adaptive batching, off and misconfigured", () => {
   it("is off by default: predict() answers, predictBatch() is never called", async () => {
-    const runtime = await startTestRuntime(PREDICTORS.TypeScript);
+    const runtime = await startInProcessRuntime(PREDICTORS.TypeScript);
     try {
       const token = await runtime.token();
       const answers = await Promise.all(
@@ -87,7 +90,7 @@ describe("adaptive batching, off and misconfigured", () => {
   });
 
   it("reports load_failed when batching is asked of a predictor without predictBatch", async () => {
-    const runtime = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_BATCH_SIZE: "4" } });
+    const runtime = await startInProcessRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_BATCH_SIZE: "4" } });
     try {
       const health = await fetch(`${runtime.url}/`);
       expect(await health.json()).toMatchObject({ status: "load_failed" });

@@ -1,10 +1,12 @@
 import { Agent, get } from "node:http";
 import { loadBalancedRuntimeEnv } from "../../images/vm/behindLoadBalancer";
+import { startInProcessRuntime } from "../support/inProcessRuntime";
 import { loginFrom, PASSWORD, startTestRuntime } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 // The runtime as a replica behind Google's load balancer runs it: the environment the boot gives
-// it there (images/vm/behindLoadBalancer.ts), over real HTTP, against the sources and the bundle.
+// it there (images/vm/behindLoadBalancer.ts), over real HTTP: in this process, and as a `serve`
+// process of the shipped bundle where signals are the point.
 const behind = (loadBalancerIp: string, extra: Record<string, string> = {}) => {
   // The test's own --host (127.0.0.1) stands for the VM's every interface.
   const { BUDGET_HOST: _everyInterface, ...env } = loadBalancedRuntimeEnv(loadBalancerIp);
@@ -24,8 +26,8 @@ const keepAliveHeader = (url: string) => {
 
 describe("the runtime behind Google's load balancer", () => {
   it("keeps idle connections longer than Google's front ends (600 s), which then always close first", async () => {
-    const replica = await startTestRuntime("runtime/echo.cjs", behind("127.0.0.5"));
-    const single = await startTestRuntime("runtime/echo.cjs");
+    const replica = await startInProcessRuntime("runtime/echo.cjs", behind("127.0.0.5"));
+    const single = await startInProcessRuntime("runtime/echo.cjs");
     try {
       expect(await keepAliveHeader(`${replica.url}/`)).toBe("timeout=620");
       expect(await keepAliveHeader(`${single.url}/`)).toBe("timeout=65"); // behind Caddy, as before
@@ -38,9 +40,12 @@ describe("the runtime behind Google's load balancer", () => {
     // Loopback cannot send from Google's ranges, so the two trusted hops swap places here: the
     // connection comes from the load balancer's address (127.0.0.5), and a front end
     // (35.191.3.4) is the last entry. Either way both must be trusted to reach the client.
-    const replica = await startTestRuntime("runtime/echo.cjs", behind("127.0.0.5", { BUDGET_MAX_FAILED_LOGINS: "2" }));
+    const replica = await startInProcessRuntime(
+      "runtime/echo.cjs",
+      behind("127.0.0.5", { BUDGET_MAX_FAILED_LOGINS: "2" }),
+    );
     // The single VM's runtime trusts loopback only: the front end is where it stops.
-    const loopbackOnly = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_FAILED_LOGINS: "2" } });
+    const loopbackOnly = await startInProcessRuntime("runtime/echo.cjs", { env: { BUDGET_MAX_FAILED_LOGINS: "2" } });
     try {
       for (const runtime of [replica, loopbackOnly]) {
         for (const spoofed of ["10.0.0.1", "10.0.0.2", "10.0.0.3"])

@@ -1,14 +1,15 @@
 import { chromium, type Browser } from "playwright-core";
-import { startTestRuntime, USERNAME, PASSWORD, type TestRuntime } from "../support/runtimeServer";
+import { startInProcessRuntime, type InProcessRuntime } from "../support/inProcessRuntime";
+import { USERNAME, PASSWORD } from "../support/runtimeServer";
 
 // The docs page as a person uses it, in Debian's chromium: Swagger UI renders every endpoint
 // from our OpenAPI document, Authorize logs in through POST /token (the OAuth2 password flow),
 // and "Try it out" calls /predict_dict with the token it got.
 describe("interactive docs in a real browser", () => {
-  let server: TestRuntime;
+  let server: InProcessRuntime;
   let browser: Browser;
   beforeAll(async () => {
-    server = await startTestRuntime("runtime/passthrough.cjs");
+    server = await startInProcessRuntime("runtime/passthrough.cjs");
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
       args: [

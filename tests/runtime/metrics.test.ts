@@ -1,5 +1,5 @@
 // /metrics with two workers: every scrape answers for the whole server, whichever worker takes it;
-// and a Prometheus scraper can log in. Run against the sources and the shipped runtime bundle's server.cjs.
+// and a Prometheus scraper can log in. A `serve` process of the shipped runtime bundle's server.cjs.
 import { request as httpRequest } from "node:http";
 import { getOnNewConnection, PASSWORD, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";

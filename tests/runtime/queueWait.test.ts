@@ -1,9 +1,10 @@
-import { json, startTestRuntime } from "../support/runtimeServer";
+import { startInProcessRuntime } from "../support/inProcessRuntime";
+import { json } from "../support/runtimeServer";
 
 describe("admission bounds the wait, not only the count", () => {
   it("refuses with 503 + Retry-After once the expected queue wait passes BUDGET_MAX_QUEUE_WAIT_MS", async () => {
     // A 1 s model, one at a time, room for 64 in the queue, but at most 2.5 s of expected wait.
-    const server = await startTestRuntime("runtime/busy.cjs", {
+    const server = await startInProcessRuntime("runtime/busy.cjs", {
       env: {
         BUSY_PREDICT_MS: "1000",
         BUDGET_MAX_IN_FLIGHT: "1",

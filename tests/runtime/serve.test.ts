@@ -95,7 +95,9 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
             async () => ((await (await fetch(`${server.url}/`)).json()) as { status: string }).status === "draining",
             { what: "health to say draining" },
           );
-          expect((await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }))).status).toBe(503);
+          const refused = await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }));
+          expect(refused.status).toBe(503);
+          expect(refused.headers.get("retry-after")).toBe("2");
         }
         const response = await inFlight;
         expect(response.status).toBe(200);

@@ -1,5 +1,6 @@
 import { connect } from "node:net";
-import { json, login, startTestRuntime } from "../support/runtimeServer";
+import { startInProcessRuntime } from "../support/inProcessRuntime";
+import { json, login } from "../support/runtimeServer";
 
 /** Opens a connection, writes `head`, and resolves with everything the server sent once it closes. */
 async function sendAndStall(url: string, head: string): Promise<string> {
@@ -14,7 +15,7 @@ async function sendAndStall(url: string, head: string): Promise<string> {
 
 describe("slow clients cannot hold the server", () => {
   it("a body that does not arrive in time gets 408, and its slot is free again", async () => {
-    const server = await startTestRuntime("runtime/echo.cjs", {
+    const server = await startInProcessRuntime("runtime/echo.cjs", {
       env: { BUDGET_BODY_TIMEOUT_MS: "300", BUDGET_MAX_IN_FLIGHT: "1", BUDGET_MAX_QUEUED: "4" },
     });
     try {
@@ -38,7 +39,7 @@ describe("slow clients cannot hold the server", () => {
   });
 
   it("headers that do not arrive in time close the connection; the server keeps serving", async () => {
-    const server = await startTestRuntime("runtime/echo.cjs", { env: { BUDGET_HEADERS_TIMEOUT_MS: "300" } });
+    const server = await startInProcessRuntime("runtime/echo.cjs", { env: { BUDGET_HEADERS_TIMEOUT_MS: "300" } });
     try {
       expect(
         await sendAndStall(server.url, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-w"),

@@ -5,7 +5,7 @@ import { json, startTestRuntime, type TestRuntime } from "../support/runtimeServ
 import { waitFor } from "../support/waitFor";
 
 // The proof for issue 12: a bounded soak on loopback mixing valid predictions with hostile and
-// careless clients, against the runtime as it ships (this file runs for both Jest targets). It ends
+// careless clients, against the runtime as it ships (a `serve` process of the bundle's server.cjs). It ends
 // with every worker alive, nothing in flight or queued, memory back near its start, and a fresh
 // prediction served at once.
 const SECONDS = 5; // and a warm-up of at most 40 s (see below)

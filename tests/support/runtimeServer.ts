@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { get, request } from "node:http";
 import { isAbsolute, join } from "node:path";
+import { splitCredentials } from "../../contracts/runtimeCredentials";
 import { RUNTIME_TARGET, serveCommand, type RuntimeTarget } from "./runtimeTarget";
 import { waitFor } from "./waitFor";
 
@@ -10,6 +11,17 @@ export const SIGNING_KEY = "0123456789abcdef0123456789abcdef";
 
 const FIXTURES = join(__dirname, "..", "fixtures");
 
+/** The environment every test runtime gets, before its own settings: the credentials and a drain window. */
+export const TEST_RUNTIME_ENV = {
+  BUDGET_USERNAME: USERNAME,
+  BUDGET_PWD: PASSWORD,
+  BUDGET_TOKEN: SIGNING_KEY,
+  BUDGET_DRAIN_SECONDS: "10",
+};
+
+/** A predictor given as a file under tests/fixtures, or an absolute path. */
+export const fixturePath = (predictor: string) => (isAbsolute(predictor) ? predictor : join(FIXTURES, predictor));
+
 /** Options of {@link startTestRuntime}. */
 export interface RuntimeTestOptions {
   /** Runtime settings as the VM passes them (`BUDGET_MAX_IN_FLIGHT`, …), besides the credentials. @default none */
@@ -18,11 +30,31 @@ export interface RuntimeTestOptions {
   entrypoint?: string;
   /** Worker processes. @default 1 */
   workers?: number;
+  /**
+   * Start it as the VM's systemd unit does: every setting in the environment (the predictor in
+   * `BUDGET_PREDICTOR_PATH`, `PORT`, `BUDGET_HOST`), no flags, so one worker per core, and the
+   * credentials on standard input (contracts/runtimeCredentials.ts). `workers` is ignored.
+   * @default false
+   */
+  asOnTheVm?: boolean;
+}
+
+/** A runtime listening on 127.0.0.1, in a process of its own or in the test's (tests/support/inProcessRuntime.ts). */
+export interface RuntimeUnderTest {
+  url: string;
+  /** The JSON log lines the runtime has written so far. */
+  logLines: string[];
+  token(): Promise<string>;
+  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
+  metric(sample: string): Promise<number>;
+  /** Several samples from one scrape, in the order asked. */
+  metrics(...samples: string[]): Promise<number[]>;
+  /** Stops it and waits until it has. */
+  close(): Promise<void>;
 }
 
 /** A `serve` process on 127.0.0.1, for the current {@link RUNTIME_TARGET}. */
-export interface TestRuntime {
-  url: string;
+export interface TestRuntime extends RuntimeUnderTest {
   target: RuntimeTarget;
   child: ChildProcess;
   /** The JSON log lines the process has written to stdout so far. */
@@ -31,11 +63,6 @@ export interface TestRuntime {
   stderr(): string;
   /** Resolves when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  token(): Promise<string>;
-  /** The value of one Prometheus sample from /metrics, e.g. `budgetml_predictions_in_flight`: the whole server's, every worker's merged. */
-  metric(sample: string): Promise<number>;
-  /** Several samples from one scrape, in the order asked. */
-  metrics(...samples: string[]): Promise<number[]>;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). */
   close(): Promise<void>;
 }
@@ -46,7 +73,7 @@ export interface TestRuntime {
  */
 export async function startTestRuntime(predictor: string, options: RuntimeTestOptions = {}): Promise<TestRuntime> {
   const { args, cwd } = serveCommand();
-  const predictorPath = isAbsolute(predictor) ? predictor : join(FIXTURES, predictor);
+  const predictorPath = fixturePath(predictor);
   const flags = [
     "--predictor",
     predictorPath,
@@ -58,18 +85,22 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     String(options.workers ?? 1),
   ];
   if (options.entrypoint) flags.push("--entrypoint", options.entrypoint);
-  const child = spawn(process.execPath, [...args, ...flags], {
+  const settings: Record<string, string> = { ...TEST_RUNTIME_ENV, ...options.env };
+  const onTheVm = options.asOnTheVm
+    ? splitCredentials({
+        ...settings,
+        BUDGET_PREDICTOR_PATH: predictorPath,
+        ...(options.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: options.entrypoint } : {}),
+        PORT: "0",
+        BUDGET_HOST: "127.0.0.1",
+      })
+    : undefined;
+  const child = spawn(process.execPath, onTheVm ? args : [...args, ...flags], {
     cwd,
-    env: {
-      PATH: process.env.PATH,
-      BUDGET_USERNAME: USERNAME,
-      BUDGET_PWD: PASSWORD,
-      BUDGET_TOKEN: SIGNING_KEY,
-      BUDGET_DRAIN_SECONDS: "10",
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: process.env.PATH, ...(onTheVm ? onTheVm.env : settings) },
+    stdio: [onTheVm ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  if (onTheVm) child.stdin!.end(onTheVm.stdin);
   const logLines: string[] = [];
   let stdoutRest = "";
   let stderr = "";
@@ -121,7 +152,7 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
 }
 
 /** Reads `samples` from one /metrics scrape on a new connection. */
-async function scrape(url: string, samples: string[]): Promise<number[]> {
+export async function scrape(url: string, samples: string[]): Promise<number[]> {
   const lines = (await getOnNewConnection(`${url}/metrics`, await login(url))).split("\n");
   return samples.map((sample) => {
     const line = lines.find((l) => l.startsWith(`${sample} `));

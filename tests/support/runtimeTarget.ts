@@ -1,13 +1,14 @@
 import { join } from "node:path";
 
 /**
- * Which build of the runtime the HTTP tests start. Jest runs those tests once per target (see
- * jest.config.js): "source" compiles `runtime/cli/main.ts` on the fly; "bundle" runs `server.cjs` from
- * the runtime bundle exactly as the VM starts it, extracted far from any node_modules.
+ * Which build of the runtime the `serve` process tests start: "bundle" (the default) runs
+ * `server.cjs` from the runtime bundle exactly as the VM starts it, extracted far from any
+ * node_modules by the global setup; `BUDGET_TEST_RUNTIME=source` compiles `runtime/cli/main.ts`
+ * on the fly instead, to debug a change without reading a bundle's stack traces.
  */
 export type RuntimeTarget = "source" | "bundle";
 
-export const RUNTIME_TARGET: RuntimeTarget = process.env.BUDGET_TEST_RUNTIME === "bundle" ? "bundle" : "source";
+export const RUNTIME_TARGET: RuntimeTarget = process.env.BUDGET_TEST_RUNTIME === "source" ? "source" : "bundle";
 
 const ROOT = join(__dirname, "..", "..");
 

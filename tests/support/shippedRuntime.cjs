@@ -1,6 +1,6 @@
 // Jest global setup and teardown: builds the runtime bundle once, with the code `pulumi up` and
 // `npm run build` use, and extracts it into a temporary folder, far from any node_modules, for the
-// "shipped runtime bundle" test project (jest.config.js).
+// `serve` process tests (tests/support/runtimeTarget.ts).
 const { execFileSync } = require("node:child_process");
 const { existsSync, mkdirSync, mkdtempSync, rmSync } = require("node:fs");
 const { tmpdir } = require("node:os");

@@ -1,3 +1,5 @@
+// Requests that try the edges of the API, against the shipped runtime bundle's server.cjs (a `serve`
+// process: tests/support/runtimeTarget.ts): what an attacker can reach is what the VM runs.
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { json, PASSWORD, startTestRuntime, USERNAME, type TestRuntime } from "../support/runtimeServer";
