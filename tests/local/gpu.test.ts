@@ -1,6 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { extract } from "tar";
+import { buildPredictorBundle } from "../../bundles/predictorBundle";
 import { launchLocalProgram } from "../../local/localProgram";
 import { resolveProgram, runProgramFile } from "../../local/programFile";
 import { deploymentRoot } from "../support/localDeployment";
@@ -54,11 +56,22 @@ describe("budgetml local with an accelerator", () => {
 // Deployed, the example asks onnxruntime for its CUDA execution provider; where it cannot have it
 // (here: the npm package's CPU binaries only) load() fails and the runtime says so, rather than the
 // model serving on the CPU of a VM billed for a GPU. The GPU check itself passes (stand-in nvidia-smi).
+// The shipped runtime serves the predictor bundle as `pulumi up` builds it, its requirement installed
+// beside it as on the VM (here: this checkout's node_modules, linked).
 describe("the digits example on a GPU VM without onnxruntime's CUDA provider", () => {
   it("stays load_failed with onnxruntime's reason instead of serving on the CPU", async () => {
     const work = mkdtempSync(join(tmpdir(), "budgetml-digits-gpu-"));
     writeFileSync(join(work, "gpu-state"), "ok");
-    const rt = await startTestRuntime(join(ROOT, "examples", "digits", "predictor.ts"), {
+    const bundle = await buildPredictorBundle({
+      predictor: join(ROOT, "examples", "digits", "predictor.ts"),
+      requirements: ["onnxruntime-node@1.30.0"],
+      outDir: join(work, "out"),
+    });
+    const installed = join(work, "predictor");
+    mkdirSync(installed);
+    await extract({ file: bundle.file, cwd: installed });
+    symlinkSync(join(ROOT, "node_modules"), join(installed, "node_modules"));
+    const rt = await startTestRuntime(join(installed, "predictor.cjs"), {
       env: {
         BUDGET_ACCELERATOR: "nvidia-tesla-t4:1",
         PATH: `${join(__dirname, "..", "fixtures", "gpu")}:${process.env.PATH}`,
