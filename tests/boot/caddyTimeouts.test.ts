@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { connect as connectTls } from "node:tls";
 import { renderCaddyfile } from "../../images/vm/renderConfig";
 import { freePort } from "../support/freePort";
+import { waitFor } from "../support/waitFor";
 
 // Caddy as the VM configures it, against clients that send their headers a byte a second
 // (slowloris): each must be cut off once the header deadline passes, on HTTPS and on the plain
@@ -43,6 +44,22 @@ describe("Caddy's read deadlines", () => {
         );
         caddy.once("exit", (code) => reject(new Error(`caddy exited ${code}: ${log}`)));
       });
+      // Caddy issues its internal certificate after it starts serving; a handshake before then fails
+      // at once, which would be an error, not the deadline this test is about.
+      await waitFor(
+        () =>
+          new Promise<boolean>((resolve) => {
+            const probe = connectTls({
+              port: httpsPort,
+              host: "127.0.0.1",
+              servername: "localhost",
+              rejectUnauthorized: false,
+            });
+            probe.once("secureConnect", () => (probe.destroy(), resolve(true)));
+            probe.once("error", () => (probe.destroy(), resolve(false)));
+          }),
+        { timeoutMs: 30_000, intervalMs: 100, what: "Caddy's internal certificate" },
+      );
       /** Opens a connection, then sends a request's headers one byte a second; resolves with how long the server kept it open. */
       const trickle = (open: () => Socket) =>
         new Promise<number>((resolve) => {
