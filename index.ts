@@ -14,6 +14,7 @@ export type {
   UploadFile,
 } from "./runtime/predictor/predictor";
 export { BudgetModel, type BudgetModelArgs } from "./components/budgetModel";
+export type { Accelerator } from "./components/acceleratorArgs";
 export type { Replicas } from "./components/replicas/replicasArgs";
 export type { Provisioning } from "./contracts/scheduling";
 export type { CostEstimate } from "./components/pricing";

@@ -16,6 +16,7 @@ import { declareRestarter, declareTopic } from "./restarter";
 import { declareStorage } from "./storage";
 import { instanceMetadata, publicHostname, type InstanceMetadata } from "../contracts/instanceMetadata";
 import { frontIdOf, runtimeIdOf } from "../contracts/servedDeployment";
+import { acceleratorSpec } from "../contracts/accelerators";
 import { estimateReplicatedMonthlyCost } from "./replicas/pricing";
 import { planReplicas } from "./replicas/replicasArgs";
 import { declareReplicatedModel } from "./replicas/replicatedModel";
@@ -73,7 +74,7 @@ export class BudgetModel extends pulumi.ComponentResource {
     const resolved = resolveArgs(name, givenArgs, gcp.config);
     for (const warning of resolved.warnings) pulumi.log.warn(`BudgetModel "${name}": ${warning}`, this);
     const args = resolved.args;
-    const { project, zone, region, provisioning, machineType, diskSizeGb, running, functionRuntime } = args;
+    const { project, zone, region, provisioning, machineType, gpus, diskSizeGb, running, functionRuntime } = args;
     const spotFallbackSeconds = provisioning === "spot" ? Math.round(args.spotFallbackMinutes * 60) : 0;
 
     const ctx: ModelContext = {
@@ -139,6 +140,7 @@ export class BudgetModel extends pulumi.ComponentResource {
         maxBatchSize: args.maxBatchSize === undefined ? "" : String(args.maxBatchSize),
         maxBatchWaitMs: args.maxBatchWaitMs === undefined ? "" : String(args.maxBatchWaitMs),
         acmeEmail,
+        accelerator: gpus ? acceleratorSpec(gpus) : "",
         ...front,
       });
 
@@ -178,6 +180,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       const network = declareNetwork(ctx, args.staticIp, args.network);
       const instance = declareInstance(ctx, {
         machineType,
+        gpus,
         diskSizeGb,
         provisioning,
         network: args.network,
@@ -204,7 +207,7 @@ export class BudgetModel extends pulumi.ComponentResource {
       this.ipAddress = network.ipAddress;
       hostname = customHostname ?? network.ipAddress.apply((ip) => publicHostname(ip));
       this.instanceName = instance.name;
-      this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running));
+      this.monthlyCost = pulumi.output(estimateMonthlyCost(machineType, provisioning, diskSizeGb, running, gpus));
       this.instance = instance;
       this.restarter = restarter.fn;
       // With a domain, DNS may not point here yet: the wait checks the runtime through the IP (Caddy

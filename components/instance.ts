@@ -6,10 +6,13 @@ import { packageRoot } from "../bundles/packageRoot";
 import { childOptions, type ModelContext } from "./context";
 import { FALLBACK_LABEL, PROVISIONING_LABEL, schedulingFor } from "../contracts/scheduling";
 import { SHUTDOWN_SCRIPT_KEY, STARTUP_SCRIPT_KEY } from "../contracts/instanceMetadata";
+import { ACCELERATOR_MACHINE_TYPES, type Gpus } from "../contracts/accelerators";
 
 /** What the instance is told through its metadata (names only: no secret value). */
 export interface InstanceSettings {
   machineType: string;
+  /** The VM's GPUs: attached (N1) or carried by the machine type (G2, A2, A3); undefined for none. */
+  gpus?: Gpus;
   diskSizeGb: number;
   provisioning: "spot" | "preemptible" | "standard";
   serviceAccountEmail: pulumi.Output<string>;
@@ -44,14 +47,15 @@ const bootScript = (file: string) => readFileSync(join(packageRoot(), "images", 
  */
 export function vmBootProperties(
   ctx: ModelContext,
-  settings: Pick<InstanceSettings, "serviceAccountEmail" | "provisioning" | "tag" | "metadata">,
+  settings: Pick<InstanceSettings, "serviceAccountEmail" | "provisioning" | "tag" | "metadata" | "gpus">,
 ) {
   return {
     serviceAccount: {
       email: settings.serviceAccountEmail,
       scopes: ["https://www.googleapis.com/auth/cloud-platform"],
     },
-    scheduling: schedulingFor(settings.provisioning),
+    // A VM with GPUs never live-migrates (contracts/scheduling.ts).
+    scheduling: schedulingFor(settings.provisioning, { gpus: settings.gpus !== undefined }),
     tags: [settings.tag],
     labels: ctx.labels,
     metadata: metadataWithoutEmpty({
@@ -63,9 +67,9 @@ export function vmBootProperties(
 }
 
 /**
- * The VM: Debian 12 on the chosen machine, its boot disk kept across preemptions (spot instances
- * STOP rather than delete), the startup script that brings the runtime up behind HTTPS, and the
- * shutdown script that signals the restart topic and drains.
+ * The VM: Debian 12 on the chosen machine (with its GPUs), its boot disk kept across preemptions
+ * (spot instances STOP rather than delete), the startup script that brings the runtime up behind
+ * HTTPS, and the shutdown script that signals the restart topic and drains.
  */
 export function declareInstance(ctx: ModelContext, settings: InstanceSettings): gcp.compute.Instance {
   return new gcp.compute.Instance(
@@ -91,6 +95,10 @@ export function declareInstance(ctx: ModelContext, settings: InstanceSettings): 
         },
       ],
       ...vmBootProperties(ctx, settings),
+      // Attached GPUs only: a G2/A2/A3 machine type brings its own.
+      ...(settings.gpus && !ACCELERATOR_MACHINE_TYPES[settings.machineType]
+        ? { guestAccelerators: [{ type: settings.gpus.type, count: settings.gpus.count }] }
+        : {}),
       // The restarter keeps this label on the instance (contracts/scheduling.ts).
       labels: { ...ctx.labels, [PROVISIONING_LABEL]: settings.provisioning },
       // A changed bundle or machine type needs the VM stopped for the update: allow it.

@@ -1,3 +1,6 @@
+import type { Gpus } from "../contracts/accelerators";
+import { GPU_HOST_PRICES, GPU_PRICE_DATE, GPU_PRICES } from "./gpuPrices";
+
 /**
  * An ESTIMATE of what a deployment costs per month, from a dated table of Google's list prices
  * (us-central1, USD). Real bills differ by region, discounts and usage; spot prices move.
@@ -42,18 +45,32 @@ export interface CostEstimate {
 }
 
 /**
+ * The machine's hourly prices, its GPUs included (Google bills each GPU on top of the machine, at
+ * its own spot or on-demand price: components/gpuPrices.ts); undefined when a part is not in the tables.
+ */
+function hourlyPrices(machineType: string, gpus: Gpus | undefined): { onDemand: number; spot: number } | undefined {
+  const machine = MACHINE_PRICES[machineType] ?? GPU_HOST_PRICES[machineType];
+  const gpu = gpus && GPU_PRICES[gpus.type];
+  if (!machine || (gpus && !gpu)) return undefined;
+  const count = gpus?.count ?? 0;
+  return { onDemand: machine.onDemand + count * (gpu?.onDemand ?? 0), spot: machine.spot + count * (gpu?.spot ?? 0) };
+}
+
+/**
  * What the deployment costs per month. A parked model (`running: false`) pays no compute: only its
  * disk and its reserved address, which Google bills at the idle rate while no VM runs on it.
+ * `gpus`: the VM's GPUs (attached or carried by its machine type), priced with it.
  */
 export function estimateMonthlyCost(
   machineType: string,
   provisioning: "spot" | "preemptible" | "standard",
   diskSizeGb: number,
   running = true,
+  gpus?: Gpus,
 ): CostEstimate {
-  const price = MACHINE_PRICES[machineType];
+  const price = hourlyPrices(machineType, gpus);
   const round = (usd: number) => Math.round(usd * 100) / 100;
-  const note = `estimate from list prices of ${PRICE_DATE} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
+  const note = `estimate from list prices of ${PRICE_DATE}${gpus ? ` (GPU and its machine: ${GPU_PRICE_DATE})` : ""} (us-central1, USD, 730 h/month); the restarter, scheduler and Pub/Sub stay within free tiers`;
   const disk = diskSizeGb * DISK_PER_GB_MONTH;
   if (!running) {
     const parked = round(disk + IDLE_IP_PER_HOUR * HOURS_PER_MONTH);
@@ -69,7 +86,7 @@ export function estimateMonthlyCost(
       monthlyUsd: undefined,
       onDemandMonthlyUsd: undefined,
       fallbackExtraUsdPerDay: undefined,
-      note: `${machineType} is not in budgetml's price table; ${note}`,
+      note: `${gpus ? `${machineType} with ${gpus.count} × ${gpus.type}` : machineType} is not in budgetml's price table; ${note}`,
     };
   const fixed = disk + IP_PER_HOUR * HOURS_PER_MONTH;
   const hourly = provisioning === "standard" ? price.onDemand : price.spot;

@@ -23,4 +23,10 @@ export interface HealthAnswer {
    * for lack of spot capacity, and back.
    */
   provisioning?: Provisioning;
+  /**
+   * On a VM with GPUs (`BUDGET_ACCELERATOR`): whether nvidia-smi showed the GPUs the deployment
+   * declares before the predictor loaded, and their names. A failed check leaves the runtime in
+   * `load_failed` (the reason is in the log): it never serves the model on the CPU instead.
+   */
+  gpus?: { check: "passed" | "failed"; names: string[] };
 }

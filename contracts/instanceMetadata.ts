@@ -31,6 +31,11 @@ export interface InstanceMetadata<T = string> {
   image: T;
   /** Email given to the certificate authorities (Let's Encrypt, ZeroSSL); empty: none. */
   acmeEmail: T;
+  /**
+   * The VM's GPUs as `<type>:<count>` (contracts/accelerators.ts, `acceleratorSpec`), attached or
+   * carried by its machine type; empty: none. The boot installs their driver and checks them.
+   */
+  accelerator: T;
   /** Adaptive batching's batch size (`BUDGET_MAX_BATCH_SIZE`, see contracts/batching.ts); empty: no batching. */
   maxBatchSize: T;
   /** Adaptive batching's longest wait in ms (`BUDGET_MAX_BATCH_WAIT_MS`); empty: the runtime's default. */
@@ -56,6 +61,7 @@ export const METADATA_KEYS: { readonly [K in keyof InstanceMetadata]: string } =
   topic: "budget-topic",
   image: "budget-image",
   acmeEmail: "budget-acme-email",
+  accelerator: "budget-accelerator",
   maxBatchSize: "budget-max-batch-size",
   maxBatchWaitMs: "budget-max-batch-wait-ms",
   loadBalancer: "budget-load-balancer",
@@ -84,6 +90,9 @@ export const ON_CHANGE: { readonly [K in keyof InstanceMetadata]: "rolled out" |
   acmeEmail: "rolled out",
   maxBatchSize: "rolled out",
   maxBatchWaitMs: "rolled out",
+  // Other GPUs come with a VM stopped for the update; its boot, like a roll-out, installs their
+  // driver and starts the runtime checking them.
+  accelerator: "rolled out",
   // A replica's template names it; a new address is a new template, which the group rolls out.
   loadBalancer: "rolled out",
   // The shutdown script reads the topic from the metadata when it signals.

@@ -34,12 +34,19 @@ export const PROVISIONING_LABEL = "budgetml-provisioning";
 /** The label that marks an instance switched to standard for lack of spot capacity, and since when (epoch s). */
 export const FALLBACK_LABEL = "budgetml-fallback-since";
 
+/** What about the VM itself changes its scheduling: whether it has GPUs. @default none */
+export interface SchedulingHardware {
+  gpus?: boolean;
+}
+
 /**
  * The scheduling block for a provisioning model, as the Compute API accepts it. One definition for
  * the component that creates the instance, the restarter that may switch it, and the Compute
- * stand-in that checks what it is sent.
+ * stand-in that checks what it is sent. A VM with GPUs cannot live-migrate, whatever its model:
+ * "Instances with guest accelerators do not support live migration" (see {@link liveMigrationRefusal}),
+ * so a standard one stops on host maintenance too (and restarts by itself afterwards).
  */
-export function schedulingFor(provisioning: Provisioning): Scheduling {
+export function schedulingFor(provisioning: Provisioning, hardware: SchedulingHardware = {}): Scheduling {
   switch (provisioning) {
     case "spot":
       // STOP (not DELETE) keeps the boot disk, so a restart only starts services.
@@ -61,7 +68,7 @@ export function schedulingFor(provisioning: Provisioning): Scheduling {
         provisioningModel: "STANDARD",
         preemptible: false,
         automaticRestart: true,
-        onHostMaintenance: "MIGRATE",
+        onHostMaintenance: hardware.gpus ? "TERMINATE" : "MIGRATE",
       };
   }
 }
@@ -75,8 +82,8 @@ export function schedulingFor(provisioning: Provisioning): Scheduling {
  * ("required when you are updating a VM such that its previously specified termination action is
  * no longer allowed", command_lib/compute/instances/flags.py).
  */
-export function schedulingSwitch(target: SwitchTarget): SchedulingUpdate {
-  const wanted = schedulingFor(target);
+export function schedulingSwitch(target: SwitchTarget, hardware: SchedulingHardware = {}): SchedulingUpdate {
+  const wanted = schedulingFor(target, hardware);
   return { ...wanted, instanceTerminationAction: wanted.instanceTerminationAction ?? null };
 }
 
@@ -148,6 +155,19 @@ export function schedulingRefusals(scheduling: Scheduling, field = "resource.sch
     );
   }
   return refusals;
+}
+
+/**
+ * Google's refusal of a scheduling block for a VM with GPUs that would live-migrate on host
+ * maintenance (`onHostMaintenance` MIGRATE, the standard model's default when left out), in the
+ * API's words: "Instances with guest accelerators do not support live migration." (error 400,
+ * reason badRequest, as reported against instance inserts with GPUs: openshift/release#63296,
+ * GoogleCloudPlatform/python-docs-samples#10272; Google's "Add or remove GPUs": a VM with GPUs
+ * must be set to terminate on host maintenance, it cannot be live-migrated). Undefined when accepted.
+ */
+export function liveMigrationRefusal(scheduling: Scheduling, hardware: SchedulingHardware): string | undefined {
+  if (!hardware.gpus || (scheduling.onHostMaintenance ?? "MIGRATE") === "TERMINATE") return undefined;
+  return "Instances with guest accelerators do not support live migration.";
 }
 
 /** A daily window in UTC, in minutes after midnight; it may wrap past midnight (`22:00-02:00`). */

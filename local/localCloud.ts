@@ -5,6 +5,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { DeclaredLoadBalancing } from "./declaredLoadBalancing";
 import { IamPolicy } from "./standins/accessPolicy";
 import type { Scheduling } from "../contracts/scheduling";
+import type { Gpus } from "../contracts/accelerators";
 
 /** An instance as declared, about to be booted here. */
 export interface DeclaredInstance {
@@ -17,6 +18,9 @@ export interface DeclaredInstance {
   name: string;
   metadata: Record<string, string>;
   scheduling: Scheduling;
+  machineType: string;
+  /** GPUs attached (`guestAccelerators`); a G2/A2/A3 machine type carries its own. */
+  guestAccelerators: Gpus[];
   labels: Record<string, string>;
   serviceAccount: string | undefined;
   externalIp: string;
@@ -210,6 +214,11 @@ export class LocalCloud {
           name: inputs.name,
           metadata: Object.fromEntries(Object.entries(inputs.metadata ?? {}).map(([k, v]) => [k, String(v)])),
           scheduling: inputs.scheduling ?? {},
+          machineType: inputs.machineType,
+          guestAccelerators: (inputs.guestAccelerators ?? []).map((gpu: { type: string; count: number }) => ({
+            type: gpu.type,
+            count: gpu.count,
+          })),
           labels: inputs.labels ?? {},
           serviceAccount: inputs.serviceAccount?.email,
           externalIp: inputs.networkInterfaces?.[0]?.accessConfigs?.[0]?.natIp ?? LOCAL_IP,

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
 import { METADATA_KEYS } from "../contracts/instanceMetadata";
 import { freePort } from "../images/vm/services";
+import { GPU_STANDIN_VARIABLE, gpusOf } from "../contracts/accelerators";
 import type { BootedInstance } from "./bootedInstance";
 import { hostFunction, type HostedFunction } from "./functionHost";
 import { LocalCloud, type DeclaredCommand, type DeclaredFunction, type DeclaredInstance } from "./localCloud";
@@ -210,6 +211,11 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         continue;
       }
       const declared = endpoint.instance;
+      const gpus = gpusOf(declared.machineType, declared.guestAccelerators[0]);
+      if (gpus)
+        report(
+          `budgetml local: ${modelOf(declared.resourceName)} declares ${gpus.count} × ${gpus.type} (${declared.machineType}); no GPU here: it serves on this machine's CPU (deployed, the VM installs the NVIDIA driver and checks its GPUs with nvidia-smi before serving)`,
+        );
       const metadata = await standIns.metadataFor(declared.serviceAccount, {
         projectId: declared.project,
         zone: declared.zone,
@@ -228,7 +234,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         attributes: declared.metadata,
         root: vmRoot,
         port,
-        env: options.caddyFront ? { BUDGET_FRONT: "caddy" } : {},
+        env: {
+          ...(options.caddyFront ? { BUDGET_FRONT: "caddy" } : {}),
+          ...(gpus ? { [GPU_STANDIN_VARIABLE]: "cpu" } : {}),
+        },
         onBootFailed: (stderr) => {
           report(`budgetml local: instance ${declared.name} boot failed:\n${stderr.trim()}`);
           failBoot(new Error(`instance ${declared.name} failed to boot: ${bootFailureSummary(stderr)}`));
@@ -242,6 +251,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         backend: instance,
         access: cloud.policy,
         scheduling: declared.scheduling,
+        machineType: declared.machineType,
+        guestAccelerators: declared.guestAccelerators,
         labels: declared.labels,
         // The VM reads its scheduling from its metadata server at boot, as on Google.
         onSchedulingChange: (scheduling) => metadata.setScheduling(scheduling),

@@ -21,6 +21,9 @@ import { RUNTIME_VERSION } from "./version";
 import { UploadBudget } from "./admission/uploadBudget";
 import proxyAddr from "proxy-addr";
 import type { Provisioning } from "../contracts/scheduling";
+import type { Gpus } from "../contracts/accelerators";
+import { checkGpus } from "../contracts/gpuCheck";
+import { registerGpuMetrics } from "./gpuMetrics";
 
 /** Everything the runtime needs, explicit: the CLI and workers read the environment and pass it here. */
 export interface AppOptions {
@@ -75,6 +78,13 @@ export interface AppOptions {
   /** The provisioning model the health answer reports (`BUDGET_PROVISIONING`). @default none */
   provisioning?: Provisioning;
   /**
+   * The GPUs this machine must have (`BUDGET_ACCELERATOR`, set by the VM's boot): checked with
+   * nvidia-smi before the predictor loads — missing or different GPUs leave the runtime in
+   * `load_failed` rather than serving on the CPU — and reported in the health answer and `/metrics`.
+   * @default none: no GPU check
+   */
+  accelerator?: Gpus;
+  /**
    * Called when every running prediction has outlived its timeout for a second: `predict()`
    * promises cannot be cancelled, so only a new process frees their slots. The server recycles
    * the worker (server/workers.ts). @default log it
@@ -124,6 +134,7 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(() => admission.queued, { acrossWorkers: options.metricsAcrossWorkers });
+  if (options.accelerator) registerGpuMetrics(metrics.registry);
   const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(
     {
@@ -184,6 +195,7 @@ export function createApp(options: AppOptions): Runtime {
 
   const loaded = (async () => {
     const started = process.hrtime.bigint();
+    if (options.accelerator && !(await gpusReady(options.accelerator, health, logger))) return;
     try {
       const { instance, name } = await options.loadPredictor(logger);
       predictorName = name;
@@ -225,4 +237,18 @@ export function createApp(options: AppOptions): Runtime {
   };
 
   return { handler, app, health, admission, gate, metrics, logger, loaded };
+}
+
+/** The GPU check before the predictor loads; on failure the runtime stays in `load_failed`, with the reason in the log. */
+async function gpusReady(expected: Gpus, health: Health, logger: Logger): Promise<boolean> {
+  const result = await checkGpus(expected);
+  health.gpusChecked({ check: result.check, names: result.devices.map((device) => device.name) });
+  if (result.check === "passed") {
+    logger.info({ gpus: result.devices }, `GPUs checked: ${result.devices.map((device) => device.name).join(", ")}`);
+    return true;
+  }
+  const reason = `GPU check failed: ${result.reason}; the predictor is not loaded (it would run on the CPU)`;
+  health.loadFailed(reason);
+  logger.error({ expected }, reason);
+  return false;
 }

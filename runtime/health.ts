@@ -6,6 +6,7 @@ export class Health {
   private current: HealthState = "starting";
   private failure: string | undefined;
   private handingOff = false;
+  private gpus: HealthAnswer["gpus"];
 
   /**
    * @param bundle the bundle id to report; absent when the runtime runs outside a deployment.
@@ -33,7 +34,13 @@ export class Health {
       version,
       ...(this.bundle ? { bundle: this.bundle } : {}),
       ...(this.provisioning ? { provisioning: this.provisioning } : {}),
+      ...(this.gpus ? { gpus: this.gpus } : {}),
     };
+  }
+
+  /** Records the GPU check made before the predictor loads (see {@link HealthAnswer.gpus}). */
+  gpusChecked(gpus: NonNullable<HealthAnswer["gpus"]>): void {
+    this.gpus = gpus;
   }
 
   ready(): void {

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Provisioning } from "../../contracts/scheduling";
+import type { Accelerator } from "../acceleratorArgs";
 import type { Replicas } from "../replicas/replicasArgs";
 
 /**
@@ -32,9 +33,19 @@ export interface BudgetModelArgs {
   readonly region?: string;
   /** Zone of the VM. @default the `gcp:zone` stack config */
   readonly zone?: string;
-  /** Machine type. @default "e2-small" (2 shared vCPUs, 2 GB) */
+  /**
+   * Machine type. G2 (L4), A2 (A100) and A3 (H100) machine types come with their GPUs.
+   * @default "e2-small" (2 shared vCPUs, 2 GB), "n1-standard-4" with an `accelerator`
+   */
   readonly machineType?: string;
-  /** Boot disk size in GB. @default 20 */
+  /**
+   * GPUs attached to an N1 machine type: `{ type: "nvidia-tesla-t4", count: 1 }` (1, 2 or 4 T4s). The
+   * VM installs NVIDIA's driver once per disk with Google's installer and checks the GPUs with
+   * nvidia-smi before the runtime serves. Not for G2/A2/A3 machine types, which carry theirs.
+   * @default none
+   */
+  readonly accelerator?: Accelerator;
+  /** Boot disk size in GB. @default 20 (50 with GPUs: the driver and CUDA take ~5 GB; at least 30) */
   readonly diskSizeGb?: number;
   /** "spot", "preemptible" (legacy, 24 h limit) or "standard" (on demand, never preempted). @default "spot" */
   readonly provisioning?: Provisioning;
@@ -58,7 +69,8 @@ export interface BudgetModelArgs {
   /**
    * With spot provisioning: minutes the instance may stay down for lack of spot capacity before the
    * restarter starts it as standard (on demand) instead; after 6 hours it returns to spot in the
-   * `spotReturnWindow`. 0 turns the fallback off. @default 10
+   * `spotReturnWindow`. 0 turns the fallback off.
+   * @default 10 (0 for a machine type Google offers only as Spot VMs)
    */
   readonly spotFallbackMinutes?: number;
   /**
@@ -107,7 +119,7 @@ export interface BudgetModelArgs {
   readonly enableApis?: boolean;
   /** Make `pulumi up` wait until the endpoint answers its health check. @default true */
   readonly waitForHealthy?: boolean;
-  /** How long to wait for the health check, in seconds. @default 900 */
+  /** How long to wait for the health check, in seconds. @default 900 (1800 with GPUs: the driver's install reboots the VM) */
   readonly healthTimeoutSeconds?: number;
   /**
    * Serve from several VMs behind Google's external Application Load Balancer instead of one: a

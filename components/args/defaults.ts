@@ -32,8 +32,11 @@ export const ARG_DEFAULTS = {
   project: { doc: "the `gcp:project` stack config" },
   region: { doc: "the zone's region, else `gcp:region`" },
   zone: { doc: "the `gcp:zone` stack config" },
-  machineType: { value: "e2-small", doc: `"e2-small" (2 shared vCPUs, 2 GB)` },
-  diskSizeGb: { value: 20, doc: "20" },
+  // Without GPUs; with them, hardwareOf (components/acceleratorArgs.ts) works out the machine, disk,
+  // health timeout and spot fallback from the accelerator and machine type.
+  machineType: { value: "e2-small", doc: `"e2-small" (2 shared vCPUs, 2 GB), "n1-standard-4" with an \`accelerator\`` },
+  accelerator: { doc: "none" },
+  diskSizeGb: { value: 20, doc: "20 (50 with GPUs: the driver and CUDA take ~5 GB; at least 30)" },
   provisioning: { value: "spot", doc: `"spot"` },
   domain: { doc: "none: `<ip-with-dashes>.sslip.io`" },
   subdomain: { doc: "none: the domain itself" },
@@ -41,7 +44,7 @@ export const ARG_DEFAULTS = {
   password: { doc: "a random 24-character password" },
   staticIp: { doc: "a new static address" },
   schedule: { value: "* * * * *", doc: `"* * * * *" (every minute)` },
-  spotFallbackMinutes: { value: 10, doc: "10" },
+  spotFallbackMinutes: { value: 10, doc: "10 (0 for a machine type Google offers only as Spot VMs)" },
   spotReturnWindow: { value: DEFAULT_SPOT_RETURN_WINDOW, doc: `"${DEFAULT_SPOT_RETURN_WINDOW}"` },
   // The runtime's own defaults (contracts/batching.ts): left out, the VM is told nothing and applies them.
   maxBatchSize: { doc: `${MAX_BATCH_SIZE.default} (no batching)` },
@@ -55,6 +58,6 @@ export const ARG_DEFAULTS = {
   labels: { doc: "none (budgetml adds `budgetml-model`)" },
   enableApis: { value: true, doc: "true" },
   waitForHealthy: { value: true, doc: "true" },
-  healthTimeoutSeconds: { value: 900, doc: "900" },
+  healthTimeoutSeconds: { value: 900, doc: "900 (1800 with GPUs: the driver's install reboots the VM)" },
   replicas: { doc: "none: one VM behind its own Caddy, kept running by the restarter" },
 } as const satisfies { readonly [K in OptionalArg]: ArgDefault<NonNullable<BudgetModelArgs[K]>> };

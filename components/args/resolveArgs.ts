@@ -1,3 +1,5 @@
+import type { Gpus } from "../../contracts/accelerators";
+import { hardwareOf } from "../acceleratorArgs";
 import type { BudgetModelArgs } from "./budgetModelArgs";
 import { argsError } from "./argProblem";
 import { ARG_DEFAULTS } from "./defaults";
@@ -18,12 +20,15 @@ export interface StackLocation {
 /** The args as the component declares them: every fixed default applied, and where the model lives. */
 export type ResolvedArgs = BudgetModelArgs & {
   readonly [K in FixedDefaultArg]-?: NonNullable<BudgetModelArgs[K]>;
-} & { readonly project: string; readonly zone: string; readonly region: string };
+} & { readonly project: string; readonly zone: string; readonly region: string } & {
+  /** The VM's GPUs: attached (`accelerator`) or carried by the machine type; undefined for none. */
+  readonly gpus: Gpus | undefined;
+};
 
 /**
  * The one way into the component for its args: each arg checked (every problem at once, an
  * InputPropertiesError with one entry per property path), defaults applied from
- * {@link ARG_DEFAULTS}, the location read from the stack config where the args leave it out.
+ * {@link ARG_DEFAULTS} (those that GPUs change by hardwareOf), the location read from the stack config where the args leave it out.
  * Returns the warnings to log with the args.
  */
 export function resolveArgs(
@@ -47,7 +52,7 @@ export function resolveArgs(
   );
   const given = Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined));
   return {
-    args: { ...defaults, ...given, project, zone, region } as ResolvedArgs,
+    args: { ...defaults, ...given, ...hardwareOf(args), project, zone, region } as ResolvedArgs,
     warnings,
   };
 }

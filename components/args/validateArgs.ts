@@ -1,3 +1,4 @@
+import { acceleratorFindings } from "../acceleratorArgs";
 import { replicasProblems } from "../replicas/replicasArgs";
 import { argsError, type ArgProblem } from "./argProblem";
 import { argRules, type ArgFinding, type CheckedArgs } from "./argRules";
@@ -9,7 +10,11 @@ import { argRules, type ArgFinding, type CheckedArgs } from "./argRules";
 export type ArgsValidator = (args: CheckedArgs, now: Date) => readonly ArgFinding[];
 
 /** Every check the args of a BudgetModel go through, in the order their problems are reported. */
-export const ARGS_VALIDATORS: readonly ArgsValidator[] = [argRules, (args) => replicasProblems(args.replicas, args)];
+export const ARGS_VALIDATORS: readonly ArgsValidator[] = [
+  argRules,
+  acceleratorFindings,
+  (args) => replicasProblems(args.replicas, args),
+];
 
 /**
  * Runs every check on the args that are plain values and throws one InputPropertiesError naming

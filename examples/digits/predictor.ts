@@ -1,5 +1,9 @@
 // Handwritten digits with a small neural network in ONNX, run by onnxruntime-node.
 // model.onnx (10 KB, made by train.py) is bundled into the predictor as bytes: nothing to download.
+// On a VM with a GPU (BUDGET_ACCELERATOR, set by the VM's boot) it runs on the GPU through
+// onnxruntime's CUDA execution provider, and only there: without it load() fails (health
+// load_failed) rather than serving on the CPU unnoticed. Elsewhere — budgetml local, budgetml serve,
+// a CPU VM — on the CPU. Either way it says which, once, as it loads.
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { Payload } from "../../index";
 import model from "./model.onnx";
@@ -12,7 +16,13 @@ export class Predictor {
   private session!: InferenceSession;
 
   async load() {
-    this.session = await InferenceSession.create(model);
+    const gpu = process.env.BUDGET_ACCELERATOR;
+    this.session = await InferenceSession.create(model, { executionProviders: gpu ? ["cuda"] : ["cpu"] });
+    console.log(
+      gpu
+        ? `digits: on the GPU (${gpu}), through onnxruntime's CUDA execution provider`
+        : "digits: no GPU in this deployment: on the CPU",
+    );
   }
 
   async predict(request: Payload) {

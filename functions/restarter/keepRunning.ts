@@ -1,6 +1,7 @@
 import type { protos } from "@google-cloud/compute";
 import type { Logger } from "../../contracts/cloudLogging";
 import { provisioningOf, schedulingSwitch, type SwitchTarget } from "../../contracts/scheduling";
+import { instanceHasGpus } from "../../contracts/accelerators";
 import { systemClock, type Clock } from "./clock";
 import type { ComputeClients, OperationView } from "./computeClients";
 import type { RestarterConfig } from "./config";
@@ -191,7 +192,7 @@ export async function keepInstanceRunning(
       if (move && !tried.some((done) => done.to === move.to && done.why === move.why)) {
         tried.push(move);
         const current = view("stopped");
-        const failure = await applyMove(clients, target, move, current, instance.labelFingerprint ?? undefined, budget);
+        const failure = await applyMove(clients, target, move, current, instance, budget);
         if (failure)
           logger.error(
             { instance: config.instance, move, error: failure.message },
@@ -314,26 +315,28 @@ async function stopForSwitch(
 
 /**
  * Carries out a move on the stopped instance: its scheduling (as gcloud's set-scheduling would,
- * clearing what the new model must not carry — see schedulingSwitch), then its labels.
+ * clearing what the new model must not carry — see schedulingSwitch; a VM with GPUs keeps stopping
+ * on host maintenance, even on demand), then its labels.
  */
 async function applyMove(
   clients: ComputeClients,
   target: Target,
   move: ProvisioningMove,
   view: ProvisioningView,
-  labelFingerprint: string | undefined,
+  instance: InstanceRead,
   budget: Budget,
 ): Promise<ApiError | undefined> {
   if (move.to !== view.live) {
     try {
-      const operation = await clients.setScheduling(target, schedulingSwitch(move.to as SwitchTarget));
+      const hardware = { gpus: instanceHasGpus(instance) };
+      const operation = await clients.setScheduling(target, schedulingSwitch(move.to as SwitchTarget, hardware));
       const failure = await settle(clients, target, operation, budget);
       if (failure) return failure;
     } catch (error) {
       return describe(error);
     }
   }
-  return relabel(clients, target, move, view.labels, labelFingerprint, budget);
+  return relabel(clients, target, move, view.labels, instance.labelFingerprint ?? undefined, budget);
 }
 
 /** Sets the labels the instance carries after `move` (see labelsAfter). */

@@ -14,6 +14,7 @@ import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
 import { bootLog } from "./bootLog";
 import { behindLoadBalancer, loadBalancedRuntimeEnv } from "./behindLoadBalancer";
+import { awaitReboot, gpuRuntimeEnv, gpuStep } from "./gpuDriver";
 import { installPredictor } from "./installPredictor";
 import { installedPredictorEnv } from "./installPythonRequirements";
 import { installRuntime } from "./installRuntime";
@@ -74,9 +75,12 @@ async function bootLocked(): Promise<void> {
   const { root, home } = bootPaths();
   const config = await readBootConfig();
   const manager = config.loadBalancer ? behindLoadBalancer(serviceManager()) : serviceManager();
+  // GPUs first: the driver's installer may reboot the VM, and the predictor's packages get CUDA builds.
+  const gpus = await gpuStep(config.accelerator, { root, home, log });
+  if (gpus?.check === "rebooting") return awaitReboot();
   const predictorDir = config.image
     ? undefined
-    : await installPredictor(home, config.bucket, config.predictorObject, log);
+    : await installPredictor(home, config.bucket, config.predictorObject, log, gpus !== undefined);
   const [password, signingKey] = await retryWhileNotYetGranted(
     "reading the secrets",
     () => readSecrets([config.passwordSecret, config.tokenSecret]),
@@ -122,6 +126,7 @@ export function runtimeEnv(
     ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
     ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
     ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
+    ...gpuRuntimeEnv(config.accelerator),
   };
   if (config.image) {
     return {

@@ -3,6 +3,7 @@
 // boot elsewhere for tests and local mode. `docs/configuration.md` is generated from this registry,
 // and `tests/docs/configuration.test.ts` scans `images/vm/` for reads it lacks.
 import type { EnvironmentVariable } from "../../contracts/environmentVariable";
+import { GPU_STANDIN_VARIABLE } from "../../contracts/accelerators";
 import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 
 const LOCAL = "local mode (`budgetml local`) and tests";
@@ -53,6 +54,17 @@ export const BOOT_ENVIRONMENT = {
     meaning: "how long `startup.sh` waits for apt's locks on a first boot",
     default: "600",
     setBy: "tests",
+  },
+  BUDGET_GPU_INSTALLER_URL: {
+    meaning: "where the GPU step downloads Google's driver installer (`cuda_installer.pyz`) from",
+    default: "Google's bucket for the zone's multi-region (`compute-gpu-installation-{us,eu,asia}`)",
+    setBy: "tests: a loopback stand-in",
+  },
+  [GPU_STANDIN_VARIABLE]: {
+    meaning:
+      "`cpu`: the machine stands in for a VM with GPUs but has none; the GPU step installs no driver and the model serves on the CPU",
+    default: "none",
+    setBy: LOCAL,
   },
   [ENDPOINT_VARIABLES.metadata]: {
     meaning: "the metadata server (`host:port`), for gcp-metadata, google-auth-library, `startup.sh` and the watcher",

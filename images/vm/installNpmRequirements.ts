@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PREDICTOR_FILES } from "../../contracts/predictorFiles";
+import { npmGpuEnv } from "./cudaBuilds";
 import { removeTree } from "./extractBundle";
 import { folderFor, runInstallStep, type RunAs } from "./installAccount";
 
@@ -17,7 +18,12 @@ const INSTALL_HOME = ".install-home";
  * folder of its own (npm's cache), both created here, empty, for it; root changes the owner of
  * nothing else, and removes the home folder without following links.
  */
-export async function installNpmRequirements(dir: string, log: (message: string) => void, user?: RunAs): Promise<void> {
+export async function installNpmRequirements(
+  dir: string,
+  log: (message: string) => void,
+  user?: RunAs,
+  gpus = false,
+): Promise<void> {
   const { dependencies = {} } = JSON.parse(await readFile(join(dir, PREDICTOR_FILES.npmManifest), "utf8")) as {
     dependencies?: Record<string, string>;
   };
@@ -44,6 +50,7 @@ export async function installNpmRequirements(dir: string, log: (message: string)
       HOME: home,
       npm_config_cache: join(home, "cache"),
       npm_config_update_notifier: "false",
+      ...npmGpuEnv(gpus),
     },
   };
   try {

@@ -17,13 +17,15 @@ import { retryWhileNotYetGranted } from "./retry";
  * bundle gets a new folder. Work happens in a `.partial` folder renamed into place only when
  * complete: a failed download, a corrupt archive or a failed npm install leaves nothing behind
  * that the next boot would mistake for an installed predictor. The name is checked first, so a
- * name that is not a bundle's (`../elsewhere`) never reaches the file system.
+ * name that is not a bundle's (`../elsewhere`) never reaches the file system. With `gpus`, packages
+ * get their CUDA builds (images/vm/cudaBuilds.ts).
  */
 export async function installPredictor(
   home: string,
   bucket: string,
   object: string,
   log: (message: string) => void,
+  gpus = false,
 ): Promise<string> {
   try {
     expectedHashPrefix(object); // before anything else: only a content-addressed name can be checked
@@ -67,12 +69,12 @@ export async function installPredictor(
     await extractBundle(archive, partial, `gs://${bucket}/${object}`, "predictor");
     await rm(archive);
     if (existsSync(join(partial, PREDICTOR_FILES.python))) {
-      await installPythonRequirements(partial, log, await installAccount());
+      await installPythonRequirements(partial, log, await installAccount(), undefined, gpus);
       await rename(partial, target);
       return target;
     }
     if (!existsSync(join(partial, "predictor.cjs"))) throw new Error(`gs://${bucket}/${object} has no predictor.cjs`);
-    await installNpmRequirements(partial, log, await installAccount());
+    await installNpmRequirements(partial, log, await installAccount(), gpus);
     await rename(partial, target);
     return target;
   } catch (error) {

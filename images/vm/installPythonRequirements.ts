@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../contracts/predictorFiles";
 import { pipRequirementProblem, requiresHashes } from "../../contracts/pipRequirements";
+import { pythonCudaBuilds } from "./cudaBuilds";
 import { removeTree } from "./extractBundle";
 import { folderFor, runInstallStep, type RunAs } from "./installAccount";
 
@@ -32,14 +33,30 @@ export async function installPythonRequirements(
   log: (message: string) => void,
   user?: RunAs,
   python = process.env.BUDGET_PYTHON || "python3",
+  gpus = false,
 ): Promise<void> {
-  const requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
-  const requirements = existsSync(requirementsFile)
+  let requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
+  const written = existsSync(requirementsFile)
     ? (await readFile(requirementsFile, "utf8")).split("\n").filter((line) => line.trim())
     : [];
-  if (requirements.length === 0) return;
-  const problems = requirements.map((line) => pipRequirementProblem(line)).filter(Boolean);
+  if (written.length === 0) return;
+  const problems = written.map((line) => pipRequirementProblem(line)).filter(Boolean);
   if (problems.length > 0) throw new Error(`${PREDICTOR_FILES.pythonRequirements} refused: ${problems.join("; ")}`);
+  // With GPUs, the packages that have a CUDA build get it (images/vm/cudaBuilds.ts) — unless the
+  // file pins hashes: they name the files as written (the CPU builds), and pip's hash mode would
+  // refuse the CUDA builds and their new dependencies.
+  const cuda = gpus ? pythonCudaBuilds(written) : { requirements: written, swapped: [] };
+  const pinned = cuda.swapped.length > 0 && requiresHashes(written);
+  if (pinned)
+    log(
+      `GPUs: ${PREDICTOR_FILES.pythonRequirements} pins hashes, so it is installed as written: pin the CUDA builds yourself (${cuda.swapped.join(", ")})`,
+    );
+  const { requirements, swapped } = pinned ? { requirements: written, swapped: [] } : cuda;
+  if (swapped.length > 0) {
+    log(`GPUs: installing the CUDA builds ${swapped.join(", ")}`);
+    requirementsFile = join(dir, "requirements-cuda.txt");
+    await writeFile(requirementsFile, `${requirements.join("\n")}\n`);
+  }
   log(`installing Python requirements ${requirements.join(", ")}`);
   await ensureVenvSupport(python, log);
   const venv = join(dir, PYTHON_VENV_DIR);
@@ -113,7 +130,7 @@ async function ensureVenvSupport(python: string, log: (message: string) => void)
  * first boot, the image's own package jobs; `apt-get update` does not honour DPkg::Lock::Timeout
  * for the lists lock), as startup.sh does.
  */
-async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
+export async function aptGet(args: string[], waitMs = 300_000): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {

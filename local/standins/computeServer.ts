@@ -1,12 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  liveMigrationRefusal,
   mergeScheduling,
   schedulingFor,
   schedulingRefusals,
   type Scheduling,
   type SchedulingUpdate,
 } from "../../contracts/scheduling";
+import {
+  ACCELERATOR_MACHINE_TYPES,
+  gpusOf,
+  guestAcceleratorRefusals,
+  instanceHasGpus,
+  type Gpus,
+} from "../../contracts/accelerators";
+import { gpuZoneRefusal } from "../../contracts/gpuZones";
 import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import { googleError, listenOnLoopback } from "./listen";
 
@@ -101,7 +110,8 @@ interface Operation {
  * restarter makes — in front of one instance. Like the real API it deduplicates mutating calls by
  * `requestId` (a repeated id returns the first operation and does nothing), refuses to start an
  * instance that is still stopping, changes scheduling only as `setScheduling` does (fields left
- * out stay, `null` clears) and only on a stopped instance, lists operations in the orders and pages
+ * out stay, `null` clears) and only on a stopped instance — never to live migration for a VM with
+ * GPUs — lists operations in the orders and pages
  * the API offers, and speaks Google's error shape, so `@google-cloud/compute` behaves against it as
  * it does against Google.
  */
@@ -118,6 +128,15 @@ export async function startComputeServer(options: {
   access?: AccessPolicy;
   /** The instance's scheduling at the start; refused, as Google refuses it, if illegal. @default spot */
   scheduling?: Scheduling;
+  /** The instance's machine type (a G2/A2/A3 type carries GPUs). @default "e2-small" */
+  machineType?: string;
+  /**
+   * GPUs attached to the instance (`guestAccelerators`); refused, as Google refuses them, on a machine
+   * type they do not attach to, in a count Google does not offer, or in a zone without them. @default none
+   */
+  guestAccelerators?: Gpus[];
+  /** Today, for the dated GPU zone table (contracts/gpuZones.ts). @default the clock */
+  now?: () => Date;
   /** The instance's labels at the start. @default none */
   labels?: Record<string, string>;
   /** Told of every scheduling change (the local deployment hands it to the instance's metadata server). */
@@ -127,7 +146,23 @@ export async function startComputeServer(options: {
 }): Promise<ComputeServer> {
   const { project, zone, instance, backend } = options;
   let scheduling: Scheduling = options.scheduling ?? schedulingFor("spot");
-  const illegal = schedulingRefusals(scheduling);
+  const machineType = options.machineType ?? "e2-small";
+  const guestAccelerators = options.guestAccelerators ?? [];
+  // Google's API: a VM with GPUs never live-migrates, whatever changes it later (setScheduling below).
+  const hardware = {
+    gpus: instanceHasGpus({
+      machineType,
+      guestAccelerators: guestAccelerators.map((gpu) => ({ acceleratorCount: gpu.count })),
+    }),
+  };
+  const gpus = gpusOf(machineType, guestAccelerators[0]);
+  const carried = ACCELERATOR_MACHINE_TYPES[machineType] ? { machineType } : undefined;
+  const illegal = [
+    ...guestAcceleratorRefusals(machineType, guestAccelerators),
+    (gpus && gpuZoneRefusal({ project, zone }, gpus.type, carried, options.now?.())) ?? [],
+    ...schedulingRefusals(scheduling),
+    liveMigrationRefusal(scheduling, hardware) ?? [],
+  ].flat();
   if (illegal.length > 0) throw new Error(`Compute stand-in: ${illegal.join(" ")}`);
   let labels: Record<string, string> = { ...(options.labels ?? {}) };
   let labelFingerprint = "fp-0";
@@ -251,6 +286,8 @@ export async function startComputeServer(options: {
       const merged = mergeScheduling(scheduling, update);
       const refusals = schedulingRefusals(merged, "resource");
       if (refusals.length > 0) return fail(res, 400, "invalid", refusals[0]);
+      const noMigration = liveMigrationRefusal(merged, hardware);
+      if (noMigration) return fail(res, 400, "badRequest", noMigration);
       // "You can only call this method on a stopped instance, that is, a VM instance that is in a
       // TERMINATED state" (instances.setScheduling in the Compute API's discovery document).
       if (!["TERMINATED", "STOPPED"].includes(backend.facts().status))
@@ -368,6 +405,15 @@ export async function startComputeServer(options: {
           name: instance,
           zone: selfLink().replace(/\/instances\/.*/, ""),
           selfLink: selfLink(),
+          machineType: `${selfLink().replace(/\/instances\/.*/, "")}/machineTypes/${machineType}`,
+          ...(guestAccelerators.length > 0
+            ? {
+                guestAccelerators: guestAccelerators.map((gpu) => ({
+                  acceleratorType: `${selfLink().replace(/\/instances\/.*/, "")}/acceleratorTypes/${gpu.type}`,
+                  acceleratorCount: gpu.count,
+                })),
+              }
+            : {}),
           scheduling,
           labels,
           labelFingerprint,

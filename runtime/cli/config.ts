@@ -1,5 +1,6 @@
 import { cpus } from "node:os";
 import type { Provisioning } from "../../contracts/scheduling";
+import { parseAcceleratorSpec, type Gpus } from "../../contracts/accelerators";
 import { parseNumberSetting, UsageError } from "../../contracts/settings";
 import { DEFAULTS, type AppOptions } from "../app";
 import type { BatchingOptions } from "../batching/batchingPredictor";
@@ -102,6 +103,7 @@ export function readServeConfig(env: Env, flags: ServeFlags = {}): ServeConfig {
       maxQueued: int("BUDGET_MAX_QUEUED", DEFAULTS.maxQueued, 0, 100_000),
       ...(env.BUDGET_BUNDLE ? { bundle: env.BUDGET_BUNDLE } : {}),
       ...(env.BUDGET_PROVISIONING ? { provisioning: provisioningSetting(env.BUDGET_PROVISIONING) } : {}),
+      ...(env.BUDGET_ACCELERATOR ? { accelerator: acceleratorSetting(env.BUDGET_ACCELERATOR) } : {}),
       ...(env.BUDGET_TRUSTED_PROXY ? { trustedProxy: trustedProxy(env.BUDGET_TRUSTED_PROXY) } : {}),
       maxQueueWaitMs: int("BUDGET_MAX_QUEUE_WAIT_MS", DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
       maxFailedLogins: int("BUDGET_MAX_FAILED_LOGINS", DEFAULTS.maxFailedLogins, 1, 1_000_000),
@@ -132,6 +134,15 @@ function readBatching(env: Env, flags: ServeFlags): BatchingOptions | undefined 
 function provisioningSetting(raw: string): Provisioning {
   if (raw === "spot" || raw === "preemptible" || raw === "standard") return raw;
   throw new UsageError(`BUDGET_PROVISIONING must be spot, preemptible or standard, got "${raw}"`);
+}
+
+/** `BUDGET_ACCELERATOR`: the GPUs to check, `<type>:<count>`. */
+function acceleratorSetting(raw: string): Gpus {
+  try {
+    return parseAcceleratorSpec(raw);
+  } catch (error) {
+    throw new UsageError(`BUDGET_ACCELERATOR: ${(error as Error).message}`);
+  }
 }
 
 /** `BUDGET_TRUSTED_PROXY`: comma-separated addresses, CIDRs or Express's names (loopback, uniquelocal). */

@@ -154,6 +154,12 @@ export const RUNTIME_ENVIRONMENT = {
     default: "none",
     setBy: VM,
   },
+  BUDGET_ACCELERATOR: {
+    meaning:
+      "the GPUs the machine must have, `<type>:<count>` (`nvidia-tesla-t4:1`): checked with nvidia-smi before the predictor loads; a mismatch leaves the runtime in `load_failed` (`contracts/gpuCheck.ts`)",
+    default: "none: no GPU check",
+    setBy: `${USER}; ${VM} from the instance metadata's \`budget-accelerator\``,
+  },
   BUDGET_TRUSTED_PROXY: {
     meaning:
       "whose `X-Forwarded-For` is believed (Express's `trust proxy`): addresses, CIDRs, or `loopback`/`linklocal`/`uniquelocal`",

@@ -52,6 +52,7 @@ const config: BootConfig = {
   topic: "",
   image: "europe-docker.pkg.dev/proj/models/sentiment:1",
   acmeEmail: "",
+  accelerator: "",
   maxBatchSize: "",
   maxBatchWaitMs: "",
   loadBalancer: "",

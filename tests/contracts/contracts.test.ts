@@ -36,6 +36,7 @@ describe("instance metadata contract", () => {
     topic: "projects/p/topics/t",
     image: "",
     acmeEmail: "",
+    accelerator: "",
     maxBatchSize: "32",
     maxBatchWaitMs: "",
     loadBalancer: "",
