@@ -2,6 +2,7 @@
 // object a line with `severity` (Cloud Logging's names), `message` and `time`. The runtime and the
 // restarter log through `createLogger`; the runtime's request line (runtime/logger.ts) uses the same keys.
 import pino, { type Logger } from "pino";
+import { turnBatched } from "./turnBatchedStream";
 
 export type { Logger };
 
@@ -50,6 +51,6 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
         censor: "[redacted]",
       },
     },
-    options.destination ?? pino.destination({ fd: 1, sync: false }),
+    options.destination ?? turnBatched(pino.destination({ fd: 1, sync: true })),
   );
 }
