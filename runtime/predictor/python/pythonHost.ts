@@ -6,6 +6,7 @@ import { ERRORS, HttpError, isClientStatus, predictorRejection } from "../../htt
 import type { Logger } from "../../../contracts/cloudLogging";
 import { encodeFrames, FrameReader, type Frame } from "./frames";
 import { CREDENTIAL_VARIABLES } from "../../../contracts/runtimeCredentials";
+import type { RuntimeEnv } from "../../../contracts/runtimeEnvironment";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
 export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
@@ -35,7 +36,7 @@ export const pythonRestarting = (): HttpError =>
   });
 
 /** The interpreter: `BUDGET_PYTHON` if set, else `python3` on PATH. */
-export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env): string {
+export function pythonInterpreter(env: RuntimeEnv = process.env): string {
   return env.BUDGET_PYTHON || "python3";
 }
 
