@@ -2,6 +2,7 @@
 // object a line with `severity` (Cloud Logging's names), `message` and `time`. The runtime and the
 // restarter log through `createLogger`; the runtime's request line (runtime/logger.ts) uses the same keys.
 import pino, { type Logger } from "pino";
+import type { RuntimeEnv } from "./runtimeEnvironment";
 import { turnBatched } from "./turnBatchedStream";
 
 export type { Logger };
@@ -39,9 +40,11 @@ function isoTimeOncePerMs(): () => string {
  * never passes credentials to the logger in the first place.
  */
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+  // The runtime's variable (contracts/runtimeEnvironment.ts), which the restarter honours too.
+  const env: RuntimeEnv = process.env;
   return pino(
     {
-      level: options.level ?? process.env.BUDGET_LOG_LEVEL ?? "info",
+      level: options.level ?? env.BUDGET_LOG_LEVEL ?? "info",
       messageKey: "message",
       base: undefined,
       timestamp: isoTimeOncePerMs(),

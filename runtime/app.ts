@@ -5,7 +5,7 @@ import { batchingPredictor, type BatchingOptions } from "./batching/batchingPred
 import { BodyPace } from "./http/bodyPace";
 import { bearerAuth, tokenRoute, type Credentials } from "./auth/handlers";
 import { answerError, errorHandler, notFound } from "./http/errorHandler";
-import { HttpError } from "./http/errors";
+import { ERRORS, HttpError } from "./http/errors";
 import { Health } from "./health";
 import type { LoadedPredictor } from "./predictor/loader";
 import { createLogger, type Logger } from "../contracts/cloudLogging";
@@ -191,7 +191,11 @@ export function createApp(options: AppOptions): Runtime {
   );
   app.use(docsRoutes(RUNTIME_VERSION));
   app.all(["/token", ...Object.values(PREDICT_PATHS)], (req, _res, next) =>
-    next(new HttpError(405, `${req.method} is not allowed on ${req.path}; use POST`, { Allow: "POST" })),
+    next(
+      new HttpError(ERRORS.BUDGETML_METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${req.path}; use POST`, {
+        Allow: "POST",
+      }),
+    ),
   );
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry, type Registry } from "prom-client";
-import { HttpError } from "./http/errors";
+import { ERRORS, HttpError } from "./http/errors";
 
 // /metrics for the whole server when it runs several workers. A scrape reaches one worker (the
 // cluster hands connections out in turn); that worker asks the primary, which collects every
@@ -86,7 +86,13 @@ export function shareWithPrimary(registry: Registry): () => Promise<string> {
       if (!scrape) return;
       asking.delete(Number(message.id));
       if (message.text !== undefined) scrape.resolve(message.text);
-      else scrape.reject(new HttpError(503, `The server's metrics could not be collected: ${message.error}`));
+      else
+        scrape.reject(
+          new HttpError(
+            ERRORS.BUDGETML_METRICS_UNAVAILABLE,
+            `The server's metrics could not be collected: ${message.error}`,
+          ),
+        );
     }
   });
   process.send?.({ type: READY });
@@ -95,7 +101,12 @@ export function shareWithPrimary(registry: Registry): () => Promise<string> {
       const id = nextId++;
       const timer = setTimeout(() => {
         asking.delete(id);
-        reject(new HttpError(503, "The server's metrics could not be collected: the primary process did not answer"));
+        reject(
+          new HttpError(
+            ERRORS.BUDGETML_METRICS_UNAVAILABLE,
+            "The server's metrics could not be collected: the primary process did not answer",
+          ),
+        );
       }, COLLECT_TIMEOUT_MS + 1000);
       asking.set(id, {
         resolve: (text) => (clearTimeout(timer), resolve(text)),

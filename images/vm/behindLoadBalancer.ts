@@ -6,6 +6,7 @@ import {
   SERVING_PORT,
   trustedProxiesBehind,
 } from "../../contracts/loadBalancer";
+import { runtimeEnvironment } from "../../contracts/runtimeEnvironment";
 import { systemd, type ServiceManager } from "./services";
 
 /**
@@ -41,10 +42,10 @@ export function behindLoadBalancer(manager: ServiceManager): ServiceManager {
  * longer than the front ends do, and drains within the window left after the hand-off.
  */
 export function loadBalancedRuntimeEnv(loadBalancerIp: string): Record<string, string> {
-  return {
+  return runtimeEnvironment({
     BUDGET_HOST: "0.0.0.0",
     BUDGET_TRUSTED_PROXY: trustedProxiesBehind(loadBalancerIp),
     BUDGET_KEEPALIVE_SECONDS: String(REPLICA_KEEPALIVE_SECONDS),
     BUDGET_DRAIN_SECONDS: String(REPLICA_DRAIN_SECONDS),
-  };
+  });
 }

@@ -10,8 +10,10 @@ import { join, resolve } from "node:path";
 import * as gcpMetadata from "gcp-metadata";
 import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 import { METADATA_KEYS, needsInternalCertificate, STARTUP_SCRIPT_KEY } from "../../contracts/instanceMetadata";
+import { runtimeEnvironment } from "../../contracts/runtimeEnvironment";
 import { frontIdOf, runtimeIdOf } from "../../contracts/servedDeployment";
 import { readBootConfig, type BootConfig } from "./bootConfig";
+import { bootEnv, type BootEnv } from "./bootEnvironment";
 import { bootLog } from "./bootLog";
 import { behindLoadBalancer, loadBalancedRuntimeEnv } from "./behindLoadBalancer";
 import { awaitReboot, gpuRuntimeEnv, gpuStep } from "./gpuDriver";
@@ -48,7 +50,7 @@ const log = bootLog;
  * absolute — systemd ignores a relative `EnvironmentFile=`, and a relative predictor path resolves
  * against the unit's working directory — so every path built from these is absolute too.
  */
-export function bootPaths(env: NodeJS.ProcessEnv = process.env): { root: string; home: string } {
+export function bootPaths(env: BootEnv = bootEnv()): { root: string; home: string } {
   const root = resolve(env.BUDGET_ROOT || "/");
   return { root, home: join(root, "opt", "budgetml") };
 }
@@ -61,7 +63,7 @@ export function endpointOverrides(env: NodeJS.ProcessEnv = process.env): Record<
 }
 
 function serviceManager(): ServiceManager {
-  return process.env.BUDGET_SERVICE_MANAGER === "process" ? processes() : systemd;
+  return bootEnv().BUDGET_SERVICE_MANAGER === "process" ? processes() : systemd;
 }
 
 export async function boot(): Promise<void> {
@@ -120,27 +122,30 @@ export function runtimeEnv(
   values: { password: string; signingKey: string; predictorDir?: string },
 ): Record<string, string> {
   const common = {
-    BUDGET_USERNAME: config.username,
-    BUDGET_PWD: values.password,
-    BUDGET_TOKEN: values.signingKey,
-    ...(config.maxBatchSize ? { BUDGET_MAX_BATCH_SIZE: config.maxBatchSize } : {}),
-    ...(config.maxBatchWaitMs ? { BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs } : {}),
-    ...(config.provisioning ? { BUDGET_PROVISIONING: config.provisioning } : {}),
+    ...runtimeEnvironment({
+      BUDGET_USERNAME: config.username,
+      BUDGET_PWD: values.password,
+      BUDGET_TOKEN: values.signingKey,
+      BUDGET_MAX_BATCH_SIZE: config.maxBatchSize || undefined,
+      BUDGET_MAX_BATCH_WAIT_MS: config.maxBatchWaitMs || undefined,
+      BUDGET_PROVISIONING: config.provisioning || undefined,
+    }),
     ...gpuRuntimeEnv(config.accelerator),
   };
   if (config.image) {
     return {
       ...common,
-      ...(config.entrypoint ? { BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint } : {}),
-      BUDGET_HOST: "0.0.0.0",
-      BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY,
+      ...runtimeEnvironment({
+        BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint || undefined,
+        BUDGET_HOST: "0.0.0.0",
+        BUDGET_TRUSTED_PROXY: DOCKER_BRIDGE_GATEWAY,
+      }),
     };
   }
   return {
     ...common,
     ...installedPredictorEnv(values.predictorDir ?? ""),
-    BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint,
-    BUDGET_HOST: "127.0.0.1",
+    ...runtimeEnvironment({ BUDGET_PREDICTOR_ENTRYPOINT: config.entrypoint, BUDGET_HOST: "127.0.0.1" }),
     ...(config.loadBalancer ? loadBalancedRuntimeEnv(config.loadBalancer) : {}),
   };
 }

@@ -5,6 +5,7 @@
 import type { EnvironmentVariable } from "../../contracts/environmentVariable";
 import { GPU_STANDIN_VARIABLE } from "../../contracts/accelerators";
 import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import type { RuntimeVariableName } from "../../contracts/runtimeEnvironment";
 
 const LOCAL = "local mode (`budgetml local`) and tests";
 
@@ -87,3 +88,17 @@ export const BOOT_ENVIRONMENT = {
     setBy: `${LOCAL}: the Pub/Sub stand-in`,
   },
 } as const satisfies Record<string, EnvironmentVariable>;
+
+/** The name of an environment variable the boot reads for itself. */
+export type BootVariableName = keyof typeof BOOT_ENVIRONMENT;
+
+/**
+ * The environment as the boot reads it: its own variables and the runtime's (some of which, such
+ * as `BUDGET_PYTHON`, it also follows). Only registered names type-check.
+ */
+export type BootEnv = { readonly [Name in BootVariableName | RuntimeVariableName]?: string };
+
+/** The boot's own process environment, read through {@link BootEnv}. */
+export function bootEnv(): BootEnv {
+  return process.env;
+}

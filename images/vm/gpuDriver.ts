@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import * as gcpMetadata from "gcp-metadata";
 import { GPU_STANDIN_VARIABLE, parseAcceleratorSpec, type Gpus } from "../../contracts/accelerators";
 import { checkGpus, type GpuCheck } from "../../contracts/gpuCheck";
+import { runtimeEnvironment } from "../../contracts/runtimeEnvironment";
+import { bootEnv, type BootEnv } from "./bootEnvironment";
 import { aptGet } from "./installPythonRequirements";
 
 const run = promisify(execFile);
@@ -77,7 +79,7 @@ export interface GpuStepOptions {
   root: string;
   home: string;
   log: (message: string) => void;
-  env?: NodeJS.ProcessEnv;
+  env?: BootEnv;
 }
 
 /**
@@ -87,7 +89,7 @@ export interface GpuStepOptions {
  */
 export async function gpuStep(accelerator: string, options: GpuStepOptions): Promise<GpuSetup | undefined> {
   if (!accelerator) return undefined;
-  if ((options.env ?? process.env)[GPU_STANDIN_VARIABLE] === "cpu") {
+  if ((options.env ?? bootEnv())[GPU_STANDIN_VARIABLE] === "cpu") {
     options.log(`${accelerator} declared; no GPU on this machine standing in for the VM: the model serves on its CPU`);
     return undefined;
   }
@@ -123,7 +125,7 @@ export async function prepareGpus(gpus: Gpus, options: GpuStepOptions): Promise<
  * under way, a failed installation); undefined once the driver is in place.
  */
 async function installDriver(gpus: Gpus, options: GpuStepOptions): Promise<GpuSetup | undefined> {
-  const { root, log, env = process.env } = options;
+  const { root, log, env = bootEnv() } = options;
   const paths = statePaths(options.home);
   await mkdir(paths.dir, { recursive: true });
   const runs = existsSync(paths.runs) ? Number(await readFile(paths.runs, "utf8")) || 0 : 0;
@@ -191,13 +193,13 @@ async function installDriver(gpus: Gpus, options: GpuStepOptions): Promise<GpuSe
  * CUDA libraries are. Nothing on a machine standing in for the VM without its GPUs (the local
  * deployment), where the model serves on the CPU.
  */
-export function gpuRuntimeEnv(accelerator: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function gpuRuntimeEnv(accelerator: string, env: BootEnv = bootEnv()): Record<string, string> {
   if (!accelerator || env[GPU_STANDIN_VARIABLE] === "cpu") return {};
-  return { BUDGET_ACCELERATOR: accelerator, LD_LIBRARY_PATH: CUDA_LIBRARY_PATH };
+  return { ...runtimeEnvironment({ BUDGET_ACCELERATOR: accelerator }), LD_LIBRARY_PATH: CUDA_LIBRARY_PATH };
 }
 
 /** A VM: root, not a test or local root. Elsewhere nothing is installed with apt or dpkg. */
-function isVm(env: NodeJS.ProcessEnv): boolean {
+function isVm(env: BootEnv): boolean {
   return process.getuid?.() === 0 && !env.BUDGET_ROOT;
 }
 

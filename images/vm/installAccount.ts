@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { chmod, lchown, mkdir } from "node:fs/promises";
 import { promisify } from "node:util";
+import { bootEnv, type BootEnv } from "./bootEnvironment";
 import { installStepSandbox, metadataServerAddresses } from "./unitSandbox";
 
 const run = promisify(execFile);
@@ -39,7 +40,7 @@ export async function ensureSystemUser(name: string): Promise<void> {
  * else {@link INSTALL_USER} when the boot runs as root on a VM (created if missing; its steps
  * sandboxed), else whoever runs the boot (the local deployment, as an ordinary user).
  */
-export async function installAccount(env: NodeJS.ProcessEnv = process.env): Promise<RunAs | undefined> {
+export async function installAccount(env: BootEnv = bootEnv()): Promise<RunAs | undefined> {
   const onVm = process.getuid?.() === 0 && env.BUDGET_SERVICE_MANAGER !== "process";
   const name = env.BUDGET_INSTALL_USER || (onVm ? INSTALL_USER : undefined);
   if (!name) return undefined;

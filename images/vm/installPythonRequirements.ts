@@ -4,7 +4,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PREDICTOR_FILES, PYTHON_VENV_DIR } from "../../contracts/predictorFiles";
+import { runtimeEnvironment } from "../../contracts/runtimeEnvironment";
 import { pipRequirementProblem, requiresHashes } from "../../contracts/pipRequirements";
+import { bootEnv, type BootEnv } from "./bootEnvironment";
 import { pythonCudaBuilds } from "./cudaBuilds";
 import { removeTree } from "./extractBundle";
 import { folderFor, runInstallStep, type RunAs } from "./installAccount";
@@ -32,7 +34,7 @@ export async function installPythonRequirements(
   dir: string,
   log: (message: string) => void,
   user?: RunAs,
-  python = process.env.BUDGET_PYTHON || "python3",
+  python = bootEnv().BUDGET_PYTHON || "python3",
   gpus = false,
 ): Promise<void> {
   let requirementsFile = join(dir, PREDICTOR_FILES.pythonRequirements);
@@ -99,12 +101,15 @@ export async function installPythonRequirements(
  * the predictor's virtual environment when it has requirements, else the boot's own
  * `BUDGET_PYTHON` if set (the local deployment), else `python3`.
  */
-export function installedPredictorEnv(dir: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function installedPredictorEnv(dir: string, env: BootEnv = bootEnv()): Record<string, string> {
   if (!existsSync(join(dir, PREDICTOR_FILES.python)))
-    return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.javascript) };
+    return runtimeEnvironment({ BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.javascript) });
   const venvPython = join(dir, PYTHON_VENV_DIR, "bin", "python");
   const python = existsSync(venvPython) ? venvPython : env.BUDGET_PYTHON;
-  return { BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python), ...(python ? { BUDGET_PYTHON: python } : {}) };
+  return runtimeEnvironment({
+    BUDGET_PREDICTOR_PATH: join(dir, PREDICTOR_FILES.python),
+    BUDGET_PYTHON: python || undefined,
+  });
 }
 
 /**
@@ -119,7 +124,7 @@ async function ensureVenvSupport(python: string, log: (message: string) => void)
       () => false,
     );
   if (await hasVenv()) return;
-  if (process.getuid?.() !== 0 || process.env.BUDGET_ROOT) return; // the venv step reports it
+  if (process.getuid?.() !== 0 || bootEnv().BUDGET_ROOT) return; // the venv step reports it
   log("installing python3-venv");
   await aptGet(["update"]);
   await aptGet(["install", "-y", "--no-install-recommends", "python3-venv"]);

@@ -1,3 +1,5 @@
+import { bootEnv, type BootEnv } from "./bootEnvironment";
+
 /**
  * Right after `pulumi up` the VM may boot before its grants have propagated (IAM changes take
  * effect "typically within 2 minutes, can take 7 minutes or longer" —
@@ -27,7 +29,7 @@ export async function retryWhileNotYetGranted<T>(
 }
 
 /** `BUDGET_BOOT_RETRY_SECONDS` (tests shorten it). @default 420 — IAM's documented worst case. */
-export function retryWindowMs(env: Record<string, string | undefined> = process.env): number {
+export function retryWindowMs(env: BootEnv = bootEnv()): number {
   const seconds = Number(env.BUDGET_BOOT_RETRY_SECONDS ?? 420);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 420_000;
 }

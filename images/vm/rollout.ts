@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { HealthAnswer } from "../../contracts/healthAnswer";
+import { runtimeEnvironment } from "../../contracts/runtimeEnvironment";
 import { isRunning, writeIfChanged, type FrontSpec, type Paths, type ServiceManager, type Slot } from "./services";
 
 /** What should be serving: the bundle id, and what the runtime runs with. */
@@ -52,9 +53,11 @@ export async function rollOut(
     image: wanted.image,
     env: {
       ...wanted.env,
-      PORT: String(port),
-      BUDGET_BUNDLE: wanted.bundle,
-      BUDGET_HANDOFF_MS: String(manager.handoffMs),
+      ...runtimeEnvironment({
+        PORT: String(port),
+        BUDGET_BUNDLE: wanted.bundle,
+        BUDGET_HANDOFF_MS: String(manager.handoffMs),
+      }),
     },
   });
 

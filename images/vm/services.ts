@@ -23,6 +23,7 @@ import {
   renderDockerEnvFile,
   renderImageSlotUnit,
 } from "./renderImage";
+import { bootEnv } from "./bootEnvironment";
 import { bootLog } from "./bootLog";
 import { pullImage } from "./pullImage";
 
@@ -332,8 +333,8 @@ ${renderSandbox("rollout")}`;
  * `BUDGET_RUNTIME_PORT` and switches overlap as on the VM; without it the runtime listens on that
  * port itself, so a switch stops the old runtime before the new one starts.
  */
-export function processes(front = process.env.BUDGET_FRONT === "caddy"): ServiceManager {
-  const frontPort = Number(process.env.BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
+export function processes(front = bootEnv().BUDGET_FRONT === "caddy"): ServiceManager {
+  const frontPort = Number(bootEnv().BUDGET_RUNTIME_PORT ?? RUNTIME_PORT);
   const pidFile = (paths: Paths, name: string) => join(paths.home, `${name}.pid`);
   const launch = async (
     paths: Paths,

@@ -1,4 +1,4 @@
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 
 /** Bounds on admission; see {@link Admission}. */
 export interface AdmissionLimits {
@@ -160,7 +160,7 @@ export class Admission {
     // Tell the client to come back when the queue should have room, in whole seconds.
     const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
     return new HttpError(
-      503,
+      ERRORS.BUDGETML_OVERLOADED,
       "Server busy: too many predictions in progress; retry shortly",
       { "Retry-After": String(retryAfter) },
       { status: "overloaded" },

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
 import type { Admission, Waiter } from "./admission";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
 import type { Predictor, PredictRequest } from "../predictor/predictor";
@@ -12,7 +12,7 @@ export type PredictionDone = (error: unknown, result?: unknown) => void;
 /** The client went away while waiting for a slot; nobody reads this answer. */
 export class Abandoned extends HttpError {
   constructor() {
-    super(499, "The client closed the request while it waited for a slot");
+    super(ERRORS.BUDGETML_CLIENT_CLOSED, "The client closed the request while it waited for a slot");
   }
 }
 
@@ -120,7 +120,7 @@ export class PredictionGate {
     const timer = setTimeout(() => {
       late = true;
       this.overdue += 1;
-      done(new HttpError(504, `predict() did not finish within ${this.timeoutMs} ms`));
+      done(new HttpError(ERRORS.BUDGETML_PREDICT_TIMEOUT, `predict() did not finish within ${this.timeoutMs} ms`));
       this.watchForWedge();
     }, this.timeoutMs);
     const settled = (error: unknown, value?: unknown) => {
@@ -160,12 +160,12 @@ export class PredictionGate {
     if (holdsSlot) this.admission.release();
     const { state, reason } = this.health;
     this.metrics.rejected.inc({ reason: "not_ready" });
-    const message =
+    const [kind, message] =
       state === "load_failed"
-        ? `The predictor failed to load: ${reason}`
+        ? ([ERRORS.BUDGETML_PREDICTOR_LOAD_FAILED, `The predictor failed to load: ${reason}`] as const)
         : state === "draining"
-          ? "The server is shutting down; retry shortly"
-          : "The predictor is still loading; retry shortly";
-    throw new HttpError(503, message, state === "load_failed" ? {} : { "Retry-After": "2" }, { status: state });
+          ? ([ERRORS.BUDGETML_SHUTTING_DOWN, "The server is shutting down; retry shortly"] as const)
+          : ([ERRORS.BUDGETML_PREDICTOR_LOADING, "The predictor is still loading; retry shortly"] as const);
+    throw new HttpError(kind, message, state === "load_failed" ? {} : { "Retry-After": "2" }, { status: state });
   }
 }

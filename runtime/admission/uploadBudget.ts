@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { RequestHandler } from "express";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 
 /**
  * Bodies up to this size are not counted: a few dozen of them are a few megabytes, and the
@@ -42,7 +42,7 @@ export class UploadBudget {
       if (this.reserved + bytes > this.totalBytes || held + bytes > this.totalBytes / 2) {
         return next(
           new HttpError(
-            503,
+            ERRORS.BUDGETML_UPLOADS_OVERLOADED,
             held + bytes > this.totalBytes / 2
               ? "Too many uploads in progress from this client; retry shortly"
               : "Too many uploads in progress; retry shortly",

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler } from "express";
 import typeis from "type-is";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 import type { LoginGuard } from "./loginLimiter";
 import type { TokenService } from "./tokens";
 
@@ -32,13 +32,18 @@ export function tokenRoute(credentials: Credentials, tokens: TokenService, limit
       const form = readLoginForm(req.body);
       const wait = await limiter.attempt(address);
       if (wait > 0) {
-        throw new HttpError(429, `Too many failed logins from this address; try again in ${wait} s`, {
-          "Retry-After": String(wait),
-        });
+        throw new HttpError(
+          ERRORS.BUDGETML_LOGIN_RATE_LIMITED,
+          `Too many failed logins from this address; try again in ${wait} s`,
+          {
+            "Retry-After": String(wait),
+          },
+        );
       }
       const userOk = sameSecret(form.username, credentials.username);
       const passwordOk = sameSecret(form.password, credentials.password);
-      if (!(userOk && passwordOk)) throw new HttpError(401, "Incorrect username or password", BEARER_CHALLENGE);
+      if (!(userOk && passwordOk))
+        throw new HttpError(ERRORS.BUDGETML_LOGIN_INCORRECT, "Incorrect username or password", BEARER_CHALLENGE);
       limiter.succeeded(address);
       const { token, expiresIn } = await tokens.issue(form.username);
       res.set("Cache-Control", "no-store").json({ access_token: token, token_type: "bearer", expires_in: expiresIn });
@@ -60,10 +65,16 @@ function readLoginForm(body: unknown): { username: string; password: string } {
   const form = (body ?? {}) as Record<string, unknown>;
   const missing = ["username", "password"].filter((field) => typeof form[field] !== "string" || form[field] === "");
   if (missing.length > 0)
-    throw new HttpError(422, `Missing form field${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`);
+    throw new HttpError(
+      ERRORS.BUDGETML_FORM_FIELD_MISSING,
+      `Missing form field${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`,
+    );
   const grantType = form.grant_type;
   if (grantType !== undefined && grantType !== "" && grantType !== "password") {
-    throw new HttpError(400, `Unsupported grant_type "${String(grantType)}": only "password" is supported`);
+    throw new HttpError(
+      ERRORS.BUDGETML_GRANT_TYPE_UNSUPPORTED,
+      `Unsupported grant_type "${String(grantType)}": only "password" is supported`,
+    );
   }
   return { username: form.username as string, password: form.password as string };
 }
@@ -85,7 +96,10 @@ export function requireContentType(type: string, expected: string): RequestHandl
     next(
       matches && typeis.hasBody(req)
         ? undefined
-        : new HttpError(415, `Expected ${expected}; got ${header ?? "no Content-Type"}`),
+        : new HttpError(
+            ERRORS.BUDGETML_CONTENT_TYPE_UNSUPPORTED,
+            `Expected ${expected}; got ${header ?? "no Content-Type"}`,
+          ),
     );
   };
 }
@@ -107,14 +121,14 @@ export function bearerAuth(tokens: TokenService): RequestHandler {
       const inUrl = /[?&]access_token=/.test(req.url ?? "");
       return next(
         new HttpError(
-          401,
+          ERRORS.BUDGETML_NOT_AUTHENTICATED,
           inUrl ? `Tokens in the URL are not accepted. ${NOT_AUTHENTICATED}` : NOT_AUTHENTICATED,
           BEARER_CHALLENGE,
         ),
       );
     }
     const answer = (subject: string | undefined) =>
-      next(subject ? undefined : new HttpError(401, NOT_AUTHENTICATED, BEARER_CHALLENGE));
+      next(subject ? undefined : new HttpError(ERRORS.BUDGETML_NOT_AUTHENTICATED, NOT_AUTHENTICATED, BEARER_CHALLENGE));
     const known = tokens.verifiedBefore(match[1]);
     if (known !== null) return answer(known);
     tokens.verify(match[1]).then(answer, next);

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 import type { LoginGuard, LoginLimiter } from "./loginLimiter";
 
 // One login limiter for the whole server: workers share a port, so a per-worker limiter would let
@@ -43,7 +43,11 @@ export function sharedLoginGuard(): LoginGuard {
         const id = (nextId += 1);
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new HttpError(503, "Logins are unavailable for a moment; retry shortly", { "Retry-After": "1" }));
+          reject(
+            new HttpError(ERRORS.BUDGETML_LOGIN_UNAVAILABLE, "Logins are unavailable for a moment; retry shortly", {
+              "Retry-After": "1",
+            }),
+          );
         }, ANSWER_TIMEOUT_MS);
         pending.set(id, (retryAfter) => {
           clearTimeout(timer);

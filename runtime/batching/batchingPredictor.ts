@@ -1,4 +1,4 @@
-import { HttpError } from "../http/errors";
+import { HttpError, isClientStatus, predictorRejection } from "../http/errors";
 import type { Predictor, PredictRequest, PredictResult } from "../predictor/predictor";
 import { AdaptiveBatcher, type BatchLimits } from "./adaptiveBatcher";
 
@@ -35,5 +35,5 @@ export function batchingPredictor(
 function asAnswer(result: PredictResult | Error): PredictResult | Error {
   if (!(result instanceof Error) || result instanceof HttpError) return result;
   const status = (result as Error & { status?: unknown }).status;
-  return typeof status === "number" && status >= 400 && status < 500 ? new HttpError(status, result.message) : result;
+  return isClientStatus(status) ? predictorRejection(status, result.message) : result;
 }

@@ -1,10 +1,14 @@
-// Every environment variable the runtime reads, in one registry: `readServeConfig` reads the
-// environment through the `RuntimeEnv` type keyed by this registry (a variable missing here does
-// not compile), `docs/configuration.md` is generated from it (`npm run docs:config`), and
-// `tests/docs/configuration.test.ts` scans `runtime/` for reads the registry lacks.
+// Every environment variable the runtime reads, in one registry keyed by the names of
+// `contracts/runtimeEnvironment.ts` (every name, and no other: a difference does not compile):
+// `readServeConfig` reads the environment through the contract's `RuntimeEnv` type, the VM's boot
+// writes it through `runtimeEnvironment`, `docs/configuration.md` is generated from this registry
+// (`npm run docs:config`), and `tests/docs/configuration.test.ts` scans `runtime/` for reads it lacks.
 import { DEFAULTS } from "../app";
 import { MAX_BATCH_SIZE, MAX_BATCH_WAIT_MS } from "../../contracts/batching";
 import type { EnvironmentVariable } from "../../contracts/environmentVariable";
+import type { RuntimeVariableName } from "../../contracts/runtimeEnvironment";
+
+export type { RuntimeEnv, RuntimeVariableName } from "../../contracts/runtimeEnvironment";
 
 /** Defaults of the serve settings that `AppOptions` does not carry (`readServeConfig` uses them). */
 export const SERVE_DEFAULTS = {
@@ -199,10 +203,4 @@ export const RUNTIME_ENVIRONMENT = {
     default: String(MAX_BATCH_WAIT_MS.default),
     setBy: `${USER}; ${VM} from the component's \`maxBatchWaitMs\``,
   },
-} as const satisfies Record<string, EnvironmentVariable>;
-
-/** The name of an environment variable the runtime reads. */
-export type RuntimeVariableName = keyof typeof RUNTIME_ENVIRONMENT;
-
-/** The environment as the runtime may read it: only registered names type-check. */
-export type RuntimeEnv = { readonly [Name in RuntimeVariableName]?: string };
+} as const satisfies Record<RuntimeVariableName, EnvironmentVariable>;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
-import { contextOf } from "./requestContext";
-import { sendJson } from "./respond";
+import { ERRORS, HttpError } from "./errors";
+import { sendError } from "./errorHandler";
 
 /** How a prediction's body must arrive; see {@link BodyPace}. */
 export interface BodyPaceLimits {
@@ -68,14 +68,23 @@ export class BodyPace {
       const elapsedMs = now - reading.sinceMs;
       const received = req.socket.bytesRead - reading.bytesAtStart;
       if (elapsedMs > this.limits.timeoutMs)
-        this.refuse(reading, `The request body did not arrive within ${this.limits.timeoutMs} ms`);
+        this.refuse(
+          reading,
+          new HttpError(
+            ERRORS.BUDGETML_BODY_TIMEOUT,
+            `The request body did not arrive within ${this.limits.timeoutMs} ms`,
+          ),
+        );
       else if (
         elapsedMs > PACE_GRACE_MS &&
         received < (this.limits.minBytesPerSecond * (elapsedMs - PACE_GRACE_MS)) / 1000
       )
         this.refuse(
           reading,
-          `The request body arrived slower than ${this.limits.minBytesPerSecond} bytes/s (${received} bytes in ${Math.round(elapsedMs)} ms)`,
+          new HttpError(
+            ERRORS.BUDGETML_BODY_TOO_SLOW,
+            `The request body arrived slower than ${this.limits.minBytesPerSecond} bytes/s (${received} bytes in ${Math.round(elapsedMs)} ms)`,
+          ),
         );
     }
     if (this.reading.size === 0) {
@@ -84,12 +93,12 @@ export class BodyPace {
     }
   }
 
-  private refuse(reading: Reading, message: string): void {
+  private refuse(reading: Reading, error: HttpError): void {
     this.reading.delete(reading);
     const { req, res } = reading;
     if (res.headersSent) return void req.socket.destroy();
     res.setHeader("Connection", "close");
-    sendJson(res, 408, { error: message, requestId: contextOf(res).requestId });
+    sendError(res, error);
     // The body parser still waits for bytes: closing the connection ends it.
     res.once("finish", () => req.socket.destroy());
   }

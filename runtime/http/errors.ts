@@ -1,7 +1,29 @@
-/** An error that carries the HTTP status and the message the client should see. */
+import { ERRORS, type ErrorCode, type ErrorKind } from "./errorCodes";
+
+export { ERRORS } from "./errorCodes";
+
+/** A registry entry whose status is fixed: every code but the predictor's own 4xx. */
+type FixedStatusKind = {
+  [Code in ErrorCode]: ErrorKind<Code>["status"] extends number ? ErrorKind<Code> : never;
+}[ErrorCode];
+
+/** The predictor's own refusal, with the 4xx status it chose (see {@link predictorRejection}). */
+interface PredictorRejectionKind {
+  readonly code: typeof ERRORS.BUDGETML_PREDICTOR_REJECTED.code;
+  readonly status: number;
+}
+
+/**
+ * An error the client should see: its code from the registry (runtime/http/errorCodes.ts, sent as
+ * `code`), the HTTP status the registry gives that code, and the message.
+ */
 export class HttpError extends Error {
+  /** The stable code, sent as `code` beside `error`. */
+  readonly code: ErrorCode;
+  readonly status: number;
+
   constructor(
-    readonly status: number,
+    kind: FixedStatusKind | PredictorRejectionKind,
     message: string,
     readonly headers: Record<string, string> = {},
     /** Extra JSON fields for the error body (e.g. the health state). */
@@ -9,5 +31,17 @@ export class HttpError extends Error {
   ) {
     super(message);
     this.name = "HttpError";
+    this.code = kind.code;
+    this.status = kind.status;
   }
+}
+
+/** Whether a predictor's error status is the client's mistake (4xx), answered as such rather than as a 500. */
+export function isClientStatus(status: unknown): status is number {
+  return typeof status === "number" && status >= 400 && status < 500;
+}
+
+/** A request the predictor itself refused, answered with its own 4xx status and message. */
+export function predictorRejection(status: number, message: string): HttpError {
+  return new HttpError({ code: ERRORS.BUDGETML_PREDICTOR_REJECTED.code, status }, message);
 }

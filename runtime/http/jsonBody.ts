@@ -1,5 +1,5 @@
 import express, { type RequestHandler } from "express";
-import { HttpError } from "./errors";
+import { ERRORS, HttpError } from "./errors";
 import { checkJsonShape } from "./jsonShape";
 
 /** `charset=…` in a Content-Type header, lower-cased; undefined when absent. */
@@ -15,7 +15,7 @@ function charsetOf(contentType: string | undefined): string | undefined {
  */
 function checkJsonBody(body: Buffer, charset: string | undefined): void {
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8")
-    throw new HttpError(415, `JSON must be UTF-8; got charset ${charset}`);
+    throw new HttpError(ERRORS.BUDGETML_CHARSET_UNSUPPORTED, `JSON must be UTF-8; got charset ${charset}`);
   checkJsonShape(body);
 }
 

@@ -1,4 +1,4 @@
-import { HttpError } from "./errors";
+import { ERRORS, HttpError } from "./errors";
 
 /** How deep and how wide a JSON body may be; see {@link checkJsonShape}. */
 export interface JsonShapeLimits {
@@ -43,9 +43,15 @@ export function checkJsonShape(body: Uint8Array, limits: JsonShapeLimits = JSON_
     else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
       depth += 1;
       if (depth > limits.maxDepth)
-        throw new HttpError(400, `JSON nested deeper than ${limits.maxDepth} levels; flatten the payload`);
+        throw new HttpError(
+          ERRORS.BUDGETML_JSON_TOO_DEEP,
+          `JSON nested deeper than ${limits.maxDepth} levels; flatten the payload`,
+        );
     } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) depth -= 1;
     else if (byte === COLON && ++keys > limits.maxKeys)
-      throw new HttpError(400, `JSON with more than ${limits.maxKeys} object keys; send fewer`);
+      throw new HttpError(
+        ERRORS.BUDGETML_JSON_TOO_MANY_KEYS,
+        `JSON with more than ${limits.maxKeys} object keys; send fewer`,
+      );
   }
 }

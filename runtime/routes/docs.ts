@@ -1,6 +1,6 @@
 import express, { Router } from "express";
 import { SWAGGER_UI_FILES, swaggerUiAssetDir } from "./docsAssets";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 
 const error = { $ref: "#/components/schemas/Error" };
 const errors = (...codes: number[]) =>
@@ -42,8 +42,12 @@ export function openApiDocument(version: string) {
       schemas: {
         Error: {
           type: "object",
-          properties: { error: { type: "string" }, requestId: { type: "string" } },
-          required: ["error"],
+          properties: {
+            error: { type: "string" },
+            code: { type: "string", enum: Object.keys(ERRORS), description: "stable: see docs/http-api.md#errors" },
+            requestId: { type: "string" },
+          },
+          required: ["error", "code"],
         },
         Payload: { type: "object", properties: { payload: { type: "object", additionalProperties: true } } },
         Token: {
@@ -178,7 +182,11 @@ export function docsRoutes(version: string): Router {
   router.use(
     "/docs/assets",
     (req, _res, next) =>
-      next(SWAGGER_UI_FILES.includes(req.path.slice(1)) ? undefined : new HttpError(404, `No docs asset ${req.path}`)),
+      next(
+        SWAGGER_UI_FILES.includes(req.path.slice(1))
+          ? undefined
+          : new HttpError(ERRORS.BUDGETML_NOT_FOUND, `No docs asset ${req.path}`),
+      ),
     express.static(assets, { index: false, maxAge: "1d" }),
   );
   return router;

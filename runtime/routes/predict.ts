@@ -1,7 +1,7 @@
 import express, { type Request as ExpressRequest, type RequestHandler } from "express";
 import multer from "multer";
 import { requireContentType } from "../auth/handlers";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 import type { Payload, PredictRequest, UploadFile } from "../predictor/predictor";
 import { sendPrediction } from "../http/respond";
 import type { PredictionGate } from "../admission/predictionGate";
@@ -76,13 +76,13 @@ function toWebRequest(req: ExpressRequest): Request {
 
 function toPayload(body: unknown): Payload {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new HttpError(422, 'The body must be a JSON object like {"payload": {...}}');
+    throw new HttpError(ERRORS.BUDGETML_PAYLOAD_INVALID, 'The body must be a JSON object like {"payload": {...}}');
   }
   const { payload } = body as { payload?: unknown };
   if (payload === undefined) return { payload: {} };
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
     throw new HttpError(
-      422,
+      ERRORS.BUDGETML_PAYLOAD_INVALID,
       `"payload" must be a JSON object, got ${Array.isArray(payload) ? "an array" : payload === null ? "null" : typeof payload}`,
     );
   }
@@ -104,23 +104,27 @@ function uploadError(error: unknown, fileBytes: number): HttpError {
   if (error instanceof multer.MulterError) {
     switch (error.code) {
       case "LIMIT_FILE_SIZE":
-        return new HttpError(413, `File too large: the limit is ${fileBytes} bytes`);
+        return new HttpError(ERRORS.BUDGETML_FILE_TOO_LARGE, `File too large: the limit is ${fileBytes} bytes`);
       case "LIMIT_UNEXPECTED_FILE":
         return new HttpError(
-          422,
+          ERRORS.BUDGETML_FILE_FIELD_UNEXPECTED,
           `Unexpected file field "${error.field}": send one file in field "request" (or "file")`,
         );
       default:
-        return new HttpError(400, `Malformed upload: ${error.message}`);
+        return new HttpError(ERRORS.BUDGETML_UPLOAD_MALFORMED, `Malformed upload: ${error.message}`);
     }
   }
-  return new HttpError(400, `Malformed multipart body: ${(error as Error).message}`);
+  return new HttpError(ERRORS.BUDGETML_UPLOAD_MALFORMED, `Malformed multipart body: ${(error as Error).message}`);
 }
 
 function toUploadFile(req: ExpressRequest): UploadFile {
   const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
   const file = UPLOAD_FIELDS.map((name) => files[name]?.[0]).find(Boolean);
-  if (!file) throw new HttpError(422, 'Missing file: send it as multipart/form-data in field "request" (or "file")');
+  if (!file)
+    throw new HttpError(
+      ERRORS.BUDGETML_FILE_MISSING,
+      'Missing file: send it as multipart/form-data in field "request" (or "file")',
+    );
   const bytes = file.buffer;
   return {
     filename: file.originalname,

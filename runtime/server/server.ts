@@ -6,7 +6,7 @@ import type { ServeConfig } from "../cli/config";
 import { loadPredictor } from "../predictor/loader";
 import type { Logger } from "../../contracts/cloudLogging";
 import { sharedLoginGuard } from "../auth/sharedLoginLimiter";
-import { HttpError } from "../http/errors";
+import { ERRORS, HttpError } from "../http/errors";
 
 /** One listening runtime process. */
 export interface RunningServer {
@@ -94,7 +94,7 @@ export async function startServer(
           runtime.admission.refuseWaiting(
             () =>
               new HttpError(
-                503,
+                ERRORS.BUDGETML_SHUTTING_DOWN,
                 "The server is shutting down; retry shortly",
                 { "Retry-After": "2" },
                 { status: "draining" },

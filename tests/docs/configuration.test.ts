@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { RUNTIME_ENVIRONMENT } from "../../runtime/cli/environment";
+import { RUNTIME_VARIABLES } from "../../contracts/runtimeEnvironment";
 import { BOOT_ENVIRONMENT } from "../../images/vm/bootEnvironment";
 import { CONFIGURATION_DOC, renderConfigurationDoc } from "../../scripts/configurationDoc";
 
@@ -16,12 +17,12 @@ function sourcesUnder(folder: string, extensions: string[]): string[] {
 
 /**
  * Every environment variable a source file reads, by the spellings this tree uses: `process.env.X`,
- * `env.X`, `env["X"]` (TypeScript), `os.environ.get("X")`/`os.environ["X"]` (Python) and `${X:-…}`
+ * `env.X`, `bootEnv().X`, `env["X"]` (TypeScript), `os.environ.get("X")`/`os.environ["X"]` (Python) and `${X:-…}`
  * or `$X` (shell), each mapped to the files that read it.
  */
 function environmentReads(files: string[]): Map<string, string[]> {
   const patterns = [
-    /\benv\.([A-Z][A-Z0-9_]*)\b/g,
+    /\b(?:env|bootEnv\(\))\.([A-Z][A-Z0-9_]*)\b/g,
     /\benv\[\s*["'`]([A-Z][A-Z0-9_]*)["'`]\s*\]/g,
     /\benviron(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']/g,
     /\$\{?((?:BUDGET|GCE|STORAGE|SECRET|PUBSUB)_[A-Z0-9_]*)/g,
@@ -62,7 +63,7 @@ test("every environment variable read under runtime/ is in the runtime's registr
 test("every environment variable the VM's boot reads is in the boot's registry (or the runtime's, which it sets)", () => {
   const reads = environmentReads(sourcesUnder("images/vm", [".ts", ".sh"]));
   expect([...reads.keys()]).toEqual(
-    expect.arrayContaining(["BUDGET_ROOT", "BUDGET_BOOT_RETRY_SECONDS", "GCE_METADATA_HOST"]),
+    expect.arrayContaining(["BUDGET_ROOT", "BUDGET_BOOT_RETRY_SECONDS", "BUDGET_FRONT", "GCE_METADATA_HOST"]),
   );
   // PATH is the system's own, read to find the tools.
   const registered = new Set([...Object.keys(BOOT_ENVIRONMENT), ...Object.keys(RUNTIME_ENVIRONMENT), "PATH"]);
@@ -75,4 +76,10 @@ test("the registries name each variable once, in both tables", () => {
   const page = renderConfigurationDoc();
   for (const name of [...Object.keys(RUNTIME_ENVIRONMENT), ...Object.keys(BOOT_ENVIRONMENT)])
     expect(page).toContain(`| \`${name}\` |`);
+});
+
+test("the runtime's registry documents exactly the names of the contract, in its order", () => {
+  // tsc checks the set (the registry satisfies a record keyed by the contract's names); the order
+  // is the page's.
+  expect(Object.keys(RUNTIME_ENVIRONMENT)).toEqual([...RUNTIME_VARIABLES]);
 });

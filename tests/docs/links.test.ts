@@ -2,6 +2,7 @@
 // heading renamed fails here, not in a reader's browser.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { headingAnchors, relativeLinks } from "./markdownLinks";
 
 const root = join(__dirname, "..", "..");
 const pages = [
@@ -12,35 +13,6 @@ const pages = [
     .filter((name) => name.endsWith(".md"))
     .map((name) => `docs/${name}`),
 ];
-
-/** The text a reader sees as Markdown, without code blocks and code spans (where `](` is code). */
-function prose(markdown: string): string {
-  return markdown.replace(/^```[\s\S]*?^```/gm, "").replace(/`[^`\n]*`/g, "");
-}
-
-/** GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
-export function headingAnchors(markdown: string): Set<string> {
-  const anchors = new Set<string>();
-  const seen = new Map<string, number>();
-  for (const [, heading] of markdown.replace(/^```[\s\S]*?^```/gm, "").matchAll(/^#{1,6} (.+)$/gm)) {
-    const slug = heading
-      .trim()
-      .toLowerCase()
-      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
-      .replace(/\s/g, "-");
-    const count = seen.get(slug) ?? 0;
-    anchors.add(count === 0 ? slug : `${slug}-${count}`);
-    seen.set(slug, count + 1);
-  }
-  return anchors;
-}
-
-/** Every link target of a page that stays inside this repository. */
-function relativeLinks(markdown: string): string[] {
-  return [...prose(markdown).matchAll(/\]\(([^)\s]+)\)/g)]
-    .map((match) => match[1])
-    .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
-}
 
 function brokenLinks(page: string): string[] {
   const markdown = readFileSync(join(root, page), "utf8");

@@ -109,7 +109,13 @@ describe("the packed npm package, installed into an empty folder", () => {
         "package/images/vm/startup.sh",
       ]),
     );
-    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+    // TypeScript only as declarations, and as the example predictors the docs link to (read, never run from here).
+    expect(
+      files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts") && !f.startsWith("package/examples/")),
+    ).toEqual([]);
+    expect(files).toEqual(
+      expect.arrayContaining(["package/examples/sentiment/predictor.ts", "package/docs/http-api.md"]),
+    );
     const installed = join(consumer, "node_modules", "budgetml");
     const manifest = JSON.parse(readFileSync(join(installed, "dist", "artifacts", "manifest.json"), "utf8")) as {
       runtime: { objectName: string };

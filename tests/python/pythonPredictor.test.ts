@@ -105,6 +105,7 @@ describe("a Python predictor served by the runtime", () => {
     expect(response.status).toBe(500);
     const body = (await response.json()) as { error: string; requestId: string };
     expect(body.error).toBe("Internal error: the details are in the server's log under this request id");
+    expect(body).toMatchObject({ code: "BUDGETML_INTERNAL" });
     expect(body.requestId).toBe(response.headers.get("x-request-id"));
     expect(JSON.stringify(body)).not.toMatch(/ValueError|Traceback|allEndpoints\.py/);
     const logged = await logLine(runtime, new RegExp(`${body.requestId}.*Traceback`));
@@ -117,6 +118,7 @@ describe("a Python predictor served by the runtime", () => {
     expect(response.status).toBe(422);
     expect(await response.json()).toEqual({
       error: "field 'text' is required",
+      code: "BUDGETML_PREDICTOR_REJECTED",
       requestId: response.headers.get("x-request-id"),
     });
   });
@@ -150,9 +152,10 @@ describe("a Python predictor served by the runtime", () => {
     const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
     const dying = await dict(runtime, token, { action: "die" });
     expect(dying.status).toBe(500);
-    expect(((await dying.json()) as { error: string }).error).toMatch(
-      /Python predictor process exited \(SIGKILL\) during this prediction/,
-    );
+    expect(await dying.json()).toMatchObject({
+      error: expect.stringMatching(/Python predictor process exited \(SIGKILL\) during this prediction/),
+      code: "BUDGETML_PYTHON_EXITED",
+    });
     await logLine(runtime, /the Python predictor is serving again/);
     const after = await dict(runtime, token, { action: "pid" });
     expect(after.status).toBe(200);
@@ -265,9 +268,10 @@ describe("a Python process that dies", () => {
       const during = await dict(runtime, token, {});
       expect(during.status).toBe(503);
       expect(during.headers.get("retry-after")).toBe("2");
-      expect(((await during.json()) as { error: string }).error).toBe(
-        "The Python predictor is restarting; retry shortly",
-      );
+      expect(await during.json()).toMatchObject({
+        error: "The Python predictor is restarting; retry shortly",
+        code: "BUDGETML_PYTHON_RESTARTING",
+      });
       writeFileSync(join(markers, "release"), "");
       const pid = await waitFor(
         async () => {
@@ -294,6 +298,7 @@ describe("a Python prediction that outlives its timeout", () => {
       const before = ((await (await dict(runtime, token, { action: "pid" })).json()) as { pid: number }).pid;
       const hung = await dict(runtime, token, { action: "sleep", seconds: 600 });
       expect(hung.status).toBe(504);
+      expect(await hung.json()).toMatchObject({ code: "BUDGETML_PREDICT_TIMEOUT" });
       await logLine(
         runtime,
         /every prediction the Python process is running outlived its timeout; starting a new process/,
@@ -391,6 +396,7 @@ describe("a Python model that is slow on one input", () => {
       const caught = await dict(runtime, token, {});
       expect(caught.status).toBe(503);
       expect(caught.headers.get("retry-after")).toBe("2");
+      expect(await caught.json()).toMatchObject({ code: "BUDGETML_PYTHON_RESTARTING" });
       await logLine(runtime, /the Python predictor is serving again/);
       await waitFor(() => !isRunning(first), { what: "the stuck process to end" });
       const after = await dict(runtime, token, {});

@@ -90,7 +90,10 @@ describe("clients that go away leave nothing behind", () => {
     const refused = await big();
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");
-    expect(await refused.json()).toMatchObject({ error: expect.stringMatching(/from this client/) });
+    expect(await refused.json()).toMatchObject({
+      error: expect.stringMatching(/from this client/),
+      code: "BUDGETML_UPLOADS_OVERLOADED",
+    });
     // ...and gets its share back when the stalled upload hangs up.
     socket.destroy();
     await answered;

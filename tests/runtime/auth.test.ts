@@ -38,29 +38,45 @@ describe("POST /token and bearer auth", () => {
   });
 
   it.each([
-    ["a wrong password", { username: USERNAME, password: "nope" }, 401, /Incorrect username or password/],
-    ["a wrong username", { username: "root", password: PASSWORD }, 401, /Incorrect username or password/],
-    ["no password", { username: USERNAME }, 422, /Missing form field: password/],
-    ["nothing", {}, 422, /Missing form fields: username, password/],
+    [
+      "a wrong password",
+      { username: USERNAME, password: "nope" },
+      401,
+      /Incorrect username or password/,
+      "BUDGETML_LOGIN_INCORRECT",
+    ],
+    [
+      "a wrong username",
+      { username: "root", password: PASSWORD },
+      401,
+      /Incorrect username or password/,
+      "BUDGETML_LOGIN_INCORRECT",
+    ],
+    ["no password", { username: USERNAME }, 422, /Missing form field: password/, "BUDGETML_FORM_FIELD_MISSING"],
+    ["nothing", {}, 422, /Missing form fields: username, password/, "BUDGETML_FORM_FIELD_MISSING"],
     [
       "another grant type",
       { grant_type: "client_credentials", username: USERNAME, password: PASSWORD },
       400,
       /Unsupported grant_type/,
+      "BUDGETML_GRANT_TYPE_UNSUPPORTED",
     ],
-  ])("refuses %s", async (_name, form, status, message) => {
+  ])("refuses %s", async (_name, form, status, message, code) => {
     const response = await fetch(`${server.url}/token`, {
       method: "POST",
       body: new URLSearchParams(form as Record<string, string>),
     });
     expect(response.status).toBe(status);
-    expect(((await response.json()) as { error: string }).error).toMatch(message);
+    const body = (await response.json()) as { error: string; code: string };
+    expect(body.error).toMatch(message);
+    expect(body.code).toBe(code);
     if (status === 401) expect(response.headers.get("www-authenticate")).toBe("Bearer");
   });
 
   it("refuses JSON logins with 415", async () => {
     const response = await fetch(`${server.url}/token`, json("", { username: USERNAME, password: PASSWORD }));
     expect(response.status).toBe(415);
+    expect(await response.json()).toMatchObject({ code: "BUDGETML_CONTENT_TYPE_UNSUPPORTED" });
   });
 
   it("rate-limits failed logins per address with 429 and Retry-After, even for the right password", async () => {
@@ -70,6 +86,7 @@ describe("POST /token and bearer auth", () => {
       body: new URLSearchParams({ username: USERNAME, password: PASSWORD }),
     });
     expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ code: "BUDGETML_LOGIN_RATE_LIMITED" });
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
@@ -85,6 +102,7 @@ describe("POST /token and bearer auth", () => {
       body: "{}",
     });
     expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: "BUDGETML_NOT_AUTHENTICATED" });
     expect(response.headers.get("www-authenticate")).toBe("Bearer");
   });
 
@@ -100,6 +118,7 @@ describe("POST /token and bearer auth", () => {
     for (const token of [forged, unsigned]) {
       const response = await fetch(`${server.url}/predict_dict`, json(token, { payload: {} }));
       expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ code: "BUDGETML_NOT_AUTHENTICATED" });
     }
   });
 
@@ -113,6 +132,7 @@ describe("POST /token and bearer auth", () => {
       .sign(new TextEncoder().encode(SIGNING_KEY));
     const response = await fetch(`${server.url}/predict_dict`, json(expired, { payload: {} }));
     expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: "BUDGETML_NOT_AUTHENTICATED" });
     expect(response.headers.get("www-authenticate")).toBe("Bearer");
     expect((await fetch(`${server.url}/predict_dict`, json(await server.token(), { payload: {} }))).status).toBe(200);
   });

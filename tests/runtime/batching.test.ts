@@ -54,8 +54,12 @@ describe.each(Object.entries(PREDICTORS))("adaptive batching, %s predictor", (_l
       ...Array.from({ length: 6 }, (_, i) => predict({ i })),
     ]);
     expect(answers[0].status).toBe(500); // its reason in the log under its request id, as for any 500
+    expect(answers[0].body).toMatchObject({ code: "BUDGETML_INTERNAL" });
     await inLog(answers[0].body.requestId, /cannot score this one/);
-    expect(answers[1]).toEqual({ status: 422, body: expect.objectContaining({ error: "field 'x' is required" }) });
+    expect(answers[1]).toEqual({
+      status: 422,
+      body: expect.objectContaining({ error: "field 'x' is required", code: "BUDGETML_PREDICTOR_REJECTED" }),
+    });
     expect(answers.slice(2).map((a) => a.status)).toEqual(Array(6).fill(200));
   });
 

@@ -97,6 +97,7 @@ describe(`the runtime with GPUs (${RUNTIME_TARGET})`, () => {
       expect(refused.status).toBe(503);
       expect(await refused.json()).toMatchObject({
         status: "load_failed",
+        code: "BUDGETML_PREDICTOR_LOAD_FAILED",
         error: expect.stringMatching(/GPU check failed/),
       });
       expect(await getOnNewConnection(`${rt.url}/metrics`, token)).toMatch(/^budgetml_gpu_up 0$/m);

@@ -36,6 +36,7 @@ describe("a TypeScript predict() that never settles", () => {
       });
       const hung = await predict(server.url, token, { hang: true });
       expect(hung.status).toBe(504);
+      expect(JSON.parse(hung.body)).toMatchObject({ code: "BUDGETML_PREDICT_TIMEOUT" });
       await waitFor(() => server.logLines.find((line) => line.includes("starting its replacement")), {
         what: "the primary to replace the wedged worker",
       });
@@ -63,7 +64,7 @@ describe("a TypeScript predict() that never settles", () => {
       expect((await hung).status).toBe(504);
       const behind = await queued;
       expect(behind.status).toBe(503);
-      expect(JSON.parse(behind.body)).toMatchObject({ status: "draining" });
+      expect(JSON.parse(behind.body)).toMatchObject({ status: "draining", code: "BUDGETML_SHUTTING_DOWN" });
       expect(await server.exited).toEqual({ code: 75, signal: null });
       expect(server.logLines.join("\n")).toMatch(
         /every running prediction outlived its timeout; recycling this worker/,

@@ -75,15 +75,28 @@ describe("predict endpoints over real HTTP", () => {
     expect(await text.text()).toBe("plain words");
   });
 
-  const bad: Array<[string, () => [string, RequestInit], number, RegExp]> = [
-    ["malformed JSON", () => ["/predict_dict", { ...json(token, {}), body: '{"payload":' }], 400, /Malformed JSON/],
+  const bad: Array<[string, () => [string, RequestInit], number, RegExp, string]> = [
+    [
+      "malformed JSON",
+      () => ["/predict_dict", { ...json(token, {}), body: '{"payload":' }],
+      400,
+      /Malformed JSON/,
+      "BUDGETML_JSON_MALFORMED",
+    ],
     [
       "a non-object payload",
       () => ["/predict_dict", json(token, { payload: [1] })],
       422,
       /"payload" must be a JSON object, got an array/,
+      "BUDGETML_PAYLOAD_INVALID",
     ],
-    ["a JSON array body", () => ["/predict_dict", json(token, [1])], 422, /must be a JSON object/],
+    [
+      "a JSON array body",
+      () => ["/predict_dict", json(token, [1])],
+      422,
+      /must be a JSON object/,
+      "BUDGETML_PAYLOAD_INVALID",
+    ],
     [
       "a form body on /predict_dict",
       () => [
@@ -92,20 +105,29 @@ describe("predict endpoints over real HTTP", () => {
       ],
       415,
       /Expected a JSON body/,
+      "BUDGETML_CONTENT_TYPE_UNSUPPORTED",
     ],
     [
       "JSON over the body limit",
       () => ["/predict_dict", json(token, { payload: { text: "x".repeat(2000) } })],
       413,
       /limit is 1024 bytes/,
+      "BUDGETML_BODY_TOO_LARGE",
     ],
     [
       "a raw body over the limit",
       () => ["/predict", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "x".repeat(2000) }],
       413,
       /limit is 1024 bytes/,
+      "BUDGETML_BODY_TOO_LARGE",
     ],
-    ["JSON on /predict_image", () => ["/predict_image", json(token, {})], 415, /multipart\/form-data/],
+    [
+      "JSON on /predict_image",
+      () => ["/predict_image", json(token, {})],
+      415,
+      /multipart\/form-data/,
+      "BUDGETML_CONTENT_TYPE_UNSUPPORTED",
+    ],
     [
       "no file",
       () => [
@@ -118,18 +140,21 @@ describe("predict endpoints over real HTTP", () => {
       ],
       422,
       /Missing file/,
+      "BUDGETML_FILE_MISSING",
     ],
     [
       "a file in another field",
       () => ["/predict_image", upload(token, "image", new Uint8Array([1]))],
       422,
       /Unexpected file field "image"/,
+      "BUDGETML_FILE_FIELD_UNEXPECTED",
     ],
     [
       "a file over the limit",
       () => ["/predict_image", upload(token, "request", new Uint8Array(4096))],
       413,
       /limit is 2048 bytes/,
+      "BUDGETML_FILE_TOO_LARGE",
     ],
     [
       "a truncated multipart body",
@@ -143,36 +168,44 @@ describe("predict endpoints over real HTTP", () => {
       ],
       400,
       /Malformed/,
+      "BUDGETML_UPLOAD_MALFORMED",
     ],
     [
       "a predictor that throws",
       () => ["/predict_dict", json(token, { payload: { action: "throw" } })],
       500,
       /^Internal error: the details are in the server's log under this request id$/,
+      "BUDGETML_INTERNAL",
     ],
     [
       "a value JSON cannot carry",
       () => ["/predict_dict", json(token, { payload: { action: "bigint" } })],
       500,
       /^Internal error: the details are in the server's log under this request id$/,
+      "BUDGETML_INTERNAL",
     ],
     [
       "a predictor slower than the timeout",
       () => ["/predict_dict", json(token, { payload: { action: "slow" } })],
       504,
       /did not finish within 200 ms/,
+      "BUDGETML_PREDICT_TIMEOUT",
     ],
   ];
-  it.each(bad)("answers %s with a clear JSON error and keeps serving", async (_name, request, status, message) => {
-    const [path, init] = request();
-    const response = await fetch(`${server.url}${path}`, init);
-    expect(response.status).toBe(status);
-    const body = (await response.json()) as { error: string; requestId: string };
-    expect(body.error).toMatch(message);
-    expect(body.requestId).toBe(response.headers.get("x-request-id"));
-    const after = await fetch(`${server.url}/predict_dict`, json(token, { payload: { still: "up" } }));
-    expect(await after.json()).toEqual({ got: { still: "up" } });
-  });
+  it.each(bad)(
+    "answers %s with a clear JSON error and keeps serving",
+    async (_name, request, status, message, code) => {
+      const [path, init] = request();
+      const response = await fetch(`${server.url}${path}`, init);
+      expect(response.status).toBe(status);
+      const body = (await response.json()) as { error: string; code: string; requestId: string };
+      expect(body.error).toMatch(message);
+      expect(body.code).toBe(code);
+      expect(body.requestId).toBe(response.headers.get("x-request-id"));
+      const after = await fetch(`${server.url}/predict_dict`, json(token, { payload: { still: "up" } }));
+      expect(await after.json()).toEqual({ got: { still: "up" } });
+    },
+  );
 
   it("keeps a 500's internal text out of the answer and puts it in the log under the request id", async () => {
     for (const [action, logged] of [
@@ -194,9 +227,13 @@ describe("predict endpoints over real HTTP", () => {
     const get = await fetch(`${server.url}/predict_dict`);
     expect(get.status).toBe(405);
     expect(get.headers.get("allow")).toBe("POST");
+    expect(await get.json()).toMatchObject({ code: "BUDGETML_METHOD_NOT_ALLOWED" });
     const missing = await fetch(`${server.url}/nope`);
     expect(missing.status).toBe(404);
-    expect(((await missing.json()) as { error: string }).error).toMatch(/No route GET \/nope/);
+    expect(await missing.json()).toMatchObject({
+      error: expect.stringMatching(/No route GET \/nope/),
+      code: "BUDGETML_NOT_FOUND",
+    });
   });
 
   it("keeps a sane client request id and replaces an unsafe one", async () => {
@@ -249,6 +286,7 @@ describe("health states", () => {
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({
         status: "load_failed",
+        code: "BUDGETML_PREDICTOR_LOAD_FAILED",
         error: expect.stringContaining("weights.bin not found"),
       });
     } finally {
@@ -272,7 +310,7 @@ describe("backpressure", () => {
       expect(statuses).toEqual([200, 200, 200, 200, 503, 503, 503, 503]);
       const refused = responses.find((r) => r.status === 503)!;
       expect(refused.headers.get("retry-after")).toBe("1");
-      expect(await refused.json()).toMatchObject({ status: "overloaded" });
+      expect(await refused.json()).toMatchObject({ status: "overloaded", code: "BUDGETML_OVERLOADED" });
       const peaks = await Promise.all(
         responses.filter((r) => r.status === 200).map(async (r) => ((await r.json()) as { peak: number }).peak),
       );
@@ -304,7 +342,9 @@ describe("backpressure", () => {
       const token = await server.token();
       expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(504);
       // The model is still busy: a new request must not start a second copy of it.
-      expect((await fetch(`${server.url}/predict_dict`, json(token, {}))).status).toBe(503);
+      const busy = await fetch(`${server.url}/predict_dict`, json(token, {}));
+      expect(busy.status).toBe(503);
+      expect(await busy.json()).toMatchObject({ code: "BUDGETML_OVERLOADED" });
       await waitFor(async () => (await server.metric("budgetml_predictions_in_flight")) === 0, {
         what: "the slot to be released when predict() returns",
       });

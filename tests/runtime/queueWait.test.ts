@@ -21,7 +21,7 @@ describe("admission bounds the wait, not only the count", () => {
       // One runs; the 1st and 2nd in the queue expect 1 s and 2 s; the 3rd would expect 3 s.
       expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 503, 503, 503, 503, 503, 503, 503]);
       const refused = responses.find((r) => r.status === 503)!;
-      expect(await refused.json()).toMatchObject({ status: "overloaded" });
+      expect(await refused.json()).toMatchObject({ status: "overloaded", code: "BUDGETML_OVERLOADED" });
       expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(3);
       expect(await server.metric('budgetml_predictions_rejected_total{reason="overloaded"}')).toBe(7);
     } finally {

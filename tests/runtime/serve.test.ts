@@ -98,6 +98,7 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
           const refused = await fetch(`${server.url}/predict_dict`, json(token, { payload: { ms: 0 } }));
           expect(refused.status).toBe(503);
           expect(refused.headers.get("retry-after")).toBe("2");
+          expect(await refused.json()).toMatchObject({ status: "draining", code: "BUDGETML_SHUTTING_DOWN" });
         }
         const response = await inFlight;
         expect(response.status).toBe(200);

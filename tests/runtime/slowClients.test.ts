@@ -25,7 +25,7 @@ describe("slow clients cannot hold the server", () => {
         `POST /predict_dict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"payload":`,
       );
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
-      expect(answer).toMatch(/"error":"The request body did not arrive within 300 ms"/);
+      expect(answer).toMatch(/"error":"The request body did not arrive within 300 ms","code":"BUDGETML_BODY_TIMEOUT"/);
       expect(await server.metric("budgetml_predictions_in_flight")).toBe(0);
       const fresh = await fetch(`${server.url}/predict_dict`, {
         ...json(token, { payload: { a: 1 } }),

@@ -60,7 +60,10 @@ describe("requests that try the edges of the API", () => {
     });
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toBe("Bearer");
-    expect(((await response.json()) as { error: string }).error).toMatch(/Tokens in the URL are not accepted/);
+    expect(await response.json()).toMatchObject({
+      error: expect.stringMatching(/Tokens in the URL are not accepted/),
+      code: "BUDGETML_NOT_AUTHENTICATED",
+    });
   });
 
   it("refuses a valid token in a form body", async () => {
@@ -69,6 +72,7 @@ describe("requests that try the edges of the API", () => {
       body: new URLSearchParams({ access_token: token }),
     });
     expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: "BUDGETML_NOT_AUTHENTICATED" });
   });
 
   it.each([
@@ -84,6 +88,7 @@ describe("requests that try the edges of the API", () => {
       body: "{}",
     });
     expect(response.status).toBe(status);
+    if (status === 401) expect(await response.json()).toMatchObject({ code: "BUDGETML_NOT_AUTHENTICATED" });
   });
 
   it.each([
@@ -100,9 +105,10 @@ describe("requests that try the edges of the API", () => {
         body: method === "POST" ? "{}" : undefined,
       });
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { error: string }).error).toBe(
-        `No route ${method} ${path}; the API is described at /docs`,
-      );
+      expect(await response.json()).toMatchObject({
+        error: `No route ${method} ${path}; the API is described at /docs`,
+        code: "BUDGETML_NOT_FOUND",
+      });
     },
   );
 
@@ -110,7 +116,10 @@ describe("requests that try the edges of the API", () => {
     const response = await fetch(`${server.url}/predict_dict/`, { method: "GET" });
     expect(response.status).toBe(405);
     expect(response.headers.get("allow")).toBe("POST");
-    expect(((await response.json()) as { error: string }).error).toBe("GET is not allowed on /predict_dict/; use POST");
+    expect(await response.json()).toMatchObject({
+      error: "GET is not allowed on /predict_dict/; use POST",
+      code: "BUDGETML_METHOD_NOT_ALLOWED",
+    });
     expect((await fetch(`${server.url}/predict_dict/`, json(token, { payload: { a: 1 } }))).status).toBe(200);
   });
 
@@ -203,7 +212,10 @@ describe("requests that try the edges of the API", () => {
       await Promise.race([attack, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       for (const socket of open) socket.destroy();
       expect(answers.length).toBeGreaterThanOrEqual(40);
-      for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 408 [\s\S]*arrived slower than 1024 bytes\/s/);
+      for (const answer of answers)
+        expect(answer).toMatch(
+          /^HTTP\/1\.1 408 [\s\S]*arrived slower than 1024 bytes\/s[^"]*","code":"BUDGETML_BODY_TOO_SLOW"/,
+        );
     }, 30_000);
 
     it("8 MB of nested JSON is refused with 400 before parsing; the worker keeps answering", async () => {
@@ -220,12 +232,18 @@ describe("requests that try the edges of the API", () => {
       })();
       const response = await fetch(`${server.url}/predict_dict`, { ...json(token, {}), body });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: "JSON nested deeper than 64 levels; flatten the payload" });
+      expect(await response.json()).toMatchObject({
+        error: "JSON nested deeper than 64 levels; flatten the payload",
+        code: "BUDGETML_JSON_TOO_DEEP",
+      });
       await health;
       const keys = Object.fromEntries(Array.from({ length: 100_001 }, (_, i) => [`k${i}`, 0]));
       const wide = await fetch(`${server.url}/predict_dict`, json(token, { payload: keys }));
       expect(wide.status).toBe(400);
-      expect(await wide.json()).toMatchObject({ error: "JSON with more than 100000 object keys; send fewer" });
+      expect(await wide.json()).toMatchObject({
+        error: "JSON with more than 100000 object keys; send fewer",
+        code: "BUDGETML_JSON_TOO_MANY_KEYS",
+      });
       expect((await fetch(`${server.url}/predict_dict`, json(token, { payload: { still: "up" } }))).status).toBe(200);
     }, 30_000);
   });

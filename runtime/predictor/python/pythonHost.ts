@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex, Readable } from "node:stream";
-import { HttpError } from "../../http/errors";
+import { ERRORS, HttpError, isClientStatus, predictorRejection } from "../../http/errors";
 import type { Logger } from "../../../contracts/cloudLogging";
 import { encodeFrames, FrameReader, type Frame } from "./frames";
 import { CREDENTIAL_VARIABLES } from "../../../contracts/runtimeCredentials";
+import type { RuntimeEnv } from "../../../contracts/runtimeEnvironment";
 
 /** The host script's file name; the runtime bundle ships it as `python/budgetml_host.py`. */
 export const PYTHON_HOST_SCRIPT = "budgetml_host.py";
@@ -28,8 +29,14 @@ export function pythonHostScript(from: string = __dirname): string {
   return found;
 }
 
+/** What a prediction gets while this worker's Python process is being replaced. */
+export const pythonRestarting = (): HttpError =>
+  new HttpError(ERRORS.BUDGETML_PYTHON_RESTARTING, "The Python predictor is restarting; retry shortly", {
+    "Retry-After": "2",
+  });
+
 /** The interpreter: `BUDGET_PYTHON` if set, else `python3` on PATH. */
-export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env): string {
+export function pythonInterpreter(env: RuntimeEnv = process.env): string {
   return env.BUDGET_PYTHON || "python3";
 }
 
@@ -188,9 +195,7 @@ export class PythonHost {
   /** Sends one prediction and resolves with Python's answer frame. */
   call(header: Record<string, unknown>, body: Buffer): Promise<Frame> {
     if (this.stopping || this.child.exitCode !== null || this.child.signalCode !== null) {
-      return Promise.reject(
-        new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" }),
-      );
+      return Promise.reject(pythonRestarting());
     }
     const id = this.nextId++;
     return new Promise<Frame>((resolve, reject) => {
@@ -253,7 +258,7 @@ export class PythonHost {
    */
   static errorOf(answer: Record<string, unknown>): Error {
     const status = Number(answer.status);
-    if (status >= 400 && status < 500) return new HttpError(status, String(answer.error));
+    if (isClientStatus(status)) return predictorRejection(status, String(answer.error));
     const error = new Error(`predict() raised ${String(answer.error)}`);
     error.stack = `${error.message}\n${String(answer.traceback ?? "")}`;
     return error;
@@ -263,7 +268,7 @@ export class PythonHost {
     const error =
       this.failWith ??
       new HttpError(
-        500,
+        ERRORS.BUDGETML_PYTHON_EXITED,
         `The Python predictor process exited (${signal ?? `code ${code}`}) during this prediction; it is being restarted`,
       );
     for (const call of this.pending.values()) call.reject(error);

@@ -1,17 +1,14 @@
 import { basename } from "node:path";
-import { HttpError } from "../../http/errors";
+import { ERRORS, HttpError } from "../../http/errors";
 import type { Predictor, PredictRequest } from "../predictor";
 import { EncodedPrediction } from "../../http/respond";
 import type { Frame } from "./frames";
-import { PythonHost, type PythonHostOptions } from "./pythonHost";
+import { PythonHost, pythonRestarting, type PythonHostOptions } from "./pythonHost";
 
 /** Delays before each new process after a death or a replacement, the n-th incident in a row using the n-th. */
 const RESTART_DELAYS_MS = [0, 1000, 2000, 5000, 10_000, 30_000];
 /** A process that serves this long without dying or being replaced ends the row: the next incident starts at 0 again. */
 const STABLE_AFTER_MS = 60_000;
-
-const restarting = () =>
-  new HttpError(503, "The Python predictor is restarting; retry shortly", { "Retry-After": "2" });
 
 /** One prediction (or batch) a process is running, and when it was sent. */
 interface Running {
@@ -50,7 +47,11 @@ class HostProcess {
       const entry: Running = {
         startedAt: performance.now(),
         overdue: false,
-        abandon: () => finish(() => reject(new HttpError(504, "predict() was abandoned past its timeout")), false),
+        abandon: () =>
+          finish(
+            () => reject(new HttpError(ERRORS.BUDGETML_PREDICT_TIMEOUT, "predict() was abandoned past its timeout")),
+            false,
+          ),
       };
       this.running.add(entry);
       this.host.call(header, body).then(
@@ -158,7 +159,7 @@ export class PythonPredictor implements Predictor {
 
   private send(header: Record<string, unknown>, body: Buffer): Promise<Frame> {
     const python = this.serving;
-    if (!python) return Promise.reject(restarting());
+    if (!python) return Promise.reject(pythonRestarting());
     return python.call(header, body, () => this.settled(python));
   }
 
@@ -250,7 +251,7 @@ export class PythonPredictor implements Predictor {
 
   private end(python: HostProcess): void {
     this.retiring.delete(python);
-    python.host.kill(restarting());
+    python.host.kill(pythonRestarting());
   }
 }
 
