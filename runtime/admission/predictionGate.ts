@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
 import type { Admission, Waiter } from "./admission";
-import { ERRORS, HttpError } from "../http/errors";
+import { asPredictorError, ERRORS, HttpError } from "../http/errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
 import type { Predictor, PredictRequest } from "../predictor/predictor";
@@ -130,7 +130,8 @@ export class PredictionGate {
       if (!late) done(error, value);
     };
     // A predictor may throw or reject with nothing at all; it still failed.
-    const failed = (error: unknown) => settled(error ?? new Error("predict() failed without saying why"));
+    const failed = (error: unknown) =>
+      settled(asPredictorError(error ?? new Error("predict() failed without saying why")));
     let result: unknown;
     try {
       result = (this.predictor as Predictor).predict(input);
