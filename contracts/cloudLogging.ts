@@ -3,6 +3,7 @@
 // restarter log through `createLogger`; the runtime's request line (runtime/logger.ts) uses the same keys.
 import pino, { type Logger } from "pino";
 import type { RuntimeEnv } from "./runtimeEnvironment";
+import { turnBatched } from "./turnBatchedStream";
 
 export type { Logger };
 
@@ -53,6 +54,6 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
         censor: "[redacted]",
       },
     },
-    options.destination ?? pino.destination({ fd: 1, sync: false }),
+    options.destination ?? turnBatched(pino.destination({ fd: 1, sync: true })),
   );
 }

@@ -133,7 +133,10 @@ const PREDICT_PATHS = { generic: "/predict", dict: "/predict_dict", image: "/pre
 /** Builds the inference server. No module-level state: every call is an independent server. */
 export function createApp(options: AppOptions): Runtime {
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(() => admission.queued, { acrossWorkers: options.metricsAcrossWorkers });
+  const metrics = createMetrics(
+    { inFlight: () => admission.inFlight, queued: () => admission.queued },
+    { acrossWorkers: options.metricsAcrossWorkers },
+  );
   if (options.accelerator) registerGpuMetrics(metrics.registry);
   const health = new Health(options.bundle, options.provisioning);
   const admission = new Admission(

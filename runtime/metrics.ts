@@ -1,15 +1,17 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { shareWithPrimary } from "./clusterMetrics";
+import { RequestMetrics } from "./requestMetrics";
 
 /** The runtime's Prometheus metrics, in a registry of its own (no global state). */
 export interface RuntimeMetrics {
   registry: Registry;
   /** What a scrape of /metrics answers: this process's metrics, or the whole server's (see {@link createMetrics}). */
   scrape(): Promise<string>;
-  requests: Counter<"route" | "method" | "status">;
-  latency: Histogram<"route" | "status">;
+  /** Every finished request, by route, method and status, with its latency. */
+  requests: RequestMetrics;
   rejected: Counter<"reason">;
   loadSeconds: Gauge;
+  /** Predictions holding a slot; set when scraped. */
   inFlight: Gauge;
   /** Predictions waiting for a slot; set when scraped. */
   queued: Gauge;
@@ -17,13 +19,21 @@ export interface RuntimeMetrics {
   observeBatch(size: number, durationMs: number): void;
 }
 
+/** The admission figures a scrape reports, read when it happens. */
+export interface AdmissionNow {
+  /** Predictions holding a slot. */
+  inFlight(): number;
+  /** Predictions waiting for one. */
+  queued(): number;
+}
+
 /**
- * `queuedNow` reports the admission queue's length when the metrics are scraped. With
+ * `admissionNow` reports the predictions in flight and queued when the metrics are scraped. With
  * `acrossWorkers` (in a cluster worker) a scrape answers for every worker of the server, merged by
  * the primary (runtime/clusterMetrics.ts); without, for this process.
  */
 export function createMetrics(
-  queuedNow: () => number = () => 0,
+  admissionNow: AdmissionNow = { inFlight: () => 0, queued: () => 0 },
   options: { acrossWorkers?: boolean } = {},
 ): RuntimeMetrics {
   const registry = new Registry();
@@ -43,19 +53,7 @@ export function createMetrics(
   return {
     registry,
     scrape: options.acrossWorkers ? shareWithPrimary(registry) : () => registry.metrics(),
-    requests: new Counter({
-      name: "budgetml_http_requests_total",
-      help: "Requests by route, method and status",
-      labelNames: ["route", "method", "status"],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: "budgetml_http_request_duration_seconds",
-      help: "Request latency by route and status",
-      labelNames: ["route", "status"],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    }),
+    requests: new RequestMetrics(registry),
     rejected: new Counter({
       name: "budgetml_predictions_rejected_total",
       help: "Predictions refused before running, by reason (overloaded, not_ready)",
@@ -70,15 +68,18 @@ export function createMetrics(
     }),
     inFlight: new Gauge({
       name: "budgetml_predictions_in_flight",
-      help: "Predictions holding a slot now (body being read, or running)",
+      help: "Predictions holding a slot now (running, or past their timeout and not yet settled)",
       registers: [registry],
+      collect() {
+        this.set(admissionNow.inFlight());
+      },
     }),
     queued: new Gauge({
       name: "budgetml_predictions_queued",
       help: "Predictions waiting for a slot",
       registers: [registry],
       collect() {
-        this.set(queuedNow());
+        this.set(admissionNow.queued());
       },
     }),
     observeBatch: (size, durationMs) => {

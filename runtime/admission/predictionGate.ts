@@ -1,10 +1,13 @@
 import type { ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
 import type { Admission, Waiter } from "./admission";
-import { ERRORS, HttpError } from "../http/errors";
+import { asPredictorError, ERRORS, HttpError } from "../http/errors";
 import type { Health } from "../health";
 import type { RuntimeMetrics } from "../metrics";
 import type { Predictor, PredictRequest } from "../predictor/predictor";
+
+/** How a prediction ended: with an error (first argument) or with the predictor's result. */
+export type PredictionDone = (error: unknown, result?: unknown) => void;
 
 /** The client went away while waiting for a slot; nobody reads this answer. */
 export class Abandoned extends HttpError {
@@ -71,79 +74,72 @@ export class PredictionGate {
   }
 
   /**
-   * Waits for a slot (a client that goes away while queued leaves the queue) and runs the
-   * prediction; the slot is held until `predict` settles, not just until we answer (504). One
-   * promise per request, and none of the queue's machinery when a slot is free.
+   * Waits for a slot (a client that goes away while queued leaves the queue), runs the prediction
+   * and calls `done` once, with the error or the result; the slot is held until `predict` settles,
+   * not just until we answer (504). A callback rather than a promise: this runs for every request,
+   * and when a slot is free it takes none of the queue's machinery either.
    */
-  predict(res: ServerResponse, input: PredictRequest): Promise<unknown> {
-    this.refuseUnlessReady();
-    return new Promise((resolve, reject) => {
-      if (this.admission.tryAcquire()) return this.run(input, resolve, reject);
-      if (res.closed) return reject(new Abandoned());
-      const waiter: Waiter = {
-        granted: () => {
-          res.off("close", leave);
-          try {
-            this.refuseUnlessReady(true);
-          } catch (error) {
-            return reject(error);
-          }
-          this.run(input, resolve, reject);
-        },
-        refused: (error) => {
-          res.off("close", leave);
-          reject(error);
-        },
-      };
-      const leave = () => {
-        if (this.admission.leave(waiter)) reject(new Abandoned());
-      };
-      res.once("close", leave);
-      this.admission.acquire(waiter);
-    });
+  predict(res: ServerResponse, input: PredictRequest, done: PredictionDone): void {
+    try {
+      this.refuseUnlessReady();
+    } catch (error) {
+      return done(error);
+    }
+    if (this.admission.tryAcquire()) return this.run(input, done);
+    if (res.closed) return done(new Abandoned());
+    const waiter: Waiter = {
+      granted: () => {
+        res.off("close", leave);
+        try {
+          this.refuseUnlessReady(true);
+        } catch (error) {
+          return done(error);
+        }
+        this.run(input, done);
+      },
+      refused: (error) => {
+        res.off("close", leave);
+        done(error);
+      },
+    };
+    const leave = () => {
+      if (this.admission.leave(waiter)) done(new Abandoned());
+    };
+    res.once("close", leave);
+    this.admission.acquire(waiter);
   }
 
   /**
    * Runs `predict` in the slot this request holds, under the timeout, and gives the slot back when
-   * it settles. This is the one place the predictor is called.
+   * it settles. `done` is called once: with the 504 at the timeout, or with how `predict` settled.
+   * This is the one place the predictor is called.
    */
-  private run(input: PredictRequest, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  private run(input: PredictRequest, done: PredictionDone): void {
     const started = performance.now();
-    this.metrics.inFlight.inc();
     let late = false;
     const timer = setTimeout(() => {
       late = true;
       this.overdue += 1;
-      reject(new HttpError(ERRORS.BUDGETML_PREDICT_TIMEOUT, `predict() did not finish within ${this.timeoutMs} ms`));
+      done(new HttpError(ERRORS.BUDGETML_PREDICT_TIMEOUT, `predict() did not finish within ${this.timeoutMs} ms`));
       this.watchForWedge();
     }, this.timeoutMs);
-    const settled = () => {
+    const settled = (error: unknown, value?: unknown) => {
       clearTimeout(timer);
       if (late) this.overdue -= 1;
-      this.metrics.inFlight.dec();
       this.admission.release(performance.now() - started);
+      if (!late) done(error, value);
     };
+    // A predictor may throw or reject with nothing at all; it still failed.
+    const failed = (error: unknown) =>
+      settled(asPredictorError(error ?? new Error("predict() failed without saying why")));
     let result: unknown;
     try {
       result = (this.predictor as Predictor).predict(input);
     } catch (error) {
-      settled();
-      return reject(error);
+      return failed(error);
     }
-    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== "function") {
-      settled();
-      return resolve(result);
-    }
-    (result as PromiseLike<unknown>).then(
-      (value) => {
-        settled();
-        resolve(value);
-      },
-      (error: unknown) => {
-        settled();
-        reject(error);
-      },
-    );
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== "function") return settled(undefined, result);
+    (result as PromiseLike<unknown>).then((value) => settled(undefined, value), failed);
   }
 
   private get wedged(): boolean {

@@ -1,4 +1,4 @@
-import { HttpError, isClientStatus, predictorRejection } from "../http/errors";
+import { asPredictorError } from "../http/errors";
 import type { Predictor, PredictRequest, PredictResult } from "../predictor/predictor";
 import { AdaptiveBatcher, type BatchLimits } from "./adaptiveBatcher";
 
@@ -31,9 +31,7 @@ export function batchingPredictor(
   return { predict: (request) => batcher.submit(request) };
 }
 
-/** An error with a 4xx `status` in the batch's results answers its request with that status; others stay 500s. */
+/** An error in the batch's results answers its request as a thrown one would (see {@link asPredictorError}). */
 function asAnswer(result: PredictResult | Error): PredictResult | Error {
-  if (!(result instanceof Error) || result instanceof HttpError) return result;
-  const status = (result as Error & { status?: unknown }).status;
-  return isClientStatus(status) ? predictorRejection(status, result.message) : result;
+  return result instanceof Error ? (asPredictorError(result) as Error) : result;
 }

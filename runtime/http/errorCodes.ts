@@ -174,7 +174,7 @@ const DEFINITIONS = {
   },
   BUDGETML_PREDICTOR_REJECTED: {
     status: "4xx",
-    when: "the predictor refused the request itself: a Python exception with a 4xx `status_code` and `detail` (FastAPI's `HTTPException` or alike), or, with batching, an `Error` with a 4xx `status` in `predictBatch`'s results",
+    when: "the predictor refused the request itself: a TypeScript `Error` with a 4xx `status` thrown by `predict` (or in `predictBatch`'s results), or a Python exception with a 4xx `status_code` and `detail` (FastAPI's `HTTPException` or alike)",
     says: "its message or detail",
     action: "read the predictor's message: the request is the problem",
   },

@@ -45,3 +45,15 @@ export function isClientStatus(status: unknown): status is number {
 export function predictorRejection(status: number, message: string): HttpError {
   return new HttpError({ code: ERRORS.BUDGETML_PREDICTOR_REJECTED.code, status }, message);
 }
+
+/**
+ * How an error a predictor threw (or rejected with, or put in a batch's results) is answered: one
+ * with a 4xx `status` is the predictor refusing the request — that status and its message, with
+ * the code `BUDGETML_PREDICTOR_REJECTED`; anything else stays as it is (a 500 whose text goes to
+ * the log only).
+ */
+export function asPredictorError(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof HttpError) return error;
+  const status = (error as Error & { status?: unknown }).status;
+  return isClientStatus(status) ? predictorRejection(status, error.message) : error;
+}

@@ -25,9 +25,7 @@ export function requestLog(logger: Logger, metrics: RuntimeMetrics): RequestHand
       const seconds = (performance.now() - started) / 1000;
       // The matched route, not the raw path, so a scan of random URLs cannot explode the label set.
       const route = (req.route?.path as string | undefined) ?? context.route;
-      const status = String(res.statusCode);
-      metrics.requests.inc({ route, method: req.method, status });
-      metrics.latency.observe({ route, status }, seconds);
+      metrics.requests.record(route, req.method as string, res.statusCode, seconds);
       writeLine({
         requestId,
         method: req.method,

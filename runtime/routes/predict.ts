@@ -32,13 +32,14 @@ export function predictRoutes(gate: PredictionGate, limits: BodyLimits) {
       } catch (error) {
         return next(error);
       }
-      gate.predict(res, input).then((result) => {
+      gate.predict(res, input, (error, result) => {
+        if (error) return next(error);
         try {
           sendPrediction(res, result)?.catch(next);
-        } catch (error) {
-          next(error);
+        } catch (thrown) {
+          next(thrown);
         }
-      }, next);
+      });
     };
 
   return {

@@ -171,6 +171,20 @@ describe("predict endpoints over real HTTP", () => {
       "BUDGETML_UPLOAD_MALFORMED",
     ],
     [
+      "a predictor that refuses its input with a 4xx status",
+      () => ["/predict_dict", json(token, { payload: { action: "refuse" } })],
+      422,
+      /^text is required$/,
+      "BUDGETML_PREDICTOR_REJECTED",
+    ],
+    [
+      "a predictor that throws an error with a status that is not a 4xx",
+      () => ["/predict_dict", json(token, { payload: { action: "throw503" } })],
+      500,
+      /^Internal error: the details are in the server's log under this request id$/,
+      "BUDGETML_INTERNAL",
+    ],
+    [
       "a predictor that throws",
       () => ["/predict_dict", json(token, { payload: { action: "throw" } })],
       500,
