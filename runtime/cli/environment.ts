@@ -68,15 +68,8 @@ export const RUNTIME_ENVIRONMENT = {
     setBy: `${USER}; ${VM}: 127.0.0.1 behind Caddy, 0.0.0.0 for an image or on a replica`,
   },
   BUDGET_WORKERS: {
-    meaning:
-      "as `--workers`: worker processes. With more than one, each starts with V8's young generation at 32 MiB a semi-space (`--max-semi-space-size=32`, `runtime/server/workers.ts`: less time in garbage collection, about 25 MiB more memory per worker under load)",
+    meaning: "as `--workers`: worker processes",
     default: "one per core",
-    setBy: USER,
-  },
-  NODE_OPTIONS: {
-    meaning:
-      "Node's own options, for every process of the runtime; a `--max-semi-space-size` here replaces the workers' 32 MiB",
-    default: "none",
     setBy: USER,
   },
   BUDGET_TOKEN_TTL_SECONDS: {

@@ -13,22 +13,6 @@ type Listening = { type: "budgetml:listening"; port: number };
 type Recycling = { type: "budgetml:recycling" };
 const RESPAWN_DELAY_MS = 1000;
 
-/**
- * The young generation's semi-space each worker gets, in MiB (V8's default is 16 on 64-bit). A
- * worker allocates a few kilobytes per request that die young; with twice the room, V8 scavenges
- * half as often, and the share of a loaded worker's CPU spent collecting garbage drops from about
- * 11 % to 7 % (CPU profiles on the runtime benchmark's load), for about 25 MiB more memory per
- * worker under load. A `--max-semi-space-size` of the user's own (in `NODE_OPTIONS` or on the
- * command line) is kept instead.
- */
-export const WORKER_SEMI_SPACE_MIB = 32;
-
-/** The flags a worker starts with: the primary's, plus {@link WORKER_SEMI_SPACE_MIB} unless one is set already. */
-export function workerExecArgv(primaryExecArgv: readonly string[], nodeOptions = ""): string[] {
-  const flag = "--max-semi-space-size";
-  const chosen = [...primaryExecArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg.startsWith(flag));
-  return chosen ? [...primaryExecArgv] : [...primaryExecArgv, `${flag}=${WORKER_SEMI_SPACE_MIB}`];
-}
 /** The exit code of a process recycled because its predictions hang (EX_TEMPFAIL): a supervisor starts it again. */
 export const RECYCLED_EXIT_CODE = 75;
 
@@ -78,7 +62,6 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
           BUDGET_TOKEN: config.app.tokenSigningKey,
         })
       : undefined;
-  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   if (stdinCredentials) cluster.setupPrimary({ stdio: ["pipe", "inherit", "inherit", "ipc"] });
   const replaced = new Set<number>();
   const fork = () => {
