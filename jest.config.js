@@ -6,11 +6,14 @@ if (!process.execArgv.includes(flag) && !(process.env.NODE_OPTIONS ?? "").includ
   throw new Error(`Run Jest through "npm test" or "npm run jest -- <paths>": it needs node ${flag}.`);
 }
 
-/** Type checking runs once in `npm test` (tsc --noEmit); ts-jest only transpiles, which keeps both cores for the servers under test. */
+/**
+ * Type checking runs once in `npm test` (tsc --noEmit); Jest's transform only strips the types, with
+ * esbuild (tests/support/esbuildTransform.cjs), which keeps the cores for the servers under test.
+ */
 const common = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
-  transform: { "^.+\\.ts$": ["ts-jest", {}] },
+  transform: { "^.+\\.ts$": "<rootDir>/tests/support/esbuildTransform.cjs" },
 };
 
 /**
@@ -23,7 +26,10 @@ const common = {
 module.exports = {
   ...common,
   testTimeout: 30000,
-  maxWorkers: 2,
+  // Much of the suite waits on the processes it tests (boots, roll-outs, preemptions): a third worker
+  // fills 2 cores. 4 was no faster on the loaded shared machine, and a timing-sensitive test
+  // (tests/runtime/queueWait.test.ts) failed there once at 4.
+  maxWorkers: 3,
   globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
   testMatch: ["**/*.test.ts"],

@@ -1,1 +1,7 @@
-module.exports = require("./shippedRuntime.cjs").setup;
+const shippedRuntime = require("./shippedRuntime.cjs");
+const withoutCloudSdk = require("./withoutCloudSdk.cjs");
+
+module.exports = function globalSetup() {
+  withoutCloudSdk.setup();
+  shippedRuntime.setup();
+};

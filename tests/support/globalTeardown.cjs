@@ -1,1 +1,7 @@
-module.exports = require("./shippedRuntime.cjs").teardown;
+const shippedRuntime = require("./shippedRuntime.cjs");
+const withoutCloudSdk = require("./withoutCloudSdk.cjs");
+
+module.exports = function globalTeardown() {
+  shippedRuntime.teardown();
+  withoutCloudSdk.teardown();
+};

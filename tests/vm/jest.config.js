@@ -6,7 +6,7 @@ module.exports = {
   rootDir: "../..",
   testEnvironment: "node",
   roots: ["<rootDir>/tests/vm"],
-  transform: { "^.+\\.ts$": ["ts-jest", {}] },
+  transform: { "^.+\\.ts$": "<rootDir>/tests/support/esbuildTransform.cjs" },
   maxWorkers: 1,
   testTimeout: 10 * 60_000,
 };
