@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { ENDPOINT_VARIABLES } from "../contracts/googleEndpoints";
+import { ENDPOINT_VARIABLES, PROJECT_VARIABLE } from "../contracts/googleEndpoints";
 import { METADATA_KEYS } from "../contracts/instanceMetadata";
 import { freePort } from "../images/vm/services";
 import { GPU_STANDIN_VARIABLE, gpusOf } from "../contracts/accelerators";
@@ -288,6 +288,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         env: {
           ...declared.env,
           ...LOCAL_RESTARTER_TIMING,
+          [PROJECT_VARIABLE]: metadata.projectId,
           [ENDPOINT_VARIABLES.metadata]: metadata.host,
           [ENDPOINT_VARIABLES.compute]: computeFront.url,
         },

@@ -34,6 +34,8 @@ export interface MetadataServer {
   readonly host: string;
   /** `http://127.0.0.1:port`. */
   readonly url: string;
+  /** The project this machine is in (`project/project-id`). */
+  readonly projectId: string;
   /** Sets (or, with `undefined`, removes) an instance attribute; wakes `wait_for_change` watchers. */
   setAttribute(key: string, value: string | undefined): void;
   /**
@@ -192,6 +194,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
   return {
     host: server.host,
     url: server.url,
+    projectId: state.projectId,
     setAttribute(key, value) {
       if (value === undefined) delete state.attributes[key];
       else state.attributes[key] = value;

@@ -1,4 +1,4 @@
-import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
+import { ENDPOINT_VARIABLES, PROJECT_VARIABLE } from "../../contracts/googleEndpoints";
 import { anyAuthenticatedCaller, type AccessPolicy } from "./accessPolicy";
 import type { LoopbackServer } from "./listen";
 import { startMetadataServer, type MetadataServer, type MetadataServerOptions } from "./metadataServer";
@@ -16,7 +16,7 @@ export interface StandIns {
     serviceAccount: string | undefined,
     options?: Omit<MetadataServerOptions, "serviceAccountEmail" | "accessToken">,
   ): Promise<MetadataServer>;
-  /** The environment pointing Google's clients (and startup.sh) at these stand-ins and at `metadata`. */
+  /** The environment pointing Google's clients (and startup.sh) at these stand-ins and at `metadata`, in its project. */
   environment(metadata: MetadataServer): Record<string, string>;
   close(): Promise<void>;
 }
@@ -57,6 +57,7 @@ export async function startStandIns(options: StandInOptions): Promise<StandIns> 
       return server;
     },
     environment: (metadata) => ({
+      [PROJECT_VARIABLE]: metadata.projectId,
       [ENDPOINT_VARIABLES.metadata]: metadata.host,
       [ENDPOINT_VARIABLES.storage]: storage.url,
       [ENDPOINT_VARIABLES.secretManager]: secretManager.url,

@@ -66,6 +66,7 @@ describe("budgetml local --json", () => {
       const { endpoints } = JSON.parse(endpointsLine) as { endpoints: Record<string, string> };
       expect(Object.keys(endpoints).sort()).toEqual([
         "GCE_METADATA_HOST",
+        "GOOGLE_CLOUD_PROJECT",
         "PUBSUB_ENDPOINT",
         "SECRET_MANAGER_ENDPOINT",
         "STORAGE_EMULATOR_HOST",
@@ -78,6 +79,8 @@ describe("budgetml local --json", () => {
         fetch(`http://${endpoints.GCE_METADATA_HOST}/computeMetadata/v1/${path}`, {
           headers: { "Metadata-Flavor": "Google" },
         });
+      // The project Google's clients read before asking gcloud: the one the machine is in.
+      expect(await (await metadata("project/project-id")).text()).toBe(endpoints.GOOGLE_CLOUD_PROJECT);
       const bucket = await (await metadata("instance/attributes/budget-bucket")).text();
       // No domain declared: the key is left out, as the component declares it, and the VM derives its hostname.
       expect((await metadata("instance/attributes/budget-domain")).status).toBe(404);

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { gcloudCallsFrom } from "../support/gcloudCalls";
 import { deploymentRoot, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
@@ -106,6 +107,15 @@ describe("budgetml local", () => {
       expect(succeeded).toBeGreaterThan(0);
       const fresh = await login(url, "budget", password);
       expect((await fetch(`${url}/predict_dict`, json(fresh, { payload: { after: true } }))).status).toBe(200);
+
+      // The VM's boots and services never looked for a gcloud (the developer's, on a machine with the
+      // Cloud SDK): their project is in GOOGLE_CLOUD_PROJECT. The record can see such a call:
+      expect(gcloudCallsFrom(folder)).toEqual([]);
+      execFileSync("sh", ["-c", "gcloud config config-helper || true"], {
+        env: { PATH: process.env.PATH, BUDGET_ROOT: folder },
+        stdio: "ignore",
+      });
+      expect(gcloudCallsFrom(folder)).toHaveLength(1);
     } finally {
       local.child.kill("SIGINT");
     }

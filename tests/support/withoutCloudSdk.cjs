@@ -11,7 +11,13 @@ const { delimiter, join } = require("node:path");
 module.exports.setup = function hideCloudSdk() {
   const dir = mkdtempSync(join(tmpdir(), "budgetml-no-gcloud-"));
   const gcloud = join(dir, "gcloud");
-  writeFileSync(gcloud, "#!/bin/sh\necho 'gcloud: not installed on the machine the tests model' >&2\nexit 127\n");
+  // Each call is recorded with where it came from (its working folder and BUDGET_ROOT), so a test
+  // can check that what it started never looked for gcloud (tests/support/gcloudCalls.ts reads them).
+  writeFileSync(
+    gcloud,
+    `#!/bin/sh\necho "$PWD $BUDGET_ROOT" >> ${JSON.stringify(join(dir, "calls"))}\n` +
+      "echo 'gcloud: not installed on the machine the tests model' >&2\nexit 127\n",
+  );
   chmodSync(gcloud, 0o755);
   process.env.PATH = `${dir}${delimiter}${process.env.PATH ?? ""}`;
   process.env.BUDGET_TEST_NO_GCLOUD_DIR = dir;
