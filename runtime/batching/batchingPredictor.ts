@@ -1,4 +1,3 @@
-import { asPredictorError } from "../http/errors";
 import type { Predictor, PredictRequest, PredictResult } from "../predictor/predictor";
 import { AdaptiveBatcher, type BatchLimits } from "./adaptiveBatcher";
 
@@ -24,14 +23,16 @@ export function batchingPredictor(
         " (predict_batch() for a Python class)",
     );
   const batcher = new AdaptiveBatcher<PredictRequest, PredictResult>(
-    async (requests) => (await predictBatch(requests))?.map?.(asAnswer) as Array<PredictResult | Error>,
+    // An `Error` among the results rejects its request alone; the gate answers it as a thrown one
+    // (asPredictorError). Anything but a list is taken as no results.
+    async (requests) => {
+      const results: unknown = await predictBatch(requests);
+      return (typeof (results as { map?: unknown } | undefined)?.map === "function" ? results : undefined) as Array<
+        PredictResult | Error
+      >;
+    },
     batching,
     observe,
   );
   return { predict: (request) => batcher.submit(request) };
-}
-
-/** An error in the batch's results answers its request as a thrown one would (see {@link asPredictorError}). */
-function asAnswer(result: PredictResult | Error): PredictResult | Error {
-  return result instanceof Error ? (asPredictorError(result) as Error) : result;
 }
