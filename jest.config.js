@@ -30,6 +30,7 @@ module.exports = {
   // fills 2 cores. 4 was no faster on the loaded shared machine, and a timing-sensitive test
   // (tests/runtime/queueWait.test.ts) failed there once at 4.
   maxWorkers: 3,
+  testSequencer: "<rootDir>/tests/support/testSequencer.cjs",
   globalSetup: "<rootDir>/tests/support/globalSetup.cjs",
   globalTeardown: "<rootDir>/tests/support/globalTeardown.cjs",
   testMatch: ["**/*.test.ts"],

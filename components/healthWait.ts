@@ -5,7 +5,8 @@ import type { ModelContext } from "./context";
 
 /**
  * Runs on the machine doing `pulumi up`, under node itself (no shell: `pulumi up` may run on
- * Windows): polls the health check until the runtime says ready — a 200 whose JSON `status` is
+ * Windows): polls the health check every second (each probe a small GET; a day-two change is
+ * served seconds after it is set, and `pulumi up` should return then) until the runtime says ready — a 200 whose JSON `status` is
  * "ready", so a proxy's own answer never passes for the runtime's — serving what this update
  * deployed: the runtime's `bundle` is `BUDGET_EXPECTED_BUNDLE` (its bundles, image and secret
  * versions: see `runtimeIdOf`) and the front's `Budgetml-Front` header is `BUDGET_EXPECTED_FRONT`
@@ -30,7 +31,7 @@ let last = "no answer yet";
       if (response.status === 200 && status === "ready" && (!expected || bundle === expected) && (!expectedFront || front === expectedFront)) { console.log("healthy: " + body); return; }
       last = response.status + " " + body.slice(0, 200) + (expectedFront ? " (front: " + front + ")" : "");
     } catch (error) { last = String(error.cause ? error.cause.code || error.cause : error); }
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(1000, deadline - Date.now()))));
   }
   console.error("budgetml: " + url + " not healthy after " + seconds + " s; last: " + last);
   process.exit(1);

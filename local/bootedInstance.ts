@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRunning } from "../images/vm/services";
+import { killProcessGroups } from "./processGroups";
 import type { InstanceBackend, InstanceFacts, InstanceStatus } from "./standins/computeServer";
 
 /** How to boot the local "VM": the startup script and the environment pointing it at the stand-ins. */
@@ -51,14 +52,14 @@ export class BootedInstance implements InstanceBackend {
     if (this.status !== "RUNNING") return;
     this.status = "STOPPING";
     await new Promise((resolve) => this.run(this.options.shutdownScript, 30_000, resolve));
-    this.killAll();
+    await this.killAll();
     this.stopped();
   }
 
-  /** Ctrl-C: stop the instance's processes and mark it stopped. */
-  stop(): void {
-    this.killAll();
+  /** Ctrl-C: stop the instance's processes and mark it stopped; resolves once they are gone. */
+  async stop(): Promise<void> {
     this.stopped();
+    await this.killAll();
   }
 
   /** Runs a VM script as the leader of a new process group, which the processes it starts join. */
@@ -93,14 +94,9 @@ export class BootedInstance implements InstanceBackend {
   }
 
   /** What Google does at the end of the window: everything on the VM stops, now. */
-  private killAll(): void {
-    for (const group of this.groups) {
-      try {
-        process.kill(-group, "SIGKILL");
-      } catch {
-        // that group is gone already
-      }
-    }
+  private killAll(): Promise<void> {
+    const groups = [...this.groups];
     this.groups.clear();
+    return killProcessGroups(groups);
   }
 }

@@ -133,11 +133,11 @@ export class LocalManagedGroup {
     return replica.port;
   }
 
-  /** Stops every replica and the watch. */
-  stop(): void {
+  /** Stops the watch and every replica; resolves once their processes are gone. */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    for (const replica of this.replicas) replica.instance?.stop();
+    await Promise.all(this.replicas.map((replica) => replica.instance?.stop()));
   }
 
   /** Boots a new VM in the replica's slot, on a fresh root. */

@@ -64,7 +64,7 @@ export async function serveReplicatedModel(options: {
     return { template, managed };
   });
   const groups = members.map((member) => member.managed);
-  const stopGroups = () => groups.forEach((group) => group.stop());
+  const stopGroups = () => Promise.all(groups.map((group) => group.stop()));
   try {
     for (const group of groups) await group.start();
     const urlMap = declared.urlMaps.find((map) => map.defaultService === backend.path);
@@ -105,11 +105,11 @@ export async function serveReplicatedModel(options: {
       },
       async stop() {
         await loadBalancer.stop();
-        stopGroups();
+        await stopGroups();
       },
     };
   } catch (error) {
-    stopGroups();
+    await stopGroups();
     throw error;
   }
 }

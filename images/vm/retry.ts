@@ -5,7 +5,8 @@ import { bootEnv, type BootEnv } from "./bootEnvironment";
  * effect "typically within 2 minutes, can take 7 minutes or longer" —
  * https://cloud.google.com/iam/docs/access-change-propagation) or before an object or secret
  * version it names is visible. Those answers — 403 and 404 — are retried with backoff for a few
- * minutes instead of failing the boot; anything else fails at once.
+ * minutes instead of failing the boot; anything else fails at once. The window counts from the
+ * first refusal, so a slow first attempt (a large download on a busy machine) does not use it up.
  */
 export async function retryWhileNotYetGranted<T>(
   what: string,
@@ -13,13 +14,14 @@ export async function retryWhileNotYetGranted<T>(
   log: (message: string) => void,
   windowMs = retryWindowMs(),
 ): Promise<T> {
-  const deadline = Date.now() + windowMs;
+  let deadline: number | undefined;
   let delayMs = 1000;
   for (;;) {
     try {
       return await attempt();
     } catch (error) {
       const status = notYetGranted(error);
+      deadline ??= Date.now() + windowMs;
       if (!status || Date.now() + delayMs > deadline) throw error;
       log(`${what}: ${status}; retrying in ${delayMs / 1000} s (grants and new objects can take minutes to appear)`);
       await new Promise((resolve) => setTimeout(resolve, delayMs));

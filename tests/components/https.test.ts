@@ -134,16 +134,18 @@ describe("HTTPS on the VM: certificate authorities and the health check through 
     }
   }, 30_000);
 
-  it("fails with the last answer when the runtime never becomes ready", async () => {
-    const server = createServer(
-      (_req, res) =>
-        void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ status: "loading" })),
-    );
+  it("polls every second, and fails with the last answer when the runtime never becomes ready", async () => {
+    let probes = 0;
+    const server = createServer((_req, res) => {
+      probes += 1;
+      res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ status: "loading" }));
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const waited = await healthWait(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, 1);
+      const waited = await healthWait(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, 3);
       expect(waited.code).toBe(1);
-      expect(waited.stderr).toMatch(/not healthy after 1 s; last: 503 \{"status":"loading"\}/);
+      expect(waited.stderr).toMatch(/not healthy after 3 s; last: 503 \{"status":"loading"\}/);
+      expect(probes).toBeGreaterThanOrEqual(3); // at 0, 1 and 2 s (and 3 s): not one probe per 5 s
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

@@ -48,12 +48,20 @@ describe("changing each argument of a running model (a second pulumi up)", () =>
   afterAll(() => deployment?.stop());
 
   /**
+   * The clients' pace: each predicts, then pauses 10 ms — about 300 requests a second from the 3,
+   * so a window of failures longer than a few milliseconds cannot fall between two requests. A
+   * tight loop would take every core for the whole roll-out (the zero-failure switch under a tight
+   * loop is tests/boot/switch.test.ts's and the VM test's).
+   */
+  const PACE = { pauseMs: 10 };
+
+  /**
    * Applies `change` as `pulumi up` would while 3 clients predict; returns what they got, and when
    * the update ran. With a new login the clients move to it once the VM serves it, as a user's do
    * when they roll out a new password (the old one is refused from then on).
    */
   async function upWhilePredicting(change: Partial<BudgetModelArgs>) {
-    const load = startLoad(model.url, () => credentials, 3);
+    const load = startLoad(model.url, () => credentials, 3, PACE);
     await waitFor(() => load.predictions().length >= 10, { what: "predictions before the update" });
     const before = (await health()).body.bundle;
     const started = Date.now();
@@ -162,7 +170,7 @@ describe("changing each argument of a running model (a second pulumi up)", () =>
   }, 180_000);
 
   it("an image: nothing here runs containers, so the roll-out fails — and the running model keeps serving, and pulumi up fails", async () => {
-    const load = startLoad(model.url, () => credentials, 3);
+    const load = startLoad(model.url, () => credentials, 3, PACE);
     await waitFor(() => load.predictions().length >= 10, { what: "predictions before the update" });
     const before = await health();
     // The health wait can only time out here: a short one (the roll-out fails within a second or two).

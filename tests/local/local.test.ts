@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gcloudCallsFrom } from "../support/gcloudCalls";
-import { deploymentRoot, processesUnder } from "../support/localDeployment";
+import { deploymentRoot, described, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
@@ -126,7 +126,7 @@ describe("budgetml local", () => {
         () => "closed",
       ),
     ).toBe("closed");
-    expect(processesUnder(folder)).toEqual([]);
+    expect(processesUnder(folder).map(described)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
   }, 120_000);
 

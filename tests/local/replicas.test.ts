@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { launchLocal, type LocalDeployment } from "../../local/launchLocal";
 import { freePort } from "../support/freePort";
-import { deploymentRoot, processesUnder } from "../support/localDeployment";
+import { deploymentRoot, described, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 
 const ROOT = join(__dirname, "..", "..");
@@ -89,7 +89,7 @@ describe("budgetml local with replicas", () => {
   it("leaves nothing running when stopped", async () => {
     expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
     await deployment.stop();
-    expect(processesUnder(folder)).toEqual([]);
+    expect(processesUnder(folder).map(described)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
     expect(
       await fetch(`${url}/`).then(

@@ -28,3 +28,12 @@ export function processesMatching(test: (cmdline: string) => boolean): number[] 
 
 /** Processes whose command line mentions `folder` (a deployment's runtime, watcher, functions). */
 export const processesUnder = (folder: string): number[] => processesMatching((cmdline) => cmdline.includes(folder));
+
+/** "pid: command line", for a failure message that says what was left running. */
+export function described(pid: number): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim()}`;
+  } catch {
+    return `${pid}: (exited)`;
+  }
+}

@@ -20,6 +20,19 @@ export interface LoadAnswer {
   body: Record<string, unknown>;
 }
 
+/** Options of {@link startLoad}. */
+export interface LoadOptions {
+  /** What each prediction sends. @default { text: "excellent", ms: 20 } */
+  payload?: Record<string, unknown>;
+  /** How requests are sent. @default fetch */
+  request?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * A pause after each prediction, per client. 0 is a tight loop: it finds the shortest window in
+   * which requests fail, and takes every core it can get for as long as it runs. @default 0
+   */
+  pauseMs?: number;
+}
+
 /**
  * Clients predicting in a loop until told to stop, as a user's clients do: each logs in with the
  * credentials `credentials()` names at that moment, predicts with its token until it gets a 401,
@@ -27,13 +40,8 @@ export interface LoadAnswer {
  * not hammer the login limiter with a password it knows is wrong). Every answer is kept (a
  * connection error as status 0).
  */
-export function startLoad(
-  url: string,
-  credentials: () => Credentials,
-  clients: number,
-  payload: Record<string, unknown> = { text: "excellent", ms: 20 },
-  request: (url: string, init: RequestInit) => Promise<Response> = fetch,
-) {
+export function startLoad(url: string, credentials: () => Credentials, clients: number, options: LoadOptions = {}) {
+  const { payload = { text: "excellent", ms: 20 }, request = fetch, pauseMs = 0 } = options;
   const answers: LoadAnswer[] = [];
   let running = true;
   const loops = Array.from({ length: clients }, async (_, client) => {
@@ -70,6 +78,7 @@ export function startLoad(
         request(`${url}/predict_dict`, json(token!.value, { payload })),
       );
       if (status === 401) token = undefined;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   });
   return {

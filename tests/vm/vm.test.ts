@@ -560,14 +560,11 @@ const measured: Record<string, string> = {};
       };
       const caddyPid = async () =>
         (await live.exec(["systemctl", "show", "-p", "MainPID", "--value", "caddy"])).stdout.trim();
-      const load = startLoad(
-        "https://localhost",
-        () => login,
-        2,
-        { text: "I love this", ms: 0 },
-        (url, init) =>
+      const load = startLoad("https://localhost", () => login, 2, {
+        payload: { text: "I love this", ms: 0 },
+        request: (url, init) =>
           request(url.replace("https://localhost", ""), init as RequestInit) as unknown as Promise<Response>,
-      );
+      });
       await waitFor(() => load.predictions().length >= 10, {
         timeoutMs: 60_000,
         what: "predictions before the change",
