@@ -24,7 +24,8 @@ function serve(
   let stdout = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", (d) => (stdout += d));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr, stdout })));
+  // "close", not "exit": by then all of its output has been read.
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stderr, stdout })));
 }
 
 const credentials = {
