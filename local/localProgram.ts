@@ -83,7 +83,7 @@ export interface LocalModel {
   /**
    * Preempts the instance now; resolves with the outage in ms once it is serving again. With
    * replicas, preempts one spot replica and resolves once its group is whole again (the endpoint
-   * keeps serving meanwhile). Refused for a parked model.
+   * keeps serving meanwhile). Refused for a parked model; rejects once the deployment stops.
    */
   preempt(): Promise<number>;
 }
@@ -130,7 +130,10 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
   const root = mkdtempSync(join(tmpdir(), "budgetml-local-"));
   report(`budgetml local: working in ${root} (removed on exit)`);
   const cleanups: Array<() => unknown> = [() => rmSync(root, { recursive: true, force: true })];
+  // A preemption under way stops waiting for its instance once the deployment stops.
+  const stopped = new AbortController();
   const stop = async () => {
+    stopped.abort();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
   // Checked after each step, once what the step started is among the cleanups: an interrupted
@@ -380,7 +383,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
                 );
               const killedAt = Date.now();
               await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-              await ready(s.port);
+              await ready(s.port, stopped.signal);
+              if (stopped.signal.aborted) throw new Error(`${s.declared.name} stopped before it came back`);
               return Date.now() - killedAt;
             },
           };

@@ -86,9 +86,15 @@ describe("budgetml local with replicas", () => {
     expect((await fetch(`${url}/predict_dict`, json(token, { payload: {} }))).status).toBe(200);
   }, 180_000);
 
-  it("leaves nothing running when stopped", async () => {
+  it("leaves nothing running when stopped, nor a preemption under way waiting for its replica", async () => {
     expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
+    const preempting = deployment.preempt().then(
+      () => "came back",
+      (error: Error) => error.message,
+    );
     await deployment.stop();
+    // Settled with the stop (it would otherwise poll the gone replica for 2 minutes, keeping the process alive).
+    expect(await preempting).toMatch(/stopped before bm-allendpoints-\w+-spot-\w+ came back/);
     expect(processesUnder(folder).map(described)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
     expect(
