@@ -178,10 +178,23 @@ export class LocalManagedGroup {
     for (const replica of this.replicas) {
       if (this.stopped || replica.busy) continue;
       const { status } = replica.instance.facts();
-      if (status === "TERMINATED" && Date.now() >= replica.recreateAfter) {
-        this.options.report(`budgetml local: ${this.options.group.name} recreates ${replica.name}`);
-        this.create(replica);
-      }
+      if (status === "TERMINATED" && Date.now() >= replica.recreateAfter) void this.recreate(replica);
+    }
+  }
+
+  /**
+   * A new VM in the slot once the old one is gone as a whole: a VM counts as stopped when its
+   * runtime is, and what else it ran (its watcher) would otherwise keep running from a deleted root.
+   */
+  private async recreate(replica: Replica): Promise<void> {
+    replica.busy = true;
+    try {
+      await replica.instance.stop();
+      if (this.stopped) return;
+      this.options.report(`budgetml local: ${this.options.group.name} recreates ${replica.name}`);
+      this.create(replica);
+    } finally {
+      replica.busy = false;
     }
   }
 }
