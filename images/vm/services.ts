@@ -486,13 +486,13 @@ export function isRunning(pid: number | undefined): boolean {
   return state !== "Z" && state !== "X";
 }
 
-/** A process's state (`R`, `S`, `Z`…) and process group, from /proc; undefined when it is gone or there is no /proc. */
-export function processStat(pid: number): { state: string; group: number } | undefined {
+/** A process's state (`R`, `S`, `Z`…), parent and process group, from /proc; undefined when it is gone or there is no /proc. */
+export function processStat(pid: number): { state: string; parent: number; group: number } | undefined {
   try {
     // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const [state, , group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state, group: Number(group) };
+    const [state, parent, group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state, parent: Number(parent), group: Number(group) };
   } catch {
     return undefined;
   }

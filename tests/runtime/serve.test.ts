@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
+import { processStat } from "../../images/vm/services";
 import { freePort } from "../support/freePort";
-import { getOnNewConnection, json, login, startTestRuntime } from "../support/runtimeServer";
+import { getOnNewConnection, json, login, startTestRuntime, type TestRuntime } from "../support/runtimeServer";
 import { RUNTIME_TARGET, serveCommand } from "../support/runtimeTarget";
 import { waitFor } from "../support/waitFor";
 
@@ -150,22 +151,14 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
       // Its replacement is due in a second; the other worker drains for longer than that.
       server.child.kill("SIGTERM");
       expect((await slow).status).toBe(200);
-      let timer: NodeJS.Timeout | undefined;
-      const exited = await Promise.race([
-        server.exited,
-        new Promise((resolve) => (timer = setTimeout(() => resolve("still running"), 10_000))),
-      ]);
-      clearTimeout(timer);
-      expect({ exited, workers: workersOf(server.child.pid!) }).toEqual({
-        exited: { code: 0, signal: null },
-        workers: [],
-      });
+      expect(await exitWithin(server, 10_000)).toEqual({ exited: { code: 0, signal: null }, workers: [] });
     } finally {
       agent.destroy();
       for (const pid of workersOf(server.child.pid!)) process.kill(pid, "SIGKILL");
       await server.close();
     }
   }, 60_000);
+
   it("replaces its workers when every one of them died at once, and exits on SIGTERM before the replacements start", async () => {
     // A port of its own, as on the VM: with port 0, workers started once every one had died would listen on another.
     const server = await startTestRuntime("slowPredictor.cjs", {
@@ -190,16 +183,7 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
       for (const pid of workersOf(server.child.pid!)) process.kill(pid, "SIGKILL");
       await waitFor(() => deaths() === 4, { what: "the primary to see both new workers die" });
       server.child.kill("SIGTERM");
-      let timer: NodeJS.Timeout | undefined;
-      const exited = await Promise.race([
-        server.exited,
-        new Promise((resolve) => (timer = setTimeout(() => resolve("still running"), 10_000))),
-      ]);
-      clearTimeout(timer);
-      expect({ exited, workers: workersOf(server.child.pid!) }).toEqual({
-        exited: { code: 0, signal: null },
-        workers: [],
-      });
+      expect(await exitWithin(server, 10_000)).toEqual({ exited: { code: 0, signal: null }, workers: [] });
     } finally {
       for (const pid of workersOf(server.child.pid!)) process.kill(pid, "SIGKILL");
       await server.close();
@@ -207,18 +191,24 @@ describe(`the runtime's serve process (${RUNTIME_TARGET})`, () => {
   }, 60_000);
 });
 
-/** The live child processes of `pid` (a primary's workers). */
+/** How the primary ended within `ms` ("still running" if it did not), and its workers still running then. */
+async function exitWithin(server: TestRuntime, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([
+    server.exited,
+    new Promise((resolve) => (timer = setTimeout(() => resolve("still running"), ms))),
+  ]);
+  clearTimeout(timer);
+  return { exited, workers: workersOf(server.child.pid!) };
+}
+
+/** The running child processes of `pid` (a primary's workers). */
 function workersOf(pid: number): number[] {
   return readdirSync("/proc")
     .filter((entry) => /^\d+$/.test(entry))
     .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return Number(ppid) === pid && state !== "Z";
-      } catch {
-        return false;
-      }
+      const stat = processStat(Number(entry));
+      return stat?.parent === pid && stat.state !== "Z";
     })
     .map(Number);
 }
