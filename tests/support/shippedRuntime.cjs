@@ -1,6 +1,6 @@
 // Jest global setup and teardown: `npm run build` once — dist/cli.js, dist/index.js and the
 // artifacts the package ships (dist/artifacts/) — so the tests run the CLI and the runtime bundle
-// as the package ships them. The runtime bundle is extracted into a temporary folder, far from any
+// as the package ships them, and the component deploys them (BUDGET_PREBUILT_ARTIFACTS). The runtime bundle is extracted into a temporary folder, far from any
 // node_modules, for the `serve` process tests (tests/support/runtimeTarget.ts). Nothing else
 // writes dist/ during the run (tests/package/ packs a copy of the checkout).
 const { execFileSync } = require("node:child_process");
@@ -25,6 +25,9 @@ module.exports.setup = function buildShippedPackage() {
     throw new Error(`the runtime bundle ${runtime.objectName} has no server.cjs`);
   process.env.BUDGET_TEST_RUNTIME_DIR = extracted;
   process.env.BUDGET_TEST_RUNTIME_WORK = work;
+  // The component, run from source in the tests, deploys these same artifacts instead of building
+  // its own in every test file (bundles/prebuilt.ts).
+  process.env.BUDGET_PREBUILT_ARTIFACTS = artifacts;
 };
 
 module.exports.teardown = function removeShippedRuntime() {
