@@ -82,7 +82,7 @@ export default tseslint.config(
     // Pulumi's own rules need type information: only where Outputs are handled.
     files: ["components/**/*.ts", "index.ts", "local/**/*.ts"],
     plugins: { "@pulumi": pulumi },
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: { parserOptions: { project: "./tsconfig.lint.json", tsconfigRootDir: import.meta.dirname } },
     rules: {
       "@pulumi/no-output-in-template-literal": "error",
       "@pulumi/no-output-instance-in-template-literal": "error",

@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,16 +20,33 @@ export const RUNTIME_ENTRIES: Record<string, string> = {
 /**
  * The runtime bundle the VM extracts, written to `outDir`: the one prebuilt into the installed
  * package when there is one (see {@link prebuiltArtifacts}), else built from source by
- * {@link compileRuntimeBundle}.
+ * {@link compileRuntimeBundle} — once per process: its sources are the code this process runs,
+ * which does not change under it, and `budgetml local` evaluates the program again at each update.
  */
 export async function buildRuntimeBundle(outDir: string): Promise<BuiltBundle> {
   const prebuilt = prebuiltArtifacts();
-  if (!prebuilt) return compileRuntimeBundle(outDir);
-  const { objectName, sha256 } = prebuilt.manifest.runtime;
+  const { dir, objectName, sha256 } = prebuilt
+    ? { dir: prebuilt.dir, ...prebuilt.manifest.runtime }
+    : await builtFromSource();
   await mkdir(outDir, { recursive: true });
   const file = join(outDir, objectName);
-  await copyFile(join(prebuilt.dir, objectName), file);
+  await copyFile(join(dir, objectName), file);
   return { file, objectName, sha256 };
+}
+
+let fromSource: Promise<BuiltBundle & { dir: string }> | undefined;
+
+/** This process's build from source, in a folder of its own removed when the process exits. */
+function builtFromSource(): Promise<BuiltBundle & { dir: string }> {
+  fromSource ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), "budgetml-runtime-built-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    return { ...(await compileRuntimeBundle(dir)), dir };
+  })().catch((error: unknown) => {
+    fromSource = undefined; // a failed build is not kept: the next call tries again
+    throw error;
+  });
+  return fromSource;
 }
 
 /**

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { RUNTIME_ENVIRONMENT } from "../../runtime/cli/environment";
 import { RUNTIME_VARIABLES } from "../../contracts/runtimeEnvironment";
 import { BOOT_ENVIRONMENT } from "../../images/vm/bootEnvironment";
+import { BUILD_ENVIRONMENT } from "../../bundles/prebuilt";
 import { CONFIGURATION_DOC, renderConfigurationDoc } from "../../scripts/configurationDoc";
 
 const root = join(__dirname, "..", "..");
@@ -70,12 +71,18 @@ test("every environment variable the VM's boot reads is in the boot's registry (
   expect(unregistered(reads, registered)).toEqual([]);
 });
 
-test("the registries name each variable once, in both tables", () => {
-  const shared = Object.keys(BOOT_ENVIRONMENT).filter((name) => name in RUNTIME_ENVIRONMENT);
-  expect(shared).toEqual([]);
+test("the registries name each variable once, in every table", () => {
+  const names = [RUNTIME_ENVIRONMENT, BOOT_ENVIRONMENT, BUILD_ENVIRONMENT].flatMap((registry) => Object.keys(registry));
+  expect(names.filter((name, i) => names.indexOf(name) !== i)).toEqual([]);
   const page = renderConfigurationDoc();
-  for (const name of [...Object.keys(RUNTIME_ENVIRONMENT), ...Object.keys(BOOT_ENVIRONMENT)])
-    expect(page).toContain(`| \`${name}\` |`);
+  for (const name of names) expect(page).toContain(`| \`${name}\` |`);
+});
+
+test("every environment variable read under bundles/ is in the build's registry", () => {
+  // bundles/ reads its one variable by the registry's name constant; no other read.
+  const reads = environmentReads(sourcesUnder("bundles", [".ts"]));
+  expect(unregistered(reads, new Set(Object.keys(BUILD_ENVIRONMENT)))).toEqual([]);
+  expect(readFileSync(join(root, "bundles", "prebuilt.ts"), "utf8")).toMatch(/env\[PREBUILT_ARTIFACTS_VARIABLE\]/);
 });
 
 test("the runtime's registry documents exactly the names of the contract, in its order", () => {

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { BUILT_CLI } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
@@ -12,15 +13,7 @@ describe("budgetml local --json", () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child = spawn(
       process.execPath,
-      [
-        join(ROOT, "scripts", "runTs.cjs"),
-        join(ROOT, "cli.ts"),
-        "local",
-        "tests/fixtures/allEndpoints.ts",
-        "--port",
-        String(port),
-        "--json",
-      ],
+      [BUILT_CLI, "local", "tests/fixtures/allEndpoints.ts", "--port", String(port), "--json"],
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH },

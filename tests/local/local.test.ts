@@ -3,23 +3,19 @@ import { existsSync, readdirSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gcloudCallsFrom } from "../support/gcloudCalls";
-import { deploymentRoot, described, processesUnder } from "../support/localDeployment";
+import { BUILT_CLI, deploymentRoot, described, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
 
-/** `budgetml local ARGS` from the sources, its output collected as it comes. */
+/** `budgetml local ARGS`, the CLI as the package ships it, its output collected as it comes. */
 function budgetmlLocal(args: string[]) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", ...args],
-    {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, [BUILT_CLI, "local", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const run = {
     child,
     stdout: "",

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { launchLocal, type LocalDeployment } from "../../local/launchLocal";
 import { freePort } from "../support/freePort";
-import { deploymentRoot, described, processesUnder } from "../support/localDeployment";
+import { BUILT_CLI, deploymentRoot, described, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
 import { waitFor } from "../support/waitFor";
 
@@ -127,7 +127,7 @@ describe("budgetml local with replicas", () => {
 
 describe("budgetml local --replicas", () => {
   const local = (args: string[]) =>
-    run(process.execPath, [join(ROOT, "scripts", "runTs.cjs"), join(ROOT, "cli.ts"), "local", ...args], {
+    run(process.execPath, [BUILT_CLI, "local", ...args], {
       cwd: ROOT,
     }).then(
       () => ({ code: 0, stderr: "" }),

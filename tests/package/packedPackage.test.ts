@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { list } from "tar";
 import { freePort } from "../support/freePort";
@@ -25,6 +25,7 @@ const CONSUMER_FILES = join(__dirname, "consumer");
 const run = promisify(execFile);
 
 let work: string;
+let checkout: string;
 let tarball: string;
 let consumer: string;
 const children: ChildProcess[] = [];
@@ -60,10 +61,30 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return { child, output, exited };
 }
 
+/**
+ * A copy of this checkout to pack, so that `npm pack`'s prepack builds dist/ there, not under the
+ * other tests, which run this checkout's dist/ (the global setup builds it): its files (tracked,
+ * and new ones git does not ignore) copied and its node_modules hard-linked — the same layout, so
+ * the same bundle bytes. Inside the checkout's .build/, on the same file system as node_modules.
+ */
+async function checkoutCopy(): Promise<string> {
+  mkdirSync(join(ROOT, ".build"), { recursive: true });
+  const copy = mkdtempSync(join(ROOT, ".build", "packed-checkout-"));
+  const listed = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT });
+  for (const file of listed.stdout.split("\0").filter(Boolean)) {
+    if (!existsSync(join(ROOT, file))) continue; // deleted, not yet committed
+    mkdirSync(dirname(join(copy, file)), { recursive: true });
+    copyFileSync(join(ROOT, file), join(copy, file));
+  }
+  await run("cp", ["-al", join(ROOT, "node_modules"), join(copy, "node_modules")]);
+  return copy;
+}
+
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "budgetml-packed-"));
+  checkout = await checkoutCopy();
   const packed = await run("npm", ["pack", "--pack-destination", work, "--loglevel", "error"], {
-    cwd: ROOT,
+    cwd: checkout,
     maxBuffer: 1 << 26,
   });
   tarball = join(work, packed.stdout.trim().split("\n").pop() as string);
@@ -94,6 +115,7 @@ afterAll(() => {
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
   if (work) rmSync(work, { recursive: true, force: true });
+  if (checkout) rmSync(checkout, { recursive: true, force: true });
 });
 
 describe("the packed npm package, installed into an empty folder", () => {
@@ -123,6 +145,11 @@ describe("the packed npm package, installed into an empty folder", () => {
     expect(await entries(join(installed, "dist", "artifacts", manifest.runtime.objectName))).toEqual(
       expect.arrayContaining(["server.cjs", "boot.cjs", "package.json"]),
     );
+    // The runtime bundle the other tests ran (this checkout's dist/, built by the global setup) is the one shipped.
+    const tested = JSON.parse(
+      readFileSync(join(ROOT, "dist", "artifacts", "manifest.json"), "utf8"),
+    ) as typeof manifest;
+    expect(manifest.runtime.objectName).toBe(tested.runtime.objectName);
   });
 
   it("lets a user's own JavaScript program compose BudgetModel in its own component, with real bundles", async () => {

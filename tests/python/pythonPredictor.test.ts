@@ -370,7 +370,12 @@ describe("a Python model that is slow on one input", () => {
         expect((await dict(runtime, token, { slow: true })).status).toBe(504);
         // A new Python process starting while the machine is busy (CI runs the static checks beside
         // Jest) can take many seconds: the wait is for the event, the delays are checked below.
-        await waitFor(() => lines(serving).length >= round, { timeoutMs: 40_000, what: `new process ${round}` });
+        await waitFor(() => lines(serving).length >= round, { timeoutMs: 40_000, what: `new process ${round}` }).catch(
+          (error: Error) => {
+            // This wait has timed out twice in ~10 full runs on the loaded machine: keep what the runtime said.
+            throw new Error(`${error.message}; the runtime's log:\n${runtime.logLines.join("\n")}`);
+          },
+        );
       }
       const delays = lines(starting).map((line) => Number(starting.exec(line)?.[1]));
       expect(delays).toEqual([0, 1000, 2000]);

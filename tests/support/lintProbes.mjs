@@ -15,7 +15,7 @@ const eslint = new ESLint({
   ...(rules
     ? {
         ruleFilter: ({ ruleId }) => rules.includes(ruleId),
-        overrideConfig: { languageOptions: { parserOptions: { projectService: false } } },
+        overrideConfig: { languageOptions: { parserOptions: { project: false, projectService: false } } },
       }
     : {}),
 });

@@ -1,5 +1,11 @@
 import { readFileSync, readdirSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
+
+/**
+ * The `budgetml` CLI as the package ships it: dist/cli.js, with the prebuilt runtime bundle and
+ * restarter source beside it in dist/artifacts/ (the global setup runs `npm run build`).
+ */
+export const BUILT_CLI = join(__dirname, "..", "..", "dist", "cli.js");
 
 /**
  * The working folder `budgetml local` announced in `output` ("budgetml local: working in DIR
