@@ -24,6 +24,8 @@ export class BootedInstance implements InstanceBackend {
   private lastStop: string | undefined = new Date().toISOString();
   /** Process groups of the scripts this instance ran: everything the VM started lives in one. */
   private readonly groups = new Set<number>();
+  /** Settles once every kill so far has taken effect: a second stop waits for the first one's too. */
+  private killed: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: BootedInstanceOptions) {}
 
@@ -97,6 +99,7 @@ export class BootedInstance implements InstanceBackend {
   private killAll(): Promise<void> {
     const groups = [...this.groups];
     this.groups.clear();
-    return killProcessGroups(groups);
+    this.killed = Promise.all([this.killed, killProcessGroups(groups)]).then(() => undefined);
+    return this.killed;
   }
 }

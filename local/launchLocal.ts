@@ -23,6 +23,11 @@ export interface LocalOptions {
   tickSeconds?: number;
   /** Where progress lines go (never secrets). @default stderr */
   report?: (line: string) => void;
+  /**
+   * Interrupts the launch (an aborted signal): what it started so far is stopped and its files
+   * removed, then it rejects. @default never interrupted
+   */
+  signal?: AbortSignal;
 }
 
 /** A running local deployment. */
@@ -51,6 +56,7 @@ export async function launchLocal(options: LocalOptions): Promise<LocalDeploymen
     port: options.port,
     secondsPerScheduleMinute: options.tickSeconds,
     report,
+    signal: options.signal,
   });
   const [model] = deployment.models;
   const stopPreempting = options.preemptEverySeconds

@@ -105,9 +105,18 @@ export async function startLocalLoadBalancer(options: LocalLoadBalancerOptions):
     stdio: ["ignore", log, log],
     detached: true,
   });
+  // Caddy missing from PATH: an "error" event, with no exit to follow (unhandled, it would end this
+  // process at once, leaving the replicas' VMs running).
+  let notStarted: Error | undefined;
+  caddy.once("error", (error: NodeJS.ErrnoException) => {
+    notStarted =
+      error.code === "ENOENT"
+        ? new Error("the local load balancer runs Caddy, which is not on PATH: install caddy (apt install caddy)")
+        : error;
+  });
   const exited = new Promise<number | null>((resolve) => caddy.once("exit", resolve));
   const stop = async () => {
-    if (caddy.exitCode !== null || caddy.signalCode !== null) return;
+    if (notStarted || caddy.exitCode !== null || caddy.signalCode !== null) return;
     caddy.kill("SIGTERM");
     const timer = setTimeout(() => caddy.kill("SIGKILL"), 5000);
     await exited;
@@ -115,6 +124,7 @@ export async function startLocalLoadBalancer(options: LocalLoadBalancerOptions):
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
+    if (notStarted) throw notStarted;
     if (caddy.exitCode !== null)
       throw new Error(`caddy exited with ${caddy.exitCode}; see ${join(options.home, "caddy.log")}`);
     const open = await new Promise<boolean>((resolve) => {

@@ -90,7 +90,35 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
   const preemptEverySeconds =
     parseNumberSetting("--preempt-every", values["preempt-every"], 0, { min: 1, max: 86_400 }) || undefined;
   let models: LocalModel[];
-  let stopAll: () => Promise<void>;
+  // Ctrl-C and SIGTERM stop what was started, from the moment a launch may start something: while
+  // it boots (the launch then stops what it started and rejects) and once it serves. A second one
+  // while stopping changes nothing: exiting then would leave the VMs running, in process groups of
+  // their own that no terminal signal reaches.
+  const launch = new AbortController();
+  let stopAll: (() => Promise<void>) | undefined;
+  const stopPreempting: Array<() => void> = [];
+  let stopping = false;
+  const stopServing = (stopDeployment: () => Promise<void>) =>
+    stopDeployment().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write("budgetml local: stopping…\n");
+    for (const stopTimer of stopPreempting) stopTimer();
+    if (stopAll) void stopServing(stopAll);
+    else launch.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  stopWhenNpmExits(stop);
+  /** An interrupted launch rejects once it has stopped what it started: nothing is left to stop. */
+  const unlessInterrupted = (error: unknown): never => {
+    if (launch.signal.aborted) process.exit(0);
+    throw error;
+  };
   if (values.program !== undefined) {
     if (positionals.length > 0)
       throw new UsageError(`--program runs the program's own models: drop ${positionals.join(" ")}`);
@@ -115,7 +143,8 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       project: program.project,
       config,
       port,
-    });
+      signal: launch.signal,
+    }).catch(unlessInterrupted);
     if (deployment.models.length === 0) {
       await deployment.stop();
       throw new UsageError(`${program.entry} declares no BudgetModel: nothing to serve`);
@@ -154,13 +183,14 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
       allowScripts,
       port,
       replicas,
-    });
+      signal: launch.signal,
+    }).catch(unlessInterrupted);
     models = [deployment];
     stopAll = deployment.stop;
   }
   if (preemptEverySeconds)
     for (const model of models.filter((m) => !m.parked))
-      preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`));
+      stopPreempting.push(preemptOnTimer(model, preemptEverySeconds, (line) => process.stderr.write(`${line}\n`)));
 
   if (values.json) {
     const lines = [
@@ -179,19 +209,8 @@ export async function runLocal(argv: string[]): Promise<number | undefined> {
     for (const model of models) process.stdout.write(describe(model));
     process.stdout.write("Ctrl-C stops everything.\n\n");
   }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write("budgetml local: stopping…\n");
-    stopAll().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  stopWhenNpmExits(stop);
+  // Interrupted as the launch finished: it serves, so it is stopped as a serving one is.
+  if (stopping) void stopServing(stopAll);
   return undefined;
 }
 

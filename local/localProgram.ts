@@ -45,6 +45,18 @@ export interface LocalProgramOptions {
    * runtime itself listens on the port and a roll-out stops the old runtime first. @default false
    */
   caddyFront?: boolean;
+  /**
+   * Interrupts the launch (Ctrl-C while it boots): what it started so far is stopped and its files
+   * removed, then it rejects with {@link LaunchInterrupted}. @default never interrupted
+   */
+  signal?: AbortSignal;
+}
+
+/** Why {@link launchLocalProgram} rejected when its `signal` aborted: it stopped what it had started. */
+export class LaunchInterrupted extends Error {
+  constructor() {
+    super("budgetml local: interrupted before the deployment was ready; everything it started is stopped");
+  }
 }
 
 /** One served model. */
@@ -71,7 +83,7 @@ export interface LocalModel {
   /**
    * Preempts the instance now; resolves with the outage in ms once it is serving again. With
    * replicas, preempts one spot replica and resolves once its group is whole again (the endpoint
-   * keeps serving meanwhile). Refused for a parked model.
+   * keeps serving meanwhile). Refused for a parked model; rejects once the deployment stops.
    */
   preempt(): Promise<number>;
 }
@@ -118,10 +130,19 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
   const root = mkdtempSync(join(tmpdir(), "budgetml-local-"));
   report(`budgetml local: working in ${root} (removed on exit)`);
   const cleanups: Array<() => unknown> = [() => rmSync(root, { recursive: true, force: true })];
+  // A preemption under way stops waiting for its instance once the deployment stops.
+  const stopped = new AbortController();
   const stop = async () => {
+    stopped.abort();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
+  // Checked after each step, once what the step started is among the cleanups: an interrupted
+  // launch then stops all of it (a step raced against the signal could start something after).
+  const notInterrupted = () => {
+    if (options.signal?.aborted) throw new LaunchInterrupted();
+  };
   try {
+    notInterrupted();
     const cloud = new LocalCloud(join(root, "buckets"));
     mkdirSync(cloud.bucketsDir, { recursive: true });
     const functions: Array<{ declared: DeclaredFunction; hosted: HostedFunction }> = [];
@@ -149,6 +170,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       onPublish: (m) => deliver(m.topic, m),
     });
     cleanups.push(() => standIns.close());
+    notInterrupted();
 
     // Evaluate the program under the mock engine: every resource it declares reaches `cloud`.
     const project = options.project ?? "budgetml-local";
@@ -160,6 +182,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       await evaluateProgram(program, () => cloud.declared.length);
     };
     await evaluate(options.program);
+    notInterrupted();
     report(
       `budgetml local: ${cloud.declared.length} resources declared; ${cloud.instances.length} instance(s), ${cloud.functions.length} function(s), ${cloud.jobs.length} scheduler job(s)${cloud.loadBalancing.groups.length > 0 ? `, ${cloud.loadBalancing.groups.length} managed instance group(s)` : ""}`,
     );
@@ -194,6 +217,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
         declaredOrder(a.resourceName) - declaredOrder(b.resourceName) || a.resourceName.localeCompare(b.resourceName),
     );
     for (const [index, endpoint] of endpointsToServe.entries()) {
+      notInterrupted();
       const port = basePort + index;
       if ("backend" in endpoint) {
         const model = await serveReplicatedModel({
@@ -272,6 +296,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     }
     const computeFront = await startComputeFront(backends);
     cleanups.push(() => computeFront.close());
+    notInterrupted();
 
     // Functions: from their uploaded source, as their own service account.
     for (const declared of cloud.functions) {
@@ -297,6 +322,7 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
       });
       cleanups.push(() => hosted.stop());
       functions.push({ declared, hosted });
+      notInterrupted();
     }
 
     // Scheduler jobs publish as Cloud Scheduler's own service agent, which may publish to any topic
@@ -311,10 +337,12 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
     const ready = (port: number, signal?: AbortSignal) => waitForEndpoint(`http://127.0.0.1:${port}/`, 120_000, signal);
     // A first boot that fails (a missing grant, a bad bundle) fails the launch, as `pulumi up`'s health wait would.
     const giveUp = new AbortController();
+    options.signal?.addEventListener("abort", () => giveUp.abort(), { once: true });
     await Promise.all([
       ...served.filter((s) => !parked(s)).map((s) => Promise.race([ready(s.port, giveUp.signal), s.bootFailed])),
       ...replicated.map((r) => Promise.race([r.ready(120_000, giveUp.signal), r.bootFailed])),
     ]).finally(() => giveUp.abort());
+    notInterrupted();
 
     const replicatedModels = replicated.map((r): LocalModel => {
       const url = `http://localhost:${r.port}`;
@@ -355,7 +383,8 @@ export async function launchLocalProgram(options: LocalProgramOptions): Promise<
                 );
               const killedAt = Date.now();
               await s.instance.preempt(); // runs the shutdown script, whose signal reaches the restarter
-              await ready(s.port);
+              await ready(s.port, stopped.signal);
+              if (stopped.signal.aborted) throw new Error(`${s.declared.name} stopped before it came back`);
               return Date.now() - killedAt;
             },
           };

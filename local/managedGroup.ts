@@ -53,6 +53,8 @@ export class LocalManagedGroup {
   private readonly replicas: Replica[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Aborted by {@link stop}: a preemption under way stops waiting for its replica then. */
+  private readonly stopping = new AbortController();
   private next = 0;
   private firstBootFailed: (error: Error) => void = () => {};
   /** Rejects when a replica's first boot fails (a bad bundle, a missing grant), as `pulumi up`'s health wait would. */
@@ -114,7 +116,7 @@ export class LocalManagedGroup {
   /**
    * Preempts one running replica (in turn), as Google would: `instance/preempted` turns TRUE, the
    * shutdown script runs, then the VM is gone. The group brings it back; resolves with the
-   * replica's port once it is ready again.
+   * replica's port once it is ready again, or rejects once the group is stopped.
    */
   async preemptOne(): Promise<number> {
     const running = this.replicas.filter((r) => !r.busy && r.instance.facts().status === "RUNNING");
@@ -129,13 +131,15 @@ export class LocalManagedGroup {
       replica.busy = false;
     }
     await new Promise((resolve) => setTimeout(resolve, WATCH_MS)); // the group sees it stopped…
-    await this.whole(); // …and recreates it
+    await this.whole(undefined, this.stopping.signal); // …and recreates it
+    if (this.stopped) throw new Error(`${this.options.group.name} stopped before ${replica.name} came back`);
     return replica.port;
   }
 
   /** Stops the watch and every replica; resolves once their processes are gone. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     clearInterval(this.timer);
     await Promise.all(this.replicas.map((replica) => replica.instance?.stop()));
   }
@@ -174,10 +178,23 @@ export class LocalManagedGroup {
     for (const replica of this.replicas) {
       if (this.stopped || replica.busy) continue;
       const { status } = replica.instance.facts();
-      if (status === "TERMINATED" && Date.now() >= replica.recreateAfter) {
-        this.options.report(`budgetml local: ${this.options.group.name} recreates ${replica.name}`);
-        this.create(replica);
-      }
+      if (status === "TERMINATED" && Date.now() >= replica.recreateAfter) void this.recreate(replica);
+    }
+  }
+
+  /**
+   * A new VM in the slot once the old one is gone as a whole: a VM counts as stopped when its
+   * runtime is, and what else it ran (its watcher) would otherwise keep running from a deleted root.
+   */
+  private async recreate(replica: Replica): Promise<void> {
+    replica.busy = true;
+    try {
+      await replica.instance.stop();
+      if (this.stopped) return;
+      this.options.report(`budgetml local: ${this.options.group.name} recreates ${replica.name}`);
+      this.create(replica);
+    } finally {
+      replica.busy = false;
     }
   }
 }

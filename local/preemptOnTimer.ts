@@ -7,6 +7,7 @@ import type { LocalModel } from "./localProgram";
  */
 export function preemptOnTimer(model: LocalModel, seconds: number, report: (line: string) => void): () => void {
   let busy = false;
+  let stopped = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
@@ -19,14 +20,19 @@ export function preemptOnTimer(model: LocalModel, seconds: number, report: (line
       .preempt()
       .then(
         (ms) =>
+          stopped ||
           report(
             model.replicas === undefined
               ? `budgetml local: ${model.model} back after ${(ms / 1000).toFixed(1)} s`
               : `budgetml local: ${model.model}'s group whole again after ${(ms / 1000).toFixed(1)} s`,
           ),
-        (error: Error) => report(`budgetml local: ${error.message}`),
+        // A preemption that the deployment's stop cut short is no news.
+        (error: Error) => stopped || report(`budgetml local: ${error.message}`),
       )
       .finally(() => (busy = false));
   }, seconds * 1000);
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { processStat } from "../images/vm/services";
 
 /**
  * Kills every process of each group outright (SIGKILL) and resolves once none of them runs any
@@ -35,14 +36,8 @@ function groupsStillRunning(): Set<number> | undefined {
   }
   const groups = new Set<number>();
   for (const pid of pids) {
-    try {
-      // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (state !== "Z" && state !== "X") groups.add(Number(pgrp));
-    } catch {
-      // it exited while we looked
-    }
+    const stat = processStat(Number(pid)); // undefined: it exited while we looked
+    if (stat && stat.state !== "Z" && stat.state !== "X") groups.add(stat.group);
   }
   return groups;
 }

@@ -470,18 +470,38 @@ function readPid(file: string): number | undefined {
   return existsSync(file) ? Number(readFileSync(file, "utf8")) : undefined;
 }
 
-/** Whether a process with this pid exists. */
+/**
+ * Whether a process with this pid runs. A zombie — it has exited, and waits for its parent to
+ * collect it — does not: an orphaned runtime's parent is init, which may collect it seconds later
+ * (or, as PID 1 of a container, never).
+ */
 export function isRunning(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  const state = processStat(pid)?.state;
+  return state !== "Z" && state !== "X";
 }
 
-/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+/** A process's state (`R`, `S`, `Z`…), parent and process group, from /proc; undefined when it is gone or there is no /proc. */
+export function processStat(pid: number): { state: string; parent: number; group: number } | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state, parent, group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state, parent: Number(parent), group: Number(group) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SIGTERM, then SIGKILL if the process is still there after `graceMs`; resolves once it has ended
+ * (a signal takes effect when the process is next scheduled, not when `kill()` returns).
+ */
 async function terminate(pid: number, graceMs: number): Promise<void> {
   try {
     process.kill(pid, "SIGTERM");
@@ -495,8 +515,10 @@ async function terminate(pid: number, graceMs: number): Promise<void> {
   try {
     process.kill(pid, "SIGKILL");
   } catch {
-    // it exited between the last check and now
+    return; // it exited between the last check and now
   }
+  for (let waited = 0; waited < 5000 && isRunning(pid); waited += 10)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

@@ -24,7 +24,11 @@ const WAIT_SECONDS = 300;
  * exactly as long as the server holds a wait, so every quiet wait ended in an error and a retry.
  * This one ends only when the server answers, or `timeoutSeconds` + 30 s pass without an answer.
  */
-export function readAttributes(lastEtag?: string, timeoutSeconds = WAIT_SECONDS): Promise<AttributesSnapshot> {
+export function readAttributes(
+  lastEtag?: string,
+  timeoutSeconds = WAIT_SECONDS,
+  signal?: AbortSignal,
+): Promise<AttributesSnapshot> {
   const params = new URLSearchParams({
     recursive: "true",
     ...(lastEtag ? { wait_for_change: "true", last_etag: lastEtag, timeout_sec: String(timeoutSeconds) } : {}),
@@ -57,6 +61,11 @@ export function readAttributes(lastEtag?: string, timeoutSeconds = WAIT_SECONDS)
     );
     req.on("error", reject);
     req.end();
+    // Given up (the watch is stopping): the request and its socket end now, not when the poll would.
+    const abort = () => req.destroy(signal?.reason as Error);
+    if (signal?.aborted) abort();
+    signal?.addEventListener("abort", abort, { once: true });
+    req.once("close", () => signal?.removeEventListener("abort", abort));
   });
 }
 
@@ -66,7 +75,8 @@ export function readAttributes(lastEtag?: string, timeoutSeconds = WAIT_SECONDS)
  * certificate contact: every field the metadata contract rolls out (`servedDeployment`). It waits
  * on the attributes and calls `onChange` with the new ones each time that changes. Changes that
  * arrive while `onChange` runs are seen at the next wait (its `last_etag` is already stale).
- * Errors are logged and retried; this never returns.
+ * Errors are logged and retried; this returns only once `signal` aborts (the watcher never aborts
+ * it: it follows the deployment for as long as the VM runs).
  *
  * At its start it also calls `onChange` when the attributes name another deployment than
  * `rolledOut` (the last boot's): a new runtime restarts the watcher, and a change made before the
@@ -76,7 +86,8 @@ export async function followDeployment(
   onChange: (attributes: Record<string, string>) => Promise<void>,
   log: (message: string) => void,
   rolledOut: () => string | undefined,
-): Promise<never> {
+  signal?: AbortSignal,
+): Promise<void> {
   let known: AttributesSnapshot | undefined;
   const rollOut = async (attributes: Record<string, string>, changed: string[]) => {
     log(`instance metadata changed ${changed.join(", ")}: rolling out`);
@@ -84,22 +95,31 @@ export async function followDeployment(
       log(`FAILED: rolling out ${changed.join(", ")}: ${error.message}`),
     );
   };
-  for (;;) {
+  while (!signal?.aborted) {
     try {
       if (!known) {
-        const first = await readAttributes();
+        const first = await readAttributes(undefined, undefined, signal);
         const named = servedDeployment(first.attributes);
         const last = rolledOut();
         known = first;
         if (last !== undefined && last !== named) await rollOut(first.attributes, changedKeys(last, named));
       }
-      const next = await readAttributes(known.etag);
+      const next = await readAttributes(known.etag, undefined, signal);
       const changed = changedKeys(servedDeployment(known.attributes), servedDeployment(next.attributes));
       if (changed.length > 0) await rollOut(next.attributes, changed);
       known = next;
     } catch (error) {
+      if (signal?.aborted) return;
       log(`deployment watch: ${(error as Error).message}; retrying`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 1000);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      });
     }
   }
 }

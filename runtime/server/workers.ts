@@ -79,19 +79,23 @@ export async function serveWithWorkers(config: ServeConfig, onListening: (port: 
       }
     });
   };
+  const exitOnceNoWorkerIsLeft = () => {
+    if (Object.keys(cluster.workers ?? {}).length === 0) logger.flush(() => process.exit(0));
+  };
   cluster.on("exit", (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
+    if (stopping) return exitOnceNoWorkerIsLeft();
     if (replaced.delete(worker.id)) return;
     logger.error({ pid: worker.process.pid, code, signal }, "worker died; starting another");
-    setTimeout(fork, RESPAWN_DELAY_MS).unref();
+    // Not once stopping: a worker started after the stop would never be told to drain, and the
+    // primary, waiting for every worker to exit, would never exit. Not unref'd: when every worker
+    // died at once, this timer is all that keeps the primary from exiting 0 with none serving.
+    setTimeout(() => stopping || fork(), RESPAWN_DELAY_MS);
   });
   const stop = () => {
     if (stopping) return;
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
+    exitOnceNoWorkerIsLeft(); // every worker had died, their replacements not yet started
   };
   // `on`, as in the workers: a second SIGTERM (a preemption notice and the shutdown script both
   // stopping the runtime) must not kill the primary mid-drain, which would take its workers along.

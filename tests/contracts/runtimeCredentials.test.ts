@@ -40,8 +40,8 @@ describe("the runtime's credentials on standard input", () => {
     child.stdin?.end(stdin);
     let stderr = "";
     child.stderr?.on("data", (chunk) => (stderr += chunk));
-    return new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      child.on("exit", (code) => resolve({ code, stderr })),
+    return new Promise<{ code: number | null; stderr: string }>(
+      (resolve) => child.on("close", (code) => resolve({ code, stderr })), // "close": all of stderr read
     );
   }
 

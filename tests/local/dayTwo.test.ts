@@ -190,6 +190,15 @@ describe("changing each argument of a running model (a second pulumi up)", () =>
     );
   }, 180_000);
 
+  it("stops, and a preemption under way ends with the stop instead of waiting minutes for the instance", async () => {
+    const preempting = model.preempt().then(
+      () => "came back",
+      (error: Error) => error.message,
+    );
+    await deployment.stop();
+    expect(await preempting).toMatch(/stopped before it came back/);
+  }, 60_000);
+
   async function login(login: Credentials) {
     return fetch(`${model.url}/token`, {
       method: "POST",

@@ -24,7 +24,8 @@ describe("budgetml local --json", () => {
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    // "close", not "exit": its output streams are then closed too (no pipe left open after the test).
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
     try {
       await waitFor(
         () => {

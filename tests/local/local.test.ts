@@ -20,19 +20,24 @@ function budgetmlLocal(args: string[]) {
     child,
     stdout: "",
     stderr: "",
-    exited: new Promise<number | null>((resolve) => child.on("exit", resolve)),
+    // "close", not "exit": the process's last output may still be on its way when it has exited.
+    exited: new Promise<number | null>((resolve) => child.on("close", resolve)),
   };
   child.stdout!.on("data", (d) => (run.stdout += d));
   child.stderr!.on("data", (d) => (run.stderr += d));
-  /** Waits until `pattern` shows in stdout/stderr; fails at once if the command exits first. */
-  const waitForOutput = (stream: "stdout" | "stderr", pattern: RegExp, timeoutMs = 120_000) =>
-    waitFor(
-      () => {
-        if (child.exitCode !== null) throw new Error(`budgetml local exited ${child.exitCode}: ${run.stderr}`);
-        return pattern.exec(run[stream]);
-      },
-      { timeoutMs, intervalMs: 100, what: `${pattern} in budgetml local's ${stream}` },
-    );
+  let closed = false;
+  void run.exited.then(() => (closed = true));
+  /** Waits until `pattern` shows in stdout/stderr; fails at once if the command ends without it. */
+  const waitForOutput = async (stream: "stdout" | "stderr", pattern: RegExp, timeoutMs = 120_000) => {
+    const found = await waitFor(() => pattern.exec(run[stream]) ?? (closed ? "ended" : null), {
+      timeoutMs,
+      intervalMs: 100,
+      what: `${pattern} in budgetml local's ${stream}`,
+    });
+    if (found === "ended")
+      throw new Error(`budgetml local exited ${child.exitCode ?? child.signalCode} before ${pattern}: ${run.stderr}`);
+    return found;
+  };
   return {
     ...run,
     get stdout() {
@@ -122,6 +127,24 @@ describe("budgetml local", () => {
         () => "closed",
       ),
     ).toBe("closed");
+    expect(processesUnder(folder).map(described)).toEqual([]);
+    expect(existsSync(folder)).toBe(false);
+  }, 120_000);
+
+  it("stops what it started when Ctrl-C comes while it boots, and a second Ctrl-C while it stops leaves nothing behind either", async () => {
+    const port = freePortBase();
+    const local = budgetmlLocal(["tests/fixtures/allEndpoints.ts", "--port", String(port)]);
+    let folder = "";
+    try {
+      folder = deploymentRoot((await local.waitForOutput("stderr", /^budgetml local: working in .*$/m))[0]);
+      // The VM's boot runs (its processes are in a process group of their own, which Ctrl-C in a terminal does not reach).
+      await waitFor(() => processesUnder(join(folder, "vm")).length > 0, { timeoutMs: 110_000, what: "the VM's boot" });
+    } finally {
+      local.child.kill("SIGINT");
+    }
+    await local.waitForOutput("stderr", /budgetml local: stopping…/);
+    local.child.kill("SIGINT"); // an impatient second Ctrl-C
+    expect(await local.exited).toBe(0);
     expect(processesUnder(folder).map(described)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
   }, 120_000);

@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { launchLocal, type LocalDeployment } from "../../local/launchLocal";
 import { freePort } from "../support/freePort";
 import { BUILT_CLI, deploymentRoot, described, processesUnder } from "../support/localDeployment";
 import { json, login } from "../support/runtimeServer";
+import { waitFor } from "../support/waitFor";
 
 const ROOT = join(__dirname, "..", "..");
 const run = promisify(execFile);
@@ -86,9 +87,33 @@ describe("budgetml local with replicas", () => {
     expect((await fetch(`${url}/predict_dict`, json(token, { payload: {} }))).status).toBe(200);
   }, 180_000);
 
-  it("leaves nothing running when stopped", async () => {
+  it("recreates a replica whose runtime crashed, and nothing of the old VM keeps running", async () => {
+    const vms = join(folder, "vm");
+    const [crashing] = readdirSync(vms);
+    const home = join(vms, crashing, "opt", "budgetml");
+    const runtime = Number(readFileSync(join(home, "runtime.pid"), "utf8"));
+    expect(processesUnder(join(vms, crashing)).length).toBeGreaterThan(1); // the runtime, and the rest of the VM
+    const seen = lines.length;
+    process.kill(runtime, "SIGKILL");
+    const name = crashing.replace(/-\d+$/, "");
+    await waitFor(() => lines.slice(seen).some((line) => line.includes(`recreates ${name}`)), {
+      timeoutMs: 30_000,
+      what: `the group to recreate ${name}`,
+    });
+    await waitFor(async () => (await fetch(`${url}/`)).status === 200, { timeoutMs: 60_000, what: "the endpoint" });
+    // Its old VM is gone as a whole (Google's group recreates the instance), not only its runtime.
+    expect(processesUnder(join(vms, crashing)).map(described)).toEqual([]);
+  }, 120_000);
+
+  it("leaves nothing running when stopped, nor a preemption under way waiting for its replica", async () => {
     expect(processesUnder(folder).length).toBeGreaterThan(0); // the check below can see them
+    const preempting = deployment.preempt().then(
+      () => "came back",
+      (error: Error) => error.message,
+    );
     await deployment.stop();
+    // Settled with the stop (it would otherwise poll the gone replica for 2 minutes, keeping the process alive).
+    expect(await preempting).toMatch(/stopped before bm-allendpoints-\w+-spot-\w+ came back/);
     expect(processesUnder(folder).map(described)).toEqual([]);
     expect(existsSync(folder)).toBe(false);
     expect(

@@ -19,7 +19,8 @@ function finished(child: ChildProcess): Promise<{ code: number | null; stdout: s
   let stderr = "";
   child.stdout?.on("data", (d) => (stdout += d));
   child.stderr?.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
+  // "close", not "exit": by then all of its output has been read.
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 function listening(child: ChildProcess): Promise<string> {

@@ -142,7 +142,7 @@ describe(`the runtime with GPUs (${RUNTIME_TARGET})`, () => {
     );
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
-    const code = await new Promise((resolve) => child.on("exit", resolve));
+    const code = await new Promise((resolve) => child.on("close", resolve)); // "close": all of stderr read
     expect(code).toBe(2);
     expect(stderr.trim()).toMatch(
       /BUDGET_ACCELERATOR: "a T4 please" is not an accelerator like nvidia-tesla-t4:1 \(type:count\)$/,

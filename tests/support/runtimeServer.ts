@@ -30,6 +30,8 @@ export interface RuntimeTestOptions {
   entrypoint?: string;
   /** Worker processes. @default 1 */
   workers?: number;
+  /** The port to listen on, as on the VM (workers that all died re-listen on it). @default a free one (port 0) */
+  port?: number;
   /**
    * Start it as the VM's systemd unit does: every setting in the environment (the predictor in
    * `BUDGET_PREDICTOR_PATH`, `PORT`, `BUDGET_HOST`), no flags, so one worker per core, and the
@@ -78,7 +80,7 @@ export async function startTestRuntime(predictor: string, options: RuntimeTestOp
     "--predictor",
     predictorPath,
     "--port",
-    "0",
+    String(options.port ?? 0),
     "--host",
     "127.0.0.1",
     "--workers",
