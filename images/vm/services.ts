@@ -348,6 +348,20 @@ export function processes(front = bootEnv().BUDGET_FRONT === "caddy"): ServiceMa
     const log = openSync(join(paths.home, "runtime.log"), "a");
     // Same process group as the boot that starts them: whoever ran the boot can end them all at once.
     const child = spawn(command, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", log, log] });
+    // A command that cannot start (not installed) fails the boot with what to do, not with an
+    // unhandled 'error' event that ends the boot past its own error report.
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", (error: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            error.code === "ENOENT"
+              ? `${command} is not on PATH: install ${command} (it runs the VM's ${name})`
+              : `cannot start ${command} (the VM's ${name}): ${error.message}`,
+          ),
+        ),
+      );
+    });
     child.stdin?.end(stdin);
     child.unref();
     await writeFile(pidFile(paths, name), String(child.pid));

@@ -20,6 +20,22 @@ describe("the process service manager", () => {
     }
   });
 
+  it("fails with what to install when the front's Caddy is not on PATH", async () => {
+    const root = mkdtempSync(join(tmpdir(), "budgetml-services-"));
+    const home = join(root, "opt", "budgetml");
+    mkdirSync(home, { recursive: true });
+    const path = process.env.PATH;
+    process.env.PATH = join(root, "empty-bin"); // no caddy there (nor anything else)
+    try {
+      await expect(processes(true).routeTo({ root, home }, { hostname: "localhost" }, "a", 0)).rejects.toThrow(
+        "caddy is not on PATH: install caddy (it runs the VM's caddy)",
+      );
+    } finally {
+      process.env.PATH = path;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("stops the watcher and returns once it has ended, even one it had to SIGKILL", async () => {
     const root = mkdtempSync(join(tmpdir(), "budgetml-services-"));
     const home = join(root, "opt", "budgetml");
