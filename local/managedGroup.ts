@@ -52,9 +52,11 @@ const RETRY_FAILED_BOOT_MS = 5000;
 export class LocalManagedGroup {
   private readonly replicas: Replica[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
   /** Aborted by {@link stop}: a preemption under way stops waiting for its replica then. */
   private readonly stopping = new AbortController();
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
   private next = 0;
   private firstBootFailed: (error: Error) => void = () => {};
   /** Rejects when a replica's first boot fails (a bad bundle, a missing grant), as `pulumi up`'s health wait would. */
@@ -138,7 +140,6 @@ export class LocalManagedGroup {
 
   /** Stops the watch and every replica; resolves once their processes are gone. */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopping.abort();
     clearInterval(this.timer);
     await Promise.all(this.replicas.map((replica) => replica.instance?.stop()));

@@ -1,5 +1,5 @@
 import { readdirSync } from "node:fs";
-import { processStat } from "../images/vm/services";
+import { processStat, runs } from "../images/vm/services";
 
 /**
  * Kills every process of each group outright (SIGKILL) and resolves once none of them runs any
@@ -37,7 +37,7 @@ function groupsStillRunning(): Set<number> | undefined {
   const groups = new Set<number>();
   for (const pid of pids) {
     const stat = processStat(Number(pid)); // undefined: it exited while we looked
-    if (stat && stat.state !== "Z" && stat.state !== "X") groups.add(stat.group);
+    if (runs(stat)) groups.add(stat.group);
   }
   return groups;
 }

@@ -496,8 +496,12 @@ export function isRunning(pid: number | undefined): boolean {
   } catch {
     return false;
   }
-  const state = processStat(pid)?.state;
-  return state !== "Z" && state !== "X";
+  return runs(processStat(pid));
+}
+
+/** Whether a process's state (see {@link processStat}) is one that runs: not dead, nor a zombie. */
+export function runs<Stat extends { state: string }>(stat: Stat | undefined): stat is Stat {
+  return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
 }
 
 /** A process's state (`R`, `S`, `Z`…), parent and process group, from /proc; undefined when it is gone or there is no /proc. */

@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ENDPOINT_VARIABLES } from "../../contracts/googleEndpoints";
 import { ATTRIBUTES_FOLDER } from "../../contracts/instanceMetadata";
 import { changedKeys, servedDeployment } from "../../contracts/servedDeployment";
@@ -111,15 +112,7 @@ export async function followDeployment(
     } catch (error) {
       if (signal?.aborted) return;
       log(`deployment watch: ${(error as Error).message}; retrying`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, 1000);
-        function done() {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      });
+      await sleep(1000, undefined, { signal }).catch(() => undefined); // cut short when the watch stops
     }
   }
 }

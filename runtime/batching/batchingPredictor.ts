@@ -26,10 +26,9 @@ export function batchingPredictor(
     // An `Error` among the results rejects its request alone; the gate answers it as a thrown one
     // (asPredictorError). Anything but a list is taken as no results.
     async (requests) => {
-      const results: unknown = await predictBatch(requests);
-      return (typeof (results as { map?: unknown } | undefined)?.map === "function" ? results : undefined) as Array<
-        PredictResult | Error
-      >;
+      const results = (await predictBatch(requests)) as { map?: unknown } | undefined;
+      const isList = typeof results?.map === "function";
+      return (isList ? results : undefined) as Array<PredictResult | Error>;
     },
     batching,
     observe,

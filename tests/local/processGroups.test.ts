@@ -1,22 +1,18 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BootedInstance } from "../../local/bootedInstance";
 import { killProcessGroups } from "../../local/processGroups";
+import { processStat } from "../../images/vm/services";
 import { processesMatching } from "../support/localDeployment";
 import { waitFor } from "../support/waitFor";
 
 /** The live (not zombie) processes of process group `group`. */
 function liveMembers(group: number): number[] {
   return processesMatching(() => true).filter((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return Number(pgrp) === group && state !== "Z";
-    } catch {
-      return false;
-    }
+    const stat = processStat(pid);
+    return stat?.group === group && stat.state !== "Z";
   });
 }
 
