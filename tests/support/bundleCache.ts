@@ -8,11 +8,12 @@ import type { PredictorBundleOptions } from "../../bundles/predictorBundle";
 import type { RestarterSource } from "../../bundles/restarterSource";
 
 // Component tests declare dozens of models from the same few predictors, and each declaration
-// builds the predictor bundle, the runtime bundle and the restarter's source with esbuild — the
-// same bytes each time. This cache builds each once per test file with the real builders, keyed
-// by everything the build reads that a test can change (the predictor's bytes, the options, the
-// function runtime), and copies the result to where the component asked for it. A failed build
-// is not kept: bad input reaches the real builder, and its error, every time.
+// builds the predictor bundle and the restarter's source with esbuild — the same bytes each time.
+// This cache builds each once per test file with the real builders, keyed by everything the build
+// reads that a test can change (the predictor's bytes, the options, the function runtime), and
+// copies the result to where the component asked for it. A failed build is not kept: bad input
+// reaches the real builder, and its error, every time. (The runtime bundle needs no cache: the
+// component deploys the one the global setup built, BUDGET_PREBUILT_ARTIFACTS.)
 
 const CACHE_DIR = mkdtempSync(join(tmpdir(), "budgetml-test-bundles-"));
 const builds = new Map<string, Promise<unknown>>();
@@ -55,14 +56,6 @@ export async function cachedPredictorBundle(
   return copyBundle(await once(key, (dir) => build({ ...options, outDir: dir })), outDir);
 }
 
-/** {@link buildRuntimeBundle} through the cache: its sources do not change while tests run. */
-export async function cachedRuntimeBundle(
-  build: (outDir: string) => Promise<BuiltBundle>,
-  outDir: string,
-): Promise<BuiltBundle> {
-  return copyBundle(await once("runtime", build), outDir);
-}
-
 /** {@link buildRestarterSource} through the cache, per function runtime. */
 export async function cachedRestarterSource(
   build: (outDir: string, runtime?: string) => Promise<RestarterSource>,
@@ -89,14 +82,6 @@ export function cacheBundleBuilds(): void {
       ...actual,
       buildPredictorBundle: (options: PredictorBundleOptions) =>
         cache.cachedPredictorBundle(actual.buildPredictorBundle, options),
-    };
-  });
-  jest.mock("../../bundles/runtimeBundle", () => {
-    const actual = jest.requireActual("../../bundles/runtimeBundle");
-    const cache = jest.requireActual("./bundleCache");
-    return {
-      ...actual,
-      buildRuntimeBundle: (outDir: string) => cache.cachedRuntimeBundle(actual.buildRuntimeBundle, outDir),
     };
   });
   jest.mock("../../bundles/restarterSource", () => {

@@ -1,8 +1,9 @@
 // Jest global setup and teardown: `npm run build` once — dist/cli.js, dist/index.js and the
 // artifacts the package ships (dist/artifacts/) — so the tests run the CLI and the runtime bundle
-// as the package ships them, and the component deploys them (BUDGET_PREBUILT_ARTIFACTS). The runtime bundle is extracted into a temporary folder, far from any
-// node_modules, for the `serve` process tests (tests/support/runtimeTarget.ts). Nothing else
-// writes dist/ during the run (tests/package/ packs a copy of the checkout).
+// as the package ships them, and the component deploys them (BUDGET_PREBUILT_ARTIFACTS). The
+// runtime bundle is extracted into a temporary folder, far from any node_modules, for the `serve`
+// process tests (tests/support/runtimeTarget.ts). Nothing else writes dist/ during the run
+// (tests/package/ packs a copy of the checkout).
 const { execFileSync } = require("node:child_process");
 const { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } = require("node:fs");
 const { tmpdir } = require("node:os");
